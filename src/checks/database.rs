@@ -1,0 +1,521 @@
+//! Databases through sqlx: PostgreSQL, MySQL/MariaDB and SQLite. Connects (optionally waiting
+//! for the server to come up), then checks version, tables, extensions, latency and connection
+//! headroom on that one connection.
+
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use sqlx::{AnyConnection, Connection};
+
+use super::{Finding, skipped_after};
+use crate::report::Status;
+use crate::secret::Secret;
+use crate::units::{Version, format_duration};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a URL's scheme names, and the URL sqlx accepts for it.
+    pub fn from_url(url: &str) -> Result<(Backend, String), String> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme {
+            "postgres" | "postgresql" => Ok((Backend::Postgres, url.to_string())),
+            "mysql" => Ok((Backend::MySql, url.to_string())),
+            // sqlx speaks the MySQL protocol MariaDB uses, under the `mysql` scheme.
+            "mariadb" => Ok((Backend::MySql, format!("mysql{}", &url["mariadb".len()..]))),
+            "sqlite" => Ok((Backend::Sqlite, url.to_string())),
+            "" => Err("the database URL is empty".into()),
+            other => Err(format!(
+                "the database URL has the scheme `{other}`; use postgres://, mysql://, mariadb:// or sqlite://"
+            )),
+        }
+    }
+}
+
+/// The aspects a database unit reports, in order; `Connect` is always first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbAspect {
+    Connect,
+    Version,
+    Tables,
+    Extensions,
+    Latency,
+    Connections,
+}
+
+#[derive(Debug)]
+pub struct DatabaseProbe {
+    pub name: String,
+    pub url: Secret,
+    /// The URL with its password masked, for messages.
+    pub shown_url: String,
+    /// The backend, or why the URL names none (reported as a failed connection).
+    pub backend: Result<Backend, String>,
+    pub wait: Duration,
+    pub attempt_timeout: Duration,
+    pub min_version: Option<Version>,
+    pub tables: Vec<String>,
+    pub extensions: Vec<String>,
+    pub latency_warn: Duration,
+    pub latency_fail: Duration,
+    pub connections_warn_percent: u8,
+    pub connections_fail_percent: u8,
+    pub aspects: Vec<DbAspect>,
+}
+
+/// Masks the password of a URL for display (`postgres://app:***@db/app`).
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some(crate::secret::MASK));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl DatabaseProbe {
+    /// The aspects to report for this configuration.
+    pub fn plan(
+        backend: Option<Backend>,
+        min_version: bool,
+        tables: bool,
+        extensions: bool,
+    ) -> Vec<DbAspect> {
+        let mut aspects = vec![DbAspect::Connect];
+        if min_version {
+            aspects.push(DbAspect::Version);
+        }
+        if tables {
+            aspects.push(DbAspect::Tables);
+        }
+        if extensions {
+            aspects.push(DbAspect::Extensions);
+        }
+        aspects.push(DbAspect::Latency);
+        if backend != Some(Backend::Sqlite) {
+            aspects.push(DbAspect::Connections);
+        }
+        aspects
+    }
+
+    pub async fn run(&self, aspect_count: usize) -> Vec<Finding> {
+        let started = Instant::now();
+        let backend = match &self.backend {
+            Ok(b) => *b,
+            Err(problem) => {
+                let mut f = vec![Finding::fail(problem.clone())];
+                f.extend(skipped_after(
+                    &format!("database {} has no usable URL", self.name),
+                    aspect_count - 1,
+                ));
+                return f;
+            }
+        };
+        let (mut conn, attempts) = match self.connect().await {
+            Ok(c) => c,
+            Err((error, attempts)) => {
+                let waited = if self.wait.is_zero() {
+                    String::new()
+                } else {
+                    format!(
+                        " after {attempts} attempts over {}",
+                        format_duration(started.elapsed())
+                    )
+                };
+                let mut f = vec![
+                    Finding::fail(format!(
+                        "cannot connect to {}{waited}: {error}",
+                        self.shown_url
+                    ))
+                    .detail("url", self.shown_url.clone())
+                    .detail("attempts", attempts)
+                    .took(started.elapsed()),
+                ];
+                f.extend(skipped_after(
+                    &format!("database {} is not reachable", self.name),
+                    aspect_count - 1,
+                ));
+                return f;
+            }
+        };
+        let connected_in = started.elapsed();
+        let version_text = server_version(&mut conn, backend).await;
+        let product = product_name(backend, version_text.as_deref().unwrap_or(""));
+        let version = version_text.as_deref().ok().and_then(Version::find);
+
+        let mut findings = Vec::new();
+        for aspect in &self.aspects {
+            let t = Instant::now();
+            let finding = match aspect {
+                DbAspect::Connect => Finding::pass(format!(
+                    "connected to {product} {} in {}",
+                    version
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    format_duration(connected_in)
+                ))
+                .detail("url", self.shown_url.clone())
+                .detail("server", product)
+                .detail("server_version", version_text.clone().unwrap_or_default())
+                .detail("attempts", attempts)
+                .took(connected_in),
+                DbAspect::Version => self.check_version(product, version.as_ref(), &version_text),
+                DbAspect::Tables => self.check_tables(&mut conn, backend).await,
+                DbAspect::Extensions => self.check_extensions(&mut conn, backend).await,
+                DbAspect::Latency => self.check_latency(&mut conn).await,
+                DbAspect::Connections => self.check_connections(&mut conn, backend).await,
+            };
+            findings.push(if finding.duration.is_some() {
+                finding
+            } else {
+                finding.took(t.elapsed())
+            });
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
+        findings
+    }
+
+    /// Connects, retrying with backoff until `wait` has passed (one attempt when it is zero).
+    async fn connect(&self) -> Result<(AnyConnection, u32), (String, u32)> {
+        install_drivers();
+        let deadline = Instant::now() + self.wait;
+        let mut delay = Duration::from_millis(100);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = tokio::time::timeout(
+                self.attempt_timeout,
+                AnyConnection::connect(self.url.expose()),
+            );
+            let error = match attempt.await {
+                Ok(Ok(conn)) => return Ok((conn, attempts)),
+                Ok(Err(e)) => describe_error(&e),
+                Err(_) => format!("no answer within {}", format_duration(self.attempt_timeout)),
+            };
+            let now = Instant::now();
+            if now + delay >= deadline {
+                return Err((error, attempts));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    fn check_version(
+        &self,
+        product: &str,
+        version: Option<&Version>,
+        text: &Result<String, String>,
+    ) -> Finding {
+        let Some(min) = &self.min_version else {
+            return Finding::pass("no minimum version set");
+        };
+        match version {
+            Some(v) if v >= min => Finding::pass(format!("{product} {v} is at least {min}")),
+            Some(v) => Finding::fail(format!(
+                "{product} {v} is older than the required {min}; upgrade the server"
+            )),
+            None => Finding::fail(format!(
+                "cannot read the server version ({})",
+                text.as_ref()
+                    .err()
+                    .map(String::as_str)
+                    .unwrap_or("unrecognised")
+            )),
+        }
+        .detail("min_version", min.to_string())
+        .detail("server_version", version.map(ToString::to_string))
+    }
+
+    async fn check_tables(&self, conn: &mut AnyConnection, backend: Backend) -> Finding {
+        let mut missing = Vec::new();
+        for table in &self.tables {
+            match table_exists(conn, backend, table).await {
+                Ok(true) => {}
+                Ok(false) => missing.push(table.clone()),
+                Err(e) => return Finding::fail(format!("cannot look up table {table}: {e}")),
+            }
+        }
+        let finding = if missing.is_empty() {
+            Finding::pass(format!(
+                "all {} required tables exist: {}",
+                self.tables.len(),
+                self.tables.join(", ")
+            ))
+        } else {
+            Finding::fail(format!(
+                "required {} missing: {}; apply the migrations that create {}",
+                if missing.len() == 1 {
+                    "table is"
+                } else {
+                    "tables are"
+                },
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            ))
+        };
+        finding
+            .detail("required", self.tables.clone())
+            .detail("missing", missing)
+    }
+
+    async fn check_extensions(&self, conn: &mut AnyConnection, backend: Backend) -> Finding {
+        if backend != Backend::Postgres {
+            return Finding::fail(
+                "extensions are a PostgreSQL feature; remove `extensions` for this database",
+            );
+        }
+        let installed: Vec<String> =
+            match sqlx::query_scalar("SELECT extname::text FROM pg_extension")
+                .fetch_all(&mut *conn)
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    return Finding::fail(format!(
+                        "cannot list extensions: {}",
+                        describe_error(&e)
+                    ));
+                }
+            };
+        let missing: Vec<String> = self
+            .extensions
+            .iter()
+            .filter(|e| !installed.iter().any(|i| i == *e))
+            .cloned()
+            .collect();
+        let finding = if missing.is_empty() {
+            Finding::pass(format!(
+                "extensions installed: {}",
+                self.extensions.join(", ")
+            ))
+        } else {
+            Finding::fail(format!(
+                "extensions not installed: {}; run CREATE EXTENSION as a superuser",
+                missing.join(", ")
+            ))
+        };
+        finding
+            .detail("required", self.extensions.clone())
+            .detail("missing", missing)
+    }
+
+    /// The median of three `SELECT 1` round trips, so one scheduling hiccup does not fail a deploy.
+    async fn check_latency(&self, conn: &mut AnyConnection) -> Finding {
+        let mut samples = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let t = Instant::now();
+            if let Err(e) = sqlx::query_scalar::<_, i32>("SELECT 1")
+                .fetch_one(&mut *conn)
+                .await
+            {
+                return Finding::fail(format!("SELECT 1 failed: {}", describe_error(&e)));
+            }
+            samples.push(t.elapsed());
+        }
+        samples.sort();
+        let median = samples[1];
+        let status = Finding::graded(median, self.latency_warn, self.latency_fail);
+        let message = match status {
+            Status::Pass => format!("SELECT 1 round trip {}", format_duration(median)),
+            _ => format!(
+                "SELECT 1 round trip {} is above the {} threshold of {}",
+                format_duration(median),
+                if status == Status::Fail {
+                    "fail"
+                } else {
+                    "warn"
+                },
+                format_duration(if status == Status::Fail {
+                    self.latency_fail
+                } else {
+                    self.latency_warn
+                })
+            ),
+        };
+        Finding::new(status, message)
+            .detail("latency_ms", median.as_secs_f64() * 1000.0)
+            .detail("warn_ms", self.latency_warn.as_millis() as u64)
+            .detail("fail_ms", self.latency_fail.as_millis() as u64)
+    }
+
+    async fn check_connections(&self, conn: &mut AnyConnection, backend: Backend) -> Finding {
+        let counts = match backend {
+            Backend::Postgres => {
+                let used = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity")
+                    .fetch_one(&mut *conn)
+                    .await;
+                let max = sqlx::query_scalar::<_, i64>(
+                    "SELECT setting::int8 FROM pg_settings WHERE name = 'max_connections'",
+                )
+                .fetch_one(&mut *conn)
+                .await;
+                used.and_then(|u| max.map(|m| (u, m)))
+            }
+            Backend::MySql => {
+                let used = sqlx::query_as::<_, (String, String)>(
+                    "SHOW GLOBAL STATUS LIKE 'Threads_connected'",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map(|(_, v)| v.parse::<i64>().unwrap_or(0));
+                let max = sqlx::query_scalar::<_, i64>("SELECT CAST(@@max_connections AS SIGNED)")
+                    .fetch_one(&mut *conn)
+                    .await;
+                used.and_then(|u| max.map(|m| (u, m)))
+            }
+            Backend::Sqlite => return Finding::skip("SQLite has no connection limit"),
+        };
+        let (used, max) = match counts {
+            Ok(c) => c,
+            Err(e) => {
+                return Finding::warn(format!(
+                    "cannot read connection counts: {}",
+                    describe_error(&e)
+                ));
+            }
+        };
+        let percent = if max > 0 {
+            used as f64 * 100.0 / max as f64
+        } else {
+            0.0
+        };
+        let status = Finding::graded(
+            percent,
+            f64::from(self.connections_warn_percent),
+            f64::from(self.connections_fail_percent),
+        );
+        let message = format!("{used} of {max} connections in use ({percent:.0}%)");
+        let message = match status {
+            Status::Pass => message,
+            _ => format!(
+                "{message}, above {}%; a deploy that opens new pools may be refused",
+                if status == Status::Fail {
+                    self.connections_fail_percent
+                } else {
+                    self.connections_warn_percent
+                }
+            ),
+        };
+        Finding::new(status, message)
+            .detail("connections", used)
+            .detail("max_connections", max)
+            .detail("percent", (percent * 10.0).round() / 10.0)
+    }
+}
+
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+async fn server_version(conn: &mut AnyConnection, backend: Backend) -> Result<String, String> {
+    let sql = match backend {
+        Backend::Postgres => "SHOW server_version",
+        Backend::MySql => "SELECT VERSION()",
+        Backend::Sqlite => "SELECT sqlite_version()",
+    };
+    sqlx::query_scalar::<_, String>(sql)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| describe_error(&e))
+}
+
+fn product_name(backend: Backend, version: &str) -> &'static str {
+    match backend {
+        Backend::Postgres => "PostgreSQL",
+        Backend::MySql if version.to_ascii_lowercase().contains("mariadb") => "MariaDB",
+        Backend::MySql => "MySQL",
+        Backend::Sqlite => "SQLite",
+    }
+}
+
+async fn table_exists(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+) -> Result<bool, String> {
+    let (schema, name) = match table.rsplit_once('.') {
+        Some((s, n)) => (Some(s.to_string()), n.to_string()),
+        None => (None, table.to_string()),
+    };
+    let count: Result<i64, sqlx::Error> = match backend {
+        Backend::Postgres => {
+            // to_regclass resolves the name as the server would (search_path, quoting).
+            sqlx::query_scalar(
+                "SELECT count(*) FROM pg_class WHERE oid = to_regclass($1) AND relkind IN ('r','p','v','m','f')",
+            )
+            .bind(table)
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Backend::MySql => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+            )
+            .bind(schema)
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Backend::Sqlite => {
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type IN ('table','view') AND name = ?")
+                .bind(name)
+                .fetch_one(&mut *conn)
+                .await
+        }
+    };
+    count.map(|c| c > 0).map_err(|e| describe_error(&e))
+}
+
+/// sqlx's error, in the words a person needs (the URL is never part of it).
+fn describe_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_from_schemes() {
+        assert_eq!(
+            Backend::from_url("postgresql://x/y").unwrap().0,
+            Backend::Postgres
+        );
+        let (b, url) = Backend::from_url("mariadb://root@127.0.0.1/test").unwrap();
+        assert_eq!(
+            (b, url.as_str()),
+            (Backend::MySql, "mysql://root@127.0.0.1/test")
+        );
+        assert_eq!(
+            Backend::from_url("sqlite://app.db").unwrap().0,
+            Backend::Sqlite
+        );
+        assert!(
+            Backend::from_url("mongodb://x")
+                .unwrap_err()
+                .contains("`mongodb`")
+        );
+        assert!(Backend::from_url("").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn shown_url_masks_password() {
+        assert_eq!(
+            shown_url("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
+        assert_eq!(shown_url("sqlite://app.db"), "sqlite://app.db");
+    }
+}

@@ -1,0 +1,342 @@
+//! Environment variables: set, not placeholders, of the right type; `.env.example` complete.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use super::Finding;
+use crate::config::preflight::VarType;
+use crate::units::parse_duration;
+
+#[derive(Debug)]
+pub struct EnvProbe {
+    pub vars: Vec<VarRule>,
+    pub example: Option<ExampleRule>,
+    /// Values refused as placeholders besides the built-in ones (compared case-insensitively).
+    pub placeholders: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct VarRule {
+    pub name: String,
+    /// The value the run sees (process first, then the env file).
+    pub value: Option<String>,
+    pub required: bool,
+    pub kind: VarType,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub schemes: Vec<String>,
+    pub one_of: Vec<String>,
+    pub pattern: Option<Regex>,
+    /// Never print the value.
+    pub secret: bool,
+}
+
+#[derive(Debug)]
+pub struct ExampleRule {
+    pub path: PathBuf,
+    /// The example's keys with the value each has in the run's environment.
+    pub keys: Vec<(String, Option<String>)>,
+    /// Keys the env file defines that the example does not list.
+    pub extras: Vec<String>,
+}
+
+impl EnvProbe {
+    /// One finding per variable, then one for the example file.
+    pub fn run(&self) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = self.vars.iter().map(|v| self.check_var(v)).collect();
+        if let Some(example) = &self.example {
+            findings.push(self.check_example(example));
+        }
+        findings
+    }
+
+    fn check_var(&self, rule: &VarRule) -> Finding {
+        let name = &rule.name;
+        let shown = |value: &str| {
+            if rule.secret {
+                "(value hidden)".to_string()
+            } else {
+                format!("`{value}`")
+            }
+        };
+        let value = match rule.value.as_deref() {
+            None | Some("") if !rule.required => {
+                return Finding::pass(format!("{name} is not set (optional)"));
+            }
+            None => {
+                return Finding::fail(format!(
+                    "{name} is not set; set it in the deployment environment or the env file"
+                ));
+            }
+            Some(v) if v.trim().is_empty() => {
+                return Finding::fail(format!("{name} is set but empty"));
+            }
+            Some(v) => v,
+        };
+        if self.is_placeholder(value) {
+            return Finding::fail(format!(
+                "{name} still holds a placeholder {}; set the real value",
+                shown(value)
+            ));
+        }
+        if let Err(problem) = check_type(rule, value) {
+            let finding = Finding::fail(format!("{name} {} {problem}", shown(value)));
+            return finding.detail("type", format!("{:?}", rule.kind).to_lowercase());
+        }
+        if !rule.one_of.is_empty() && !rule.one_of.iter().any(|o| o == value) {
+            return Finding::fail(format!(
+                "{name} {} is not one of {}",
+                shown(value),
+                rule.one_of.join(", ")
+            ))
+            .detail("one_of", rule.one_of.clone());
+        }
+        if let Some(re) = &rule.pattern
+            && !full_match(re, value)
+        {
+            return Finding::fail(format!(
+                "{name} {} does not match the pattern `{}`",
+                shown(value),
+                re.as_str()
+            ));
+        }
+        let mut finding = Finding::pass(format!("{name} is set {}", shown(value)));
+        if !rule.secret {
+            finding = finding.detail("value", value);
+        }
+        finding
+    }
+
+    fn check_example(&self, example: &ExampleRule) -> Finding {
+        let file = example.path.display().to_string();
+        let missing: Vec<&str> = example
+            .keys
+            .iter()
+            .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let placeholders: Vec<&str> = example
+            .keys
+            .iter()
+            .filter(|(_, v)| {
+                v.as_deref()
+                    .is_some_and(|v| !v.trim().is_empty() && self.is_placeholder(v))
+            })
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut finding = if !missing.is_empty() || !placeholders.is_empty() {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("not set: {}", missing.join(", ")));
+            }
+            if !placeholders.is_empty() {
+                parts.push(format!("placeholder values: {}", placeholders.join(", ")));
+            }
+            Finding::fail(format!(
+                "{file} lists variables that are {}",
+                parts.join("; ")
+            ))
+        } else if !example.extras.is_empty() {
+            Finding::warn(format!(
+                "the env file sets variables {file} does not list: {}; add them to the example or remove them",
+                example.extras.join(", ")
+            ))
+        } else {
+            Finding::pass(format!(
+                "all {} variables of {file} are set",
+                example.keys.len()
+            ))
+        };
+        finding = finding.detail("example", file);
+        if !missing.is_empty() {
+            finding = finding.detail("missing", missing);
+        }
+        if !placeholders.is_empty() {
+            finding = finding.detail("placeholders", placeholders);
+        }
+        if !example.extras.is_empty() {
+            finding = finding.detail("extras", example.extras.clone());
+        }
+        finding
+    }
+
+    fn is_placeholder(&self, value: &str) -> bool {
+        let value = value.trim();
+        builtin_placeholder().is_match(value)
+            || self
+                .placeholders
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(value))
+    }
+}
+
+/// The values runbooks leave in `.env.example` for a person to replace.
+fn builtin_placeholder() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?i)^(changeme|change[_-]me|change[_-]this|x{3,}|todo|tbd|fixme|placeholder|your[_-].*[_-]here|<[^>]*>|\.\.\.)$",
+        )
+        .expect("static regex")
+    })
+}
+
+fn full_match(re: &Regex, value: &str) -> bool {
+    re.find(value)
+        .is_some_and(|m| m.start() == 0 && m.end() == value.len())
+}
+
+/// Whether a value has its declared type; the error completes "NAME `value` …".
+fn check_type(rule: &VarRule, value: &str) -> Result<(), String> {
+    match rule.kind {
+        VarType::String => Ok(()),
+        VarType::Integer => {
+            let n: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| "is not an integer".to_string())?;
+            match (rule.min, rule.max) {
+                (Some(min), _) if n < min => Err(format!("is below the minimum {min}")),
+                (_, Some(max)) if n > max => Err(format!("is above the maximum {max}")),
+                _ => Ok(()),
+            }
+        }
+        VarType::Boolean => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off" => Ok(()),
+            _ => Err("is not a boolean (true/false, 1/0, yes/no, on/off)".into()),
+        },
+        VarType::Url => {
+            let url = url::Url::parse(value.trim()).map_err(|e| format!("is not a URL ({e})"))?;
+            if !rule.schemes.is_empty() && !rule.schemes.iter().any(|s| s == url.scheme()) {
+                return Err(format!(
+                    "has the scheme `{}`; allowed: {}",
+                    url.scheme(),
+                    rule.schemes.join(", ")
+                ));
+            }
+            Ok(())
+        }
+        VarType::Duration => parse_duration(value).map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Status;
+
+    fn rule(name: &str, value: Option<&str>, kind: VarType) -> VarRule {
+        VarRule {
+            name: name.into(),
+            value: value.map(str::to_string),
+            required: true,
+            kind,
+            min: None,
+            max: None,
+            schemes: vec![],
+            one_of: vec![],
+            pattern: None,
+            secret: false,
+        }
+    }
+
+    fn run(rules: Vec<VarRule>) -> Vec<Finding> {
+        EnvProbe {
+            vars: rules,
+            example: None,
+            placeholders: vec!["replace-me".into()],
+        }
+        .run()
+    }
+
+    #[test]
+    fn required_placeholders_and_types() {
+        let mut int = rule("LP_REPORT_MAX_SIZE_MB", Some("500"), VarType::Integer);
+        int.max = Some(100);
+        let mut url = rule("REDIS_URL", Some("http://x"), VarType::Url);
+        url.schemes = vec!["redis".into(), "rediss".into()];
+        let mut secret = rule(
+            "SESSION_SECRET",
+            Some("your_session_secret_here"),
+            VarType::String,
+        );
+        secret.secret = true;
+        let f = run(vec![
+            rule("MISSING", None, VarType::String),
+            rule("EMPTY", Some(" "), VarType::String),
+            secret,
+            int,
+            url,
+            rule("FLAG", Some("maybe"), VarType::Boolean),
+            rule("TTL", Some("300s"), VarType::Duration),
+            rule("CUSTOM", Some("REPLACE-ME"), VarType::String),
+        ]);
+        let statuses: Vec<_> = f.iter().map(|f| f.status).collect();
+        use Status::*;
+        assert_eq!(statuses, [Fail, Fail, Fail, Fail, Fail, Fail, Pass, Fail]);
+        assert!(
+            f[2].message.contains("placeholder (value hidden)"),
+            "{}",
+            f[2].message
+        );
+        assert!(!f[2].message.contains("your_session"));
+        assert!(f[3].message.contains("above the maximum 100"));
+        assert!(f[4].message.contains("scheme `http`"));
+    }
+
+    #[test]
+    fn placeholder_shapes() {
+        let p = EnvProbe {
+            vars: vec![],
+            example: None,
+            placeholders: vec![],
+        };
+        for v in [
+            "changeme",
+            "CHANGE_ME",
+            "xxx",
+            "XXXXXX",
+            "TODO",
+            "your_api_key_here",
+            "<token>",
+        ] {
+            assert!(p.is_placeholder(v), "{v}");
+        }
+        for v in ["production", "x", "todo-list-service", "300"] {
+            assert!(!p.is_placeholder(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn example_missing_and_extras() {
+        let probe = EnvProbe {
+            vars: vec![],
+            placeholders: vec![],
+            example: Some(ExampleRule {
+                path: ".env.example".into(),
+                keys: vec![
+                    ("A".into(), Some("1".into())),
+                    ("B".into(), None),
+                    ("C".into(), Some("changeme".into())),
+                ],
+                extras: vec!["D".into()],
+            }),
+        };
+        let f = &probe.run()[0];
+        assert_eq!(f.status, Status::Fail);
+        assert_eq!(f.details["missing"], serde_json::json!(["B"]));
+        assert_eq!(f.details["placeholders"], serde_json::json!(["C"]));
+        let probe = EnvProbe {
+            vars: vec![],
+            placeholders: vec![],
+            example: Some(ExampleRule {
+                path: ".env.example".into(),
+                keys: vec![("A".into(), Some("1".into()))],
+                extras: vec!["D".into()],
+            }),
+        };
+        assert_eq!(probe.run()[0].status, Status::Warn);
+    }
+}

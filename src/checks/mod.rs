@@ -1,0 +1,379 @@
+//! The check engine: probes of every kind, run concurrently, each under its own timeout and all
+//! inside the overall deadline. Results come back in the order the checks were given.
+//!
+//! A *unit* is one configured probe (one database, one directory). It reports one or more
+//! *aspects* (the database is reachable; its tables exist; …). The first aspect is the
+//! prerequisite of the others: when it fails, they are reported as skipped with the reason.
+
+pub mod database;
+pub mod env;
+pub mod http;
+pub mod path;
+pub mod redis;
+pub mod tls;
+pub mod tool;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::error::InputError;
+use crate::report::{CheckResult, Location, Status};
+use crate::units::format_duration;
+
+/// One reported result of a unit: its id (for `--only`), its name (for people) and where it
+/// is configured.
+#[derive(Clone, Debug)]
+pub struct Aspect {
+    pub id: String,
+    pub name: String,
+    pub location: Option<Location>,
+}
+
+impl Aspect {
+    pub fn new(id: impl Into<String>, name: impl Into<String>, location: Option<Location>) -> Self {
+        Aspect {
+            id: id.into(),
+            name: name.into(),
+            location,
+        }
+    }
+}
+
+/// What a probe found for one aspect.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub status: Status,
+    pub message: String,
+    pub details: Map<String, Value>,
+    /// Time spent on this aspect alone, when the probe measured it.
+    pub duration: Option<Duration>,
+}
+
+impl Finding {
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Finding {
+            status,
+            message: message.into(),
+            details: Map::new(),
+            duration: None,
+        }
+    }
+
+    pub fn pass(message: impl Into<String>) -> Self {
+        Self::new(Status::Pass, message)
+    }
+
+    pub fn warn(message: impl Into<String>) -> Self {
+        Self::new(Status::Warn, message)
+    }
+
+    pub fn fail(message: impl Into<String>) -> Self {
+        Self::new(Status::Fail, message)
+    }
+
+    pub fn skip(message: impl Into<String>) -> Self {
+        Self::new(Status::Skip, message)
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn took(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// The status a measured value earns against warn and fail thresholds.
+    pub fn graded<T: PartialOrd>(value: T, warn: T, fail: T) -> Status {
+        if value > fail {
+            Status::Fail
+        } else if value > warn {
+            Status::Warn
+        } else {
+            Status::Pass
+        }
+    }
+}
+
+/// Skipped findings for the aspects after a failed prerequisite.
+pub fn skipped_after(reason: &str, count: usize) -> Vec<Finding> {
+    (0..count)
+        .map(|_| Finding::skip(format!("skipped: {reason}")))
+        .collect()
+}
+
+/// What a unit probes, with every value already resolved.
+#[derive(Debug)]
+pub enum Probe {
+    Env(env::EnvProbe),
+    Database(database::DatabaseProbe),
+    Redis(redis::RedisProbe),
+    Path(path::PathProbe),
+    Http(http::HttpProbe),
+    Tls(tls::TlsProbe),
+    Tool(tool::ToolProbe),
+}
+
+impl Probe {
+    async fn run(&self, ctx: &Context, aspects: usize) -> Vec<Finding> {
+        match self {
+            Probe::Env(p) => p.run(),
+            Probe::Database(p) => p.run(aspects).await,
+            Probe::Redis(p) => p.run(aspects).await,
+            Probe::Path(p) => p.run(ctx).await,
+            Probe::Http(p) => vec![p.run(ctx).await],
+            Probe::Tls(p) => vec![p.run().await],
+            Probe::Tool(p) => vec![p.run().await],
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Unit {
+    pub kind: &'static str,
+    /// The first is the prerequisite of the rest.
+    pub aspects: Vec<Aspect>,
+    pub timeout: Duration,
+    pub probe: Probe,
+}
+
+/// What every probe may share: one HTTP client, the dry-run switch.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub http: reqwest::Client,
+    /// Change nothing (no directory is created).
+    pub dry_run: bool,
+}
+
+/// `--only` and `--skip`: an id selects itself and everything below it (`database` selects
+/// `database.main` and `database.main.tables`).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    fn matches(pattern: &str, id: &str) -> bool {
+        id == pattern
+            || id
+                .strip_prefix(pattern)
+                .is_some_and(|rest| rest.starts_with('.'))
+    }
+
+    pub fn selects(&self, id: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| Self::matches(p, id)))
+            && !self.skip.iter().any(|p| Self::matches(p, id))
+    }
+
+    /// Refuses an `--only` that names no check: a typo must not turn into a green run.
+    pub fn validate(&self, units: &[Unit]) -> Result<(), InputError> {
+        let ids: Vec<&str> = units
+            .iter()
+            .flat_map(|u| u.aspects.iter().map(|a| a.id.as_str()))
+            .collect();
+        for pattern in self.only.iter().chain(&self.skip) {
+            if !ids.iter().any(|id| Self::matches(pattern, id)) {
+                let mut err = InputError::new(format!("no check has the id `{pattern}`"));
+                err = match crate::error::did_you_mean(pattern, ids.iter().copied()) {
+                    Some(near) => err.help(format!("did you mean `{near}`?")),
+                    None => err.help(format!("the check ids are: {}", ids.join(", "))),
+                };
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs every selected unit concurrently and returns their results in unit order.
+pub async fn run_all(
+    units: Vec<Unit>,
+    selection: &Selection,
+    ctx: Context,
+    deadline: Duration,
+) -> Vec<CheckResult> {
+    let ctx = Arc::new(ctx);
+    let started = Instant::now();
+    let units: Vec<Arc<Unit>> = units
+        .into_iter()
+        .filter(|u| u.aspects.iter().any(|a| selection.selects(&a.id)))
+        .map(Arc::new)
+        .collect();
+    let tasks: Vec<_> = units
+        .iter()
+        .map(|unit| {
+            let (unit, ctx) = (Arc::clone(unit), Arc::clone(&ctx));
+            tokio::spawn(async move {
+                let begun = Instant::now();
+                let findings =
+                    tokio::time::timeout(unit.timeout, unit.probe.run(&ctx, unit.aspects.len()))
+                        .await;
+                (findings, begun.elapsed())
+            })
+        })
+        .collect();
+
+    let mut results = Vec::new();
+    let overall = tokio::time::sleep(deadline);
+    tokio::pin!(overall);
+    for (unit, mut task) in units.iter().zip(tasks) {
+        // Biased: a check that finished in time is reported even once the deadline has passed.
+        let outcome = tokio::select! {
+            biased;
+            joined = &mut task => Some(joined),
+            _ = &mut overall => None,
+        };
+        let findings = match outcome {
+            Some(Ok((Ok(findings), elapsed))) => complete(unit, findings, elapsed),
+            Some(Ok((Err(_), elapsed))) => timed_out(unit, elapsed),
+            Some(Err(join_error)) => {
+                let message = format!("the check crashed: {join_error}");
+                let mut f = vec![Finding::new(Status::Error, message)];
+                f.extend(skipped_after(
+                    &format!("{} crashed", unit.aspects[0].id),
+                    unit.aspects.len() - 1,
+                ));
+                f.into_iter().map(|f| (f, started.elapsed())).collect()
+            }
+            None => {
+                task.abort();
+                let message = format!(
+                    "did not finish before the overall deadline of {} (raise --timeout or this check's timeout)",
+                    format_duration(deadline)
+                );
+                unit.aspects
+                    .iter()
+                    .map(|_| {
+                        (
+                            Finding::new(Status::Error, message.clone()),
+                            started.elapsed(),
+                        )
+                    })
+                    .collect()
+            }
+        };
+        results.extend(to_results(unit, findings, selection));
+    }
+    results
+}
+
+/// Pads or trims a probe's findings to its aspects, so every declared aspect is reported once.
+fn complete(
+    unit: &Unit,
+    mut findings: Vec<Finding>,
+    elapsed: Duration,
+) -> Vec<(Finding, Duration)> {
+    findings.truncate(unit.aspects.len());
+    while findings.len() < unit.aspects.len() {
+        findings.push(Finding::skip("skipped: not reached"));
+    }
+    findings
+        .into_iter()
+        .map(|f| {
+            let d = f.duration.unwrap_or(elapsed);
+            (f, d)
+        })
+        .collect()
+}
+
+fn timed_out(unit: &Unit, elapsed: Duration) -> Vec<(Finding, Duration)> {
+    let first = Finding::fail(format!(
+        "no answer within {} (the check's timeout)",
+        format_duration(unit.timeout)
+    ))
+    .detail("timeout_ms", unit.timeout.as_millis() as u64);
+    let reason = format!("{} timed out", unit.aspects[0].id);
+    std::iter::once(first)
+        .chain(skipped_after(&reason, unit.aspects.len() - 1))
+        .map(|f| (f, elapsed))
+        .collect()
+}
+
+/// Keeps the selected aspects; keeps the prerequisite too when a selected aspect was skipped
+/// because of it, so `--only database.main.tables` shows why it could not run.
+fn to_results(
+    unit: &Unit,
+    findings: Vec<(Finding, Duration)>,
+    selection: &Selection,
+) -> Vec<CheckResult> {
+    let prerequisite_needed = findings
+        .iter()
+        .zip(&unit.aspects)
+        .skip(1)
+        .any(|((f, _), a)| selection.selects(&a.id) && f.status == Status::Skip)
+        && findings[0].0.status.fails_run(false);
+    findings
+        .into_iter()
+        .zip(&unit.aspects)
+        .enumerate()
+        .filter(|(i, (_, a))| selection.selects(&a.id) || (*i == 0 && prerequisite_needed))
+        .map(|(_, ((finding, duration), aspect))| CheckResult {
+            id: aspect.id.clone(),
+            name: aspect.name.clone(),
+            kind: unit.kind.to_string(),
+            status: finding.status,
+            duration_ms: duration.as_millis() as u64,
+            message: finding.message,
+            details: finding.details,
+            location: aspect.location.clone(),
+            reproduce: None,
+        })
+        .collect()
+}
+
+/// Aspect ids are `kind.name[.aspect]`; names from config become id-safe here.
+pub fn id_part(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches('-');
+    if trimmed.is_empty() {
+        "unnamed".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_by_prefix() {
+        let s = Selection {
+            only: vec!["database".into()],
+            skip: vec!["database.main.latency".into()],
+        };
+        assert!(s.selects("database.main"));
+        assert!(s.selects("database.main.tables"));
+        assert!(!s.selects("database.main.latency"));
+        assert!(!s.selects("databases.x"));
+        assert!(!s.selects("redis.cache"));
+    }
+
+    #[test]
+    fn grading() {
+        assert_eq!(Finding::graded(50, 100, 500), Status::Pass);
+        assert_eq!(Finding::graded(150, 100, 500), Status::Warn);
+        assert_eq!(Finding::graded(501, 100, 500), Status::Fail);
+    }
+
+    #[test]
+    fn id_parts() {
+        assert_eq!(id_part("api.example.com"), "api-example-com");
+        assert_eq!(id_part("lp-reports"), "lp-reports");
+        assert_eq!(id_part("///"), "unnamed");
+    }
+}

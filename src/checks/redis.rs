@@ -1,0 +1,274 @@
+//! Redis through the `redis` crate: PING answers PONG fast enough, and the server's version,
+//! eviction policy and persistence are what the deployment expects.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+
+use super::{Finding, skipped_after};
+use crate::config::preflight::Persistence;
+use crate::report::Status;
+use crate::secret::Secret;
+use crate::units::{Version, format_duration};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedisAspect {
+    Ping,
+    Version,
+    MaxmemoryPolicy,
+    Persistence,
+}
+
+#[derive(Debug)]
+pub struct RedisProbe {
+    pub name: String,
+    pub url: Secret,
+    pub shown_url: String,
+    /// Unreachable (or not configured) is a warning.
+    pub optional: bool,
+    /// Why the URL cannot be used, found while resolving the config (e.g. its variable is unset).
+    pub problem: Option<String>,
+    pub timeout: Duration,
+    pub latency_warn: Duration,
+    pub latency_fail: Duration,
+    pub min_version: Option<Version>,
+    pub maxmemory_policy: Option<String>,
+    pub persistence: Option<Persistence>,
+    pub aspects: Vec<RedisAspect>,
+}
+
+impl RedisProbe {
+    pub async fn run(&self, aspect_count: usize) -> Vec<Finding> {
+        let unreachable_status = if self.optional {
+            Status::Warn
+        } else {
+            Status::Fail
+        };
+        let optional_note = if self.optional {
+            " (optional: a warning, not a failure)"
+        } else {
+            ""
+        };
+        let started = Instant::now();
+        let connection = match &self.problem {
+            Some(problem) => Err(problem.clone()),
+            None => self.connect().await,
+        };
+        let mut conn = match connection {
+            Ok(c) => c,
+            Err(error) => {
+                let mut f = vec![
+                    Finding::new(
+                        unreachable_status,
+                        format!(
+                            "Redis {} unreachable: {error}{optional_note}",
+                            self.shown_url
+                        ),
+                    )
+                    .detail("url", self.shown_url.clone())
+                    .detail("optional", self.optional)
+                    .took(started.elapsed()),
+                ];
+                f.extend(skipped_after(
+                    &format!("redis {} is not reachable", self.name),
+                    aspect_count - 1,
+                ));
+                return f;
+            }
+        };
+        let mut findings = Vec::new();
+        for aspect in &self.aspects {
+            let t = Instant::now();
+            let finding = match aspect {
+                RedisAspect::Ping => self.ping(&mut conn).await,
+                RedisAspect::Version => self.check_version(&mut conn).await,
+                RedisAspect::MaxmemoryPolicy => self.check_policy(&mut conn).await,
+                RedisAspect::Persistence => self.check_persistence(&mut conn).await,
+            };
+            findings.push(if finding.duration.is_some() {
+                finding
+            } else {
+                finding.took(t.elapsed())
+            });
+        }
+        findings
+    }
+
+    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+        let client = redis::Client::open(self.url.expose())
+            .map_err(|e| format!("invalid Redis URL: {e}"))?;
+        match tokio::time::timeout(self.timeout, client.get_multiplexed_async_connection()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {}",
+                format_duration(self.timeout)
+            )),
+        }
+    }
+
+    /// The median of three PINGs.
+    async fn ping(&self, conn: &mut MultiplexedConnection) -> Finding {
+        let mut samples = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let t = Instant::now();
+            match redis::cmd("PING").query_async::<String>(conn).await {
+                Ok(reply) if reply == "PONG" => samples.push(t.elapsed()),
+                Ok(reply) => {
+                    return Finding::fail(format!("PING answered `{reply}` instead of PONG"));
+                }
+                Err(e) => return Finding::fail(format!("PING failed: {e}")),
+            }
+        }
+        samples.sort();
+        let median = samples[1];
+        let status = Finding::graded(median, self.latency_warn, self.latency_fail);
+        let message = match status {
+            Status::Pass => format!(
+                "PONG in {} (healthy under {})",
+                format_duration(median),
+                format_duration(self.latency_warn)
+            ),
+            Status::Warn => format!(
+                "PONG in {}: degraded, above {}",
+                format_duration(median),
+                format_duration(self.latency_warn)
+            ),
+            _ => format!(
+                "PONG in {}: above the fail threshold of {}",
+                format_duration(median),
+                format_duration(self.latency_fail)
+            ),
+        };
+        Finding::new(status, message)
+            .detail("url", self.shown_url.clone())
+            .detail("latency_ms", median.as_secs_f64() * 1000.0)
+            .detail("warn_ms", self.latency_warn.as_millis() as u64)
+            .detail("fail_ms", self.latency_fail.as_millis() as u64)
+    }
+
+    async fn check_version(&self, conn: &mut MultiplexedConnection) -> Finding {
+        let info = match info(conn, "server").await {
+            Ok(i) => i,
+            Err(e) => return Finding::fail(format!("INFO server failed: {e}")),
+        };
+        let Some(version) = info_field(&info, "redis_version").and_then(|v| Version::parse(v).ok())
+        else {
+            return Finding::fail("INFO server has no redis_version");
+        };
+        match &self.min_version {
+            Some(min) if &version < min => Finding::fail(format!(
+                "Redis {version} is older than the required {min}; upgrade the server"
+            )),
+            Some(min) => Finding::pass(format!("Redis {version} is at least {min}")),
+            None => Finding::pass(format!("Redis {version}")),
+        }
+        .detail("server_version", version.to_string())
+        .detail(
+            "min_version",
+            self.min_version.as_ref().map(ToString::to_string),
+        )
+    }
+
+    async fn check_policy(&self, conn: &mut MultiplexedConnection) -> Finding {
+        let Some(expected) = &self.maxmemory_policy else {
+            return Finding::pass("no maxmemory-policy expected");
+        };
+        let actual = match config_get(conn, "maxmemory-policy").await {
+            Ok(v) => v,
+            Err(e) => {
+                return Finding::warn(format!(
+                    "cannot read maxmemory-policy (CONFIG GET is refused on some managed services): {e}"
+                ));
+            }
+        };
+        let finding = if &actual == expected {
+            Finding::pass(format!("maxmemory-policy is {actual}"))
+        } else {
+            Finding::fail(format!(
+                "maxmemory-policy is {actual}, expected {expected}; set it with CONFIG SET maxmemory-policy {expected} or in redis.conf"
+            ))
+        };
+        finding
+            .detail("maxmemory_policy", actual)
+            .detail("expected", expected.clone())
+    }
+
+    async fn check_persistence(&self, conn: &mut MultiplexedConnection) -> Finding {
+        let Some(expected) = self.persistence else {
+            return Finding::pass("no persistence expected");
+        };
+        let info = match info(conn, "persistence").await {
+            Ok(i) => i,
+            Err(e) => return Finding::fail(format!("INFO persistence failed: {e}")),
+        };
+        let aof = info_field(&info, "aof_enabled") == Some("1");
+        let rdb = match config_get(conn, "save").await {
+            Ok(save) => !save.trim().is_empty(),
+            Err(e) => return Finding::warn(format!("cannot read the RDB `save` setting: {e}")),
+        };
+        let actual = match (rdb, aof) {
+            (true, true) => "rdb+aof",
+            (true, false) => "rdb",
+            (false, true) => "aof",
+            (false, false) => "none",
+        };
+        let ok = match expected {
+            Persistence::Rdb => rdb,
+            Persistence::Aof => aof,
+            Persistence::Any => rdb || aof,
+            Persistence::None => !rdb && !aof,
+        };
+        let expected_text = format!("{expected:?}").to_lowercase();
+        let finding = if ok {
+            Finding::pass(format!(
+                "persistence is {actual} (expected {expected_text})"
+            ))
+        } else {
+            Finding::fail(format!(
+                "persistence is {actual}, expected {expected_text}; a restart would {}",
+                if expected == Persistence::None {
+                    "keep data the deployment expects gone"
+                } else {
+                    "lose the data"
+                }
+            ))
+        };
+        finding
+            .detail("rdb", rdb)
+            .detail("aof", aof)
+            .detail("expected", expected_text)
+    }
+}
+
+async fn info(conn: &mut MultiplexedConnection, section: &str) -> redis::RedisResult<String> {
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async::<String>(conn)
+        .await
+}
+
+fn info_field<'a>(info: &'a str, key: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+async fn config_get(conn: &mut MultiplexedConnection, key: &str) -> redis::RedisResult<String> {
+    let pair: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(key)
+        .query_async(conn)
+        .await?;
+    Ok(pair.get(1).cloned().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn info_fields() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(super::info_field(info, "redis_version"), Some("7.0.15"));
+        assert_eq!(super::info_field(info, "redis"), None);
+    }
+}

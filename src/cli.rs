@@ -1,0 +1,239 @@
+//! The command line (clap derive). Global options work before or after the subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shipgate",
+    version,
+    about = "Runs deployment runbooks in CI and decides: preflight checks with JSON, JUnit and GitHub output.",
+    after_help = "Exit codes: 0 passed (warnings allowed unless --strict), 1 a check failed, \
+                  2 wrong input (nothing ran), 3 checks ran but a report could not be written."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Config file [default: shipgate.toml when it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Env file read before checks; never overrides a variable already set [default: .env when it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+
+    /// Format of the report on stdout
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// Also write a report to a file, e.g. `--output junit=junit.xml` (repeatable)
+    #[arg(long, global = true, value_name = "FORMAT=PATH", value_parser = parse_output)]
+    pub output: Vec<OutputTarget>,
+
+    /// Warnings fail the run
+    #[arg(long, global = true)]
+    pub strict: bool,
+
+    /// Run only the checks with this id or below it, e.g. `database.main.tables` (repeatable)
+    #[arg(long, global = true, value_name = "ID")]
+    pub only: Vec<String>,
+
+    /// Leave out the checks with this id or below it (repeatable)
+    #[arg(long, global = true, value_name = "ID")]
+    pub skip: Vec<String>,
+
+    /// Overall deadline, e.g. `2m` [default: the config's `timeout`, else 5m]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// Show only checks that did not pass
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Show details of every check
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// No colour (also when NO_COLOR is set or stdout is not a terminal)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// GitHub Actions output (summary, outputs, annotations) even outside GitHub Actions
+    #[arg(long, global = true)]
+    pub github: bool,
+
+    /// Change nothing: say what would be created instead of creating it
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pre-deployment checks: environment, databases, Redis, directories, HTTP, TLS, tools
+    Preflight(Box<PreflightArgs>),
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Checks given as flags, for one-line use without a config file. They run after the
+/// config's checks.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PreflightArgs {
+    /// Database to check (postgres://, mysql://, mariadb://, sqlite://); id `database.main`
+    #[arg(long, value_name = "URL", help_heading = "Checks")]
+    pub database_url: Option<String>,
+
+    /// Table that must exist in --database-url (repeatable, or comma-separated)
+    #[arg(
+        long,
+        value_name = "TABLE",
+        value_delimiter = ',',
+        help_heading = "Checks"
+    )]
+    pub require_table: Vec<String>,
+
+    /// PostgreSQL extension that must be installed (repeatable, or comma-separated)
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        help_heading = "Checks"
+    )]
+    pub require_extension: Vec<String>,
+
+    /// Lowest acceptable database server version, e.g. 13
+    #[arg(long, value_name = "VERSION", help_heading = "Checks")]
+    pub db_min_version: Option<String>,
+
+    /// Keep retrying the database connection for this long, e.g. 30s
+    #[arg(long, value_name = "DURATION", help_heading = "Checks")]
+    pub db_wait: Option<String>,
+
+    /// Redis to PING; id `redis.cache`
+    #[arg(long, value_name = "URL", help_heading = "Checks")]
+    pub redis_url: Option<String>,
+
+    /// An unreachable --redis-url is a warning, not a failure
+    #[arg(long, help_heading = "Checks")]
+    pub redis_optional: bool,
+
+    /// Directory that must exist and be writable (repeatable)
+    #[arg(long, value_name = "PATH", help_heading = "Checks")]
+    pub writable_dir: Vec<PathBuf>,
+
+    /// Directory to create (mode 755) when missing, then prove writable (repeatable)
+    #[arg(long, value_name = "PATH", help_heading = "Checks")]
+    pub create_dir: Vec<PathBuf>,
+
+    /// Free space each --writable-dir/--create-dir needs, e.g. 1GiB
+    #[arg(long, value_name = "SIZE", help_heading = "Checks")]
+    pub min_free: Option<String>,
+
+    /// Variables that must be set and not placeholders (repeatable, or comma-separated)
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        help_heading = "Checks"
+    )]
+    pub require_env: Vec<String>,
+
+    /// An .env.example whose every key must be set
+    #[arg(long, value_name = "PATH", help_heading = "Checks")]
+    pub env_example: Option<PathBuf>,
+
+    /// URL that must answer 2xx (repeatable)
+    #[arg(long, value_name = "URL", help_heading = "Checks")]
+    pub http_url: Vec<String>,
+
+    /// HOST[:PORT] whose certificate must verify and not expire within 30 days (repeatable)
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Checks")]
+    pub tls_host: Vec<String>,
+
+    /// Executable that must exist, optionally with a minimum version: `node>=18` (repeatable)
+    #[arg(long, value_name = "NAME[>=VERSION]", help_heading = "Checks")]
+    pub require_tool: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+    Markdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTarget {
+    pub format: Format,
+    pub path: PathBuf,
+}
+
+fn parse_output(value: &str) -> Result<OutputTarget, String> {
+    let (format, path) = value
+        .split_once('=')
+        .ok_or_else(|| format!("`{value}` is not FORMAT=PATH, e.g. junit=junit.xml"))?;
+    let format = Format::from_str(format, true)
+        .map_err(|_| format!("unknown format `{format}`; use human, json, junit or markdown"))?;
+    if path.is_empty() {
+        return Err(format!("`{value}` has no path after `=`"));
+    }
+    Ok(OutputTarget {
+        format,
+        path: PathBuf::from(path),
+    })
+}
+
+fn parse_duration_arg(value: &str) -> Result<std::time::Duration, String> {
+    crate::units::parse_duration(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "shipgate",
+            "preflight",
+            "--format",
+            "json",
+            "--output",
+            "junit=j.xml",
+            "--require-env",
+            "A,B",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.format, Format::Json);
+        assert_eq!(
+            cli.global.output[0],
+            OutputTarget {
+                format: Format::Junit,
+                path: "j.xml".into()
+            }
+        );
+        let Command::Preflight(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.require_env, ["A", "B"]);
+        assert!(Cli::try_parse_from(["shipgate", "preflight", "--output", "xml=j.xml"]).is_err());
+    }
+}

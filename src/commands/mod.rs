@@ -1,0 +1,134 @@
+//! One file per subcommand; this module holds what they share: loading the env and config the
+//! global options name, the HTTP client, and the command line that reproduces one check.
+
+pub mod preflight;
+
+use std::path::Path;
+use std::sync::Once;
+use std::time::Duration;
+
+use crate::cli::GlobalArgs;
+use crate::config::{self, LoadedConfig};
+use crate::env::Environment;
+use crate::error::InputError;
+use crate::report::Report;
+use crate::secret::Redactor;
+
+/// What a subcommand returns: the Report, and the secrets it met (for masking output).
+pub struct Outcome {
+    pub report: Report,
+    pub secrets: Redactor,
+}
+
+/// The environment and config a run reads, and how to reproduce it.
+pub struct Inputs {
+    pub env: Environment,
+    pub config: LoadedConfig,
+    /// `shipgate <args>` without output options: add `--only ID` to re-run one check.
+    pub reproduce_base: String,
+}
+
+const DEFAULT_CONFIG: &str = "shipgate.toml";
+const DEFAULT_ENV_FILE: &str = ".env";
+
+impl Inputs {
+    pub fn load(global: &GlobalArgs, argv: &[String]) -> Result<Inputs, InputError> {
+        let env = match &global.env_file {
+            Some(path) => Environment::load(Some(path), true)?,
+            None => Environment::load(Some(Path::new(DEFAULT_ENV_FILE)), false)?,
+        };
+        let config = match &global.config {
+            Some(path) if !path.exists() => {
+                return Err(InputError::new(format!(
+                    "the config file {} does not exist",
+                    path.display()
+                ))
+                .help(
+                    "check the --config path, or leave it out to use ./shipgate.toml when present",
+                ));
+            }
+            Some(path) => config::load(path)?,
+            None if Path::new(DEFAULT_CONFIG).exists() => config::load(Path::new(DEFAULT_CONFIG))?,
+            None => LoadedConfig::empty(),
+        };
+        Ok(Inputs {
+            env,
+            config,
+            reproduce_base: reproduce_base(argv),
+        })
+    }
+}
+
+/// The invocation minus the options that only shape output or select checks, shell-quoted.
+pub fn reproduce_base(argv: &[String]) -> String {
+    const DROP_WITH_VALUE: &[&str] = &["--format", "--output", "--only", "--skip"];
+    const DROP_FLAG: &[&str] = &["-q", "--quiet", "-v", "--verbose", "--github", "--no-color"];
+    let mut kept = vec!["shipgate".to_string()];
+    let mut args = argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        let name = arg.split('=').next().unwrap_or(arg);
+        if DROP_WITH_VALUE.contains(&name) {
+            if !arg.contains('=') {
+                args.next();
+            }
+            continue;
+        }
+        if DROP_FLAG.contains(&arg.as_str()) {
+            continue;
+        }
+        kept.push(
+            shlex::try_quote(arg)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| arg.clone()),
+        );
+    }
+    kept.join(" ")
+}
+
+/// The one HTTP client of a run: rustls with the system's roots, no redirects followed
+/// silently past five, and a connect timeout so no request can hang on a dead host.
+pub fn http_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+/// rustls needs one process-wide crypto provider; shipgate uses ring everywhere.
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reproduce_drops_output_options() {
+        let argv: Vec<String> = [
+            "shipgate",
+            "preflight",
+            "--format",
+            "json",
+            "--output=junit=j.xml",
+            "-q",
+            "--only",
+            "x",
+            "--config",
+            "my config.toml",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            reproduce_base(&argv),
+            "shipgate preflight --config 'my config.toml'"
+        );
+    }
+}

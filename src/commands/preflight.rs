@@ -1,0 +1,838 @@
+//! `shipgate preflight`: turns `[preflight]` and the check flags into check units, runs them,
+//! and returns the Report. Glue only: the probing is in `crate::checks`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use super::{Inputs, Outcome};
+use crate::checks::database::{Backend, DatabaseProbe, DbAspect, shown_url};
+use crate::checks::env::{EnvProbe, ExampleRule, VarRule};
+use crate::checks::http::HttpProbe;
+use crate::checks::path::{PathAspect, PathProbe};
+use crate::checks::redis::{RedisAspect, RedisProbe};
+use crate::checks::tls::TlsProbe;
+use crate::checks::tool::ToolProbe;
+use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
+use crate::cli::{GlobalArgs, PreflightArgs};
+use crate::config::preflight::{
+    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RedisConfig, TlsConfig,
+    ToolConfig, VarType,
+};
+use crate::config::{Located, Resolver, Text};
+use crate::error::InputError;
+use crate::report::{Location, Report};
+use crate::secret::{Secret, name_looks_secret};
+use crate::units::Version;
+
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
+
+pub async fn run(
+    global: &GlobalArgs,
+    args: &PreflightArgs,
+    inputs: &Inputs,
+) -> Result<Outcome, InputError> {
+    let empty = PreflightConfig::default();
+    let section = inputs.config.config.preflight.as_ref().unwrap_or(&empty);
+    let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
+    let check_timeout =
+        resolver.duration_or(section.check_timeout.as_ref(), DEFAULT_CHECK_TIMEOUT)?;
+    let deadline = match global.timeout {
+        Some(t) => t,
+        None => resolver.duration_or(section.timeout.as_ref(), DEFAULT_DEADLINE)?,
+    };
+
+    let mut plan = Planner {
+        resolver,
+        check_timeout,
+        units: Vec::new(),
+        ids: HashSet::new(),
+    };
+    plan.config(section)?;
+    plan.flags(args)?;
+    let Planner {
+        resolver, units, ..
+    } = plan;
+    if units.is_empty() {
+        return Err(InputError::new("nothing to check: no [preflight] checks in the config and no check flags")
+            .help("add checks to shipgate.toml (see examples/quickstart/shipgate.toml) or pass flags such as --database-url, --require-env; see `shipgate preflight --help`"));
+    }
+    let selection = Selection {
+        only: global.only.clone(),
+        skip: global.skip.clone(),
+    };
+    selection.validate(&units)?;
+
+    let ctx = Context {
+        http: super::http_client(),
+        dry_run: global.dry_run,
+    };
+    let started = SystemTime::now();
+    let mut results = checks::run_all(units, &selection, ctx, deadline).await;
+    for r in &mut results {
+        r.reproduce = Some(format!("{} --only {}", inputs.reproduce_base, r.id));
+    }
+    let report = Report::new(
+        "preflight",
+        started,
+        SystemTime::now(),
+        global.strict,
+        results,
+    );
+    Ok(Outcome {
+        report,
+        secrets: resolver.secrets,
+    })
+}
+
+/// Builds units, giving each a unique id.
+struct Planner<'a> {
+    resolver: Resolver<'a>,
+    check_timeout: Duration,
+    units: Vec<Unit>,
+    ids: HashSet<String>,
+}
+
+impl Planner<'_> {
+    fn config(&mut self, section: &PreflightConfig) -> Result<(), InputError> {
+        let env_flags = PreflightArgs::default();
+        if let Some(env) = &section.env {
+            self.env(Some(env), &env_flags)?;
+        }
+        for db in &section.database {
+            self.database(db)?;
+        }
+        for redis in &section.redis {
+            self.redis(redis)?;
+        }
+        for path in &section.path {
+            self.path(path)?;
+        }
+        for http in &section.http {
+            self.http(http)?;
+        }
+        for tls in &section.tls {
+            self.tls(tls)?;
+        }
+        for tool in &section.tool {
+            self.tool(tool)?;
+        }
+        Ok(())
+    }
+
+    /// Flags become config entries without a place in a file, then go the same way.
+    fn flags(&mut self, args: &PreflightArgs) -> Result<(), InputError> {
+        if !args.require_env.is_empty() || args.env_example.is_some() {
+            self.env(None, args)?;
+        }
+        if let Some(url) = &args.database_url {
+            let db = DatabaseConfig {
+                name: None,
+                url: text(url),
+                wait: args.db_wait.as_deref().map(text),
+                timeout: None,
+                min_version: args.db_min_version.as_deref().map(text),
+                tables: args.require_table.iter().map(|t| text(t)).collect(),
+                extensions: args.require_extension.iter().map(|t| text(t)).collect(),
+                latency_warn: None,
+                latency_fail: None,
+                connections_warn_percent: None,
+                connections_fail_percent: None,
+            };
+            self.database(&Located::unplaced(db))?;
+        } else if !args.require_table.is_empty() || !args.require_extension.is_empty() {
+            return Err(InputError::new(
+                "--require-table and --require-extension need --database-url",
+            ));
+        }
+        if let Some(url) = &args.redis_url {
+            let redis = RedisConfig {
+                name: None,
+                url: text(url),
+                optional: args.redis_optional,
+                timeout: None,
+                latency_warn: None,
+                latency_fail: None,
+                min_version: None,
+                maxmemory_policy: None,
+                persistence: None,
+            };
+            self.redis(&Located::unplaced(redis))?;
+        }
+        let dirs = args.writable_dir.iter().map(|d| (d, false));
+        for (dir, create) in dirs.chain(args.create_dir.iter().map(|d| (d, true))) {
+            let path = PathConfig {
+                name: None,
+                path: text(&dir.display().to_string()),
+                create,
+                mode: None,
+                writable: true,
+                min_free: args.min_free.as_deref().map(text),
+                usage_warn_percent: None,
+                usage_fail_percent: None,
+            };
+            self.path(&Located::unplaced(path))?;
+        }
+        for url in &args.http_url {
+            let http = HttpConfig {
+                name: None,
+                url: text(url),
+                method: None,
+                expect_status: vec![],
+                headers: Default::default(),
+                timeout: None,
+            };
+            self.http(&Located::unplaced(http))?;
+        }
+        for target in &args.tls_host {
+            let (host, port) = match target.rsplit_once(':') {
+                Some((h, p)) => {
+                    let port = p.parse().map_err(|_| {
+                        InputError::new(format!("--tls-host `{target}`: `{p}` is not a port"))
+                    })?;
+                    (h.to_string(), Some(port))
+                }
+                None => (target.clone(), None),
+            };
+            let tls = TlsConfig {
+                name: None,
+                host: text(&host),
+                port,
+                ca_file: None,
+                warn_days: None,
+                fail_days: None,
+                timeout: None,
+            };
+            self.tls(&Located::unplaced(tls))?;
+        }
+        for spec in &args.require_tool {
+            let (name, min) = match spec.split_once(">=") {
+                Some((n, v)) => (n.trim().to_string(), Some(text(v.trim()))),
+                None => (spec.trim().to_string(), None),
+            };
+            let tool = ToolConfig {
+                name,
+                command: None,
+                pattern: None,
+                min_version: min,
+                timeout: None,
+            };
+            self.tool(&Located::unplaced(tool))?;
+        }
+        Ok(())
+    }
+
+    /// Claims `kind.name`, or the first free `kind.name-N` when `name` was a default.
+    fn claim(
+        &mut self,
+        kind: &str,
+        name: &str,
+        given: bool,
+        span: &std::ops::Range<usize>,
+    ) -> Result<String, InputError> {
+        let base = id_part(name);
+        let mut candidate = base.clone();
+        let mut n = 2;
+        while self.ids.contains(&format!("{kind}.{candidate}")) {
+            if given {
+                return Err(self
+                    .resolver
+                    .error(span, format!("two {kind} checks are named `{base}`"))
+                    .help("give each a distinct `name`"));
+            }
+            candidate = format!("{base}-{n}");
+            n += 1;
+        }
+        self.ids.insert(format!("{kind}.{candidate}"));
+        Ok(candidate)
+    }
+
+    fn location(&self, span: &std::ops::Range<usize>) -> Option<Location> {
+        self.resolver.location(span)
+    }
+
+    fn env(
+        &mut self,
+        config: Option<&Located<EnvConfig>>,
+        args: &PreflightArgs,
+    ) -> Result<(), InputError> {
+        let mut names: Vec<(String, Option<Location>)> = Vec::new();
+        let mut vars = Vec::new();
+        let mut aspects = Vec::new();
+        let mut placeholders = Vec::new();
+        let mut example = None;
+        if let Some(env) = config {
+            placeholders = env.placeholders.clone();
+            for name in &env.required {
+                let value = self.resolver.string(name)?;
+                names.push((value, self.location(&name.span)));
+            }
+            for (name, rule) in &env.vars {
+                names.retain(|(n, _)| n != name);
+                let pattern = rule
+                    .pattern
+                    .as_ref()
+                    .map(|p| self.resolver.regex(p))
+                    .transpose()?;
+                if rule.kind != VarType::Integer && (rule.min.is_some() || rule.max.is_some()) {
+                    return Err(self.resolver.error(
+                        &rule.span,
+                        format!("`min`/`max` of {name} need `type = \"integer\"`"),
+                    ));
+                }
+                if rule.kind != VarType::Url && !rule.schemes.is_empty() {
+                    return Err(self.resolver.error(
+                        &rule.span,
+                        format!("`schemes` of {name} needs `type = \"url\"`"),
+                    ));
+                }
+                vars.push((
+                    self.location(&rule.span),
+                    VarRule {
+                        name: name.clone(),
+                        value: None,
+                        required: rule.required,
+                        kind: rule.kind,
+                        min: rule.min,
+                        max: rule.max,
+                        schemes: rule.schemes.clone(),
+                        one_of: rule.one_of.clone(),
+                        pattern,
+                        secret: rule.secret,
+                    },
+                ));
+            }
+            if let Some(path) = &env.example {
+                let path = PathBuf::from(self.resolver.string(path)?);
+                example = Some((
+                    path,
+                    self.location(&env.example.as_ref().expect("checked").span),
+                ));
+            }
+        }
+        for name in &args.require_env {
+            if !names.iter().any(|(n, _)| n == name) && !vars.iter().any(|(_, v)| &v.name == name) {
+                names.push((name.clone(), None));
+            }
+        }
+        if let Some(path) = &args.env_example {
+            example = Some((path.clone(), None));
+        }
+        let plain = names.into_iter().map(|(name, loc)| {
+            (
+                loc,
+                VarRule {
+                    name,
+                    value: None,
+                    required: true,
+                    kind: VarType::String,
+                    min: None,
+                    max: None,
+                    schemes: vec![],
+                    one_of: vec![],
+                    pattern: None,
+                    secret: false,
+                },
+            )
+        });
+        let all: Vec<(Option<Location>, VarRule)> = plain.chain(vars).collect();
+        let mut rules = Vec::new();
+        for (loc, mut rule) in all {
+            rule.value = self.resolver.env.get(&rule.name).map(str::to_string);
+            rule.secret |= name_looks_secret(&rule.name);
+            if rule.secret
+                && let Some(v) = &rule.value
+            {
+                self.resolver.secrets.add(v);
+            }
+            let id = self.claim("env", &rule.name, true, &(0..0))?;
+            aspects.push(Aspect::new(
+                format!("env.{id}"),
+                format!("env {}", rule.name),
+                loc,
+            ));
+            rules.push(rule);
+        }
+        let example = match example {
+            Some((path, loc)) => {
+                let keys = crate::env::read_env_file(&path).map_err(|e| {
+                    InputError::new(format!("cannot use the env example: {}", e.message))
+                        .at(loc.clone().or(e.location.clone()))
+                })?;
+                let keys: Vec<(String, Option<String>)> = keys
+                    .keys()
+                    .map(|k| (k.clone(), self.resolver.env.get(k).map(str::to_string)))
+                    .collect();
+                for (k, v) in &keys {
+                    if name_looks_secret(k)
+                        && let Some(v) = v
+                    {
+                        self.resolver.secrets.add(v);
+                    }
+                }
+                let extras = self
+                    .resolver
+                    .env
+                    .file_keys()
+                    .filter(|k| !keys.iter().any(|(e, _)| e == k))
+                    .map(str::to_string)
+                    .collect();
+                self.claim("env", "example", true, &(0..0))?;
+                aspects.push(Aspect::new(
+                    "env.example",
+                    format!("env example {}", path.display()),
+                    loc,
+                ));
+                Some(ExampleRule { path, keys, extras })
+            }
+            None => None,
+        };
+        self.units.push(Unit {
+            kind: "env",
+            aspects,
+            timeout: self.check_timeout,
+            probe: Probe::Env(EnvProbe {
+                vars: rules,
+                example,
+                placeholders,
+            }),
+        });
+        Ok(())
+    }
+
+    fn database(&mut self, db: &Located<DatabaseConfig>) -> Result<(), InputError> {
+        let loc = self.location(&db.span);
+        let default_name = if self.ids.iter().any(|i| i.starts_with("database.")) {
+            "db"
+        } else {
+            "main"
+        };
+        let name = self.claim(
+            "database",
+            db.name.as_deref().unwrap_or(default_name),
+            db.name.is_some(),
+            &db.span,
+        )?;
+        let url = self.resolver.text(&db.url)?;
+        let backend = if !url.unset.is_empty() && url.value.is_empty() {
+            Err(format!(
+                "the database URL is empty: {} is not set",
+                url.unset.join(", ")
+            ))
+        } else {
+            Backend::from_url(&url.value)
+        };
+        let connect_url = backend.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
+        let min_version = db
+            .min_version
+            .as_ref()
+            .map(|v| self.resolver.version(v))
+            .transpose()?;
+        let tables = db
+            .tables
+            .iter()
+            .map(|t| self.resolver.string(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let extensions = db
+            .extensions
+            .iter()
+            .map(|t| self.resolver.string(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let wait = self
+            .resolver
+            .duration_or(db.wait.as_ref(), Duration::ZERO)?;
+        let timeout = self
+            .resolver
+            .duration_or(db.timeout.as_ref(), self.check_timeout)?;
+        let latency_warn = self
+            .resolver
+            .duration_or(db.latency_warn.as_ref(), Duration::from_millis(200))?;
+        let latency_fail = self
+            .resolver
+            .duration_or(db.latency_fail.as_ref(), Duration::from_millis(500))?;
+        let (warn_pct, fail_pct) = (
+            db.connections_warn_percent.unwrap_or(80),
+            db.connections_fail_percent.unwrap_or(95),
+        );
+        let backend_kind = backend.as_ref().ok().map(|(b, _)| *b);
+        let plan = DatabaseProbe::plan(
+            backend_kind,
+            min_version.is_some(),
+            !tables.is_empty(),
+            !extensions.is_empty(),
+        );
+        let prefix = format!("database.{name}");
+        let aspects = plan
+            .iter()
+            .map(|a| {
+                let (suffix, title) = match a {
+                    DbAspect::Connect => ("", "connection"),
+                    DbAspect::Version => (".version", "server version"),
+                    DbAspect::Tables => (".tables", "required tables"),
+                    DbAspect::Extensions => (".extensions", "extensions"),
+                    DbAspect::Latency => (".latency", "SELECT 1 latency"),
+                    DbAspect::Connections => (".connections", "connection headroom"),
+                };
+                Aspect::new(
+                    format!("{prefix}{suffix}"),
+                    format!("database {name}: {title}"),
+                    loc.clone(),
+                )
+            })
+            .collect();
+        self.units.push(Unit {
+            kind: "database",
+            aspects,
+            timeout: timeout + wait,
+            probe: Probe::Database(DatabaseProbe {
+                name,
+                shown_url: shown_url(&connect_url),
+                url: Secret::new(connect_url),
+                backend: backend.map(|(b, _)| b),
+                wait,
+                attempt_timeout: timeout,
+                min_version,
+                tables,
+                extensions,
+                latency_warn,
+                latency_fail,
+                connections_warn_percent: warn_pct,
+                connections_fail_percent: fail_pct,
+                aspects: plan,
+            }),
+        });
+        Ok(())
+    }
+
+    fn redis(&mut self, redis: &Located<RedisConfig>) -> Result<(), InputError> {
+        let loc = self.location(&redis.span);
+        let default_name = if self.ids.iter().any(|i| i.starts_with("redis.")) {
+            "redis"
+        } else {
+            "cache"
+        };
+        let name = self.claim(
+            "redis",
+            redis.name.as_deref().unwrap_or(default_name),
+            redis.name.is_some(),
+            &redis.span,
+        )?;
+        let url = self.resolver.text(&redis.url)?;
+        let problem = (url.value.trim().is_empty()).then(|| {
+            if url.unset.is_empty() {
+                "the Redis URL is empty".to_string()
+            } else {
+                format!("not configured: {} is not set", url.unset.join(", "))
+            }
+        });
+        let timeout = self
+            .resolver
+            .duration_or(redis.timeout.as_ref(), self.check_timeout)?;
+        let min_version = redis
+            .min_version
+            .as_ref()
+            .map(|v| self.resolver.version(v))
+            .transpose()?;
+        let maxmemory_policy = redis
+            .maxmemory_policy
+            .as_ref()
+            .map(|p| self.resolver.string(p))
+            .transpose()?;
+        let mut plan = vec![RedisAspect::Ping];
+        if min_version.is_some() {
+            plan.push(RedisAspect::Version);
+        }
+        if maxmemory_policy.is_some() {
+            plan.push(RedisAspect::MaxmemoryPolicy);
+        }
+        if redis.persistence.is_some() {
+            plan.push(RedisAspect::Persistence);
+        }
+        let prefix = format!("redis.{name}");
+        let aspects = plan
+            .iter()
+            .map(|a| {
+                let (suffix, title) = match a {
+                    RedisAspect::Ping => ("", "PING"),
+                    RedisAspect::Version => (".version", "server version"),
+                    RedisAspect::MaxmemoryPolicy => (".maxmemory-policy", "maxmemory-policy"),
+                    RedisAspect::Persistence => (".persistence", "persistence"),
+                };
+                Aspect::new(
+                    format!("{prefix}{suffix}"),
+                    format!("redis {name}: {title}"),
+                    loc.clone(),
+                )
+            })
+            .collect();
+        self.units.push(Unit {
+            kind: "redis",
+            aspects,
+            timeout: timeout + Duration::from_secs(1),
+            probe: Probe::Redis(RedisProbe {
+                name,
+                shown_url: shown_url(&url.value),
+                url: Secret::new(url.value),
+                optional: redis.optional,
+                problem,
+                timeout,
+                latency_warn: self
+                    .resolver
+                    .duration_or(redis.latency_warn.as_ref(), Duration::from_millis(100))?,
+                latency_fail: self
+                    .resolver
+                    .duration_or(redis.latency_fail.as_ref(), Duration::from_millis(500))?,
+                min_version,
+                maxmemory_policy,
+                persistence: redis.persistence,
+                aspects: plan,
+            }),
+        });
+        Ok(())
+    }
+
+    fn path(&mut self, path: &Located<PathConfig>) -> Result<(), InputError> {
+        let loc = self.location(&path.span);
+        let dir = PathBuf::from(self.resolver.string(&path.path)?);
+        if dir.as_os_str().is_empty() {
+            return Err(self
+                .resolver
+                .error(&path.path.span, "the path is empty")
+                .help("set `path` (its variable may be unset)"));
+        }
+        let default_name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        let name = self.claim(
+            "path",
+            path.name.as_deref().unwrap_or(&default_name),
+            path.name.is_some(),
+            &path.span,
+        )?;
+        let mode = match &path.mode {
+            Some(m) => {
+                let text = self.resolver.string(m)?;
+                Some(
+                    u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|_| {
+                        self.resolver.error(
+                            &m.span,
+                            format!("`{text}` is not an octal mode; write e.g. \"755\""),
+                        )
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let min_free = path
+            .min_free
+            .as_ref()
+            .map(|s| self.resolver.size(s))
+            .transpose()?;
+        let mut plan = vec![PathAspect::Exists];
+        if path.writable {
+            plan.push(PathAspect::Writable);
+        }
+        plan.push(PathAspect::Space);
+        let prefix = format!("path.{name}");
+        let aspects = plan
+            .iter()
+            .map(|a| {
+                let (suffix, title) = match a {
+                    PathAspect::Exists => ("", "directory"),
+                    PathAspect::Writable => (".writable", "writable"),
+                    PathAspect::Space => (".space", "free space"),
+                };
+                Aspect::new(
+                    format!("{prefix}{suffix}"),
+                    format!("path {name}: {title}"),
+                    loc.clone(),
+                )
+            })
+            .collect();
+        self.units.push(Unit {
+            kind: "path",
+            aspects,
+            timeout: self.check_timeout,
+            probe: Probe::Path(PathProbe {
+                name,
+                path: dir,
+                create: path.create,
+                mode,
+                min_free,
+                usage_warn_percent: path.usage_warn_percent.unwrap_or(80),
+                usage_fail_percent: path.usage_fail_percent.unwrap_or(95),
+                aspects: plan,
+            }),
+        });
+        Ok(())
+    }
+
+    fn http(&mut self, http: &Located<HttpConfig>) -> Result<(), InputError> {
+        let loc = self.location(&http.span);
+        let url = self.resolver.text(&http.url)?;
+        let host = url::Url::parse(&url.value)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "http".into());
+        let name = self.claim(
+            "http",
+            http.name.as_deref().unwrap_or(&host),
+            http.name.is_some(),
+            &http.span,
+        )?;
+        let problem = if url.value.trim().is_empty() {
+            Some(if url.unset.is_empty() {
+                "the URL is empty".to_string()
+            } else {
+                format!("the URL is empty: {} is not set", url.unset.join(", "))
+            })
+        } else {
+            url::Url::parse(&url.value)
+                .err()
+                .map(|e| format!("`{}` is not a URL: {e}", url.value))
+        };
+        let method_text = http
+            .method
+            .clone()
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
+        let method = reqwest::Method::from_bytes(method_text.as_bytes()).map_err(|_| {
+            self.resolver
+                .error(&http.span, format!("`{method_text}` is not an HTTP method"))
+        })?;
+        let mut headers = Vec::new();
+        for (header, value) in &http.headers {
+            let value = self.resolver.string(value)?;
+            if name_looks_secret(header) {
+                self.resolver.secrets.add(&value);
+                if let Some((_, credential)) = value.split_once(' ') {
+                    self.resolver.secrets.add(credential);
+                }
+            }
+            headers.push((header.clone(), Secret::new(value)));
+        }
+        let timeout = self
+            .resolver
+            .duration_or(http.timeout.as_ref(), self.check_timeout)?;
+        self.units.push(Unit {
+            kind: "http",
+            aspects: vec![Aspect::new(
+                format!("http.{name}"),
+                format!("http {name}"),
+                loc,
+            )],
+            timeout: timeout + Duration::from_secs(1),
+            probe: Probe::Http(HttpProbe {
+                url: url.value,
+                method,
+                expect_status: http.expect_status.clone(),
+                headers,
+                timeout,
+                problem,
+            }),
+        });
+        Ok(())
+    }
+
+    fn tls(&mut self, tls: &Located<TlsConfig>) -> Result<(), InputError> {
+        let loc = self.location(&tls.span);
+        let host = self.resolver.string(&tls.host)?;
+        if host.trim().is_empty() {
+            return Err(self.resolver.error(&tls.host.span, "the TLS host is empty"));
+        }
+        let name = self.claim(
+            "tls",
+            tls.name.as_deref().unwrap_or(&host),
+            tls.name.is_some(),
+            &tls.span,
+        )?;
+        let ca_file = tls
+            .ca_file
+            .as_ref()
+            .map(|f| self.resolver.string(f).map(PathBuf::from))
+            .transpose()?;
+        let (warn_days, fail_days) = (tls.warn_days.unwrap_or(30), tls.fail_days.unwrap_or(7));
+        if fail_days > warn_days {
+            return Err(self.resolver.error(
+                &tls.span,
+                format!("fail_days ({fail_days}) is above warn_days ({warn_days})"),
+            ));
+        }
+        let timeout = self
+            .resolver
+            .duration_or(tls.timeout.as_ref(), self.check_timeout)?;
+        self.units.push(Unit {
+            kind: "tls",
+            aspects: vec![Aspect::new(
+                format!("tls.{name}"),
+                format!("tls {name}"),
+                loc,
+            )],
+            timeout: timeout + Duration::from_secs(1),
+            probe: Probe::Tls(TlsProbe {
+                host,
+                port: tls.port.unwrap_or(443),
+                ca_file,
+                warn_days,
+                fail_days,
+                timeout,
+            }),
+        });
+        Ok(())
+    }
+
+    fn tool(&mut self, tool: &Located<ToolConfig>) -> Result<(), InputError> {
+        let loc = self.location(&tool.span);
+        let name = self.claim("tool", &tool.name, true, &tool.span)?;
+        let command = match &tool.command {
+            Some(c) => {
+                let text = self.resolver.string(c)?;
+                shlex::split(&text)
+                    .filter(|parts| !parts.is_empty())
+                    .ok_or_else(|| {
+                        self.resolver.error(
+                            &c.span,
+                            format!("cannot split the command `{text}` into words"),
+                        )
+                    })?
+            }
+            None => vec![tool.name.clone(), "--version".into()],
+        };
+        let pattern = tool
+            .pattern
+            .as_ref()
+            .map(|p| self.resolver.regex(p))
+            .transpose()?;
+        let min_version: Option<Version> = tool
+            .min_version
+            .as_ref()
+            .map(|v| self.resolver.version(v))
+            .transpose()?;
+        let timeout = self
+            .resolver
+            .duration_or(tool.timeout.as_ref(), self.check_timeout)?;
+        self.units.push(Unit {
+            kind: "tool",
+            aspects: vec![Aspect::new(
+                format!("tool.{name}"),
+                format!("tool {}", tool.name),
+                loc,
+            )],
+            timeout: timeout + Duration::from_secs(1),
+            probe: Probe::Tool(ToolProbe {
+                name: tool.name.clone(),
+                command,
+                pattern,
+                min_version,
+                timeout,
+            }),
+        });
+        Ok(())
+    }
+}
+
+fn text(value: &str) -> Text {
+    Located::unplaced(value.to_string())
+}

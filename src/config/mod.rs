@@ -1,0 +1,143 @@
+//! `shipgate.toml`: its schema, loading with positions, and `${VAR}` interpolation.
+
+pub mod interp;
+pub mod located;
+pub mod preflight;
+pub mod resolve;
+pub mod source;
+
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::error::{InputError, did_you_mean};
+pub use located::{Located, Text};
+pub use resolve::Resolver;
+pub use source::Source;
+
+/// The whole file. Each section is one phase of a runbook.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Pre-deployment checks.
+    pub preflight: Option<preflight::PreflightConfig>,
+}
+
+/// A parsed config and the text it came from (for positions in later errors).
+#[derive(Debug, Default)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub source: Option<Source>,
+}
+
+impl LoadedConfig {
+    pub fn empty() -> Self {
+        Self::default()
+    }
+}
+
+pub fn load(path: &Path) -> Result<LoadedConfig, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::new(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))
+        .help("check the --config path")
+    })?;
+    parse(Source::new(path.display().to_string(), text))
+}
+
+pub fn parse(source: Source) -> Result<LoadedConfig, InputError> {
+    match toml::from_str::<Config>(&source.text) {
+        Ok(config) => Ok(LoadedConfig {
+            config,
+            source: Some(source),
+        }),
+        Err(e) => Err(toml_error(&source, &e)),
+    }
+}
+
+/// Turns a TOML or serde error into one that names the place, the key and a fix.
+fn toml_error(source: &Source, e: &toml::de::Error) -> InputError {
+    let span = e.span().unwrap_or(0..0);
+    let mut err = InputError::new(e.message().trim().to_string())
+        .at(source.location(&span).or_else(|| source.location(&(0..1))));
+    if let Some((unknown, expected)) = parse_unknown_field(e.message()) {
+        let table = source.table_at(span.start);
+        let key = match &table {
+            Some(t) => format!("{t}.{unknown}"),
+            None => unknown.clone(),
+        };
+        err.message = match &table {
+            Some(t) => format!("unknown key `{unknown}` in [{t}]"),
+            None => format!("unknown key `{unknown}`"),
+        };
+        err = err.key(key);
+        if let Some(near) = did_you_mean(&unknown, expected.iter().map(String::as_str)) {
+            err = err.help(format!("did you mean `{near}`?"));
+        } else if !expected.is_empty() {
+            err = err.help(format!("the keys allowed here are {}", expected.join(", ")));
+        }
+    } else if let Some(key) = source.dotted_key_at(span.start) {
+        err = err.key(key);
+    }
+    err
+}
+
+/// serde's `unknown field `x`, expected one of `a`, `b`` (or `expected `a``).
+fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((field.to_string(), expected))
+}
+
+/// The JSON Schema of `shipgate.toml`, as checked into `schemas/config.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Config)).expect("schema serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<LoadedConfig, InputError> {
+        parse(Source::new("shipgate.toml", text))
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_suggests() {
+        let err =
+            parse_str("[preflight]\n\n[[preflight.database]]\nurl = \"x\"\ntabels = [\"funds\"]\n")
+                .unwrap_err();
+        let loc = err.location.clone().unwrap();
+        assert_eq!((loc.line, loc.column), (5, 1), "{err}");
+        assert_eq!(err.key.as_deref(), Some("preflight.database.tabels"));
+        assert_eq!(err.help.as_deref(), Some("did you mean `tables`?"));
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = parse_str(
+            "[preflight]\n[[preflight.redis]]\nurl = \"redis://x\"\noptional = \"yes\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.location.as_ref().unwrap().line, 4, "{err}");
+        assert_eq!(err.key.as_deref(), Some("preflight.redis.optional"));
+    }
+
+    #[test]
+    fn spans_of_entries_are_kept() {
+        let loaded = parse_str("[preflight]\n[[preflight.path]]\npath = \"/tmp\"\n").unwrap();
+        let pre = loaded.config.preflight.unwrap();
+        let source = loaded.source.unwrap();
+        let loc = source.location(&pre.path[0].path.span).unwrap();
+        assert_eq!((loc.line, loc.column), (3, 8));
+    }
+}

@@ -1,0 +1,143 @@
+//! Turns config text into the values checks use: interpolates `${VAR}`, parses durations,
+//! sizes, versions and patterns, and records every secret it meets for redaction.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use super::interp::{Interpolated, interpolate};
+use super::located::Text;
+use super::source::Source;
+use crate::env::Environment;
+use crate::error::InputError;
+use crate::report::Location;
+use crate::secret::{Redactor, name_looks_secret};
+use crate::units::{Version, parse_duration, parse_size};
+
+pub struct Resolver<'a> {
+    pub env: &'a Environment,
+    source: Option<&'a Source>,
+    /// Every secret value met while resolving: masked in all output of the run.
+    pub secrets: Redactor,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(env: &'a Environment, source: Option<&'a Source>) -> Self {
+        Resolver {
+            env,
+            source,
+            secrets: Redactor::new(),
+        }
+    }
+
+    pub fn location(&self, span: &Range<usize>) -> Option<Location> {
+        self.source.and_then(|s| s.location(span))
+    }
+
+    /// An input error placed at `span`, naming the key written there.
+    /// Secrets met so far are masked in the message: it may quote a value.
+    pub fn error(&self, span: &Range<usize>, message: impl Into<String>) -> InputError {
+        let message = self.secrets.redact(&message.into());
+        let mut err = InputError::new(message).at(self.location(span));
+        if let Some(key) = self
+            .source
+            .filter(|_| span.end > 0)
+            .and_then(|s| s.dotted_key_at(span.start))
+        {
+            err = err.key(key);
+        }
+        err
+    }
+
+    /// Interpolates a value, remembering the secrets it pulled in.
+    pub fn text(&mut self, text: &Text) -> Result<Interpolated, InputError> {
+        if text.is_unplaced() {
+            self.secrets.add_url(&text.value);
+            return Ok(Interpolated {
+                value: text.value.clone(),
+                unset: Vec::new(),
+                referenced: Vec::new(),
+            });
+        }
+        let resolved = interpolate(&text.value, self.env).map_err(|e| {
+            let mut err = self.error(&text.span, e.message);
+            err.help = e.help;
+            err
+        })?;
+        for name in &resolved.referenced {
+            let Some(value) = self.env.get(name) else {
+                continue;
+            };
+            if name_looks_secret(name) {
+                self.secrets.add(value);
+            }
+            self.secrets.add_url(value);
+        }
+        self.secrets.add_url(&resolved.value);
+        Ok(resolved)
+    }
+
+    pub fn string(&mut self, text: &Text) -> Result<String, InputError> {
+        Ok(self.text(text)?.value)
+    }
+
+    pub fn duration(&mut self, text: &Text) -> Result<Duration, InputError> {
+        let value = self.string(text)?;
+        parse_duration(&value).map_err(|e| self.error(&text.span, e))
+    }
+
+    pub fn duration_or(
+        &mut self,
+        text: Option<&Text>,
+        default: Duration,
+    ) -> Result<Duration, InputError> {
+        text.map_or(Ok(default), |t| self.duration(t))
+    }
+
+    pub fn size(&mut self, text: &Text) -> Result<u64, InputError> {
+        let value = self.string(text)?;
+        parse_size(&value).map_err(|e| self.error(&text.span, e))
+    }
+
+    pub fn version(&mut self, text: &Text) -> Result<Version, InputError> {
+        let value = self.string(text)?;
+        Version::parse(&value).map_err(|e| self.error(&text.span, e))
+    }
+
+    pub fn regex(&mut self, text: &Text) -> Result<regex::Regex, InputError> {
+        let value = self.string(text)?;
+        regex::Regex::new(&value)
+            .map_err(|e| self.error(&text.span, format!("invalid regular expression: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Located;
+
+    #[test]
+    fn records_secrets_and_places_errors() {
+        let env = Environment::from_pairs([
+            ("DB_PASSWORD", "sup3r-secret"),
+            ("DATABASE_URL", "postgres://app:pa55word@db/app"),
+        ]);
+        let source = Source::new(
+            "s.toml",
+            "[preflight]\nx = \"${DB_PASSWORD}\"\ny = \"soon\"\n",
+        );
+        let mut r = Resolver::new(&env, Some(&source));
+        let t = Located {
+            value: "${DB_PASSWORD} ${DATABASE_URL}".to_string(),
+            span: 16..31,
+        };
+        r.text(&t).unwrap();
+        assert_eq!(r.secrets.redact("sup3r-secret pa55word"), "*** ***");
+        let bad = Located {
+            value: "soon".to_string(),
+            span: 36..42,
+        };
+        let err = r.duration(&bad).unwrap_err();
+        assert_eq!(err.location.unwrap().line, 3);
+        assert_eq!(err.key.as_deref(), Some("preflight.y"));
+    }
+}

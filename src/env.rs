@@ -1,0 +1,153 @@
+//! The variables a run sees: the process environment first, then the `--env-file`. A file never
+//! overrides a variable the process already has, as the deploy system's value wins.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::error::InputError;
+use crate::report::Location;
+
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    process: HashMap<String, String>,
+    file: IndexMap<String, String>,
+    file_path: Option<PathBuf>,
+}
+
+impl Environment {
+    /// The process environment plus `env_file` if given. `explicit` says the user named the file
+    /// (a missing one is then an error) rather than it being the default `.env`.
+    pub fn load(env_file: Option<&Path>, explicit: bool) -> Result<Environment, InputError> {
+        let process = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let mut env = Environment {
+            process,
+            ..Environment::default()
+        };
+        if let Some(path) = env_file {
+            if path.exists() {
+                env.file = read_env_file(path)?;
+                env.file_path = Some(path.to_path_buf());
+            } else if explicit {
+                return Err(InputError::new(format!(
+                    "the env file {} does not exist",
+                    path.display()
+                ))
+                .help(
+                    "check the --env-file path, or leave the flag out to use ./.env when present",
+                ));
+            }
+        }
+        Ok(env)
+    }
+
+    /// An environment of exactly these variables (for tests and embedding).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Environment {
+            process: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            ..Environment::default()
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.process
+            .get(name)
+            .or_else(|| self.file.get(name))
+            .map(String::as_str)
+    }
+
+    /// The keys the env file defines, in file order.
+    pub fn file_keys(&self) -> impl Iterator<Item = &str> {
+        self.file.keys().map(String::as_str)
+    }
+
+    pub fn file_path(&self) -> Option<&Path> {
+        self.file_path.as_deref()
+    }
+}
+
+/// Reads a dotenv file into its keys and values, in file order. A line it cannot parse is
+/// reported by number only: the line may hold a secret.
+pub fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::new(format!("cannot read the env file {}: {e}", path.display()))
+    })?;
+    let mut out = IndexMap::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok((k, v)) => {
+                out.insert(k, v);
+            }
+            Err(dotenvy::Error::LineParse(line, _)) => {
+                let line_no = text
+                    .lines()
+                    .position(|l| l.trim() == line.trim())
+                    .map_or(1, |i| i + 1);
+                let key = line.split('=').next().unwrap_or("").trim().to_string();
+                return Err(InputError::new(format!(
+                    "cannot parse the line defining `{key}` (value not shown)"
+                ))
+                .at(Some(Location {
+                    file: path.display().to_string(),
+                    line: line_no as u32,
+                    column: 1,
+                }))
+                .help("env file lines are `NAME=value`; quote values with spaces or `#`"));
+            }
+            Err(e) => {
+                return Err(InputError::new(format!(
+                    "cannot read the env file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(
+            &path,
+            "SHIPGATE_ENV_TEST_A=from-file\nSHIPGATE_ENV_TEST_ONLY_FILE=yes\n",
+        )
+        .unwrap();
+        let mut env = Environment::load(Some(&path), true).unwrap();
+        env.process
+            .insert("SHIPGATE_ENV_TEST_A".into(), "from-process".into());
+        assert_eq!(env.get("SHIPGATE_ENV_TEST_A"), Some("from-process"));
+        assert_eq!(env.get("SHIPGATE_ENV_TEST_ONLY_FILE"), Some("yes"));
+        assert_eq!(env.file_keys().count(), 2);
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error_default_is_not() {
+        let missing = Path::new("/nonexistent/.env");
+        assert!(Environment::load(Some(missing), true).is_err());
+        assert!(Environment::load(Some(missing), false).is_ok());
+    }
+
+    #[test]
+    fn parse_error_hides_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "OK=1\nSECRET_X='unterminated-s3cret\n").unwrap();
+        let err = read_env_file(&path).unwrap_err().to_string();
+        assert!(err.contains(":2:1:"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

@@ -1,0 +1,27 @@
+//! shipgate: deployment runbooks as one command that CI runs and trusts.
+//!
+//! The data flows one way: argv and config ([`cli`], [`config`], [`env`]) → checks
+//! ([`checks`]) → a [`report::Report`] → renderers ([`report`]) → sinks ([`output`]) → exit code.
+
+pub mod checks;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod output;
+pub mod report;
+pub mod secret;
+pub mod units;
+
+/// Exit codes (documented in the README). Never reuse one for two meanings.
+pub mod exit {
+    /// Everything passed (warnings allowed unless `--strict`).
+    pub const PASSED: u8 = 0;
+    /// A check failed.
+    pub const FAILED: u8 = 1;
+    /// The input is wrong (usage, config, files); nothing ran.
+    pub const INPUT: u8 = 2;
+    /// The checks ran but a report could not be written (an `--output` file, a GitHub file).
+    pub const OUTPUT: u8 = 3;
+}

@@ -1,0 +1,72 @@
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use shipgate::cli::{Cli, Command};
+use shipgate::commands::{self, Inputs};
+use shipgate::error::InputError;
+use shipgate::exit;
+use shipgate::output::OutputPlan;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = Cli::parse();
+    let plan = OutputPlan::from_args(&cli.global, std::io::stdout().is_terminal(), |k| {
+        std::env::var(k).ok()
+    });
+    let code = match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "shipgate",
+                &mut std::io::stdout(),
+            );
+            exit::PASSED
+        }
+        Command::Preflight(args) => run(&plan, || async {
+            let inputs = Inputs::load(&cli.global, &argv)?;
+            commands::preflight::run(&cli.global, args, &inputs).await
+        }),
+    };
+    ExitCode::from(code)
+}
+
+/// Runs a subcommand and turns its outcome into output and an exit code.
+fn run<F, Fut>(plan: &OutputPlan, command: F) -> u8
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<commands::Outcome, InputError>>,
+{
+    if let Err(e) = plan.validate() {
+        eprintln!("error: {e}");
+        return exit::INPUT;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    let outcome = runtime.block_on(command());
+    // Probes may leave connections closing in the background; do not wait for them.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(mut outcome) => {
+            outcome.report.redact(&outcome.secrets);
+            match plan.emit(&outcome.report, &outcome.secrets) {
+                Ok(()) => outcome.report.exit_code(),
+                Err(e) => {
+                    eprintln!("error: {}", outcome.secrets.redact(&e));
+                    exit::OUTPUT
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INPUT
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Where a Report goes: stdout in the chosen format, `--output` files, and in GitHub Actions
+//! the step summary, step outputs, annotations and masks. The bytes come from the pure
+//! renderers in `crate::report`; this module only writes them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Format, GlobalArgs, OutputTarget};
+use crate::report::human::{HumanOptions, Verbosity};
+use crate::report::{Report, github, human, json, junit, markdown};
+use crate::secret::Redactor;
+
+/// The GitHub Actions files of this step, when GitHub mode is on.
+#[derive(Clone, Debug, Default)]
+pub struct GithubEnv {
+    pub step_summary: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    /// Where to put the JSON report when no `--output json=…` names one.
+    pub temp_dir: PathBuf,
+}
+
+impl GithubEnv {
+    /// GitHub mode is on inside GitHub Actions (`GITHUB_ACTIONS=true`) or with `--github`.
+    pub fn detect(forced: bool, get: impl Fn(&str) -> Option<String>) -> Option<GithubEnv> {
+        if !forced && get("GITHUB_ACTIONS").as_deref() != Some("true") {
+            return None;
+        }
+        let path = |name: &str| get(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Some(GithubEnv {
+            step_summary: path("GITHUB_STEP_SUMMARY"),
+            output: path("GITHUB_OUTPUT"),
+            temp_dir: path("RUNNER_TEMP").unwrap_or_else(std::env::temp_dir),
+        })
+    }
+}
+
+pub struct OutputPlan {
+    pub stdout: Format,
+    pub files: Vec<OutputTarget>,
+    pub human: HumanOptions,
+    pub github: Option<GithubEnv>,
+}
+
+impl OutputPlan {
+    pub fn from_args(
+        global: &GlobalArgs,
+        stdout_is_terminal: bool,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let no_color_env = get("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let verbosity = if global.quiet {
+            Verbosity::Quiet
+        } else if global.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        OutputPlan {
+            stdout: global.format,
+            files: global.output.clone(),
+            human: HumanOptions {
+                color: stdout_is_terminal && !global.no_color && !no_color_env,
+                verbosity,
+            },
+            github: GithubEnv::detect(global.github, get),
+        }
+    }
+
+    /// Refuses output files whose folder does not exist, before any check runs.
+    pub fn validate(&self) -> Result<(), crate::error::InputError> {
+        for target in &self.files {
+            let parent = target.path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent
+                && !parent.is_dir()
+            {
+                return Err(crate::error::InputError::new(format!(
+                    "cannot write {}: the folder {} does not exist",
+                    target.path.display(),
+                    parent.display()
+                ))
+                .help("create the folder first, or choose another --output path"));
+            }
+        }
+        Ok(())
+    }
+
+    fn render(&self, format: Format, report: &Report, for_file: bool) -> String {
+        match format {
+            Format::Human => human::render(
+                report,
+                HumanOptions {
+                    color: self.human.color && !for_file,
+                    ..self.human
+                },
+            ),
+            Format::Json => json::render(report),
+            Format::Junit => junit::render(report),
+            Format::Markdown => markdown::render(report),
+        }
+    }
+
+    /// Writes everything. Errors name the file that could not be written; the report has then
+    /// still been printed on stdout.
+    pub fn emit(&self, report: &Report, secrets: &Redactor) -> Result<(), String> {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        // Workflow commands go where they cannot corrupt a machine-readable stdout.
+        let commands_to_stderr = matches!(self.stdout, Format::Json | Format::Junit);
+        let mut commands = String::new();
+        if let Some(gh) = &self.github {
+            commands.push_str(&github::add_mask_commands(secrets.values()));
+            commands.push_str(&github::annotations(report));
+            let _ = gh;
+        }
+        // Masks first, before any other line of output.
+        if !commands.is_empty() {
+            if commands_to_stderr {
+                let _ = std::io::stderr().write_all(commands.as_bytes());
+            } else {
+                let _ = out.write_all(commands.as_bytes());
+            }
+        }
+        let _ = out.write_all(self.render(self.stdout, report, false).as_bytes());
+        let _ = out.flush();
+
+        let mut errors = Vec::new();
+        let mut json_path = None;
+        for target in &self.files {
+            let text = self.render(target.format, report, true);
+            match std::fs::write(&target.path, text) {
+                Ok(()) if target.format == Format::Json => json_path = Some(target.path.clone()),
+                Ok(()) => {}
+                Err(e) => errors.push(format!("cannot write {}: {e}", target.path.display())),
+            }
+        }
+        if let Some(gh) = &self.github
+            && let Err(e) = write_github_files(gh, report, json_path)
+        {
+            errors.push(e);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        }
+    }
+}
+
+fn write_github_files(
+    gh: &GithubEnv,
+    report: &Report,
+    json_path: Option<PathBuf>,
+) -> Result<(), String> {
+    let json_path = match json_path {
+        Some(p) => p,
+        None => {
+            let p = gh.temp_dir.join(format!(
+                "shipgate-{}-{}.json",
+                report.command,
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::write(&p, json::render(report))
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            p
+        }
+    };
+    if let Some(path) = &gh.step_summary {
+        let existing = std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        let text = github::step_summary(&markdown::render(report), existing);
+        append(path, &text)?;
+    }
+    if let Some(path) = &gh.output {
+        let delimiter = format!("ghadelimiter_{}", uuid::Uuid::new_v4());
+        let text =
+            github::output_entries(report, Some(&json_path.display().to_string()), &delimiter);
+        append(path, &text)?;
+    }
+    Ok(())
+}
+
+fn append(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot append to {}: {e}", path.display()))
+}

@@ -1,0 +1,175 @@
+//! The terminal view: one row per result, details of failing results under their row, and a
+//! closing line with the counts and the wall time.
+
+use std::fmt::Write;
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use super::{CheckResult, Report, Status};
+use crate::units::format_duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Only results that did not pass, and the closing line.
+    Quiet,
+    Normal,
+    /// Details and the reproduce command of every result.
+    Verbose,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct HumanOptions {
+    pub color: bool,
+    pub verbosity: Verbosity,
+}
+
+pub fn render(report: &Report, opts: HumanOptions) -> String {
+    let rows: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| opts.verbosity != Verbosity::Quiet || r.status != Status::Pass)
+        .collect();
+    let mut out = String::new();
+    if !rows.is_empty() {
+        let mut builder = Builder::default();
+        builder.push_record(
+            ["STATUS", "CHECK", "TIME", "MESSAGE"].map(|h| paint(h, BOLD, opts.color)),
+        );
+        for r in rows {
+            let show_details =
+                opts.verbosity == Verbosity::Verbose || r.status.fails_run(report.strict);
+            let mut message = r.message.clone();
+            if show_details {
+                message.push_str(&detail_lines(r));
+            }
+            builder.push_record([
+                status_label(r.status, opts.color),
+                r.id.clone(),
+                format!("{}ms", r.duration_ms),
+                message,
+            ]);
+        }
+        let mut table = builder.build();
+        table.with(Style::blank());
+        // The message column is last: padding it only adds trailing blanks to every line.
+        for line in table.to_string().lines() {
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    let closing = format!(
+        "{}: {} in {}",
+        report.command,
+        counts_sentence(report),
+        format_duration(std::time::Duration::from_millis(report.duration_ms))
+    );
+    let color = match report.summary.status {
+        Status::Pass => GREEN,
+        Status::Warn => YELLOW,
+        _ => RED,
+    };
+    let _ = writeln!(out, "{}", paint(&closing, color, opts.color));
+    out
+}
+
+/// `1 failed, 2 warnings, 5 passed (8 checks)`: the counts that are not zero, worst first.
+pub fn counts_sentence(report: &Report) -> String {
+    let s = &report.summary;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if s.failed > 0 {
+        parts.push(format!("{} failed", s.failed));
+    }
+    if s.errors > 0 {
+        parts.push(plural(s.errors, "error", "errors"));
+    }
+    if s.warnings > 0 {
+        parts.push(plural(s.warnings, "warning", "warnings"));
+    }
+    if s.skipped > 0 {
+        parts.push(format!("{} skipped", s.skipped));
+    }
+    parts.push(format!("{} passed", s.passed));
+    format!(
+        "{} ({})",
+        parts.join(", "),
+        plural(s.total, "check", "checks")
+    )
+}
+
+fn detail_lines(r: &CheckResult) -> String {
+    let mut out = String::new();
+    for (key, value) in &r.details {
+        let value = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let _ = write!(out, "\n  {key}: {value}");
+    }
+    if let Some(loc) = &r.location {
+        let _ = write!(out, "\n  at {}:{}:{}", loc.file, loc.line, loc.column);
+    }
+    if let Some(cmd) = &r.reproduce {
+        let _ = write!(out, "\n  reproduce: {cmd}");
+    }
+    out
+}
+
+const BOLD: &str = "\x1b[1m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const DIM: &str = "\x1b[2m";
+const RED_BOLD: &str = "\x1b[1;31m";
+
+fn status_label(status: Status, color: bool) -> String {
+    let (label, style) = match status {
+        Status::Pass => ("PASS", GREEN),
+        Status::Warn => ("WARN", YELLOW),
+        Status::Fail => ("FAIL", RED),
+        Status::Error => ("ERROR", RED_BOLD),
+        Status::Skip => ("SKIP", DIM),
+    };
+    paint(label, style, color)
+}
+
+fn paint(text: &str, style: &str, color: bool) -> String {
+    if color {
+        format!("{style}{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(color: bool, verbosity: Verbosity) -> HumanOptions {
+        HumanOptions { color, verbosity }
+    }
+
+    #[test]
+    fn rows_details_and_closing_line() {
+        let report = super::super::sample::report();
+        let text = render(&report, opts(false, Verbosity::Normal));
+        assert!(!text.contains('\x1b'), "no colour when asked for none");
+        assert_eq!(text.lines().filter(|l| l.contains("PASS")).count(), 1);
+        assert!(text.contains("missing: [\"funds\"]"));
+        assert!(text.contains("at shipgate.toml:7:1"));
+        let last = text.lines().last().unwrap();
+        assert_eq!(
+            last,
+            "preflight: 1 failed, 1 error, 1 warning, 1 skipped, 1 passed (5 checks) in 1.5s"
+        );
+    }
+
+    #[test]
+    fn quiet_hides_passing_rows_and_colour_marks_status() {
+        let report = super::super::sample::report();
+        let text = render(&report, opts(true, Verbosity::Quiet));
+        assert!(!text.contains("env.DATABASE_URL"));
+        assert!(text.contains("\x1b[31mFAIL\x1b[0m"));
+    }
+}

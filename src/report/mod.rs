@@ -1,0 +1,301 @@
+//! The one model every subcommand returns, and the renderers that turn it into text.
+//! Renderers are pure functions `&Report -> String`: they do no I/O and read no environment.
+
+pub mod github;
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+
+use std::time::{Duration, SystemTime};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Redactor;
+
+/// The `schema` field of every JSON report. Changing a field of [`Report`] is a breaking change.
+pub const REPORT_SCHEMA: &str = "shipgate.report/v1";
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Pass,
+    Skip,
+    Warn,
+    Fail,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Skip => "skip",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+
+    /// Whether this result makes the run fail (warnings only under `--strict`).
+    pub fn fails_run(self, strict: bool) -> bool {
+        match self {
+            Status::Fail | Status::Error => true,
+            Status::Warn => strict,
+            Status::Pass | Status::Skip => false,
+        }
+    }
+}
+
+/// Where a result's cause is written: a config entry, a migration file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Location {
+    pub file: String,
+    /// 1-based.
+    pub line: u32,
+    /// 1-based.
+    pub column: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CheckResult {
+    /// Stable identifier, usable with `--only` and `--skip` (e.g. `database.main.tables`).
+    pub id: String,
+    pub name: String,
+    /// The probe kind: `env`, `database`, `redis`, `path`, `http`, `tls`, `tool`, …
+    pub kind: String,
+    pub status: Status,
+    pub duration_ms: u64,
+    /// One sentence a person can act on.
+    pub message: String,
+    /// Structured facts behind the message (versions, latencies, missing names, …).
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub location: Option<Location>,
+    /// The local command that re-runs just this check.
+    pub reproduce: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub warnings: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    /// `pass` (warnings allowed unless strict), `warn` (warnings and nothing worse, not strict),
+    /// or `fail`.
+    pub status: Status,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Report {
+    /// Always `shipgate.report/v1`.
+    pub schema: String,
+    pub tool: ToolInfo,
+    /// The subcommand: `preflight`, …
+    pub command: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// RFC 3339, UTC.
+    pub finished_at: String,
+    pub duration_ms: u64,
+    /// Whether warnings fail the run.
+    pub strict: bool,
+    pub summary: Summary,
+    pub results: Vec<CheckResult>,
+}
+
+impl Report {
+    pub fn new(
+        command: &str,
+        started: SystemTime,
+        finished: SystemTime,
+        strict: bool,
+        results: Vec<CheckResult>,
+    ) -> Report {
+        let duration = finished.duration_since(started).unwrap_or(Duration::ZERO);
+        Report {
+            schema: REPORT_SCHEMA.to_string(),
+            tool: ToolInfo {
+                name: "shipgate".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            command: command.to_string(),
+            started_at: humantime::format_rfc3339_millis(started).to_string(),
+            finished_at: humantime::format_rfc3339_millis(finished).to_string(),
+            duration_ms: duration.as_millis() as u64,
+            strict,
+            summary: Summary::of(&results, strict),
+            results,
+        }
+    }
+
+    /// 0 when the run passed, 1 when a check failed (see the README's exit codes).
+    pub fn exit_code(&self) -> u8 {
+        match self.summary.status {
+            Status::Pass | Status::Warn | Status::Skip => 0,
+            Status::Fail | Status::Error => 1,
+        }
+    }
+
+    /// Masks every known secret in every string of the report. Runs once, before any renderer.
+    pub fn redact(&mut self, redactor: &Redactor) {
+        for r in &mut self.results {
+            r.name = redactor.redact(&r.name);
+            r.message = redactor.redact(&r.message);
+            r.reproduce = r.reproduce.as_deref().map(|s| redactor.redact(s));
+            let mut details = serde_json::Value::Object(std::mem::take(&mut r.details));
+            redactor.redact_json(&mut details);
+            if let serde_json::Value::Object(map) = details {
+                r.details = map;
+            }
+        }
+    }
+
+    /// Results that did not pass, worst first, then in report order: what annotations show.
+    pub fn problems(&self) -> Vec<&CheckResult> {
+        let mut problems: Vec<&CheckResult> = self
+            .results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Warn | Status::Fail | Status::Error))
+            .collect();
+        problems.sort_by_key(|r| std::cmp::Reverse(r.status));
+        problems
+    }
+}
+
+impl Summary {
+    pub fn of(results: &[CheckResult], strict: bool) -> Summary {
+        let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+        let (passed, failed, warnings, skipped, errors) = (
+            count(Status::Pass),
+            count(Status::Fail),
+            count(Status::Warn),
+            count(Status::Skip),
+            count(Status::Error),
+        );
+        let status = if failed + errors > 0 || (strict && warnings > 0) {
+            Status::Fail
+        } else if warnings > 0 {
+            Status::Warn
+        } else {
+            Status::Pass
+        };
+        Summary {
+            total: results.len(),
+            passed,
+            failed,
+            warnings,
+            skipped,
+            errors,
+            status,
+        }
+    }
+}
+
+/// The JSON Schema of the report, as checked into `schemas/report.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Report)).expect("schema serialises")
+}
+
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+
+    /// A report with one result of each status, used by the renderer tests.
+    pub fn report() -> Report {
+        let mk = |id: &str, status: Status, message: &str| CheckResult {
+            id: id.into(),
+            name: id.replace('.', " "),
+            kind: id.split('.').next().unwrap().into(),
+            status,
+            duration_ms: 12,
+            message: message.into(),
+            details: serde_json::Map::new(),
+            location: None,
+            reproduce: Some(format!("shipgate preflight --only {id}")),
+        };
+        let mut fail = mk("database.main.tables", Status::Fail, "missing table funds");
+        fail.details
+            .insert("missing".into(), serde_json::json!(["funds"]));
+        fail.location = Some(Location {
+            file: "shipgate.toml".into(),
+            line: 7,
+            column: 1,
+        });
+        let results = vec![
+            mk("env.DATABASE_URL", Status::Pass, "set"),
+            mk(
+                "redis.cache",
+                Status::Warn,
+                "PING took 150ms (warn above 100ms)",
+            ),
+            fail,
+            mk(
+                "database.main.extensions",
+                Status::Skip,
+                "skipped: database main is not reachable",
+            ),
+            mk(
+                "http.api",
+                Status::Error,
+                "did not finish before the overall deadline",
+            ),
+        ];
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        Report::new(
+            "preflight",
+            t,
+            t + Duration::from_millis(1500),
+            false,
+            results,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_and_exit_code() {
+        let report = sample::report();
+        assert_eq!(report.summary.failed, 1);
+        assert_eq!(report.summary.errors, 1);
+        assert_eq!(report.summary.status, Status::Fail);
+        assert_eq!(report.exit_code(), 1);
+        let warn_only: Vec<_> = report
+            .results
+            .iter()
+            .filter(|r| r.status <= Status::Warn)
+            .cloned()
+            .collect();
+        let t = SystemTime::now();
+        assert_eq!(
+            Report::new("preflight", t, t, false, warn_only.clone()).exit_code(),
+            0
+        );
+        assert_eq!(
+            Report::new("preflight", t, t, true, warn_only).exit_code(),
+            1
+        );
+    }
+
+    #[test]
+    fn problems_worst_first() {
+        let report = sample::report();
+        let ids: Vec<_> = report.problems().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["http.api", "database.main.tables", "redis.cache"]);
+    }
+}
