@@ -51,23 +51,20 @@ impl RedisProbe {
         };
         let started = Instant::now();
         let connection = match &self.problem {
-            Some(problem) => Err(problem.clone()),
-            None => self.connect().await,
+            Some(problem) => Err(format!("Redis {problem}")),
+            None => self
+                .connect()
+                .await
+                .map_err(|e| format!("Redis {} unreachable: {e}", self.shown_url)),
         };
         let mut conn = match connection {
             Ok(c) => c,
             Err(error) => {
                 let mut f = vec![
-                    Finding::new(
-                        unreachable_status,
-                        format!(
-                            "Redis {} unreachable: {error}{optional_note}",
-                            self.shown_url
-                        ),
-                    )
-                    .detail("url", self.shown_url.clone())
-                    .detail("optional", self.optional)
-                    .took(started.elapsed()),
+                    Finding::new(unreachable_status, format!("{error}{optional_note}"))
+                        .detail("url", self.shown_url.clone())
+                        .detail("optional", self.optional)
+                        .took(started.elapsed()),
                 ];
                 f.extend(skipped_after(
                     &format!("redis {} is not reachable", self.name),

@@ -288,7 +288,7 @@ impl Planner<'_> {
                     ));
                 }
                 vars.push((
-                    self.location(&rule.span),
+                    self.resolver.table_location(&rule.span),
                     VarRule {
                         name: name.clone(),
                         value: None,
@@ -402,7 +402,7 @@ impl Planner<'_> {
     }
 
     fn database(&mut self, db: &Located<DatabaseConfig>) -> Result<(), InputError> {
-        let loc = self.location(&db.span);
+        let loc = self.resolver.table_location(&db.span);
         let default_name = if self.ids.iter().any(|i| i.starts_with("database.")) {
             "db"
         } else {
@@ -506,7 +506,7 @@ impl Planner<'_> {
     }
 
     fn redis(&mut self, redis: &Located<RedisConfig>) -> Result<(), InputError> {
-        let loc = self.location(&redis.span);
+        let loc = self.resolver.table_location(&redis.span);
         let default_name = if self.ids.iter().any(|i| i.starts_with("redis.")) {
             "redis"
         } else {
@@ -521,9 +521,9 @@ impl Planner<'_> {
         let url = self.resolver.text(&redis.url)?;
         let problem = (url.value.trim().is_empty()).then(|| {
             if url.unset.is_empty() {
-                "the Redis URL is empty".to_string()
+                "URL is empty".to_string()
             } else {
-                format!("not configured: {} is not set", url.unset.join(", "))
+                format!("is not configured: {} is not set", url.unset.join(", "))
             }
         });
         let timeout = self
@@ -593,7 +593,7 @@ impl Planner<'_> {
     }
 
     fn path(&mut self, path: &Located<PathConfig>) -> Result<(), InputError> {
-        let loc = self.location(&path.span);
+        let loc = self.resolver.table_location(&path.span);
         let dir = PathBuf::from(self.resolver.string(&path.path)?);
         if dir.as_os_str().is_empty() {
             return Err(self
@@ -670,7 +670,7 @@ impl Planner<'_> {
     }
 
     fn http(&mut self, http: &Located<HttpConfig>) -> Result<(), InputError> {
-        let loc = self.location(&http.span);
+        let loc = self.resolver.table_location(&http.span);
         let url = self.resolver.text(&http.url)?;
         let host = url::Url::parse(&url.value)
             .ok()
@@ -737,7 +737,7 @@ impl Planner<'_> {
     }
 
     fn tls(&mut self, tls: &Located<TlsConfig>) -> Result<(), InputError> {
-        let loc = self.location(&tls.span);
+        let loc = self.resolver.table_location(&tls.span);
         let host = self.resolver.string(&tls.host)?;
         if host.trim().is_empty() {
             return Err(self.resolver.error(&tls.host.span, "the TLS host is empty"));
@@ -784,7 +784,7 @@ impl Planner<'_> {
     }
 
     fn tool(&mut self, tool: &Located<ToolConfig>) -> Result<(), InputError> {
-        let loc = self.location(&tool.span);
+        let loc = self.resolver.table_location(&tool.span);
         let name = self.claim("tool", &tool.name, true, &tool.span)?;
         let command = match &tool.command {
             Some(c) => {

@@ -33,6 +33,11 @@ impl<'a> Resolver<'a> {
         self.source.and_then(|s| s.location(span))
     }
 
+    /// Where a table (a check's entry) starts: its `[header]` line.
+    pub fn table_location(&self, span: &Range<usize>) -> Option<Location> {
+        self.source.and_then(|s| s.table_location(span))
+    }
+
     /// An input error placed at `span`, naming the key written there.
     /// Secrets met so far are masked in the message: it may quote a value.
     pub fn error(&self, span: &Range<usize>, message: impl Into<String>) -> InputError {

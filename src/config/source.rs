@@ -43,6 +43,29 @@ impl Source {
         })
     }
 
+    /// The location of the `[table]` or `[[table]]` header a table's span belongs to, so a
+    /// check points at its heading rather than its first key.
+    pub fn table_location(&self, span: &Range<usize>) -> Option<Location> {
+        if span.start == 0 && span.end == 0 {
+            return None;
+        }
+        let start = span.start.min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let mut offset = line_start;
+        // Walk back over blank and comment lines to the header, if the table has one.
+        for line in self.text[..line_start].lines().rev() {
+            offset -= line.len() + 1;
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                return self.location(&(offset..offset + 1));
+            }
+            if !(trimmed.is_empty() || trimmed.starts_with('#')) {
+                break;
+            }
+        }
+        self.location(span)
+    }
+
     /// The header of the table an offset lies in: `preflight.database` for a key under
     /// `[[preflight.database]]`.
     pub fn table_at(&self, offset: usize) -> Option<String> {
@@ -99,5 +122,8 @@ mod tests {
             Some("preflight.database.url")
         );
         assert_eq!(s.location(&(0..0)), None);
+        let table = s.text.find("url").unwrap();
+        let loc = s.table_location(&(table..table + 9)).unwrap();
+        assert_eq!((loc.line, loc.column), (4, 1));
     }
 }
