@@ -248,6 +248,27 @@ impl Planner<'_> {
         Ok(candidate)
     }
 
+    /// Refuses a warning threshold above its failure threshold: one of them would never fire.
+    fn ordered<T: PartialOrd + std::fmt::Debug>(
+        &self,
+        warn_key: &str,
+        warn: T,
+        fail_key: &str,
+        fail: T,
+        span: &std::ops::Range<usize>,
+    ) -> Result<(), InputError> {
+        if warn > fail {
+            return Err(self
+                .resolver
+                .error(
+                    span,
+                    format!("{warn_key} ({warn:?}) is above {fail_key} ({fail:?})"),
+                )
+                .help(format!("make {warn_key} at most {fail_key}")));
+        }
+        Ok(())
+    }
+
     fn location(&self, span: &std::ops::Range<usize>) -> Option<Location> {
         self.resolver.location(span)
     }
@@ -403,11 +424,7 @@ impl Planner<'_> {
 
     fn database(&mut self, db: &Located<DatabaseConfig>) -> Result<(), InputError> {
         let loc = self.resolver.table_location(&db.span);
-        let default_name = if self.ids.iter().any(|i| i.starts_with("database.")) {
-            "db"
-        } else {
-            "main"
-        };
+        let default_name = "main";
         let name = self.claim(
             "database",
             db.name.as_deref().unwrap_or(default_name),
@@ -455,6 +472,20 @@ impl Planner<'_> {
             db.connections_warn_percent.unwrap_or(80),
             db.connections_fail_percent.unwrap_or(95),
         );
+        self.ordered(
+            "connections_warn_percent",
+            warn_pct,
+            "connections_fail_percent",
+            fail_pct,
+            &db.span,
+        )?;
+        self.ordered(
+            "latency_warn",
+            latency_warn,
+            "latency_fail",
+            latency_fail,
+            &db.span,
+        )?;
         let backend_kind = backend.as_ref().ok().map(|(b, _)| *b);
         let plan = DatabaseProbe::plan(
             backend_kind,
@@ -507,11 +538,7 @@ impl Planner<'_> {
 
     fn redis(&mut self, redis: &Located<RedisConfig>) -> Result<(), InputError> {
         let loc = self.resolver.table_location(&redis.span);
-        let default_name = if self.ids.iter().any(|i| i.starts_with("redis.")) {
-            "redis"
-        } else {
-            "cache"
-        };
+        let default_name = "cache";
         let name = self.claim(
             "redis",
             redis.name.as_deref().unwrap_or(default_name),
@@ -549,6 +576,19 @@ impl Planner<'_> {
         if redis.persistence.is_some() {
             plan.push(RedisAspect::Persistence);
         }
+        let latency_warn = self
+            .resolver
+            .duration_or(redis.latency_warn.as_ref(), Duration::from_millis(100))?;
+        let latency_fail = self
+            .resolver
+            .duration_or(redis.latency_fail.as_ref(), Duration::from_millis(500))?;
+        self.ordered(
+            "latency_warn",
+            latency_warn,
+            "latency_fail",
+            latency_fail,
+            &redis.span,
+        )?;
         let prefix = format!("redis.{name}");
         let aspects = plan
             .iter()
@@ -577,12 +617,8 @@ impl Planner<'_> {
                 optional: redis.optional,
                 problem,
                 timeout,
-                latency_warn: self
-                    .resolver
-                    .duration_or(redis.latency_warn.as_ref(), Duration::from_millis(100))?,
-                latency_fail: self
-                    .resolver
-                    .duration_or(redis.latency_fail.as_ref(), Duration::from_millis(500))?,
+                latency_warn,
+                latency_fail,
                 min_version,
                 maxmemory_policy,
                 persistence: redis.persistence,
@@ -630,6 +666,17 @@ impl Planner<'_> {
             .as_ref()
             .map(|s| self.resolver.size(s))
             .transpose()?;
+        let (usage_warn, usage_fail) = (
+            path.usage_warn_percent.unwrap_or(80),
+            path.usage_fail_percent.unwrap_or(95),
+        );
+        self.ordered(
+            "usage_warn_percent",
+            usage_warn,
+            "usage_fail_percent",
+            usage_fail,
+            &path.span,
+        )?;
         let mut plan = vec![PathAspect::Exists];
         if path.writable {
             plan.push(PathAspect::Writable);
@@ -661,8 +708,8 @@ impl Planner<'_> {
                 create: path.create,
                 mode,
                 min_free,
-                usage_warn_percent: path.usage_warn_percent.unwrap_or(80),
-                usage_fail_percent: path.usage_fail_percent.unwrap_or(95),
+                usage_warn_percent: usage_warn,
+                usage_fail_percent: usage_fail,
                 aspects: plan,
             }),
         });

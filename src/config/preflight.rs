@@ -93,7 +93,7 @@ fn string_type() -> VarType {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// Used in check ids: `database.<name>`. Default `main` (then `db2`, `db3`, …).
+    /// Used in check ids: `database.<name>`. Default `main` (then `main-2`, …).
     pub name: Option<String>,
     /// `postgres://…`, `mysql://…`, `mariadb://…` or `sqlite://path`.
     pub url: Text,
@@ -114,8 +114,10 @@ pub struct DatabaseConfig {
     /// Fail when `SELECT 1` takes longer (default `500ms`).
     pub latency_fail: Option<Text>,
     /// Warn when this share of `max_connections` is in use (default 80).
+    #[schemars(range(max = 100))]
     pub connections_warn_percent: Option<u8>,
     /// Fail when this share of `max_connections` is in use (default 95).
+    #[schemars(range(max = 100))]
     pub connections_fail_percent: Option<u8>,
 }
 
@@ -136,7 +138,7 @@ pub enum Persistence {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// Used in check ids: `redis.<name>`. Default `cache` (then `redis2`, …).
+    /// Used in check ids: `redis.<name>`. Default `cache` (then `cache-2`, …).
     pub name: Option<String>,
     /// `redis://[:password@]host:port[/db]` or `rediss://…`.
     pub url: Text,
@@ -173,8 +175,10 @@ pub struct PathConfig {
     /// Free space needed, e.g. `"1GiB"`.
     pub min_free: Option<Text>,
     /// Warn when the filesystem is fuller than this (default 80).
+    #[schemars(range(max = 100))]
     pub usage_warn_percent: Option<u8>,
     /// Fail when the filesystem is fuller than this (default 95).
+    #[schemars(range(max = 100))]
     pub usage_fail_percent: Option<u8>,
 }
 
