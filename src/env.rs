@@ -86,21 +86,26 @@ pub fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, InputError
             Ok((k, v)) => {
                 out.insert(k, v);
             }
-            Err(dotenvy::Error::LineParse(line, _)) => {
-                let line_no = text
+            Err(dotenvy::Error::LineParse(..)) => {
+                // dotenvy's error carries part of the text (often the value), never shown.
+                let line_no = failing_line(&text);
+                let key = text
                     .lines()
-                    .position(|l| l.trim() == line.trim())
-                    .map_or(1, |i| i + 1);
-                let key = line.split('=').next().unwrap_or("").trim().to_string();
-                return Err(InputError::new(format!(
-                    "cannot parse the line defining `{key}` (value not shown)"
-                ))
-                .at(Some(Location {
-                    file: path.display().to_string(),
-                    line: line_no as u32,
-                    column: 1,
-                }))
-                .help("env file lines are `NAME=value`; quote values with spaces or `#`"));
+                    .nth(line_no - 1)
+                    .and_then(|l| l.trim().trim_start_matches("export ").split_once('='))
+                    .map(|(k, _)| k.trim())
+                    .filter(|k| is_variable_name(k));
+                let message = match key {
+                    Some(k) => format!("cannot parse the value of `{k}` (value not shown)"),
+                    None => "cannot parse this line (not shown: it may hold a secret)".to_string(),
+                };
+                return Err(InputError::new(message)
+                    .at(Some(Location {
+                        file: path.display().to_string(),
+                        line: line_no as u32,
+                        column: 1,
+                    }))
+                    .help("env file lines are `NAME=value`; quote values with spaces or `#`, and close every quote"));
             }
             Err(e) => {
                 return Err(InputError::new(format!(
@@ -111,6 +116,29 @@ pub fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, InputError
         }
     }
     Ok(out)
+}
+
+/// The line a parse error starts on: the first line from which every longer prefix of the file
+/// fails to parse. (A quoted value spanning lines makes a shorter prefix fail on its own.)
+fn failing_line(text: &str) -> usize {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let fails = |n: usize| {
+        let prefix: String = lines[..n].concat();
+        dotenvy::from_read_iter(prefix.as_bytes()).any(|item| item.is_err())
+    };
+    let mut line = lines.len().max(1);
+    while line > 1 && fails(line - 1) {
+        line -= 1;
+    }
+    line
+}
+
+fn is_variable_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
 #[cfg(test)]
@@ -145,9 +173,21 @@ mod tests {
     fn parse_error_hides_the_value() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
-        std::fs::write(&path, "OK=1\nSECRET_X='unterminated-s3cret\n").unwrap();
+        std::fs::write(&path, "OK=1\nSECRET_X='unterminated-s3cret\nLATER=2\n").unwrap();
         let err = read_env_file(&path).unwrap_err().to_string();
         assert!(err.contains(":2:1:"), "{err}");
+        assert!(err.contains("`SECRET_X`"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+        std::fs::write(
+            &path,
+            "A=1\nB=\"multi\nline\"\nAPI_SECRET=s3cret part two\n",
+        )
+        .unwrap();
+        let err = read_env_file(&path).unwrap_err().to_string();
+        assert!(err.contains(":4:1:"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        std::fs::write(&path, "A=1\nghp_s3cretpastedtoken here\n").unwrap();
+        let err = read_env_file(&path).unwrap_err().to_string();
+        assert!(err.contains(":2:1:") && !err.contains("s3cret"), "{err}");
     }
 }

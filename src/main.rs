@@ -7,7 +7,7 @@ use shipgate::cli::{Cli, Command};
 use shipgate::commands::{self, Inputs};
 use shipgate::error::InputError;
 use shipgate::exit;
-use shipgate::output::OutputPlan;
+use shipgate::output::{self, OutputPlan};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -40,7 +40,7 @@ where
     Fut: std::future::Future<Output = Result<commands::Outcome, InputError>>,
 {
     if let Err(e) = plan.validate() {
-        eprintln!("error: {e}");
+        output::input_error(plan, &e);
         return exit::INPUT;
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -65,7 +65,7 @@ where
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            output::input_error(plan, &e);
             exit::INPUT
         }
     }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, GlobalArgs, OutputTarget};
+use crate::error::InputError;
 use crate::report::human::{HumanOptions, Verbosity};
 use crate::report::{Report, github, human, json, junit, markdown};
 use crate::secret::Redactor;
@@ -67,13 +68,13 @@ impl OutputPlan {
     }
 
     /// Refuses output files whose folder does not exist, before any check runs.
-    pub fn validate(&self) -> Result<(), crate::error::InputError> {
+    pub fn validate(&self) -> Result<(), InputError> {
         for target in &self.files {
             let parent = target.path.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(parent) = parent
                 && !parent.is_dir()
             {
-                return Err(crate::error::InputError::new(format!(
+                return Err(InputError::new(format!(
                     "cannot write {}: the folder {} does not exist",
                     target.path.display(),
                     parent.display()
@@ -82,6 +83,13 @@ impl OutputPlan {
             }
         }
         Ok(())
+    }
+
+    /// Workflow commands share stdout only with the human view; any other format may be
+    /// redirected into a file (`> report.json`, `> comment.md`) that they would corrupt. The
+    /// runner reads commands from stderr as well.
+    fn commands_to_stderr(&self) -> bool {
+        self.stdout != Format::Human
     }
 
     fn render(&self, format: Format, report: &Report, for_file: bool) -> String {
@@ -104,13 +112,11 @@ impl OutputPlan {
     pub fn emit(&self, report: &Report, secrets: &Redactor) -> Result<(), String> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        // Workflow commands go where they cannot corrupt a machine-readable stdout.
-        let commands_to_stderr = matches!(self.stdout, Format::Json | Format::Junit);
+        let commands_to_stderr = self.commands_to_stderr();
         let mut commands = String::new();
-        if let Some(gh) = &self.github {
+        if self.github.is_some() {
             commands.push_str(&github::add_mask_commands(secrets.values()));
             commands.push_str(&github::annotations(report));
-            let _ = gh;
         }
         // Masks first, before any other line of output.
         if !commands.is_empty() {
@@ -146,13 +152,28 @@ impl OutputPlan {
     }
 }
 
+/// Says why nothing ran: on stderr, and as an annotation on the config line in GitHub mode.
+pub fn input_error(plan: &OutputPlan, error: &InputError) {
+    eprintln!("error: {error}");
+    if plan.github.is_some() {
+        let annotation = github::input_error_annotation(error);
+        if plan.commands_to_stderr() {
+            eprint!("{annotation}");
+        } else {
+            print!("{annotation}");
+        }
+    }
+}
+
 fn write_github_files(
     gh: &GithubEnv,
     report: &Report,
     json_path: Option<PathBuf>,
 ) -> Result<(), String> {
-    let json_path = match json_path {
-        Some(p) => p,
+    // A later step may run in another working directory: hand it an absolute path.
+    let json_path = match json_path.map(std::path::absolute) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return Err(format!("cannot resolve the JSON report path: {e}")),
         None => {
             let p = gh.temp_dir.join(format!(
                 "shipgate-{}-{}.json",

@@ -119,7 +119,10 @@ impl DatabaseProbe {
         };
         let (mut conn, attempts) = match self.connect().await {
             Ok(c) => c,
-            Err((error, attempts)) => {
+            Err((mut error, attempts)) => {
+                if backend == Backend::Sqlite && error.contains("unable to open") {
+                    error.push_str(" (does the file exist? shipgate never creates a database)");
+                }
                 let waited = if self.wait.is_zero() {
                     String::new()
                 } else {

@@ -362,10 +362,12 @@ impl Planner<'_> {
         for (loc, mut rule) in all {
             rule.value = self.resolver.env.get(&rule.name).map(str::to_string);
             rule.secret |= name_looks_secret(&rule.name);
-            if rule.secret
-                && let Some(v) = &rule.value
-            {
-                self.resolver.secrets.add(v);
+            if let Some(v) = &rule.value {
+                if rule.secret {
+                    self.resolver.secrets.add(v);
+                }
+                // DATABASE_URL is not secret by name, but its password is.
+                self.resolver.secrets.add_url(v);
             }
             let id = self.claim("env", &rule.name, true, &(0..0))?;
             aspects.push(Aspect::new(
@@ -386,10 +388,11 @@ impl Planner<'_> {
                     .map(|k| (k.clone(), self.resolver.env.get(k).map(str::to_string)))
                     .collect();
                 for (k, v) in &keys {
-                    if name_looks_secret(k)
-                        && let Some(v) = v
-                    {
-                        self.resolver.secrets.add(v);
+                    if let Some(v) = v {
+                        if name_looks_secret(k) {
+                            self.resolver.secrets.add(v);
+                        }
+                        self.resolver.secrets.add_url(v);
                     }
                 }
                 let extras = self
@@ -431,6 +434,8 @@ impl Planner<'_> {
             db.name.is_some(),
             &db.span,
         )?;
+        // Ids are made id-safe; people read the name as written.
+        let label = db.name.clone().unwrap_or_else(|| name.clone());
         let url = self.resolver.text(&db.url)?;
         let backend = if !url.unset.is_empty() && url.value.is_empty() {
             Err(format!(
@@ -507,7 +512,7 @@ impl Planner<'_> {
                 };
                 Aspect::new(
                     format!("{prefix}{suffix}"),
-                    format!("database {name}: {title}"),
+                    format!("database {label}: {title}"),
                     loc.clone(),
                 )
             })
@@ -545,6 +550,8 @@ impl Planner<'_> {
             redis.name.is_some(),
             &redis.span,
         )?;
+        // Ids are made id-safe; people read the name as written.
+        let label = redis.name.clone().unwrap_or_else(|| name.clone());
         let url = self.resolver.text(&redis.url)?;
         let problem = (url.value.trim().is_empty()).then(|| {
             if url.unset.is_empty() {
@@ -601,7 +608,7 @@ impl Planner<'_> {
                 };
                 Aspect::new(
                     format!("{prefix}{suffix}"),
-                    format!("redis {name}: {title}"),
+                    format!("redis {label}: {title}"),
                     loc.clone(),
                 )
             })
@@ -647,6 +654,8 @@ impl Planner<'_> {
             path.name.is_some(),
             &path.span,
         )?;
+        // Ids are made id-safe; people read the name as written.
+        let label = path.name.clone().unwrap_or_else(|| name.clone());
         let mode = match &path.mode {
             Some(m) => {
                 let text = self.resolver.string(m)?;
@@ -693,7 +702,7 @@ impl Planner<'_> {
                 };
                 Aspect::new(
                     format!("{prefix}{suffix}"),
-                    format!("path {name}: {title}"),
+                    format!("path {label}: {title}"),
                     loc.clone(),
                 )
             })
@@ -729,6 +738,8 @@ impl Planner<'_> {
             http.name.is_some(),
             &http.span,
         )?;
+        // Ids are made id-safe; people read the name as written.
+        let label = http.name.clone().unwrap_or_else(|| name.clone());
         let problem = if url.value.trim().is_empty() {
             Some(if url.unset.is_empty() {
                 "the URL is empty".to_string()
@@ -767,7 +778,7 @@ impl Planner<'_> {
             kind: "http",
             aspects: vec![Aspect::new(
                 format!("http.{name}"),
-                format!("http {name}"),
+                format!("http {label}"),
                 loc,
             )],
             timeout: timeout + Duration::from_secs(1),
@@ -795,6 +806,8 @@ impl Planner<'_> {
             tls.name.is_some(),
             &tls.span,
         )?;
+        // Ids are made id-safe; people read the name as written.
+        let label = tls.name.clone().unwrap_or_else(|| name.clone());
         let ca_file = tls
             .ca_file
             .as_ref()
@@ -814,7 +827,7 @@ impl Planner<'_> {
             kind: "tls",
             aspects: vec![Aspect::new(
                 format!("tls.{name}"),
-                format!("tls {name}"),
+                format!("tls {label}"),
                 loc,
             )],
             timeout: timeout + Duration::from_secs(1),

@@ -64,6 +64,25 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> InputError {
     let mut err = InputError::new(e.message().trim().to_string())
         .at(source.location(&span).or_else(|| source.location(&(0..1))));
     if let Some((unknown, expected)) = parse_unknown_field(e.message()) {
+        // An unknown section is reported on its header line: name the whole header.
+        if let Some(header) = source.header_at(span.start) {
+            err.message = format!("unknown section [{header}]");
+            err = err.key(header.clone());
+            let parent = header.rsplit_once('.').map(|(p, _)| format!("{p}."));
+            let known = expected
+                .iter()
+                .map(|k| format!("{}{k}", parent.as_deref().unwrap_or("")));
+            let known: Vec<String> = known.collect();
+            if let Some(near) = did_you_mean(&header, known.iter().map(String::as_str)) {
+                err = err.help(format!("did you mean [{near}]?"));
+            } else if !known.is_empty() {
+                err = err.help(format!(
+                    "the sections allowed here are {}",
+                    known.join(", ")
+                ));
+            }
+            return err;
+        }
         let table = source.table_at(span.start);
         let key = match &table {
             Some(t) => format!("{t}.{unknown}"),
@@ -120,6 +139,19 @@ mod tests {
         assert_eq!((loc.line, loc.column), (5, 1), "{err}");
         assert_eq!(err.key.as_deref(), Some("preflight.database.tabels"));
         assert_eq!(err.help.as_deref(), Some("did you mean `tables`?"));
+    }
+
+    #[test]
+    fn unknown_section_is_named_whole() {
+        let err = parse_str("[preflight]\n\n[preflight.databse]\nurl = \"x\"\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("preflight.databse"), "{err}");
+        assert_eq!(
+            err.help.as_deref(),
+            Some("did you mean [preflight.database]?")
+        );
+        let err = parse_str("[deploy]\n").unwrap_err();
+        assert_eq!(err.message, "unknown section [deploy]");
+        assert_eq!(err.location.unwrap().line, 1);
     }
 
     #[test]

@@ -67,16 +67,25 @@ impl Source {
     }
 
     /// The header of the table an offset lies in: `preflight.database` for a key under
-    /// `[[preflight.database]]`.
+    /// `[[preflight.database]]`. Only whole lines before the offset's line count, so an offset
+    /// inside a header names the table that header is in.
     pub fn table_at(&self, offset: usize) -> Option<String> {
+        let line_start = self.line_start(offset);
+        self.text[..line_start].lines().rev().find_map(header_of)
+    }
+
+    /// The header written on the line of an offset, if that line is one.
+    pub fn header_at(&self, offset: usize) -> Option<String> {
+        let start = self.line_start(offset);
+        let end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        header_of(&self.text[start..end])
+    }
+
+    fn line_start(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
-        self.text[..offset].lines().rev().find_map(|line| {
-            let line = line.trim();
-            let header = line.strip_prefix("[[").and_then(|l| l.split("]]").next());
-            let header =
-                header.or_else(|| line.strip_prefix('[').and_then(|l| l.split(']').next()));
-            header.map(|h| h.trim().to_string())
-        })
+        self.text[..offset].rfind('\n').map_or(0, |i| i + 1)
     }
 
     /// The key written on the line of an offset (`tables` for `tables = [...]`).
@@ -103,6 +112,14 @@ impl Source {
     }
 }
 
+/// `preflight.database` for a line `[[preflight.database]]` or `[preflight.database]`.
+fn header_of(line: &str) -> Option<String> {
+    let line = line.trim();
+    let header = line.strip_prefix("[[").and_then(|l| l.split("]]").next());
+    let header = header.or_else(|| line.strip_prefix('[').and_then(|l| l.split(']').next()));
+    header.map(|h| h.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +139,12 @@ mod tests {
             Some("preflight.database.url")
         );
         assert_eq!(s.location(&(0..0)), None);
+        let inside_header = s.text.find("database").unwrap();
+        assert_eq!(s.table_at(inside_header).as_deref(), Some("preflight"));
+        assert_eq!(
+            s.header_at(inside_header).as_deref(),
+            Some("preflight.database")
+        );
         let table = s.text.find("url").unwrap();
         let loc = s.table_location(&(table..table + 9)).unwrap();
         assert_eq!((loc.line, loc.column), (4, 1));

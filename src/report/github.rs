@@ -100,6 +100,26 @@ fn annotation(command: &str, r: &CheckResult) -> String {
     )
 }
 
+/// The annotation for input that stopped the run before any check (exit code 2), placed on the
+/// config line when the error has one.
+pub fn input_error_annotation(error: &crate::error::InputError) -> String {
+    let mut props = Vec::new();
+    if let Some(loc) = &error.location {
+        props.push(format!("file={}", escape_property(&loc.file)));
+        props.push(format!("line={}", loc.line));
+        props.push(format!("col={}", loc.column));
+    }
+    props.push(format!(
+        "title={}",
+        escape_property("shipgate: invalid input")
+    ));
+    format!(
+        "::error {}::{}\n",
+        props.join(","),
+        escape_data(&error.to_string())
+    )
+}
+
 /// The `$GITHUB_OUTPUT` entries of a run. Every value is written in the heredoc form with a
 /// delimiter the caller makes random, so no value can end it early.
 pub fn output_entries(report: &Report, report_path: Option<&str>, delimiter: &str) -> String {
@@ -130,7 +150,11 @@ pub fn step_summary(markdown: &str, existing: usize) -> String {
     if markdown.len() < budget {
         return markdown.to_string();
     }
-    let keep = budget.saturating_sub(NOTE.len() + 1);
+    if budget <= NOTE.len() + 1 {
+        // Not even the note fits: adding anything would make GitHub drop the whole summary.
+        return String::new();
+    }
+    let keep = budget - NOTE.len() - 1;
     let mut cut = keep.min(markdown.len());
     while !markdown.is_char_boundary(cut) {
         cut -= 1;
@@ -193,6 +217,21 @@ mod tests {
     }
 
     #[test]
+    fn input_errors_are_annotated_on_their_line() {
+        let err = crate::error::InputError::new("unknown key `x`")
+            .at(Some(Location {
+                file: "ship.toml".into(),
+                line: 3,
+                column: 1,
+            }))
+            .help("did you mean `y`?");
+        assert_eq!(
+            input_error_annotation(&err),
+            "::error file=ship.toml,line=3,col=1,title=shipgate%3A invalid input::ship.toml:3:1: unknown key `x`%0A  help: did you mean `y`?\n"
+        );
+    }
+
+    #[test]
     fn outputs_use_heredoc() {
         let text = output_entries(&sample::report(), Some("/tmp/r.json"), "ghadelimiter_x");
         assert!(text.starts_with("status<<ghadelimiter_x\nfail\nghadelimiter_x\n"));
@@ -208,5 +247,6 @@ mod tests {
         assert!(cut.len() + 1000 < STEP_SUMMARY_LIMIT);
         assert!(cut.contains("Summary cut"));
         assert_eq!(step_summary("small\n", 0), "small\n");
+        assert_eq!(step_summary(&big, STEP_SUMMARY_LIMIT - 40), "");
     }
 }

@@ -152,6 +152,11 @@ impl Report {
     /// Masks every known secret in every string of the report. Runs once, before any renderer.
     pub fn redact(&mut self, redactor: &Redactor) {
         for r in &mut self.results {
+            // Ids and file names come from config values too (`path = "/srv/${TOKEN}"`).
+            r.id = redactor.redact(&r.id);
+            if let Some(loc) = &mut r.location {
+                loc.file = redactor.redact(&loc.file);
+            }
             r.name = redactor.redact(&r.name);
             r.message = redactor.redact(&r.message);
             r.reproduce = r.reproduce.as_deref().map(|s| redactor.redact(s));

@@ -1,0 +1,363 @@
+//! Wrong input: each mistake exits 2, says where (`shipgate.toml:LINE:COL`) and which key,
+//! and nothing runs. Every config below also asks for a directory to be created: that it was
+//! not proves no check ran.
+
+mod common;
+
+use std::process::Output;
+
+use common::{Workdir, stderr, stdout};
+
+/// Comes first in every config: running any check would create `made/`.
+const CREATES: &str = "[[preflight.path]]\npath = \"made\"\ncreate = true\n\n";
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    )
+}
+
+/// Writes `CREATES` + `rest` as shipgate.toml, runs `shipgate preflight` with `env`, and
+/// checks the common promises: exit 2, nothing on stdout, `made/` not created.
+fn input_error(rest: &str, env: &[(&str, &str)]) -> (Workdir, String) {
+    let w = Workdir::new();
+    w.write("shipgate.toml", &format!("{CREATES}{rest}"));
+    let mut cmd = w.cmd();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.arg("preflight").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stdout(&out).is_empty(), "{}", show(&out));
+    assert!(
+        !w.path().join("made").exists(),
+        "a check ran despite the error:\n{}",
+        show(&out)
+    );
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{err}");
+    (w, err)
+}
+
+/// The 1-based line in the written config (after `CREATES`) of the first line holding `needle`.
+fn line_of(rest: &str, needle: &str) -> usize {
+    let text = format!("{CREATES}{rest}");
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} not in config"))
+        + 1
+}
+
+fn assert_place(err: &str, line: usize) {
+    let prefix = format!("error: shipgate.toml:{line}:");
+    assert!(
+        err.starts_with(&prefix),
+        "expected the error at {prefix}…, got:\n{err}"
+    );
+    let col: String = err[prefix.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(
+        col.parse::<u32>().is_ok_and(|c| c >= 1),
+        "no column after {prefix}:\n{err}"
+    );
+}
+
+#[test]
+fn a_valid_config_does_create_the_directory() {
+    // The control for every test below: without the mistake the check runs and creates `made/`.
+    let w = Workdir::new();
+    w.write("shipgate.toml", CREATES);
+    let out = w.cmd().arg("preflight").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(w.path().join("made").is_dir());
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    let rest = "[[preflight.database]]\nurl = \"postgres://localhost/app\"\ntabels = [\"funds\"]\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "tabels"));
+    assert!(err.contains("`preflight.database.tabels`"), "{err}");
+    assert!(err.contains("did you mean `tables`?"), "{err}");
+}
+
+#[test]
+fn unknown_key_at_the_top_of_preflight() {
+    let rest = "[preflight]\ntimout = \"2m\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "timout"));
+    assert!(err.contains("`preflight.timout`"), "{err}");
+    assert!(err.contains("did you mean `timeout`?"), "{err}");
+}
+
+#[test]
+fn unknown_section_is_named_whole() {
+    let rest = "[preflight.databse]\nurl = \"postgres://localhost/app\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "[preflight.databse]"));
+    assert!(
+        err.contains("`preflight.databse`"),
+        "the key should be `preflight.databse`:\n{err}"
+    );
+    assert!(
+        !err.contains("preflight..") && !err.contains("[preflight.]"),
+        "a mangled table name:\n{err}"
+    );
+    assert!(
+        err.contains("database"),
+        "suggests or lists `database`:\n{err}"
+    );
+}
+
+#[test]
+fn unknown_top_level_section_is_named_whole() {
+    let rest = "[deploy]\nsteps = 1\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "[deploy]"));
+    assert!(err.contains("`deploy`"), "{err}");
+    assert!(
+        !err.contains("`.deploy`") && !err.contains("[]"),
+        "a mangled key:\n{err}"
+    );
+    assert!(
+        err.contains("preflight"),
+        "lists the allowed sections:\n{err}"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let rest = "[[preflight.redis]]\nurl = \"redis://127.0.0.1:6379\"\noptional = \"yes\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "optional"));
+    assert!(err.contains("`preflight.redis.optional`"), "{err}");
+    assert!(
+        err.contains("boolean"),
+        "says what type is expected:\n{err}"
+    );
+}
+
+#[test]
+fn required_variable_shows_its_message() {
+    let rest = "[[preflight.database]]\nurl = \"${APP_DB_URL:?ask the ops team for the URL}\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "APP_DB_URL"));
+    assert!(err.contains("`preflight.database.url`"), "{err}");
+    assert!(err.contains("APP_DB_URL"), "{err}");
+    assert!(err.contains("ask the ops team for the URL"), "{err}");
+
+    // Set, it passes the planning stage (and the check itself runs).
+    let w = Workdir::new();
+    w.write("shipgate.toml", &format!("{CREATES}{rest}"));
+    let out = w
+        .cmd()
+        .env("APP_DB_URL", common::postgres_url())
+        .arg("preflight")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(w.path().join("made").is_dir());
+}
+
+#[test]
+fn invalid_duration() {
+    let rest = "[[preflight.database]]\nurl = \"postgres://localhost/app\"\nwait = \"soon\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "wait"));
+    assert!(err.contains("`preflight.database.wait`"), "{err}");
+    assert!(err.contains("soon"), "{err}");
+}
+
+#[test]
+fn duration_without_unit() {
+    let rest = "[preflight]\ncheck_timeout = \"30\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "check_timeout"));
+    assert!(err.contains("`preflight.check_timeout`"), "{err}");
+    assert!(err.contains("30s"), "suggests a unit:\n{err}");
+}
+
+#[test]
+fn invalid_regex() {
+    let rest = "[[preflight.tool]]\nname = \"git\"\npattern = \"version (\\\\d+\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "pattern"));
+    assert!(err.contains("`preflight.tool.pattern`"), "{err}");
+    assert!(err.contains("regular expression"), "{err}");
+}
+
+#[test]
+fn invalid_regex_of_an_env_var() {
+    let rest = "[preflight.env.vars.APP_ENV]\npattern = \"(prod|staging\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "pattern"));
+    assert!(err.contains("preflight.env.vars.APP_ENV.pattern"), "{err}");
+}
+
+#[test]
+fn invalid_version() {
+    let rest =
+        "[[preflight.database]]\nurl = \"postgres://localhost/app\"\nmin_version = \"latest\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "min_version"));
+    assert!(err.contains("`preflight.database.min_version`"), "{err}");
+    assert!(err.contains("latest"), "{err}");
+}
+
+#[test]
+fn bad_octal_mode() {
+    let rest = "[[preflight.path]]\npath = \"other\"\ncreate = true\nmode = \"rwxr-xr-x\"\n";
+    let (w, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "mode"));
+    assert!(err.contains("`preflight.path.mode`"), "{err}");
+    assert!(err.contains("octal"), "{err}");
+    assert!(!w.path().join("other").exists());
+
+    let rest = "[[preflight.path]]\npath = \"other\"\ncreate = true\nmode = \"789\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "mode"));
+}
+
+#[test]
+fn toml_syntax_error() {
+    let rest = "[[preflight.path]]\npath = \"other\ncreate = true\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "path = \"other"));
+}
+
+#[test]
+fn duplicate_check_names() {
+    let rest = "[[preflight.path]]\nname = \"data\"\npath = \"a\"\n\n[[preflight.path]]\nname = \"data\"\npath = \"b\"\n";
+    let (_, err) = input_error(rest, &[]);
+    let second = format!("{CREATES}{rest}")
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("name = \"data\""))
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    let line: usize = err
+        .strip_prefix("error: shipgate.toml:")
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no place in:\n{err}"));
+    assert!(
+        (second - 1..=second + 1).contains(&line),
+        "the second entry is at line {second}:\n{err}"
+    );
+    assert!(err.contains("preflight.path"), "{err}");
+    assert!(err.contains("`data`"), "{err}");
+}
+
+#[test]
+fn missing_config_file() {
+    let w = Workdir::new();
+    w.write("shipgate.toml", CREATES);
+    let out = w
+        .cmd()
+        .args(["preflight", "--config", "missing.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr(&out).contains("missing.toml"), "{}", show(&out));
+    assert!(stdout(&out).is_empty());
+    assert!(
+        !w.path().join("made").exists(),
+        "ran the default config instead"
+    );
+}
+
+#[test]
+fn unknown_output_format_is_a_usage_error() {
+    let w = Workdir::new();
+    w.write("shipgate.toml", CREATES);
+    let out = w
+        .cmd()
+        .args(["preflight", "--output", "xml=report.xml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--output"), "{err}");
+    assert!(err.contains("xml"), "{err}");
+    assert!(err.contains("json"), "lists the formats:\n{err}");
+    assert!(!w.path().join("made").exists());
+    assert!(!w.path().join("report.xml").exists());
+
+    let out = w
+        .cmd()
+        .args(["preflight", "--output", "report.xml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr(&out).contains("FORMAT=PATH"), "{}", show(&out));
+    assert!(!w.path().join("made").exists());
+}
+
+// ----------------------------------------------------------------------------------- .env --
+
+/// Runs with a `.env` holding `env` next to a config that creates `made/`.
+fn env_file_error(env: &str) -> String {
+    let w = Workdir::new();
+    w.write("shipgate.toml", CREATES);
+    w.write(".env", env);
+    let out = w.cmd().arg("preflight").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stdout(&out).is_empty(), "{}", show(&out));
+    assert!(!w.path().join("made").exists(), "a check ran");
+    stderr(&out)
+}
+
+#[test]
+fn env_file_bad_key_names_the_line_not_the_value() {
+    let err = env_file_error("APP_ENV=production\nBAD KEY=SENTINEL-ENV-1f2a\nPORT=8080\n");
+    assert!(err.contains(".env:2:"), "{err}");
+    assert!(!err.contains("SENTINEL"), "the value is shown:\n{err}");
+}
+
+#[test]
+fn env_file_value_with_spaces_names_the_line_not_the_value() {
+    let err =
+        env_file_error("APP_ENV=production\nPORT=8080\nAPI_SECRET=SENTINEL part two\nLOG=info\n");
+    assert!(!err.contains("SENTINEL"), "the value is shown:\n{err}");
+    assert!(err.contains(".env:3:"), "the bad line is 3:\n{err}");
+}
+
+#[test]
+fn env_file_unterminated_quote_names_its_line() {
+    let err = env_file_error(
+        "APP_ENV=production\nPORT=8080\nDB_PASSWORD=\"SENTINEL-unterminated\nLOG=info\n",
+    );
+    assert!(!err.contains("SENTINEL"), "the value is shown:\n{err}");
+    assert!(err.contains(".env:3:"), "the bad line is 3:\n{err}");
+}
+
+#[test]
+fn env_file_stray_line_is_not_printed() {
+    // A token pasted on a line of its own: not a NAME=value line, and not to be shown either.
+    let err = env_file_error("APP_ENV=production\nghp_SENTINEL0123456789abcdef\nPORT=8080\n");
+    assert!(err.contains(".env:2:"), "{err}");
+    assert!(
+        !err.contains("SENTINEL"),
+        "the line's content is shown:\n{err}"
+    );
+}
+
+#[test]
+fn explicit_env_file_that_does_not_exist() {
+    let w = Workdir::new();
+    w.write("shipgate.toml", CREATES);
+    let out = w
+        .cmd()
+        .args(["preflight", "--env-file", "prod.env"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr(&out).contains("prod.env"), "{}", show(&out));
+    assert!(!w.path().join("made").exists());
+}
