@@ -148,9 +148,28 @@ impl DatabaseProbe {
             }
         };
         let connected_in = started.elapsed();
-        let version_text = server_version(&mut conn, backend).await;
-        let product = product_name(backend, version_text.as_deref().unwrap_or(""));
-        let version = version_text.as_deref().ok().and_then(Version::find);
+        // A server (or file) that accepts the connection but answers no query is not usable:
+        // that is the connection failing, not every later check failing on its own.
+        let version_text = match server_version(&mut conn, backend).await {
+            Ok(text) => text,
+            Err(error) => {
+                let mut f = vec![
+                    Finding::fail(format!(
+                        "connected to {}, but it does not answer queries: {error}",
+                        self.shown_url
+                    ))
+                    .detail("url", self.shown_url.clone())
+                    .took(started.elapsed()),
+                ];
+                f.extend(skipped_after(
+                    &format!("database {} does not answer queries", self.name),
+                    aspect_count - 1,
+                ));
+                return f;
+            }
+        };
+        let product = product_name(backend, &version_text);
+        let version = Version::find(&version_text);
 
         let mut findings = Vec::new();
         for aspect in &self.aspects {
@@ -166,7 +185,7 @@ impl DatabaseProbe {
                 ))
                 .detail("url", self.shown_url.clone())
                 .detail("server", product)
-                .detail("server_version", version_text.clone().unwrap_or_default())
+                .detail("server_version", version_text.clone())
                 .detail("attempts", attempts)
                 .took(connected_in),
                 DbAspect::Version => self.check_version(product, version.as_ref(), &version_text),
@@ -211,12 +230,7 @@ impl DatabaseProbe {
         }
     }
 
-    fn check_version(
-        &self,
-        product: &str,
-        version: Option<&Version>,
-        text: &Result<String, String>,
-    ) -> Finding {
+    fn check_version(&self, product: &str, version: Option<&Version>, text: &str) -> Finding {
         let Some(min) = &self.min_version else {
             return Finding::pass("no minimum version set");
         };
@@ -226,11 +240,7 @@ impl DatabaseProbe {
                 "{product} {v} is older than the required {min}; upgrade the server"
             )),
             None => Finding::fail(format!(
-                "cannot read the server version ({})",
-                text.as_ref()
-                    .err()
-                    .map(String::as_str)
-                    .unwrap_or("unrecognised")
+                "cannot find a version number in the server's answer `{text}`"
             )),
         }
         .detail("min_version", min.to_string())
@@ -352,9 +362,12 @@ impl DatabaseProbe {
     async fn check_connections(&self, conn: &mut AnyConnection, backend: Backend) -> Finding {
         let counts = match backend {
             Backend::Postgres => {
-                let used = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity")
-                    .fetch_one(&mut *conn)
-                    .await;
+                let used = sqlx::query_scalar::<_, i64>(
+                    // Background workers are listed too but do not count against max_connections.
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+                )
+                .fetch_one(&mut *conn)
+                .await;
                 let max = sqlx::query_scalar::<_, i64>(
                     "SELECT setting::int8 FROM pg_settings WHERE name = 'max_connections'",
                 )

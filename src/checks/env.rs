@@ -28,7 +28,8 @@ pub struct VarRule {
     pub max: Option<i64>,
     pub schemes: Vec<String>,
     pub one_of: Vec<String>,
-    pub pattern: Option<Regex>,
+    /// The pattern as written, and compiled anchored at both ends.
+    pub pattern: Option<(String, Regex)>,
     /// Never print the value.
     pub secret: bool,
 }
@@ -93,13 +94,12 @@ impl EnvProbe {
             ))
             .detail("one_of", rule.one_of.clone());
         }
-        if let Some(re) = &rule.pattern
-            && !full_match(re, value)
+        if let Some((source, re)) = &rule.pattern
+            && !re.is_match(value)
         {
             return Finding::fail(format!(
-                "{name} {} does not match the pattern `{}`",
-                shown(value),
-                re.as_str()
+                "{name} {} does not match the pattern `{source}`",
+                shown(value)
             ));
         }
         let mut finding = Finding::pass(format!("{name} is set {}", shown(value)));
@@ -181,11 +181,6 @@ fn builtin_placeholder() -> &'static Regex {
         )
         .expect("static regex")
     })
-}
-
-fn full_match(re: &Regex, value: &str) -> bool {
-    re.find(value)
-        .is_some_and(|m| m.start() == 0 && m.end() == value.len())
 }
 
 /// Whether a value has its declared type; the error completes "NAME `value` …".

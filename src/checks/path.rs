@@ -190,11 +190,12 @@ impl PathProbe {
     }
 }
 
+/// Like `mkdir -p` then `chmod MODE`: parents get the default mode, the directory itself `mode`.
 fn create_dir(path: &Path, mode: u32) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(mode).create(path)?;
     // The umask narrows the mode given at creation; set it exactly, as `chmod` in the runbook does.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }

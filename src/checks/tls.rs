@@ -258,6 +258,10 @@ fn describe_tls_error(e: &rustls::Error) -> String {
             )
         }
         rustls::Error::InvalidCertificate(C::NotValidYet) => "it is not valid yet".into(),
+        rustls::Error::InvalidCertificate(C::BadSignature) => {
+            "its signature does not verify against the trusted CA of that name (was the CA key rotated? check ca_file)"
+                .into()
+        }
         other => other.to_string(),
     }
 }

@@ -14,6 +14,8 @@ pub struct ToolProbe {
     pub command: Vec<String>,
     pub pattern: Option<Regex>,
     pub min_version: Option<Version>,
+    /// The version command was configured: its failure fails the check even without a minimum.
+    pub custom_command: bool,
     pub timeout: Duration,
 }
 
@@ -23,22 +25,41 @@ impl ToolProbe {
         let Some((program, args)) = self.command.split_first() else {
             return Finding::fail("the version command is empty");
         };
+        let found = match which::which(program) {
+            Ok(path) => path,
+            Err(_) => {
+                return Finding::fail(format!("`{program}` is not installed (not found on PATH)"));
+            }
+        };
+        // With no minimum to prove, finding the executable is the check; its version is
+        // information (not every tool has `--version`: dash, ssh).
+        let version_required = self.min_version.is_some() || self.custom_command;
         let output = tokio::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
             .output();
+        let informational = |f: Finding| {
+            if version_required {
+                f
+            } else {
+                Finding::pass(format!("{} found at {}", self.name, found.display()))
+                    .detail("path", found.display().to_string())
+            }
+        };
         let output = match tokio::time::timeout(self.timeout, output).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Finding::fail(format!("`{program}` is not installed (not found on PATH)"));
             }
-            Ok(Err(e)) => return Finding::fail(format!("cannot run `{shown}`: {e}")),
+            Ok(Err(e)) => {
+                return informational(Finding::fail(format!("cannot run `{shown}`: {e}")));
+            }
             Err(_) => {
-                return Finding::fail(format!(
+                return informational(Finding::fail(format!(
                     "`{shown}` did not finish within {}",
                     format_duration(self.timeout)
-                ));
+                )));
             }
         };
         // Some tools (java, older gcc) print their version on stderr.
@@ -54,11 +75,13 @@ impl ToolProbe {
             .trim()
             .to_string();
         if !output.status.success() {
-            return Finding::fail(format!(
-                "`{shown}` exited with {}: {first_line}",
-                output.status
-            ))
-            .detail("output", first_line);
+            return informational(
+                Finding::fail(format!(
+                    "`{shown}` exited with {}: {first_line}",
+                    output.status
+                ))
+                .detail("output", first_line),
+            );
         }
         let version = match &self.pattern {
             Some(re) => re
@@ -68,10 +91,12 @@ impl ToolProbe {
             None => Version::find(&text),
         };
         let Some(version) = version else {
-            return Finding::fail(format!(
-                "no version number in the output of `{shown}`: {first_line}"
-            ))
-            .detail("output", first_line);
+            return informational(
+                Finding::fail(format!(
+                    "no version number in the output of `{shown}`: {first_line}"
+                ))
+                .detail("output", first_line),
+            );
         };
         match &self.min_version {
             Some(min) if &version < min => Finding::fail(format!(
@@ -87,5 +112,6 @@ impl ToolProbe {
             self.min_version.as_ref().map(ToString::to_string),
         )
         .detail("command", shown)
+        .detail("path", found.display().to_string())
     }
 }

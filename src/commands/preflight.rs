@@ -49,6 +49,7 @@ pub async fn run(
         units: Vec::new(),
         ids: HashSet::new(),
     };
+    plan.env_checks(section, args)?;
     plan.config(section)?;
     plan.flags(args)?;
     let Planner {
@@ -95,11 +96,20 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    fn config(&mut self, section: &PreflightConfig) -> Result<(), InputError> {
-        let env_flags = PreflightArgs::default();
-        if let Some(env) = &section.env {
-            self.env(Some(env), &env_flags)?;
+    /// The environment checks of the config and the flags, planned as one unit so a variable
+    /// named in both is checked once.
+    fn env_checks(
+        &mut self,
+        section: &PreflightConfig,
+        args: &PreflightArgs,
+    ) -> Result<(), InputError> {
+        if section.env.is_some() || !args.require_env.is_empty() || args.env_example.is_some() {
+            self.env(section.env.as_ref(), args)?;
         }
+        Ok(())
+    }
+
+    fn config(&mut self, section: &PreflightConfig) -> Result<(), InputError> {
         for db in &section.database {
             self.database(db)?;
         }
@@ -123,9 +133,6 @@ impl Planner<'_> {
 
     /// Flags become config entries without a place in a file, then go the same way.
     fn flags(&mut self, args: &PreflightArgs) -> Result<(), InputError> {
-        if !args.require_env.is_empty() || args.env_example.is_some() {
-            self.env(None, args)?;
-        }
         if let Some(url) = &args.database_url {
             let db = DatabaseConfig {
                 name: None,
@@ -291,10 +298,11 @@ impl Planner<'_> {
             }
             for (name, rule) in &env.vars {
                 names.retain(|(n, _)| n != name);
+                // The whole value must match, whatever the alternatives or quantifiers.
                 let pattern = rule
                     .pattern
                     .as_ref()
-                    .map(|p| self.resolver.regex(p))
+                    .map(|p| self.resolver.anchored_regex(p))
                     .transpose()?;
                 if rule.kind != VarType::Integer && (rule.min.is_some() || rule.max.is_some()) {
                     return Err(self.resolver.error(
@@ -886,6 +894,7 @@ impl Planner<'_> {
                 command,
                 pattern,
                 min_version,
+                custom_command: tool.command.is_some(),
                 timeout,
             }),
         });

@@ -108,6 +108,15 @@ impl<'a> Resolver<'a> {
         Version::parse(&value).map_err(|e| self.error(&text.span, e))
     }
 
+    /// A pattern the whole value must match: `eu|eu-west` accepts `eu-west`.
+    pub fn anchored_regex(&mut self, text: &Text) -> Result<(String, regex::Regex), InputError> {
+        let value = self.string(text)?;
+        regex::Regex::new(&value)
+            .and_then(|_| regex::Regex::new(&format!("^(?:{value})$")))
+            .map(|re| (value, re))
+            .map_err(|e| self.error(&text.span, format!("invalid regular expression: {e}")))
+    }
+
     pub fn regex(&mut self, text: &Text) -> Result<regex::Regex, InputError> {
         let value = self.string(text)?;
         regex::Regex::new(&value)
