@@ -113,11 +113,11 @@ pub struct PreflightArgs {
     pub require_extension: Vec<String>,
 
     /// Lowest acceptable database server version, e.g. 13
-    #[arg(long, value_name = "VERSION", help_heading = "Checks")]
+    #[arg(long, value_name = "VERSION", help_heading = "Checks", value_parser = checked(crate::units::Version::parse))]
     pub db_min_version: Option<String>,
 
     /// Keep retrying the database connection for this long, e.g. 30s
-    #[arg(long, value_name = "DURATION", help_heading = "Checks")]
+    #[arg(long, value_name = "DURATION", help_heading = "Checks", value_parser = checked(crate::units::parse_duration))]
     pub db_wait: Option<String>,
 
     /// Redis to PING; id `redis.cache`
@@ -137,7 +137,7 @@ pub struct PreflightArgs {
     pub create_dir: Vec<PathBuf>,
 
     /// Free space each --writable-dir/--create-dir needs, e.g. 1GiB
-    #[arg(long, value_name = "SIZE", help_heading = "Checks")]
+    #[arg(long, value_name = "SIZE", help_heading = "Checks", value_parser = checked(crate::units::parse_size))]
     pub min_free: Option<String>,
 
     /// Variables that must be set and not placeholders (repeatable, or comma-separated)
@@ -193,6 +193,17 @@ fn parse_output(value: &str) -> Result<OutputTarget, String> {
         format,
         path: PathBuf::from(path),
     })
+}
+
+/// Validates a flag value with the parser its config key uses, keeping the text: clap then
+/// names the flag in the error, and the value goes the same way as a config value.
+fn checked<T>(
+    parse: fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync + 'static
+where
+    T: 'static,
+{
+    move |value: &str| parse(value).map(|_| value.to_string())
 }
 
 fn parse_duration_arg(value: &str) -> Result<std::time::Duration, String> {

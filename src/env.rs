@@ -9,11 +9,22 @@ use indexmap::IndexMap;
 use crate::error::InputError;
 use crate::report::Location;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Environment {
     process: HashMap<String, String>,
     file: IndexMap<String, String>,
     file_path: Option<PathBuf>,
+}
+
+/// Names only: the values are the secrets of the deployment.
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment")
+            .field("process_vars", &self.process.len())
+            .field("file", &self.file_path)
+            .field("file_keys", &self.file.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Environment {

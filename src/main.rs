@@ -10,7 +10,10 @@ use shipgate::exit;
 use shipgate::output::{self, OutputPlan};
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().collect();
+    // Lossy: a path argument need not be UTF-8, and `args()` would panic on it.
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let cli = Cli::parse();
     let plan = OutputPlan::from_args(&cli.global, std::io::stdout().is_terminal(), |k| {
         std::env::var(k).ok()
@@ -60,7 +63,11 @@ where
                 Ok(()) => outcome.report.exit_code(),
                 Err(e) => {
                     eprintln!("error: {}", outcome.secrets.redact(&e));
-                    exit::OUTPUT
+                    // A failed check outranks a report that could not be written.
+                    match outcome.report.exit_code() {
+                        exit::PASSED => exit::OUTPUT,
+                        failed => failed,
+                    }
                 }
             }
         }

@@ -165,40 +165,55 @@ pub fn input_error(plan: &OutputPlan, error: &InputError) {
     }
 }
 
+/// Writes the JSON report (unless `--output json=…` did), the step summary and the step
+/// outputs. Each is attempted even when another failed: a later step still gets `status`.
 fn write_github_files(
     gh: &GithubEnv,
     report: &Report,
     json_path: Option<PathBuf>,
 ) -> Result<(), String> {
-    // A later step may run in another working directory: hand it an absolute path.
-    let json_path = match json_path.map(std::path::absolute) {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => return Err(format!("cannot resolve the JSON report path: {e}")),
+    let mut errors = Vec::new();
+    let json_path = match json_path {
+        Some(p) => Some(p),
         None => {
             let p = gh.temp_dir.join(format!(
                 "shipgate-{}-{}.json",
                 report.command,
                 uuid::Uuid::new_v4().simple()
             ));
-            std::fs::write(&p, json::render(report))
-                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-            p
+            match std::fs::write(&p, json::render(report)) {
+                Ok(()) => Some(p),
+                Err(e) => {
+                    errors.push(format!("cannot write {}: {e}", p.display()));
+                    None
+                }
+            }
         }
     };
+    // A later step may run in another working directory: hand it an absolute path.
+    let json_path = json_path.map(|p| std::path::absolute(&p).unwrap_or(p));
     if let Some(path) = &gh.step_summary {
         let existing = std::fs::metadata(path)
             .map(|m| m.len() as usize)
             .unwrap_or(0);
         let text = github::step_summary(&markdown::render(report), existing);
-        append(path, &text)?;
+        if let Err(e) = append(path, &text) {
+            errors.push(e);
+        }
     }
     if let Some(path) = &gh.output {
         let delimiter = format!("ghadelimiter_{}", uuid::Uuid::new_v4());
-        let text =
-            github::output_entries(report, Some(&json_path.display().to_string()), &delimiter);
-        append(path, &text)?;
+        let report_path = json_path.as_ref().map(|p| p.display().to_string());
+        let text = github::output_entries(report, report_path.as_deref(), &delimiter);
+        if let Err(e) = append(path, &text) {
+            errors.push(e);
+        }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 fn append(path: &Path, text: &str) -> Result<(), String> {

@@ -57,29 +57,70 @@ pub fn name_looks_secret(name: &str) -> bool {
     MARKERS.iter().any(|m| upper.contains(m))
 }
 
-/// The password of a URL's userinfo (`scheme://user:password@host`), both as written and
-/// percent-decoded, since either form may show up in a driver's error message.
-pub fn url_password_forms(raw: &str) -> Vec<String> {
-    let Ok(url) = url::Url::parse(raw) else {
-        return Vec::new();
-    };
-    let Some(password) = url.password() else {
-        return Vec::new();
-    };
-    let mut forms = vec![password.to_string()];
-    if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8()
-        && decoded != password
-    {
-        forms.push(decoded.into_owned());
+/// The secret parts of a URL: the password of its userinfo (as written and percent-decoded)
+/// and the values of query parameters whose names look secret (`?api_key=…`).
+///
+/// The userinfo is found by text, not by a URL parser: a base64 password with a raw `/`, `#`
+/// or `?` makes the URL unparseable, and exactly then it must still be masked.
+pub fn url_secrets(raw: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    if let Some((start, end)) = password_range(raw) {
+        let password = &raw[start..end];
+        secrets.push(password.to_string());
+        if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8()
+            && decoded != password
+        {
+            secrets.push(decoded.into_owned());
+        }
     }
-    forms
+    if let Some((_, query)) = raw.split_once('?') {
+        let query = query.split('#').next().unwrap_or("");
+        for pair in query.split('&') {
+            if let Some((key, value)) = pair.split_once('=')
+                && name_looks_secret(key)
+                && !value.is_empty()
+            {
+                secrets.push(value.to_string());
+            }
+        }
+    }
+    secrets
+}
+
+/// The URL with its password and secret query values replaced by `***`, for display.
+pub fn mask_url(raw: &str) -> String {
+    let mut redactor = Redactor::new();
+    for secret in url_secrets(raw) {
+        redactor.add_any_length(&secret);
+    }
+    redactor.redact(raw)
+}
+
+/// Byte range of the password in `scheme://user:password@host…`: from the first `:` after
+/// `://` to the last `@` of the authority-and-userinfo part (the password may hold `@`, `/`).
+fn password_range(raw: &str) -> Option<(usize, usize)> {
+    let after_scheme = raw.find("://")? + 3;
+    let rest = &raw[after_scheme..];
+    let end_of_token = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let at = rest[..end_of_token].rfind('@')?;
+    let userinfo = &rest[..at];
+    let colon = userinfo.find(':')?;
+    let (start, end) = (after_scheme + colon + 1, after_scheme + at);
+    (start < end).then_some((start, end))
 }
 
 /// The set of secret values one run knows about. Everything a run outputs (report text,
 /// error messages, reproduce lines) goes through [`Redactor::redact`] once, at the edge.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Redactor {
     values: Vec<String>,
+}
+
+/// Counts the values; printing them would defeat the type.
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} values)", self.values.len())
+    }
 }
 
 /// Values shorter than this are not redacted: masking every `1` or `ab` in a report would
@@ -101,10 +142,18 @@ impl Redactor {
         self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
-    /// Adds a URL's password (if it has one), in every form it may be printed.
+    /// Adds a URL's secret parts (see [`url_secrets`]), in every form they may be printed.
     pub fn add_url(&mut self, url: &str) {
-        for form in url_password_forms(url) {
-            self.add(&form);
+        for secret in url_secrets(url) {
+            self.add(&secret);
+        }
+    }
+
+    /// Adds a value however short: for masking one known value inside one known string.
+    fn add_any_length(&mut self, value: &str) {
+        if !value.is_empty() && !self.values.iter().any(|v| v == value) {
+            self.values.push(value.to_string());
+            self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         }
     }
 
@@ -152,13 +201,28 @@ mod tests {
     }
 
     #[test]
-    fn url_password_both_forms() {
-        let forms = url_password_forms("postgres://app:p%40ss%3Aword@db:5432/app");
+    fn url_secrets_in_every_shape() {
+        let forms = url_secrets("postgres://app:p%40ss%3Aword@db:5432/app");
         assert_eq!(
             forms,
             vec!["p%40ss%3Aword".to_string(), "p@ss:word".to_string()]
         );
-        assert!(url_password_forms("postgres://app@db/app").is_empty());
+        assert!(url_secrets("postgres://app@db/app").is_empty());
+        // Unparseable as a URL (raw `/` and `#` in a base64 password): still found.
+        assert_eq!(
+            url_secrets("postgres://u:ab/c#d+e@db:5432/x"),
+            vec!["ab/c#d+e".to_string()]
+        );
+        assert_eq!(
+            url_secrets("https://api.example.com/v1?user=me&api_key=k3y-value&sig=zz"),
+            vec!["k3y-value".to_string()]
+        );
+        assert_eq!(
+            mask_url("redis://:pw@127.0.0.1:6379"),
+            "redis://:***@127.0.0.1:6379"
+        );
+        assert_eq!(mask_url("postgres://u:ab/c@db/x"), "postgres://u:***@db/x");
+        assert_eq!(mask_url("sqlite://app.db"), "sqlite://app.db");
     }
 
     #[test]

@@ -5,6 +5,9 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::time::Duration;
 
+/// No wait in a deployment is longer; capping here keeps deadline arithmetic from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Parses `30s`, `200ms`, `1m 30s`, `2h`. A bare number is refused: `30` could mean seconds or
 /// milliseconds, and guessing wrong turns a timeout into a hang.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -14,8 +17,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "`{text}` has no unit; write `{text}s` or `{text}ms`"
         ));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `30s`, `200ms`, `2m`"))
+    let d = humantime::parse_duration(text).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write e.g. `30s`, `200ms`, `2m`")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "`{text}` is longer than the 7 days a deployment check may wait"
+        ));
+    }
+    Ok(d)
 }
 
 /// A duration as a person reads it: `1.2s`, `350ms`.
@@ -31,6 +41,11 @@ pub fn format_duration(d: Duration) -> String {
     } else {
         humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
     }
+}
+
+/// A duration in milliseconds, to a tenth: what reports carry as `latency_ms`.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Parses `512MiB`, `1 GB`, `2048` (bytes).
@@ -124,6 +139,8 @@ mod tests {
         assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("500000000000y").is_err());
+        assert!(parse_duration("8days").unwrap_err().contains("7 days"));
         assert_eq!(format_duration(Duration::from_millis(350)), "350ms");
         assert_eq!(format_duration(Duration::from_micros(400)), "0.4ms");
         assert_eq!(format_duration(Duration::from_millis(1250)), "1.2s");

@@ -68,17 +68,6 @@ pub struct DatabaseProbe {
     pub aspects: Vec<DbAspect>,
 }
 
-/// Masks the password of a URL for display (`postgres://app:***@db/app`).
-pub fn shown_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some(crate::secret::MASK));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
-
 impl DatabaseProbe {
     /// The aspects to report for this configuration.
     pub fn plan(
@@ -150,7 +139,14 @@ impl DatabaseProbe {
         let connected_in = started.elapsed();
         // A server (or file) that accepts the connection but answers no query is not usable:
         // that is the connection failing, not every later check failing on its own.
-        let version_text = match server_version(&mut conn, backend).await {
+        let version_query =
+            tokio::time::timeout(self.attempt_timeout, server_version(&mut conn, backend));
+        let version_text = match version_query.await.unwrap_or_else(|_| {
+            Err(format!(
+                "no answer within {}",
+                format_duration(self.attempt_timeout)
+            ))
+        }) {
             Ok(text) => text,
             Err(error) => {
                 let mut f = vec![
@@ -189,10 +185,16 @@ impl DatabaseProbe {
                 .detail("attempts", attempts)
                 .took(connected_in),
                 DbAspect::Version => self.check_version(product, version.as_ref(), &version_text),
-                DbAspect::Tables => self.check_tables(&mut conn, backend).await,
-                DbAspect::Extensions => self.check_extensions(&mut conn, backend).await,
-                DbAspect::Latency => self.check_latency(&mut conn).await,
-                DbAspect::Connections => self.check_connections(&mut conn, backend).await,
+                DbAspect::Tables => self.bounded(self.check_tables(&mut conn, backend)).await,
+                DbAspect::Extensions => {
+                    self.bounded(self.check_extensions(&mut conn, backend))
+                        .await
+                }
+                DbAspect::Latency => self.bounded(self.check_latency(&mut conn)).await,
+                DbAspect::Connections => {
+                    self.bounded(self.check_connections(&mut conn, backend))
+                        .await
+                }
             };
             findings.push(if finding.duration.is_some() {
                 finding
@@ -202,6 +204,19 @@ impl DatabaseProbe {
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), conn.close()).await;
         findings
+    }
+
+    /// Each query after connecting gets the check's timeout of its own, so a hung query is
+    /// reported on its aspect instead of as a failed connection.
+    async fn bounded(&self, query: impl std::future::Future<Output = Finding>) -> Finding {
+        tokio::time::timeout(self.attempt_timeout, query)
+            .await
+            .unwrap_or_else(|_| {
+                Finding::fail(format!(
+                    "no answer within {}",
+                    format_duration(self.attempt_timeout)
+                ))
+            })
     }
 
     /// Connects, retrying with backoff until `wait` has passed (one attempt when it is zero).
@@ -354,7 +369,7 @@ impl DatabaseProbe {
             ),
         };
         Finding::new(status, message)
-            .detail("latency_ms", median.as_secs_f64() * 1000.0)
+            .detail("latency_ms", crate::units::millis(median))
             .detail("warn_ms", self.latency_warn.as_millis() as u64)
             .detail("fail_ms", self.latency_fail.as_millis() as u64)
     }
@@ -524,14 +539,5 @@ mod tests {
                 .contains("`mongodb`")
         );
         assert!(Backend::from_url("").unwrap_err().contains("empty"));
-    }
-
-    #[test]
-    fn shown_url_masks_password() {
-        assert_eq!(
-            shown_url("postgres://app:s3cret@db:5432/app"),
-            "postgres://app:***@db:5432/app"
-        );
-        assert_eq!(shown_url("sqlite://app.db"), "sqlite://app.db");
     }
 }

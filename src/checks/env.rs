@@ -17,7 +17,6 @@ pub struct EnvProbe {
     pub placeholders: Vec<String>,
 }
 
-#[derive(Debug)]
 pub struct VarRule {
     pub name: String,
     /// The value the run sees (process first, then the env file).
@@ -34,13 +33,34 @@ pub struct VarRule {
     pub secret: bool,
 }
 
-#[derive(Debug)]
 pub struct ExampleRule {
     pub path: PathBuf,
     /// The example's keys with the value each has in the run's environment.
     pub keys: Vec<(String, Option<String>)>,
     /// Keys the env file defines that the example does not list.
     pub extras: Vec<String>,
+}
+
+/// Values stay out of Debug: any of them may be a secret.
+impl std::fmt::Debug for VarRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VarRule")
+            .field("name", &self.name)
+            .field("set", &self.value.is_some())
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ExampleRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ExampleRule")
+            .field("path", &self.path)
+            .field("keys", &keys)
+            .field("extras", &self.extras)
+            .finish()
+    }
 }
 
 impl EnvProbe {
@@ -213,7 +233,14 @@ fn check_type(rule: &VarRule, value: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        VarType::Duration => parse_duration(value).map(|_| ()),
+        // The parser's own message quotes the value; this one must not (it may be secret).
+        VarType::Duration => parse_duration(value).map(|_| ()).map_err(|_| {
+            if value.trim().chars().all(|c| c.is_ascii_digit()) {
+                "has no unit (write e.g. 30s or 30ms)".to_string()
+            } else {
+                "is not a duration (write e.g. 30s, 200ms, 2m)".to_string()
+            }
+        }),
     }
 }
 

@@ -3,10 +3,9 @@
 use std::time::{Duration, Instant};
 
 use super::{Context, Finding};
-use crate::secret::Secret;
+use crate::secret::{Secret, mask_url};
 use crate::units::format_duration;
 
-#[derive(Debug)]
 pub struct HttpProbe {
     pub url: String,
     pub method: reqwest::Method,
@@ -17,6 +16,21 @@ pub struct HttpProbe {
     pub timeout: Duration,
     /// Why the URL cannot be used (e.g. its variable is unset).
     pub problem: Option<String>,
+}
+
+/// The URL may carry credentials: Debug shows it masked, and no header values.
+impl std::fmt::Debug for HttpProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProbe")
+            .field("url", &mask_url(&self.url))
+            .field("method", &self.method)
+            .field("expect_status", &self.expect_status)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl HttpProbe {
@@ -34,7 +48,8 @@ impl HttpProbe {
         let started = Instant::now();
         let response = request.send().await;
         let elapsed = started.elapsed();
-        let what = format!("{} {}", self.method, self.url);
+        let shown = mask_url(&self.url);
+        let what = format!("{} {shown}", self.method);
         let finding = match response {
             Ok(resp) => {
                 let status = resp.status().as_u16();
@@ -65,8 +80,8 @@ impl HttpProbe {
             Err(e) => Finding::fail(format!("{what} failed: {}", error_chain(&e.without_url()))),
         };
         finding
-            .detail("url", self.url.clone())
-            .detail("latency_ms", elapsed.as_secs_f64() * 1000.0)
+            .detail("url", shown)
+            .detail("latency_ms", crate::units::millis(elapsed))
             .took(elapsed)
     }
 

@@ -186,6 +186,10 @@ impl Selection {
                 return Err(err);
             }
         }
+        if !ids.is_empty() && !ids.iter().any(|id| self.selects(id)) {
+            return Err(InputError::new("--only and --skip leave no check to run")
+                .help(format!("the check ids are: {}", ids.join(", "))));
+        }
         Ok(())
     }
 }
@@ -243,17 +247,13 @@ pub async fn run_all(
             None => {
                 task.abort();
                 let message = format!(
-                    "did not finish before the overall deadline of {} (raise --timeout or this check's timeout)",
+                    "did not finish before the overall deadline of {} (raise --timeout, or lower this check's timeout)",
                     format_duration(deadline)
                 );
-                unit.aspects
-                    .iter()
-                    .map(|_| {
-                        (
-                            Finding::new(Status::Error, message.clone()),
-                            started.elapsed(),
-                        )
-                    })
+                let reason = format!("{} was cut off by the overall deadline", unit.aspects[0].id);
+                std::iter::once(Finding::new(Status::Error, message))
+                    .chain(skipped_after(&reason, unit.aspects.len() - 1))
+                    .map(|f| (f, started.elapsed()))
                     .collect()
             }
         };

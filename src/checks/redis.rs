@@ -94,8 +94,22 @@ impl RedisProbe {
     async fn connect(&self) -> Result<MultiplexedConnection, String> {
         let client = redis::Client::open(self.url.expose())
             .map_err(|e| format!("invalid Redis URL: {e}"))?;
-        match tokio::time::timeout(self.timeout, client.get_multiplexed_async_connection()).await {
+        // The crate's own defaults (1 s to connect, 500 ms per reply) would override the
+        // configured timeout and make a slow PING unmeasurable.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        match tokio::time::timeout(
+            self.timeout,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        {
             Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) if e.is_timeout() => Err(format!(
+                "no answer within {}",
+                format_duration(self.timeout)
+            )),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "no answer within {}",
@@ -139,7 +153,7 @@ impl RedisProbe {
         };
         Finding::new(status, message)
             .detail("url", self.shown_url.clone())
-            .detail("latency_ms", median.as_secs_f64() * 1000.0)
+            .detail("latency_ms", crate::units::millis(median))
             .detail("warn_ms", self.latency_warn.as_millis() as u64)
             .detail("fail_ms", self.latency_fail.as_millis() as u64)
     }

@@ -85,14 +85,15 @@ pub fn reproduce_base(argv: &[String]) -> String {
     kept.join(" ")
 }
 
-/// The one HTTP client of a run: rustls with the system's roots, no redirects followed
-/// silently past five, and a connect timeout so no request can hang on a dead host.
+/// The one HTTP client of a run: rustls with the system's roots, a connect timeout so no
+/// request can hang on a dead host, and no redirects followed: like curl in a runbook, a
+/// `/health` that redirects to a login page must not pass as the login page's 200.
 pub fn http_client() -> reqwest::Client {
     install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("the HTTP client builds with static settings")
 }

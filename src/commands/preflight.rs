@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::{Inputs, Outcome};
-use crate::checks::database::{Backend, DatabaseProbe, DbAspect, shown_url};
+use crate::checks::database::{Backend, DatabaseProbe, DbAspect};
 use crate::checks::env::{EnvProbe, ExampleRule, VarRule};
 use crate::checks::http::HttpProbe;
 use crate::checks::path::{PathAspect, PathProbe};
@@ -22,7 +22,7 @@ use crate::config::preflight::{
 use crate::config::{Located, Resolver, Text};
 use crate::error::InputError;
 use crate::report::{Location, Report};
-use crate::secret::{Secret, name_looks_secret};
+use crate::secret::{Secret, mask_url, name_looks_secret};
 use crate::units::Version;
 
 const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,8 +53,12 @@ pub async fn run(
     plan.config(section)?;
     plan.flags(args)?;
     let Planner {
-        resolver, units, ..
+        resolver,
+        mut units,
+        ..
     } = plan;
+    // An empty `[preflight.env]` plans a unit with nothing in it.
+    units.retain(|u| !u.aspects.is_empty());
     if units.is_empty() {
         return Err(InputError::new("nothing to check: no [preflight] checks in the config and no check flags")
             .help("add checks to shipgate.toml (see examples/quickstart/shipgate.toml) or pass flags such as --database-url, --require-env; see `shipgate preflight --help`"));
@@ -147,7 +151,8 @@ impl Planner<'_> {
                 connections_warn_percent: None,
                 connections_fail_percent: None,
             };
-            self.database(&Located::unplaced(db))?;
+            self.database(&Located::unplaced(db))
+                .map_err(|e| from_flag(e, "--database-url"))?;
         } else if !args.require_table.is_empty() || !args.require_extension.is_empty() {
             return Err(InputError::new(
                 "--require-table and --require-extension need --database-url",
@@ -165,7 +170,15 @@ impl Planner<'_> {
                 maxmemory_policy: None,
                 persistence: None,
             };
-            self.redis(&Located::unplaced(redis))?;
+            self.redis(&Located::unplaced(redis))
+                .map_err(|e| from_flag(e, "--redis-url"))?;
+        }
+        if args.min_free.is_some() && args.writable_dir.is_empty() && args.create_dir.is_empty() {
+            return Err(InputError::new(
+                "--min-free applies to --writable-dir and --create-dir, and none is given",
+            )
+            .key("--min-free")
+            .help("add --writable-dir PATH, or leave --min-free out"));
         }
         let dirs = args.writable_dir.iter().map(|d| (d, false));
         for (dir, create) in dirs.chain(args.create_dir.iter().map(|d| (d, true))) {
@@ -179,7 +192,8 @@ impl Planner<'_> {
                 usage_warn_percent: None,
                 usage_fail_percent: None,
             };
-            self.path(&Located::unplaced(path))?;
+            self.path(&Located::unplaced(path))
+                .map_err(|e| from_flag(e, "--writable-dir/--create-dir"))?;
         }
         for url in &args.http_url {
             let http = HttpConfig {
@@ -190,18 +204,11 @@ impl Planner<'_> {
                 headers: Default::default(),
                 timeout: None,
             };
-            self.http(&Located::unplaced(http))?;
+            self.http(&Located::unplaced(http))
+                .map_err(|e| from_flag(e, "--http-url"))?;
         }
         for target in &args.tls_host {
-            let (host, port) = match target.rsplit_once(':') {
-                Some((h, p)) => {
-                    let port = p.parse().map_err(|_| {
-                        InputError::new(format!("--tls-host `{target}`: `{p}` is not a port"))
-                    })?;
-                    (h.to_string(), Some(port))
-                }
-                None => (target.clone(), None),
-            };
+            let (host, port) = split_host_port(target).map_err(|e| from_flag(e, "--tls-host"))?;
             let tls = TlsConfig {
                 name: None,
                 host: text(&host),
@@ -211,7 +218,8 @@ impl Planner<'_> {
                 fail_days: None,
                 timeout: None,
             };
-            self.tls(&Located::unplaced(tls))?;
+            self.tls(&Located::unplaced(tls))
+                .map_err(|e| from_flag(e, "--tls-host"))?;
         }
         for spec in &args.require_tool {
             let (name, min) = match spec.split_once(">=") {
@@ -225,7 +233,8 @@ impl Planner<'_> {
                 min_version: min,
                 timeout: None,
             };
-            self.tool(&Located::unplaced(tool))?;
+            self.tool(&Located::unplaced(tool))
+                .map_err(|e| from_flag(e, "--require-tool"))?;
         }
         Ok(())
     }
@@ -269,11 +278,30 @@ impl Planner<'_> {
                 .resolver
                 .error(
                     span,
-                    format!("{warn_key} ({warn:?}) is above {fail_key} ({fail:?})"),
+                    format!(
+                        "{warn_key} ({warn:?}) is above {fail_key} ({fail:?}, as set or by default)"
+                    ),
                 )
-                .help(format!("make {warn_key} at most {fail_key}")));
+                .help(format!(
+                    "make {warn_key} at most {fail_key}; set both when changing one"
+                )));
         }
         Ok(())
+    }
+
+    fn percents(
+        &self,
+        keys: [(&str, u8); 2],
+        span: &std::ops::Range<usize>,
+    ) -> Result<(), InputError> {
+        for (key, value) in keys {
+            if value > 100 {
+                return Err(self
+                    .resolver
+                    .error(span, format!("{key} is {value}, above 100 percent")));
+            }
+        }
+        self.ordered(keys[0].0, keys[0].1, keys[1].0, keys[1].1, span)
     }
 
     fn location(&self, span: &std::ops::Range<usize>) -> Option<Location> {
@@ -294,7 +322,9 @@ impl Planner<'_> {
             placeholders = env.placeholders.clone();
             for name in &env.required {
                 let value = self.resolver.string(name)?;
-                names.push((value, self.location(&name.span)));
+                if !names.iter().any(|(n, _)| *n == value) {
+                    names.push((value, self.location(&name.span)));
+                }
             }
             for (name, rule) in &env.vars {
                 names.retain(|(n, _)| n != name);
@@ -485,11 +515,11 @@ impl Planner<'_> {
             db.connections_warn_percent.unwrap_or(80),
             db.connections_fail_percent.unwrap_or(95),
         );
-        self.ordered(
-            "connections_warn_percent",
-            warn_pct,
-            "connections_fail_percent",
-            fail_pct,
+        self.percents(
+            [
+                ("connections_warn_percent", warn_pct),
+                ("connections_fail_percent", fail_pct),
+            ],
             &db.span,
         )?;
         self.ordered(
@@ -528,10 +558,12 @@ impl Planner<'_> {
         self.units.push(Unit {
             kind: "database",
             aspects,
-            timeout: timeout + wait,
+            // Waiting, connecting, then each query with its own `timeout`: the probe bounds
+            // them all; this outer limit is the backstop.
+            timeout: wait + timeout * 6 + Duration::from_secs(1),
             probe: Probe::Database(DatabaseProbe {
                 name,
-                shown_url: shown_url(&connect_url),
+                shown_url: mask_url(&connect_url),
                 url: Secret::new(connect_url),
                 backend: backend.map(|(b, _)| b),
                 wait,
@@ -627,7 +659,7 @@ impl Planner<'_> {
             timeout: timeout + Duration::from_secs(1),
             probe: Probe::Redis(RedisProbe {
                 name,
-                shown_url: shown_url(&url.value),
+                shown_url: mask_url(&url.value),
                 url: Secret::new(url.value),
                 optional: redis.optional,
                 problem,
@@ -687,11 +719,11 @@ impl Planner<'_> {
             path.usage_warn_percent.unwrap_or(80),
             path.usage_fail_percent.unwrap_or(95),
         );
-        self.ordered(
-            "usage_warn_percent",
-            usage_warn,
-            "usage_fail_percent",
-            usage_fail,
+        self.percents(
+            [
+                ("usage_warn_percent", usage_warn),
+                ("usage_fail_percent", usage_fail),
+            ],
             &path.span,
         )?;
         let mut plan = vec![PathAspect::Exists];
@@ -757,7 +789,7 @@ impl Planner<'_> {
         } else {
             url::Url::parse(&url.value)
                 .err()
-                .map(|e| format!("`{}` is not a URL: {e}", url.value))
+                .map(|e| format!("`{}` is not a URL: {e}", mask_url(&url.value)))
         };
         let method_text = http
             .method
@@ -904,4 +936,60 @@ impl Planner<'_> {
 
 fn text(value: &str) -> Text {
     Located::unplaced(value.to_string())
+}
+
+/// Names the flag an error came from: flag values have no file position to show.
+fn from_flag(error: InputError, flag: &str) -> InputError {
+    if error.key.is_some() || error.location.is_some() {
+        error
+    } else {
+        error.key(flag)
+    }
+}
+
+/// `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
+fn split_host_port(target: &str) -> Result<(String, Option<u16>), InputError> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map(Some)
+            .map_err(|_| InputError::new(format!("`{p}` in `{target}` is not a port")))
+    };
+    if let Some(rest) = target.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| InputError::new(format!("`{target}` has `[` without `]`")))?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((host.to_string(), port(p)?)),
+            None => Ok((host.to_string(), None)),
+        };
+    }
+    match target.split_once(':') {
+        // More than one colon and no brackets: an IPv6 address without a port.
+        Some((_, rest)) if rest.contains(':') => Ok((target.to_string(), None)),
+        Some((host, p)) => Ok((host.to_string(), port(p)?)),
+        None => Ok((target.to_string(), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port_forms() {
+        assert_eq!(
+            split_host_port("a.example").unwrap(),
+            ("a.example".into(), None)
+        );
+        assert_eq!(
+            split_host_port("a.example:8443").unwrap(),
+            ("a.example".into(), Some(8443))
+        );
+        assert_eq!(
+            split_host_port("[::1]:8443").unwrap(),
+            ("::1".into(), Some(8443))
+        );
+        assert_eq!(split_host_port("::1").unwrap(), ("::1".into(), None));
+        assert!(split_host_port("a.example:https").is_err());
+    }
 }

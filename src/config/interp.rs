@@ -45,7 +45,15 @@ pub fn interpolate(raw: &str, env: &Environment) -> Result<Interpolated, InterpE
                 help: Some("write `${NAME}`, or `$$` for a literal dollar sign".into()),
             });
         };
-        expand(&body_and_tail[..close], env, &mut out)?;
+        let body = &body_and_tail[..close];
+        if body.contains("${") {
+            // `${A:-${B}}` would stop at the first `}` and leave a stray `}`: refuse it.
+            return Err(InterpError {
+                message: format!("`${{{body}}}}}`: a default cannot hold another `${{…}}`"),
+                help: Some("give the default as plain text, or set the variable".into()),
+            });
+        }
+        expand(body, env, &mut out)?;
         rest = &body_and_tail[close + 1..];
     }
     out.value.push_str(rest);
@@ -136,6 +144,12 @@ mod tests {
                 .contains("closing")
         );
         assert!(interpolate("${1X}", &e).is_err());
+        assert!(
+            interpolate("${NOPE:-${HOST}}/x", &e)
+                .unwrap_err()
+                .message
+                .contains("cannot hold")
+        );
         assert!(
             interpolate("${HOST/x}", &e)
                 .unwrap_err()

@@ -98,6 +98,16 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> InputError {
         } else if !expected.is_empty() {
             err = err.help(format!("the keys allowed here are {}", expected.join(", ")));
         }
+    } else if let (Some(field), Some(header)) = (
+        e.message()
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next()),
+        source.header_at(span.start),
+    ) {
+        err.message = format!("[{header}] needs `{field}`");
+        err = err
+            .key(format!("{header}.{field}"))
+            .help(format!("add `{field} = …` to this table"));
     } else if let Some(key) = source.dotted_key_at(span.start) {
         err = err.key(key);
     }
@@ -152,6 +162,13 @@ mod tests {
         let err = parse_str("[deploy]\n").unwrap_err();
         assert_eq!(err.message, "unknown section [deploy]");
         assert_eq!(err.location.unwrap().line, 1);
+    }
+
+    #[test]
+    fn missing_field_names_the_table() {
+        let err = parse_str("[preflight]\n[[preflight.database]]\nname = \"x\"\n").unwrap_err();
+        assert_eq!(err.message, "[preflight.database] needs `url`", "{err}");
+        assert_eq!(err.location.unwrap().line, 2);
     }
 
     #[test]

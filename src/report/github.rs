@@ -1,5 +1,5 @@
-//! GitHub Actions workflow commands and environment files, as text. Writing them is the sink's
-//! job (`crate::sinks`); this module only decides the bytes.
+//! GitHub Actions workflow commands and environment files, as text. Writing them is the job of
+//! `crate::output`; this module only decides the bytes.
 //!
 //! Escaping follows the runner's decoder (actions/runner `ActionCommand.cs`): it decodes `%25`
 //! last, so `%` is escaped first.
