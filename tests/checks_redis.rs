@@ -292,3 +292,95 @@ fn password_in_the_url_is_never_printed() {
         }
     }
 }
+
+/// A throwaway `redis-server` speaking only TLS on a free loopback port, stopped on drop.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsRedis {
+    fn start(w: &Workdir, leaf: &common::tls::Leaf, ca_pem: &str) -> TlsRedis {
+        let cert = w.write("redis-cert.pem", &leaf.cert_pem);
+        let key = w.write("redis-key.pem", &leaf.key_pem);
+        let ca = w.write("redis-ca.pem", ca_pem);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--tls-port",
+                &port.to_string(),
+            ])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--tls-ca-cert-file")
+            .arg(&ca)
+            .args([
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(w.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        // Bounded wait for the TLS port: 50 x 100 ms.
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return TlsRedis { child, port };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("redis-server did not open its TLS port {port}");
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn rediss_with_a_private_ca_passes_only_when_the_ca_is_trusted() {
+    let w = Workdir::new();
+    let ca = common::tls::TestCa::new();
+    let leaf = ca.leaf(
+        &["localhost", "127.0.0.1"],
+        std::time::Duration::from_secs(90 * 86_400),
+    );
+    let server = TlsRedis::start(&w, &leaf, &ca.cert_pem);
+    let url = format!("rediss://localhost:{}", server.port);
+
+    config(&w, "ca_file = \"redis-ca.pem\"");
+    let (out, report) = run(&w, &[("REDIS_URL", &url)], &[]);
+    let ping = result(&report, "redis.cache");
+    assert_eq!(ping["status"], "pass", "{ping:#}\n{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+
+    // The system roots do not know the test CA: the handshake must be refused.
+    config(&w, "");
+    let (out, report) = run(&w, &[("REDIS_URL", &url)], &[]);
+    let ping = result(&report, "redis.cache");
+    assert_eq!(ping["status"], "fail", "{ping:#}");
+    assert_eq!(out.status.code(), Some(1));
+    let m = message(ping).to_lowercase();
+    assert!(
+        m.contains("certificate") || m.contains("unknownissuer") || m.contains("tls"),
+        "{m}"
+    );
+}

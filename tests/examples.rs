@@ -50,8 +50,19 @@ fn lp_reporting_example_runs_the_runbook_checks() {
     let db = TestDb::postgres();
     let storage = tempfile::tempdir().unwrap();
     let storage_path = storage.path().join("lp-reports");
+    // The example asks for node >= 18; the test must not depend on this machine's Node.
+    let bin = tempfile::tempdir().unwrap();
+    let node = bin.path().join("node");
+    std::fs::write(&node, "#!/bin/sh\necho v20.11.1\n").unwrap();
+    std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let run = |db_url: &str| {
         shipgate(repo())
+            .env("PATH", &path)
             .args([
                 "preflight",
                 "--config",

@@ -169,6 +169,7 @@ impl Planner<'_> {
                 min_version: None,
                 maxmemory_policy: None,
                 persistence: None,
+                ca_file: None,
             };
             self.redis(&Located::unplaced(redis))
                 .map_err(|e| from_flag(e, "--redis-url"))?;
@@ -636,6 +637,11 @@ impl Planner<'_> {
             latency_fail,
             &redis.span,
         )?;
+        let ca_file = redis
+            .ca_file
+            .as_ref()
+            .map(|f| self.resolver.string(f).map(PathBuf::from))
+            .transpose()?;
         let prefix = format!("redis.{name}");
         let aspects = plan
             .iter()
@@ -669,6 +675,7 @@ impl Planner<'_> {
                 min_version,
                 maxmemory_policy,
                 persistence: redis.persistence,
+                ca_file,
                 aspects: plan,
             }),
         });

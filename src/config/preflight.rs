@@ -155,6 +155,8 @@ pub struct RedisConfig {
     pub maxmemory_policy: Option<Text>,
     /// Expected persistence.
     pub persistence: Option<Persistence>,
+    /// CA certificate (PEM) to trust for `rediss://` instead of the system's roots.
+    pub ca_file: Option<Text>,
 }
 
 /// `[[preflight.path]]`: a directory the deployment writes to.

@@ -34,6 +34,9 @@ pub struct TestCa {
 pub struct Leaf {
     pub cert: CertificateDer<'static>,
     pub key: PrivateKeyDer<'static>,
+    /// The same certificate and key as PEM, for servers configured by file (redis-server).
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl TestCa {
@@ -78,6 +81,8 @@ impl TestCa {
         Leaf {
             cert: cert.der().clone(),
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         }
     }
 }
