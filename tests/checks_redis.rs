@@ -344,7 +344,10 @@ impl TlsRedis {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("redis-server did not open its TLS port {port}");
+        let mut server = TlsRedis { child, port };
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        panic!("redis-server did not open its TLS port {}", server.port);
     }
 }
 
