@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::{Inputs, Outcome};
-use crate::checks::database::{Backend, DatabaseProbe, DbAspect};
+use crate::checks::database::{DatabaseProbe, DbAspect};
 use crate::checks::env::{EnvProbe, ExampleRule, VarRule};
 use crate::checks::http::HttpProbe;
 use crate::checks::path::{PathAspect, PathProbe};
@@ -20,6 +20,7 @@ use crate::config::preflight::{
     ToolConfig, VarType,
 };
 use crate::config::{Located, Resolver, Text};
+use crate::db::Backend;
 use crate::error::InputError;
 use crate::report::{Location, Report};
 use crate::secret::{Secret, mask_url, name_looks_secret};

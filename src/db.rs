@@ -1,0 +1,135 @@
+//! What the database checks and the migration engine share: which backend a URL names, the
+//! connection, and sqlx errors in words.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::{AnyConnection, Connection};
+
+use crate::units::format_duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend a URL's scheme names, and the URL sqlx accepts for it.
+    pub fn from_url(url: &str) -> Result<(Backend, String), String> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme {
+            "postgres" | "postgresql" => Ok((Backend::Postgres, url.to_string())),
+            "mysql" => Ok((Backend::MySql, url.to_string())),
+            // sqlx speaks the MySQL protocol MariaDB uses, under the `mysql` scheme.
+            "mariadb" => Ok((Backend::MySql, format!("mysql{}", &url["mariadb".len()..]))),
+            "sqlite" => Ok((Backend::Sqlite, url.to_string())),
+            "" => Err("the database URL is empty".into()),
+            other => Err(format!(
+                "the database URL has the scheme `{other}`; use postgres://, mysql://, mariadb:// or sqlite://"
+            )),
+        }
+    }
+}
+
+impl Backend {
+    /// The placeholder of the `n`th (1-based) bind parameter in this backend's SQL.
+    pub fn param(self, n: usize) -> String {
+        match self {
+            Backend::Postgres => format!("${n}"),
+            Backend::MySql | Backend::Sqlite => "?".to_string(),
+        }
+    }
+}
+
+/// sqlx's Any driver needs its drivers registered once per process.
+pub fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// One connection, within `timeout`.
+pub async fn connect(url: &str, timeout: Duration) -> Result<AnyConnection, String> {
+    install_drivers();
+    match tokio::time::timeout(timeout, AnyConnection::connect(url)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(describe_error(&e)),
+        Err(_) => Err(format!("no answer within {}", format_duration(timeout))),
+    }
+}
+
+/// sqlx's error, in the words a person needs (the URL is never part of it).
+pub fn describe_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a table (or view) exists; `schema.table` allowed. PostgreSQL resolves the name as
+/// the server would (search_path, quoting).
+pub async fn table_exists(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+) -> Result<bool, String> {
+    let (schema, name) = match table.rsplit_once('.') {
+        Some((s, n)) => (Some(s.to_string()), n.to_string()),
+        None => (None, table.to_string()),
+    };
+    let count: Result<i64, sqlx::Error> = match backend {
+        Backend::Postgres => {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM pg_class WHERE oid = to_regclass($1) AND relkind IN ('r','p','v','m','f')",
+            )
+            .bind(table)
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Backend::MySql => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+            )
+            .bind(schema)
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await
+        }
+        Backend::Sqlite => {
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type IN ('table','view') AND name = ?")
+                .bind(name)
+                .fetch_one(&mut *conn)
+                .await
+        }
+    };
+    count.map(|c| c > 0).map_err(|e| describe_error(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_from_schemes() {
+        assert_eq!(
+            Backend::from_url("postgresql://x/y").unwrap().0,
+            Backend::Postgres
+        );
+        let (b, url) = Backend::from_url("mariadb://root@127.0.0.1/test").unwrap();
+        assert_eq!(
+            (b, url.as_str()),
+            (Backend::MySql, "mysql://root@127.0.0.1/test")
+        );
+        assert_eq!(
+            Backend::from_url("sqlite://app.db").unwrap().0,
+            Backend::Sqlite
+        );
+        assert!(
+            Backend::from_url("mongodb://x")
+                .unwrap_err()
+                .contains("`mongodb`")
+        );
+        assert!(Backend::from_url("").unwrap_err().contains("empty"));
+    }
+}

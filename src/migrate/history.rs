@@ -1,0 +1,329 @@
+//! The history table: which migrations ran, when, by whom, with which checksum, and how far a
+//! non-transactional migration got. One SQL dialect per backend, chosen here and nowhere else.
+
+use sqlx::{AnyConnection, Executor, Row as _};
+
+use crate::db::{Backend, describe_error, table_exists};
+
+/// What the table's `status` column holds.
+pub mod status {
+    /// Ran to the end.
+    pub const APPLIED: &str = "applied";
+    /// A non-transactional migration stopped after `statements_done` statements.
+    pub const PARTIAL: &str = "partial";
+    /// Recorded from another tool's history table, not run by shipgate.
+    pub const ADOPTED: &str = "adopted";
+    /// Recorded by `--baseline`, not run.
+    pub const BASELINE: &str = "baseline";
+    /// A partial migration a person finished by hand (`--mark-resolved`).
+    pub const RESOLVED: &str = "resolved";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub version: String,
+    pub name: String,
+    pub checksum: String,
+    pub applied_at: String,
+    pub execution_ms: i64,
+    pub applied_by: String,
+    pub status: String,
+    /// For a partial migration: how many statements completed.
+    pub statements_done: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// The table, by its (validated) name, on one backend.
+#[derive(Clone, Debug)]
+pub struct History {
+    pub table: String,
+    pub backend: Backend,
+}
+
+/// Table names are written into SQL: letters, digits and `_`, optionally `schema.table`.
+pub fn validate_table_name(name: &str) -> Result<(), String> {
+    let part_ok = |p: &str| {
+        let mut chars = p.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && p.len() <= 63
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    if (1..=2).contains(&parts.len()) && parts.iter().all(|p| part_ok(p)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a usable table name: letters, digits and `_`, optionally `schema.table`"
+        ))
+    }
+}
+
+impl History {
+    pub fn new(table: &str, backend: Backend) -> Result<History, String> {
+        validate_table_name(table)?;
+        Ok(History {
+            table: table.to_string(),
+            backend,
+        })
+    }
+
+    pub fn create_sql(&self) -> String {
+        let (timestamp, now, text) = match self.backend {
+            Backend::Postgres => ("TIMESTAMPTZ", "now()", "TEXT"),
+            Backend::MySql => ("TIMESTAMP(3)", "CURRENT_TIMESTAMP(3)", "TEXT"),
+            Backend::Sqlite => ("TEXT", "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", "TEXT"),
+        };
+        format!(
+            "CREATE TABLE IF NOT EXISTS {table} (\n  \
+             version VARCHAR(255) NOT NULL PRIMARY KEY,\n  \
+             name VARCHAR(255) NOT NULL,\n  \
+             checksum VARCHAR(64) NOT NULL,\n  \
+             applied_at {timestamp} NOT NULL DEFAULT {now},\n  \
+             execution_ms BIGINT NOT NULL,\n  \
+             applied_by VARCHAR(255) NOT NULL,\n  \
+             shipgate_version VARCHAR(32) NOT NULL,\n  \
+             status VARCHAR(16) NOT NULL,\n  \
+             statements_done BIGINT NULL,\n  \
+             note {text} NULL\n)",
+            table = self.table
+        )
+    }
+
+    pub async fn exists(&self, conn: &mut AnyConnection) -> Result<bool, String> {
+        table_exists(conn, self.backend, &self.table).await
+    }
+
+    pub async fn create(&self, conn: &mut AnyConnection) -> Result<(), String> {
+        conn.execute(sqlx::AssertSqlSafe(self.create_sql()))
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "cannot create the history table {}: {}",
+                    self.table,
+                    describe_error(&e)
+                )
+            })
+    }
+
+    /// Every row, oldest first.
+    pub async fn rows(&self, conn: &mut AnyConnection) -> Result<Vec<Row>, String> {
+        let applied_at = match self.backend {
+            Backend::Postgres => "CAST(applied_at AS TEXT)",
+            Backend::MySql => "CAST(applied_at AS CHAR)",
+            Backend::Sqlite => "applied_at",
+        };
+        let sql = format!(
+            "SELECT version, name, checksum, {applied_at}, execution_ms, applied_by, status, statements_done, note \
+             FROM {} ORDER BY applied_at, version",
+            self.table
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read the history table {}: {}",
+                    self.table,
+                    describe_error(&e)
+                )
+            })?;
+        rows.iter()
+            .map(|r| {
+                Ok(Row {
+                    version: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    checksum: r.try_get(2)?,
+                    applied_at: r.try_get(3)?,
+                    execution_ms: r.try_get(4)?,
+                    applied_by: r.try_get(5)?,
+                    status: r.try_get(6)?,
+                    statements_done: r.try_get(7)?,
+                    note: r.try_get(8)?,
+                })
+            })
+            .collect::<Result<Vec<Row>, sqlx::Error>>()
+            .map_err(|e| {
+                format!(
+                    "the history table {} has unexpected columns: {e}",
+                    self.table
+                )
+            })
+    }
+
+    /// The INSERT that records a migration, with bind parameters; `--dry-run` shows it with
+    /// the values it would bind.
+    pub fn insert_sql(&self) -> String {
+        let p = |n| self.backend.param(n);
+        format!(
+            "INSERT INTO {} (version, name, checksum, execution_ms, applied_by, shipgate_version, status, statements_done, note) \
+             VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+            self.table,
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(7),
+            p(8),
+            p(9)
+        )
+    }
+
+    /// The INSERT with its values written in, for showing (never for running).
+    pub fn insert_shown(&self, row: &NewRow<'_>) -> String {
+        let lit = |v: &str| format!("'{}'", v.replace('\'', "''"));
+        format!(
+            "INSERT INTO {} (version, name, checksum, execution_ms, applied_by, shipgate_version, status, statements_done, note) \
+             VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+            self.table,
+            lit(row.version),
+            lit(row.name),
+            lit(row.checksum),
+            row.execution_ms,
+            lit(row.applied_by),
+            lit(env!("CARGO_PKG_VERSION")),
+            lit(row.status),
+            row.statements_done
+                .map_or("NULL".to_string(), |n| n.to_string()),
+            row.note.map_or("NULL".to_string(), lit),
+        )
+    }
+
+    pub fn delete_sql(&self) -> String {
+        format!(
+            "DELETE FROM {} WHERE version = {}",
+            self.table,
+            self.backend.param(1)
+        )
+    }
+
+    pub async fn insert(&self, conn: &mut AnyConnection, row: &NewRow<'_>) -> Result<(), String> {
+        sqlx::query(sqlx::AssertSqlSafe(self.insert_sql()))
+            .bind(row.version.to_string())
+            .bind(row.name.to_string())
+            .bind(row.checksum.to_string())
+            .bind(row.execution_ms)
+            .bind(row.applied_by.to_string())
+            .bind(env!("CARGO_PKG_VERSION"))
+            .bind(row.status.to_string())
+            .bind(row.statements_done)
+            .bind(row.note.map(str::to_string))
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.write_error(&e))
+    }
+
+    pub async fn delete(&self, conn: &mut AnyConnection, version: &str) -> Result<(), String> {
+        sqlx::query(sqlx::AssertSqlSafe(self.delete_sql()))
+            .bind(version.to_string())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.write_error(&e))
+    }
+
+    fn write_error(&self, e: &sqlx::Error) -> String {
+        format!(
+            "cannot write the history table {}: {}",
+            self.table,
+            describe_error(e)
+        )
+    }
+
+    /// Records (or moves forward) the progress of a non-transactional migration.
+    pub async fn record_progress(
+        &self,
+        conn: &mut AnyConnection,
+        row: &NewRow<'_>,
+    ) -> Result<(), String> {
+        self.delete(conn, row.version).await?;
+        self.insert(conn, row).await
+    }
+}
+
+/// A row to write.
+pub struct NewRow<'a> {
+    pub version: &'a str,
+    pub name: &'a str,
+    pub checksum: &'a str,
+    pub execution_ms: i64,
+    pub applied_by: &'a str,
+    pub status: &'a str,
+    pub statements_done: Option<i64>,
+    pub note: Option<&'a str>,
+}
+
+/// Who is applying: the CI actor when there is one, else user@host.
+pub fn applied_by(get: impl Fn(&str) -> Option<String>) -> String {
+    if let Some(actor) = get("GITHUB_ACTOR").filter(|a| !a.is_empty()) {
+        return format!("{actor} (GitHub Actions)");
+    }
+    if let Some(user) = get("GITLAB_USER_LOGIN").filter(|a| !a.is_empty()) {
+        return format!("{user} (GitLab CI)");
+    }
+    let user = get("USER")
+        .or_else(|| get("USERNAME"))
+        .unwrap_or_else(|| "unknown".into());
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    format!("{user}@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        assert!(validate_table_name("lp_reporting_migrations").is_ok());
+        assert!(validate_table_name("ops.shipgate_migrations").is_ok());
+        for bad in ["", "a b", "x;drop", "a.b.c", "1abc", "\"q\""] {
+            assert!(validate_table_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn insert_statements() {
+        let h = History::new("m", Backend::Postgres).unwrap();
+        assert!(
+            h.insert_sql()
+                .ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        );
+        let h = History::new("m", Backend::MySql).unwrap();
+        assert!(
+            h.insert_sql()
+                .ends_with("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        );
+        let sql = h.insert_shown(&NewRow {
+            version: "001-lp-base",
+            name: "lp's base",
+            checksum: "ab",
+            execution_ms: 12,
+            applied_by: "ci",
+            status: status::APPLIED,
+            statements_done: None,
+            note: None,
+        });
+        assert!(sql.starts_with("INSERT INTO m (version, name"), "{sql}");
+        assert!(
+            sql.contains("'001-lp-base', 'lp''s base', 'ab', 12, 'ci'"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("'applied', NULL, NULL)"), "{sql}");
+    }
+
+    #[test]
+    fn applied_by_prefers_the_ci_actor() {
+        let env = |k: &str| (k == "GITHUB_ACTOR").then(|| "octocat".to_string());
+        assert_eq!(applied_by(env), "octocat (GitHub Actions)");
+        let env = |k: &str| (k == "USER").then(|| "deploy".to_string());
+        assert!(applied_by(env).starts_with("deploy@"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The migration engine: files (`source`) → history table (`history`) → what to do (`plan`) →
+//! doing it under a lock (`lock`, `apply`), statement by statement (`split`), with failures
+//! mapped back to `file:line:column` (`position`).
+
+pub mod history;
+pub mod plan;
+pub mod position;
+pub mod source;
+pub mod split;

@@ -1,0 +1,261 @@
+//! What a run would do, decided before it does anything: which migrations are pending, which
+//! applied files changed (drift), which versions were applied but have no file, what is out of
+//! order, and which migration stopped half-way.
+
+use super::history::{Row, status};
+use super::source::{Migration, Source};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Recorded and unchanged.
+    Applied,
+    /// Not recorded: will run (if within `--to`).
+    Pending,
+    /// Not recorded, but a later version is: refused unless `--allow-out-of-order`.
+    OutOfOrder,
+    /// Recorded with another checksum: the file changed after it ran.
+    Drifted { recorded: String },
+    /// A non-transactional migration stopped after this many statements.
+    Partial { statements_done: i64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// Index into `Source::migrations`.
+    pub index: usize,
+    pub state: State,
+    pub row: Option<Row>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// One per migration file, in order.
+    pub items: Vec<Item>,
+    /// Recorded versions with no file.
+    pub missing: Vec<Row>,
+    /// Indexes (into `items`) of what will run, in order.
+    pub to_apply: Vec<usize>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Stop after this version.
+    pub to: Option<String>,
+    pub allow_out_of_order: bool,
+}
+
+impl Plan {
+    pub fn new(source: &Source, rows: &[Row], opts: &Options) -> Result<Plan, String> {
+        let target = match &opts.to {
+            Some(to) => Some(
+                find(source, to)
+                    .ok_or_else(|| format!("--to {to}: no migration has that version"))?,
+            ),
+            None => None,
+        };
+        let newest_applied = source
+            .migrations
+            .iter()
+            .filter(|m| rows.iter().any(|r| r.version == m.version))
+            .map(|m| m.order.clone())
+            .max();
+        let mut items = Vec::new();
+        let mut to_apply = Vec::new();
+        for (index, m) in source.migrations.iter().enumerate() {
+            let row = rows.iter().find(|r| r.version == m.version).cloned();
+            let state = match &row {
+                Some(r) if r.status == status::PARTIAL => State::Partial {
+                    statements_done: r.statements_done.unwrap_or(0),
+                },
+                Some(r) if r.checksum != m.checksum => State::Drifted {
+                    recorded: r.checksum.clone(),
+                },
+                Some(_) => State::Applied,
+                None if newest_applied.as_ref().is_some_and(|n| &m.order < n) => State::OutOfOrder,
+                None => State::Pending,
+            };
+            let within_target = target.is_none_or(|t| m.order <= source.migrations[t].order);
+            let runs = match state {
+                State::Pending => within_target,
+                State::OutOfOrder => within_target && opts.allow_out_of_order,
+                _ => false,
+            };
+            if runs {
+                to_apply.push(items.len());
+            }
+            items.push(Item { index, state, row });
+        }
+        let missing = rows
+            .iter()
+            .filter(|r| !source.migrations.iter().any(|m| m.version == r.version))
+            .cloned()
+            .collect();
+        Ok(Plan {
+            items,
+            missing,
+            to_apply,
+        })
+    }
+
+    /// Drift, refused out-of-order migrations and partial ones stop a run before it starts.
+    pub fn blockers(&self, opts: &Options) -> Vec<&Item> {
+        self.items
+            .iter()
+            .filter(|i| match i.state {
+                State::Drifted { .. } | State::Partial { .. } => true,
+                State::OutOfOrder => !opts.allow_out_of_order,
+                State::Applied | State::Pending => false,
+            })
+            .collect()
+    }
+
+    pub fn pending(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| matches!(i.state, State::Pending | State::OutOfOrder))
+            .count()
+    }
+
+    pub fn drifted(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| matches!(i.state, State::Drifted { .. }))
+            .count()
+    }
+}
+
+/// The migration a `--to` names: its full id, or its number (`--to 1` finds `001-lp-base`).
+pub fn find(source: &Source, version: &str) -> Option<usize> {
+    source
+        .migrations
+        .iter()
+        .position(|m| m.version == version)
+        .or_else(|| {
+            let wanted: Vec<u64> = version
+                .split('.')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            source.migrations.iter().position(|m| m.order == wanted)
+        })
+}
+
+/// A migration's display name: `001-lp-base (lp base)`.
+pub fn title(m: &Migration) -> String {
+    if m.name.is_empty() {
+        m.version.clone()
+    } else {
+        format!("{} ({})", m.version, m.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::source::{Layout, Script, checksum};
+
+    fn migration(version: &str, order: u64, sql: &str) -> Migration {
+        Migration {
+            version: version.into(),
+            order: vec![order],
+            name: String::new(),
+            up: Script {
+                path: format!("{version}.sql").into(),
+                text: sql.into(),
+                start: 0,
+                end: sql.len(),
+                no_transaction: false,
+            },
+            down: None,
+            checksum: checksum(sql),
+        }
+    }
+
+    fn row(version: &str, sql: &str, status: &str) -> Row {
+        Row {
+            version: version.into(),
+            name: String::new(),
+            checksum: checksum(sql),
+            applied_at: String::new(),
+            execution_ms: 1,
+            applied_by: "t".into(),
+            status: status.into(),
+            statements_done: None,
+            note: None,
+        }
+    }
+
+    fn source(ms: Vec<Migration>) -> Source {
+        Source {
+            dir: "m".into(),
+            layout: Layout::Sqlx,
+            migrations: ms,
+        }
+    }
+
+    #[test]
+    fn states() {
+        let s = source(vec![
+            migration("1", 1, "a"),
+            migration("2", 2, "b"),
+            migration("3", 3, "c"),
+            migration("4", 4, "d"),
+        ]);
+        let rows = vec![
+            row("1", "a", status::APPLIED),
+            row("3", "changed", status::APPLIED),
+            row("9", "x", status::APPLIED),
+        ];
+        let opts = Options::default();
+        let plan = Plan::new(&s, &rows, &opts).unwrap();
+        let states: Vec<&State> = plan.items.iter().map(|i| &i.state).collect();
+        assert_eq!(states[0], &State::Applied);
+        assert_eq!(states[1], &State::OutOfOrder);
+        assert!(matches!(states[2], State::Drifted { .. }));
+        assert_eq!(states[3], &State::Pending);
+        assert_eq!(plan.to_apply, [3]);
+        assert_eq!(plan.missing.len(), 1);
+        assert_eq!(plan.blockers(&opts).len(), 2);
+        let allow = Options {
+            allow_out_of_order: true,
+            ..Options::default()
+        };
+        let plan = Plan::new(&s, &rows, &allow).unwrap();
+        assert_eq!(plan.to_apply, [1, 3]);
+        assert_eq!(plan.blockers(&allow).len(), 1);
+    }
+
+    #[test]
+    fn to_stops_and_finds_by_number() {
+        let s = source(vec![
+            migration("001-a", 1, "a"),
+            migration("002-b", 2, "b"),
+            migration("003-c", 3, "c"),
+        ]);
+        let opts = Options {
+            to: Some("2".into()),
+            ..Options::default()
+        };
+        assert_eq!(Plan::new(&s, &[], &opts).unwrap().to_apply, [0, 1]);
+        let opts = Options {
+            to: Some("004".into()),
+            ..Options::default()
+        };
+        assert!(
+            Plan::new(&s, &[], &opts)
+                .unwrap_err()
+                .contains("no migration")
+        );
+    }
+
+    #[test]
+    fn partial_blocks() {
+        let s = source(vec![migration("1", 1, "a")]);
+        let mut r = row("1", "a", status::PARTIAL);
+        r.statements_done = Some(2);
+        let plan = Plan::new(&s, &[r], &Options::default()).unwrap();
+        assert_eq!(plan.items[0].state, State::Partial { statements_done: 2 });
+        assert!(plan.to_apply.is_empty());
+        assert_eq!(plan.blockers(&Options::default()).len(), 1);
+    }
+}

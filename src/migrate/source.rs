@@ -1,0 +1,744 @@
+//! Migration files on disk: the five layouts teams already have, detected by themselves.
+//!
+//! | layout | files |
+//! |---|---|
+//! | sqlx | `<version>_<desc>.sql` (up only) |
+//! | up/down pairs (sqlx reversible, golang-migrate) | `<version>_<desc>.up.sql` + `.down.sql` |
+//! | diesel | `<version>_<name>/up.sql` + `down.sql` (+ `metadata.toml`) |
+//! | dbmate | `<version>_<desc>.sql` with `-- migrate:up` and `-- migrate:down` sections |
+//! | Flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` |
+//!
+//! A version is the file name up to the first `_` (`001-lp-base`, `20240101120000`); migrations
+//! are ordered by its leading number (Flyway: its dotted numbers) and keep the full id.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::InputError;
+use crate::report::Location;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Sqlx,
+    UpDown,
+    Diesel,
+    Dbmate,
+    Flyway,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 5] = [
+        Layout::Sqlx,
+        Layout::UpDown,
+        Layout::Diesel,
+        Layout::Dbmate,
+        Layout::Flyway,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Sqlx => "sqlx",
+            Layout::UpDown => "up-down",
+            Layout::Diesel => "diesel",
+            Layout::Dbmate => "dbmate",
+            Layout::Flyway => "flyway",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Layout, String> {
+        match text {
+            "golang-migrate" | "migrate" => Ok(Layout::UpDown),
+            _ => Layout::ALL
+                .into_iter()
+                .find(|l| l.name() == text)
+                .ok_or_else(|| {
+                    format!("unknown layout `{text}`; use sqlx, up-down (golang-migrate), diesel, dbmate or flyway")
+                }),
+        }
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The SQL of one direction of a migration: a byte range of a file, so error positions map
+/// back to the file exactly (see `position.rs`).
+#[derive(Clone, Debug)]
+pub struct Script {
+    pub path: PathBuf,
+    /// The whole file as read.
+    pub text: String,
+    /// Byte range of the SQL to run: after a BOM, after a dbmate section marker.
+    pub start: usize,
+    pub end: usize,
+    /// Run statement by statement outside a transaction.
+    pub no_transaction: bool,
+}
+
+impl Script {
+    pub fn sql(&self) -> &str {
+        &self.text[self.start..self.end]
+    }
+
+    /// 1-based line of the first byte of the SQL.
+    pub fn first_line(&self) -> u32 {
+        self.text[..self.start].matches('\n').count() as u32 + 1
+    }
+
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.path.display().to_string(),
+            line: self.first_line(),
+            column: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Migration {
+    /// The full id as written: `001-lp-base`, `20240101120000`, `1.2`.
+    pub version: String,
+    /// What the migration is ordered by.
+    pub order: Vec<u64>,
+    /// The description part of the name (`create users`), may be empty.
+    pub name: String,
+    pub up: Script,
+    pub down: Option<Script>,
+    /// SHA-256 (hex) of the up SQL with a BOM removed and CRLF made LF.
+    pub checksum: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub dir: PathBuf,
+    pub layout: Layout,
+    /// In order.
+    pub migrations: Vec<Migration>,
+}
+
+/// SHA-256 of text as a person sees it: line endings and a BOM alone never make a change.
+pub fn checksum(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let normalized = text.replace("\r\n", "\n");
+    let digest = Sha256::digest(normalized.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One file (or diesel directory) as classified before pairing.
+struct Entry {
+    layout: Layout,
+    version: String,
+    order: Vec<u64>,
+    name: String,
+    kind: EntryKind,
+    path: PathBuf,
+}
+
+#[derive(PartialEq)]
+enum EntryKind {
+    Up,
+    Down,
+    /// A file holding both directions (dbmate) or a diesel directory.
+    Both,
+}
+
+pub fn load(dir: &Path, forced: Option<Layout>) -> Result<Source, InputError> {
+    let read = std::fs::read_dir(dir).map_err(|e| {
+        InputError::new(format!(
+            "cannot read the migrations directory {}: {e}",
+            dir.display()
+        ))
+        .help("pass the folder with --dir, or set `dir` under [migrate]")
+    })?;
+    let mut paths: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+
+    let mut entries = Vec::new();
+    for path in &paths {
+        if let Some(entry) = classify(path)? {
+            entries.push(entry);
+        }
+    }
+    let layout = decide_layout(&entries, forced, dir)?;
+    let migrations = pair(entries, layout)?;
+    Ok(Source {
+        dir: dir.to_path_buf(),
+        layout,
+        migrations,
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn bad_file(path: &Path, message: impl Into<String>) -> InputError {
+    InputError::new(message).at(Some(Location {
+        file: path.display().to_string(),
+        line: 1,
+        column: 1,
+    }))
+}
+
+/// Splits `<version>_<desc>` into the version and the description (underscores as spaces).
+fn split_stem(stem: &str) -> (String, String) {
+    match stem.split_once('_') {
+        Some((v, d)) => (v.to_string(), d.replace('_', " ")),
+        None => (stem.to_string(), String::new()),
+    }
+}
+
+/// The leading number of a version (`001-lp-base` → 1), or none when it has no digits first.
+fn leading_number(version: &str) -> Option<Vec<u64>> {
+    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse::<u64>().ok().map(|n| vec![n])
+}
+
+fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
+    let name = file_name(path);
+    if path.is_dir() {
+        // diesel: a directory with up.sql
+        if !path.join("up.sql").is_file() {
+            return Ok(None);
+        }
+        let (raw_version, desc) = split_stem(&name);
+        // diesel stores `2015-12-19-180527` as `20151219180527`.
+        let version = raw_version.replace('-', "");
+        let order = leading_number(&version).ok_or_else(|| {
+            bad_file(
+                path,
+                format!("the migration directory {name} does not start with a version number"),
+            )
+        })?;
+        return Ok(Some(Entry {
+            layout: Layout::Diesel,
+            version,
+            order,
+            name: desc,
+            kind: EntryKind::Both,
+            path: path.to_path_buf(),
+        }));
+    }
+    let Some(stem) = name.strip_suffix(".sql") else {
+        return Ok(None);
+    };
+    if let Some(rest) = stem.strip_prefix('V').or_else(|| stem.strip_prefix('U'))
+        && let Some((version, desc)) = rest.split_once("__")
+        && version.starts_with(|c: char| c.is_ascii_digit())
+    {
+        let order: Result<Vec<u64>, _> = version.split(['.', '_']).map(str::parse::<u64>).collect();
+        let order = order.map_err(|_| {
+            bad_file(
+                path,
+                format!("the Flyway version `{version}` of {name} is not dotted numbers"),
+            )
+        })?;
+        return Ok(Some(Entry {
+            layout: Layout::Flyway,
+            version: version.replace('_', "."),
+            order,
+            name: desc.replace('_', " "),
+            kind: if stem.starts_with('V') {
+                EntryKind::Up
+            } else {
+                EntryKind::Down
+            },
+            path: path.to_path_buf(),
+        }));
+    }
+    if stem.starts_with("R__") || (stem.starts_with('B') && stem.contains("__")) {
+        return Err(bad_file(
+            path,
+            format!("{name}: Flyway repeatable and baseline scripts are not supported"),
+        ));
+    }
+    let (stem, kind, layout) = if let Some(s) = stem.strip_suffix(".up") {
+        (s, EntryKind::Up, Layout::UpDown)
+    } else if let Some(s) = stem.strip_suffix(".down") {
+        (s, EntryKind::Down, Layout::UpDown)
+    } else {
+        let text = read_text(path)?;
+        if text
+            .lines()
+            .any(|l| l.trim_start().starts_with("-- migrate:up"))
+        {
+            (stem, EntryKind::Both, Layout::Dbmate)
+        } else {
+            (stem, EntryKind::Up, Layout::Sqlx)
+        }
+    };
+    let (version, desc) = split_stem(stem);
+    let order = leading_number(&version).ok_or_else(|| {
+        bad_file(
+            path,
+            format!(
+                "{name} does not look like a migration: its name must start with a version number"
+            ),
+        )
+        .help("name it e.g. 001_create_users.sql, or move it out of the migrations directory")
+    })?;
+    Ok(Some(Entry {
+        layout,
+        version,
+        order,
+        name: desc,
+        kind,
+        path: path.to_path_buf(),
+    }))
+}
+
+fn decide_layout(
+    entries: &[Entry],
+    forced: Option<Layout>,
+    dir: &Path,
+) -> Result<Layout, InputError> {
+    let mut found: Vec<(Layout, &Path)> = Vec::new();
+    for e in entries {
+        if !found.iter().any(|(l, _)| *l == e.layout) {
+            found.push((e.layout, &e.path));
+        }
+    }
+    if let Some(forced) = forced {
+        if let Some((other, path)) = found.iter().find(|(l, _)| *l != forced) {
+            return Err(bad_file(
+                path,
+                format!(
+                    "{} is a {other} migration, but --layout is {forced}",
+                    path.display()
+                ),
+            ));
+        }
+        return Ok(forced);
+    }
+    match found.as_slice() {
+        [] => Err(InputError::new(format!("no migrations in {}", dir.display()))
+            .help("migration files are named like 001_create_users.sql (see the README for the layouts)")),
+        [(layout, _)] => Ok(*layout),
+        [(a, pa), (b, pb), ..] => Err(InputError::new(format!(
+            "the migrations directory mixes layouts: {} is {a}, {} is {b}",
+            pa.display(),
+            pb.display()
+        ))
+        .help("keep one layout per directory, or pass --layout to say which one is meant")),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| bad_file(path, format!("cannot read {}: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        bad_file(
+            path,
+            format!(
+                "{} is not UTF-8 text (invalid byte at offset {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// A whole file as one script, after a BOM.
+fn whole_file(path: &Path, no_transaction_default: bool) -> Result<Script, InputError> {
+    let text = read_text(path)?;
+    let start = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
+    let end = text.len();
+    let no_transaction = no_transaction_default || has_no_transaction_directive(&text[start..]);
+    Ok(Script {
+        path: path.to_path_buf(),
+        text,
+        start,
+        end,
+        no_transaction,
+    })
+}
+
+/// shipgate's `-- shipgate:no-transaction` on a line of its own anywhere, or sqlx's
+/// `-- no-transaction` at the very start of the file.
+fn has_no_transaction_directive(sql: &str) -> bool {
+    sql.starts_with("-- no-transaction")
+        || sql
+            .lines()
+            .any(|l| l.trim() == "-- shipgate:no-transaction")
+}
+
+/// Splits a dbmate file at its `-- migrate:up` / `-- migrate:down` lines.
+fn dbmate_scripts(path: &Path) -> Result<(Script, Option<Script>), InputError> {
+    let text = read_text(path)?;
+    let mut markers = Vec::new(); // (line start, line end incl. newline, is_up, transaction:false)
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start_matches('\u{feff}').trim();
+        if let Some(opts) = trimmed.strip_prefix("-- migrate:up") {
+            markers.push((
+                offset,
+                offset + line.len(),
+                true,
+                opts.contains("transaction:false"),
+            ));
+        } else if let Some(opts) = trimmed.strip_prefix("-- migrate:down") {
+            markers.push((
+                offset,
+                offset + line.len(),
+                false,
+                opts.contains("transaction:false"),
+            ));
+        }
+        offset += line.len();
+    }
+    let ups = markers.iter().filter(|m| m.2).count();
+    let downs = markers.iter().filter(|m| !m.2).count();
+    if ups != 1 || downs > 1 {
+        return Err(bad_file(
+            path,
+            format!(
+                "{} has {ups} `-- migrate:up` and {downs} `-- migrate:down` sections; shipgate reads one of each",
+                path.display()
+            ),
+        ));
+    }
+    let section = |i: usize| {
+        let (_, body_start, _, no_tx) = markers[i];
+        let end = markers.get(i + 1).map_or(text.len(), |m| m.0);
+        let sql = &text[body_start..end];
+        Script {
+            path: path.to_path_buf(),
+            text: text.clone(),
+            start: body_start,
+            end,
+            no_transaction: no_tx
+                || sql
+                    .lines()
+                    .any(|l| l.trim() == "-- shipgate:no-transaction"),
+        }
+    };
+    let up_index = markers.iter().position(|m| m.2).expect("one up marker");
+    let up = section(up_index);
+    let down = markers.iter().position(|m| !m.2).map(section);
+    let preamble = &text[..markers[0].0];
+    if preamble
+        .lines()
+        .map(|l| l.trim_start_matches('\u{feff}').trim())
+        .any(|l| !l.is_empty() && !l.starts_with("--"))
+    {
+        return Err(bad_file(
+            path,
+            format!(
+                "{} has SQL before its first `-- migrate:` marker",
+                path.display()
+            ),
+        ));
+    }
+    Ok((up, down))
+}
+
+fn diesel_scripts(dir: &Path) -> Result<(Script, Option<Script>), InputError> {
+    let no_tx = match std::fs::read_to_string(dir.join("metadata.toml")) {
+        Ok(meta) => {
+            let table: toml::Table = toml::from_str(&meta).map_err(|e| {
+                bad_file(
+                    &dir.join("metadata.toml"),
+                    format!("cannot parse metadata.toml: {}", e.message()),
+                )
+            })?;
+            table
+                .get("run_in_transaction")
+                .and_then(toml::Value::as_bool)
+                == Some(false)
+        }
+        Err(_) => false,
+    };
+    let up = whole_file(&dir.join("up.sql"), no_tx)?;
+    let down_path = dir.join("down.sql");
+    let down = if down_path.is_file() {
+        Some(whole_file(&down_path, no_tx)?)
+    } else {
+        None
+    };
+    Ok((up, down))
+}
+
+/// Flyway's per-script `<file>.sql.conf` may say `executeInTransaction=false`.
+fn flyway_no_transaction(path: &Path) -> bool {
+    let conf = PathBuf::from(format!("{}.conf", path.display()));
+    std::fs::read_to_string(conf)
+        .map(|c| {
+            c.lines()
+                .any(|l| l.replace(' ', "") == "executeInTransaction=false")
+        })
+        .unwrap_or(false)
+}
+
+fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputError> {
+    let mut ups: Vec<Entry> = Vec::new();
+    let mut downs: Vec<Entry> = Vec::new();
+    for e in entries {
+        match e.kind {
+            EntryKind::Down => downs.push(e),
+            _ => ups.push(e),
+        }
+    }
+    ups.sort_by(|a, b| {
+        a.order
+            .cmp(&b.order)
+            .then_with(|| a.version.cmp(&b.version))
+    });
+    for w in ups.windows(2) {
+        if w[0].order == w[1].order {
+            return Err(bad_file(
+                &w[1].path,
+                format!(
+                    "duplicate migration version: {} and {} both have version {}",
+                    w[0].path.display(),
+                    w[1].path.display(),
+                    w[1].order
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(".")
+                ),
+            )
+            .help("give each migration its own version number"));
+        }
+    }
+    if let Some(orphan) = downs.iter().find(|d| {
+        !ups.iter()
+            .any(|u| u.order == d.order && u.version == d.version)
+    }) {
+        return Err(bad_file(
+            &orphan.path,
+            format!(
+                "{} is a down migration without an up migration",
+                orphan.path.display()
+            ),
+        ));
+    }
+    let mut migrations = Vec::new();
+    for up in ups {
+        let down_entry = downs
+            .iter()
+            .position(|d| d.order == up.order && d.version == up.version)
+            .map(|i| downs.remove(i));
+        let (up_script, down_script) = match layout {
+            Layout::Dbmate => dbmate_scripts(&up.path)?,
+            Layout::Diesel => diesel_scripts(&up.path)?,
+            Layout::Flyway => (
+                whole_file(&up.path, flyway_no_transaction(&up.path))?,
+                down_entry
+                    .map(|d| whole_file(&d.path, flyway_no_transaction(&d.path)))
+                    .transpose()?,
+            ),
+            Layout::Sqlx | Layout::UpDown => (
+                whole_file(&up.path, false)?,
+                down_entry.map(|d| whole_file(&d.path, false)).transpose()?,
+            ),
+        };
+        migrations.push(Migration {
+            checksum: checksum(up_script.sql()),
+            version: up.version,
+            order: up.order,
+            name: up.name,
+            up: up_script,
+            down: down_script,
+        });
+    }
+    Ok(migrations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn versions(source: &Source) -> Vec<&str> {
+        source
+            .migrations
+            .iter()
+            .map(|m| m.version.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn checksum_ignores_bom_and_line_endings() {
+        assert_eq!(checksum("a;\nb;\n"), checksum("\u{feff}a;\r\nb;\r\n"));
+        assert_ne!(checksum("a;\n"), checksum("a; \n"));
+        assert_eq!(checksum("").len(), 64);
+    }
+
+    #[test]
+    fn sqlx_simple_ordered_by_leading_number() {
+        let d = dir_with(&[
+            ("10_later.sql", "SELECT 10;"),
+            ("2_first_one.sql", "SELECT 2;"),
+            ("README.md", "x"),
+        ]);
+        let s = load(d.path(), None).unwrap();
+        assert_eq!(s.layout, Layout::Sqlx);
+        assert_eq!(versions(&s), ["2", "10"]);
+        assert_eq!(s.migrations[0].name, "first one");
+        assert!(s.migrations[0].down.is_none());
+    }
+
+    #[test]
+    fn seed_style_ids_with_up_down_pairs() {
+        let d = dir_with(&[
+            ("001-lp-base.up.sql", "CREATE TABLE a();"),
+            ("001-lp-base.down.sql", "DROP TABLE a;"),
+            ("002-lp-commitments.up.sql", "CREATE TABLE b();"),
+        ]);
+        let s = load(d.path(), None).unwrap();
+        assert_eq!(s.layout, Layout::UpDown);
+        assert_eq!(versions(&s), ["001-lp-base", "002-lp-commitments"]);
+        assert_eq!(
+            s.migrations[0].down.as_ref().unwrap().sql(),
+            "DROP TABLE a;"
+        );
+        assert!(s.migrations[1].down.is_none());
+    }
+
+    #[test]
+    fn dbmate_sections_and_options() {
+        let text = "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON t (c);\n\n-- migrate:down\nDROP INDEX i;\n";
+        let d = dir_with(&[("20240101120000_index.sql", text)]);
+        let s = load(d.path(), None).unwrap();
+        assert_eq!(s.layout, Layout::Dbmate);
+        let m = &s.migrations[0];
+        assert!(m.up.no_transaction);
+        assert_eq!(m.up.sql().trim(), "CREATE INDEX CONCURRENTLY i ON t (c);");
+        assert_eq!(m.up.first_line(), 2);
+        assert_eq!(m.down.as_ref().unwrap().sql().trim(), "DROP INDEX i;");
+        assert!(!m.down.as_ref().unwrap().no_transaction);
+    }
+
+    #[test]
+    fn diesel_directories_and_metadata() {
+        let d = dir_with(&[
+            (
+                "2015-12-19-180527_create_users/up.sql",
+                "CREATE TABLE users();",
+            ),
+            (
+                "2015-12-19-180527_create_users/down.sql",
+                "DROP TABLE users;",
+            ),
+            (
+                "2016-01-01-000000_index/up.sql",
+                "CREATE INDEX CONCURRENTLY x ON users(id);",
+            ),
+            (
+                "2016-01-01-000000_index/metadata.toml",
+                "run_in_transaction = false\n",
+            ),
+        ]);
+        let s = load(d.path(), None).unwrap();
+        assert_eq!(s.layout, Layout::Diesel);
+        assert_eq!(versions(&s), ["20151219180527", "20160101000000"]);
+        assert!(s.migrations[1].up.no_transaction);
+        assert!(s.migrations[1].down.is_none());
+    }
+
+    #[test]
+    fn flyway_versions_and_undo() {
+        let d = dir_with(&[
+            ("V1.10__later.sql", "SELECT 3;"),
+            ("V1.9__earlier.sql", "SELECT 2;"),
+            ("U1.9__earlier.sql", "SELECT -2;"),
+            ("V1__init.sql", "SELECT 1;"),
+        ]);
+        let s = load(d.path(), None).unwrap();
+        assert_eq!(s.layout, Layout::Flyway);
+        assert_eq!(versions(&s), ["1", "1.9", "1.10"]);
+        assert!(s.migrations[1].down.is_some());
+    }
+
+    #[test]
+    fn directives() {
+        let d = dir_with(&[
+            (
+                "1_a.sql",
+                "-- no-transaction\nCREATE INDEX CONCURRENTLY a ON t(c);",
+            ),
+            ("2_b.sql", "\u{feff}SELECT 1;\n-- shipgate:no-transaction\n"),
+            (
+                "3_c.sql",
+                "SELECT 1; -- no-transaction later is not a directive",
+            ),
+        ]);
+        let s = load(d.path(), None).unwrap();
+        let flags: Vec<bool> = s.migrations.iter().map(|m| m.up.no_transaction).collect();
+        assert_eq!(flags, [true, true, false]);
+        assert_eq!(s.migrations[1].up.start, 3, "BOM skipped");
+    }
+
+    #[test]
+    fn input_errors_name_the_files() {
+        let dup = dir_with(&[("1_a.sql", ""), ("001_b.sql", "")]);
+        let e = load(dup.path(), None).unwrap_err().to_string();
+        assert!(
+            e.contains("duplicate migration version")
+                && e.contains("1_a.sql")
+                && e.contains("001_b.sql"),
+            "{e}"
+        );
+
+        let orphan = dir_with(&[("1_a.up.sql", ""), ("2_b.down.sql", "")]);
+        let e = load(orphan.path(), None).unwrap_err().to_string();
+        assert!(
+            e.contains("2_b.down.sql") && e.contains("without an up"),
+            "{e}"
+        );
+
+        let mix = dir_with(&[("1_a.up.sql", ""), ("2_b.sql", "SELECT 1;")]);
+        let e = load(mix.path(), None).unwrap_err().to_string();
+        assert!(e.contains("mixes layouts"), "{e}");
+
+        let misnamed = dir_with(&[("create_users.sql", "")]);
+        let e = load(misnamed.path(), None).unwrap_err().to_string();
+        assert!(
+            e.contains("create_users.sql") && e.contains("version number"),
+            "{e}"
+        );
+
+        let not_utf8 = dir_with(&[]);
+        std::fs::write(not_utf8.path().join("1_a.sql"), [0xff, 0xfe, 0x00]).unwrap();
+        let e = load(not_utf8.path(), None).unwrap_err().to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+
+        let e = load(Path::new("/nonexistent/migrations"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read the migrations directory"), "{e}");
+
+        let forced = dir_with(&[("1_a.sql", "SELECT 1;")]);
+        let e = load(forced.path(), Some(Layout::Flyway))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--layout is flyway"), "{e}");
+    }
+}
