@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "shipgate",
     version,
-    about = "Runs deployment runbooks in CI and decides: preflight checks with JSON, JUnit and GitHub output.",
+    about = "Runs deployment runbooks in CI and decides: preflight checks and SQL migrations, with JSON, JUnit and GitHub output.",
     after_help = "Exit codes: 0 passed (warnings allowed unless --strict), 1 a check failed, \
                   2 wrong input (nothing ran), 3 checks ran but a report could not be written."
 )]
@@ -79,6 +79,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Pre-deployment checks: environment, databases, Redis, directories, HTTP, TLS, tools
     Preflight(Box<PreflightArgs>),
+    /// Apply pending SQL migrations: plan, lock, one transaction per migration, file:line on failure
+    Migrate(Box<MigrateArgs>),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -164,6 +166,45 @@ pub struct PreflightArgs {
     /// Executable that must exist, optionally with a minimum version: `node>=18` (repeatable)
     #[arg(long, value_name = "NAME[>=VERSION]", help_heading = "Checks")]
     pub require_tool: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateArgs {
+    /// The database [default: $DATABASE_URL, else the config]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// The migrations directory [default: the config's `dir`, else migrations]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+
+    /// Force a layout: sqlx, up-down (golang-migrate), diesel, dbmate, flyway [default: detected]
+    #[arg(long, value_name = "LAYOUT", value_parser = checked(crate::migrate::source::Layout::parse))]
+    pub layout: Option<String>,
+
+    /// The history table [default: the config's `table`, else shipgate_migrations]
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+
+    /// Apply up to and including this version
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+
+    /// Change nothing; exit 1 when a migration is pending or an applied file changed
+    #[arg(long, conflicts_with = "resume")]
+    pub check: bool,
+
+    /// Apply a pending migration older than the newest applied one instead of refusing
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+
+    /// How long to wait for another migrator's lock [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
+    pub lock_timeout: Option<String>,
+
+    /// Continue a no-transaction migration that stopped part-way, from the statement that failed
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -28,6 +28,17 @@ fn main() -> ExitCode {
             );
             exit::PASSED
         }
+        Command::Migrate(args) => {
+            // A dry run exists to be read: show the SQL of every migration.
+            let mut plan = plan;
+            if cli.global.dry_run && !cli.global.quiet {
+                plan.human.verbosity = shipgate::report::human::Verbosity::Verbose;
+            }
+            run(&plan, || async {
+                let inputs = Inputs::load(&cli.global, &argv)?;
+                commands::migrate::run(&cli.global, args, &inputs).await
+            })
+        }
         Command::Preflight(args) => run(&plan, || async {
             let inputs = Inputs::load(&cli.global, &argv)?;
             commands::preflight::run(&cli.global, args, &inputs).await

@@ -1,6 +1,7 @@
 //! One file per subcommand; this module holds what they share: loading the env and config the
 //! global options name, the HTTP client, and the command line that reproduces one check.
 
+pub mod migrate;
 pub mod preflight;
 
 use std::path::Path;
@@ -76,8 +77,11 @@ pub fn reproduce_base(argv: &[String]) -> String {
         if DROP_FLAG.contains(&arg.as_str()) {
             continue;
         }
+        // A URL's password is masked here whatever its length: the general redaction leaves
+        // values under four characters alone, but here the context says exactly what it is.
+        let arg = crate::secret::mask_url(arg);
         kept.push(
-            shlex::try_quote(arg)
+            shlex::try_quote(&arg)
                 .map(|q| q.into_owned())
                 .unwrap_or_else(|_| arg.clone()),
         );

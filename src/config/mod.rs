@@ -2,6 +2,7 @@
 
 pub mod interp;
 pub mod located;
+pub mod migrate;
 pub mod preflight;
 pub mod resolve;
 pub mod source;
@@ -22,6 +23,8 @@ pub use source::Source;
 pub struct Config {
     /// Pre-deployment checks.
     pub preflight: Option<preflight::PreflightConfig>,
+    /// Applying SQL migrations.
+    pub migrate: Option<migrate::MigrateConfig>,
 }
 
 /// A parsed config and the text it came from (for positions in later errors).

@@ -193,6 +193,27 @@ impl History {
         )
     }
 
+    /// Whether a version is recorded (read inside a migration's transaction, after the lock).
+    pub async fn has(&self, conn: &mut AnyConnection, version: &str) -> Result<bool, String> {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE version = {}",
+            self.table,
+            self.backend.param(1)
+        );
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .bind(version.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .map(|n| n > 0)
+            .map_err(|e| {
+                format!(
+                    "cannot read the history table {}: {}",
+                    self.table,
+                    describe_error(&e)
+                )
+            })
+    }
+
     pub fn delete_sql(&self) -> String {
         format!(
             "DELETE FROM {} WHERE version = {}",

@@ -2,7 +2,9 @@
 //! doing it under a lock (`lock`, `apply`), statement by statement (`split`), with failures
 //! mapped back to `file:line:column` (`position`).
 
+pub mod apply;
 pub mod history;
+pub mod lock;
 pub mod plan;
 pub mod position;
 pub mod source;

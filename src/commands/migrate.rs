@@ -1,0 +1,784 @@
+//! `shipgate migrate`: reads the migrations and the history, decides, and applies under a lock.
+//! Glue: the work is in `crate::migrate`; this file turns its answers into the Report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::{Inputs, Outcome};
+use crate::checks::id_part;
+use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::config::{Located, Resolver};
+use crate::db::{self, Backend};
+use crate::error::InputError;
+use crate::migrate::apply::{self, Failure};
+use crate::migrate::history::{self, History, NewRow, Row, status};
+use crate::migrate::lock;
+use crate::migrate::plan::{self, Item, Plan, State, title};
+use crate::migrate::source::{self, Layout, Migration, Source};
+use crate::report::{CheckResult, Location, Report, Status};
+use crate::secret::{Secret, mask_url};
+use crate::units::format_duration;
+
+const DEFAULT_TABLE: &str = "shipgate_migrations";
+const DEFAULT_DIR: &str = "migrations";
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the per-migration results depend on, besides the plan.
+#[derive(Clone, Copy)]
+struct View {
+    backend: Backend,
+    check: bool,
+    allow_out_of_order: bool,
+    has_target: bool,
+}
+
+/// Everything a run needs, resolved from flags, environment and config.
+struct Settings {
+    url: Secret,
+    shown_url: String,
+    backend: Backend,
+    dir: PathBuf,
+    layout: Option<Layout>,
+    table: String,
+    lock_timeout: Duration,
+    require_tables: Vec<String>,
+    plan: plan::Options,
+    check: bool,
+    resume: bool,
+    dry_run: bool,
+}
+
+pub async fn run(
+    global: &GlobalArgs,
+    args: &MigrateArgs,
+    inputs: &Inputs,
+) -> Result<Outcome, InputError> {
+    let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
+    let settings = resolve(global, args, inputs, &mut resolver)?;
+    let source = source::load(&settings.dir, settings.layout)?;
+    let history = History::new(&settings.table, settings.backend)
+        .map_err(|e| InputError::new(e).key("table"))?;
+    let started = SystemTime::now();
+    let mut results = Vec::new();
+    migrate(&settings, &source, &history, &mut results).await?;
+    for r in &mut results {
+        r.reproduce = Some(format!("{} --only {}", inputs.reproduce_base, r.id));
+    }
+    let report = Report::new(
+        "migrate",
+        started,
+        SystemTime::now(),
+        global.strict,
+        results,
+    );
+    Ok(Outcome {
+        report,
+        secrets: resolver.secrets,
+    })
+}
+
+fn resolve(
+    global: &GlobalArgs,
+    args: &MigrateArgs,
+    inputs: &Inputs,
+    resolver: &mut Resolver<'_>,
+) -> Result<Settings, InputError> {
+    let config = inputs.config.config.migrate.as_ref();
+    let url = match (&args.database_url, inputs.env.get("DATABASE_URL")) {
+        (Some(flag), _) => resolver.string(&Located::unplaced(flag.clone()))?,
+        (None, Some(env)) if !env.is_empty() => {
+            resolver.string(&Located::unplaced(env.to_string()))?
+        }
+        _ => match (
+            config.and_then(|c| c.database_url.as_ref()),
+            first_preflight_database(inputs),
+        ) {
+            (Some(text), _) | (None, Some(text)) => resolver.string(text)?,
+            (None, None) => {
+                return Err(InputError::new("no database to migrate").help(
+                    "pass --database-url, set DATABASE_URL, or set `database_url` under [migrate]",
+                ));
+            }
+        },
+    };
+    if url.trim().is_empty() {
+        return Err(InputError::new("the database URL is empty").help("its variable may be unset"));
+    }
+    let (backend, url) = Backend::from_url(&url).map_err(InputError::new)?;
+    let url = with_application_name(backend, &url);
+    let dir = match (&args.dir, config.and_then(|c| c.dir.as_ref())) {
+        (Some(d), _) => d.clone(),
+        (None, Some(text)) => PathBuf::from(resolver.string(text)?),
+        (None, None) => PathBuf::from(DEFAULT_DIR),
+    };
+    let layout = args
+        .layout
+        .clone()
+        .or_else(|| config.and_then(|c| c.layout.clone()))
+        .map(|l| Layout::parse(&l).map_err(|e| InputError::new(e).key("layout")))
+        .transpose()?;
+    let table = args
+        .table
+        .clone()
+        .or_else(|| config.and_then(|c| c.table.clone()))
+        .unwrap_or_else(|| DEFAULT_TABLE.to_string());
+    let lock_timeout = match (
+        &args.lock_timeout,
+        config.and_then(|c| c.lock_timeout.as_ref()),
+    ) {
+        (Some(flag), _) => crate::units::parse_duration(flag).map_err(InputError::new)?,
+        (None, Some(text)) => resolver.duration(text)?,
+        (None, None) => DEFAULT_LOCK_TIMEOUT,
+    };
+    let require_tables = config
+        .map(|c| {
+            c.require_tables
+                .iter()
+                .map(|t| resolver.string(t))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Settings {
+        shown_url: mask_url(&url),
+        url: Secret::new(url),
+        backend,
+        dir,
+        layout,
+        table,
+        lock_timeout,
+        require_tables,
+        plan: plan::Options {
+            to: args.to.clone(),
+            allow_out_of_order: args.allow_out_of_order
+                || config.is_some_and(|c| c.allow_out_of_order),
+        },
+        check: args.check,
+        resume: args.resume,
+        dry_run: global.dry_run,
+    })
+}
+
+impl Settings {
+    fn view(&self) -> View {
+        View {
+            backend: self.backend,
+            check: self.check,
+            allow_out_of_order: self.plan.allow_out_of_order,
+            has_target: self.plan.to.is_some(),
+        }
+    }
+}
+
+fn first_preflight_database(inputs: &Inputs) -> Option<&crate::config::Text> {
+    let databases = &inputs.config.config.preflight.as_ref()?.database;
+    databases
+        .iter()
+        .find(|d| d.name.as_deref() == Some("main"))
+        .or(databases.first())
+        .map(|d| &d.url)
+}
+
+/// Names the session in `pg_stat_activity`, so a waiting migrator can say who holds the lock.
+fn with_application_name(backend: Backend, url: &str) -> String {
+    if backend != Backend::Postgres || url.contains("application_name=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name=shipgate%20migrate")
+}
+
+fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
+    CheckResult {
+        id: id.to_string(),
+        name: name.to_string(),
+        kind: "migrate".into(),
+        status,
+        duration_ms: 0,
+        message: message.into(),
+        details: serde_json::Map::new(),
+        location: None,
+        reproduce: None,
+    }
+}
+
+fn with_details(mut r: CheckResult, details: Value) -> CheckResult {
+    if let Value::Object(map) = details {
+        r.details = map;
+    }
+    r
+}
+
+fn migration_id(m: &Migration) -> String {
+    format!("migration.{}", id_part(&m.version))
+}
+
+async fn migrate(
+    settings: &Settings,
+    source: &Source,
+    history: &History,
+    results: &mut Vec<CheckResult>,
+) -> Result<(), InputError> {
+    results.push(with_details(
+        result(
+            "migrate.source",
+            "migration files",
+            Status::Pass,
+            format!(
+                "{} migrations in {} ({} layout)",
+                source.migrations.len(),
+                source.dir.display(),
+                source.layout
+            ),
+        ),
+        json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
+    ));
+    let t = Instant::now();
+    let mut conn = match db::connect(settings.url.expose(), CONNECT_TIMEOUT).await {
+        Ok(c) => c,
+        Err(e) => {
+            results.push(result(
+                "migrate.database",
+                "database",
+                Status::Fail,
+                format!("cannot connect to {}: {e}", settings.shown_url),
+            ));
+            return Ok(());
+        }
+    };
+    results.push(timed(
+        result(
+            "migrate.database",
+            "database",
+            Status::Pass,
+            format!("connected to {}", settings.shown_url),
+        ),
+        t,
+    ));
+
+    if !settings.require_tables.is_empty() {
+        let mut missing = Vec::new();
+        for table in &settings.require_tables {
+            match db::table_exists(&mut conn, settings.backend, table).await {
+                Ok(true) => {}
+                Ok(false) => missing.push(table.clone()),
+                Err(e) => missing.push(format!("{table} ({e})")),
+            }
+        }
+        let ok = missing.is_empty();
+        results.push(with_details(
+            result(
+                "migrate.require-tables",
+                "required tables",
+                if ok { Status::Pass } else { Status::Fail },
+                if ok {
+                    format!(
+                        "required tables exist: {}",
+                        settings.require_tables.join(", ")
+                    )
+                } else {
+                    format!(
+                        "Required table {} is missing: apply the migrations that create it first",
+                        missing.join(", ")
+                    )
+                },
+            ),
+            json!({"required": settings.require_tables, "missing": missing}),
+        ));
+        if !ok {
+            return Ok(());
+        }
+    }
+
+    let rows = match read_rows(&mut conn, history).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            results.push(result("migrate.history", "history table", Status::Fail, e));
+            return Ok(());
+        }
+    };
+    let plan =
+        Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
+
+    if settings.check {
+        report_check(source, &plan, settings.view(), results);
+        return Ok(());
+    }
+    if settings.dry_run {
+        report_dry_run(settings, source, history, &plan, &mut conn, results).await;
+        return Ok(());
+    }
+    let blockers = plan.blockers(&settings.plan);
+    let blocked = blockers
+        .iter()
+        .any(|i| !(settings.resume && matches!(i.state, State::Partial { .. })));
+    if blocked {
+        report_items(source, &plan, settings.view(), None, results);
+        return Ok(());
+    }
+
+    // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
+    let t = Instant::now();
+    let key = match lock::key(&mut conn, settings.backend, &settings.table).await {
+        Ok(k) => k,
+        Err(e) => {
+            results.push(result("migrate.lock", "lock", Status::Fail, e));
+            return Ok(());
+        }
+    };
+    match lock::acquire(&mut conn, key.clone(), settings.lock_timeout).await {
+        Ok(acquired) => {
+            let waited = match &acquired.held_by {
+                Some(h) => format!(
+                    " after waiting {} for {}",
+                    format_duration(acquired.waited),
+                    h.describe()
+                ),
+                None => String::new(),
+            };
+            results.push(timed(
+                result(
+                    "migrate.lock",
+                    "lock",
+                    Status::Pass,
+                    format!("took the {}{waited}", key.describe()),
+                ),
+                t,
+            ));
+        }
+        Err(e) => {
+            results.push(timed(result("migrate.lock", "lock", Status::Fail, e), t));
+            return Ok(());
+        }
+    }
+    let outcome = apply_all(settings, source, history, &mut conn, results).await;
+    lock::release(&mut conn, &key).await;
+    outcome
+}
+
+async fn read_rows(conn: &mut sqlx::AnyConnection, history: &History) -> Result<Vec<Row>, String> {
+    if history.exists(conn).await? {
+        history.rows(conn).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+async fn apply_all(
+    settings: &Settings,
+    source: &Source,
+    history: &History,
+    conn: &mut sqlx::AnyConnection,
+    results: &mut Vec<CheckResult>,
+) -> Result<(), InputError> {
+    let t = Instant::now();
+    let existed = match history.exists(conn).await {
+        Ok(e) => e,
+        Err(e) => {
+            results.push(result("migrate.history", "history table", Status::Fail, e));
+            return Ok(());
+        }
+    };
+    if !existed && let Err(e) = history.create(conn).await {
+        results.push(result("migrate.history", "history table", Status::Fail, e));
+        return Ok(());
+    }
+    let rows = match history.rows(conn).await {
+        Ok(r) => r,
+        Err(e) => {
+            results.push(result("migrate.history", "history table", Status::Fail, e));
+            return Ok(());
+        }
+    };
+    results.push(timed(
+        result(
+            "migrate.history",
+            "history table",
+            Status::Pass,
+            if existed {
+                format!(
+                    "{} records {} applied migrations",
+                    history.table,
+                    rows.len()
+                )
+            } else {
+                format!("created the history table {}", history.table)
+            },
+        ),
+        t,
+    ));
+    let plan =
+        Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
+    let applied_by = history::applied_by(|k| std::env::var(k).ok());
+    let progress = std::io::stderr().is_terminal();
+    let mut failed: Option<String> = None;
+    let mut outcomes: Vec<(usize, Result<apply::Done, Failure>)> = Vec::new();
+    let mut runnable: Vec<usize> = plan.to_apply.clone();
+    if settings.resume {
+        for (i, item) in plan.items.iter().enumerate() {
+            if matches!(item.state, State::Partial { .. }) {
+                runnable.push(i);
+            }
+        }
+        runnable.sort_by_key(|i| plan.items[*i].index);
+    }
+    for item_index in runnable {
+        if failed.is_some() {
+            break;
+        }
+        let item = &plan.items[item_index];
+        let m = &source.migrations[item.index];
+        let resume_from = match item.state {
+            State::Partial { statements_done } => statements_done.max(0) as usize,
+            _ => 0,
+        };
+        if progress {
+            eprint!("applying {} … ", title(m));
+        }
+        let outcome = apply::apply(conn, history, m, &applied_by, resume_from).await;
+        if progress {
+            match &outcome {
+                Ok(done) => eprintln!("ok ({})", format_duration(done.duration)),
+                Err(f) => eprintln!("failed at {}:{}", f.location.file, f.location.line),
+            }
+        }
+        if outcome.is_err() {
+            failed = Some(m.version.clone());
+        }
+        outcomes.push((item_index, outcome));
+    }
+    report_items(
+        source,
+        &plan,
+        settings.view(),
+        Some((&outcomes, failed.as_deref())),
+        results,
+    );
+    Ok(())
+}
+
+type Outcomes<'a> = (&'a [(usize, Result<apply::Done, Failure>)], Option<&'a str>);
+
+/// One result per migration file, and one per recorded version whose file is gone.
+fn report_items(
+    source: &Source,
+    plan: &Plan,
+    view: View,
+    outcomes: Option<Outcomes<'_>>,
+    results: &mut Vec<CheckResult>,
+) {
+    for (i, item) in plan.items.iter().enumerate() {
+        let m = &source.migrations[item.index];
+        let outcome = outcomes
+            .and_then(|(o, _)| o.iter().find(|(idx, _)| *idx == i))
+            .map(|(_, o)| o);
+        let r = match (outcome, &item.state) {
+            (Some(Ok(done)), _) if done.already_applied => result(
+                &migration_id(m),
+                &title(m),
+                Status::Skip,
+                "applied meanwhile by another migrator",
+            ),
+            (Some(Ok(done)), _) => with_details(
+                result(
+                    &migration_id(m),
+                    &title(m),
+                    Status::Pass,
+                    format!(
+                        "applied in {} ({})",
+                        format_duration(done.duration),
+                        statements(done.statements)
+                    ),
+                ),
+                json!({"statements": done.statements, "duration_ms": done.duration.as_millis() as u64, "transaction": apply::runs_in_transaction(view.backend, &m.up)}),
+            ),
+            (Some(Err(f)), _) => failure_result(m, f),
+            (None, state) => state_result(m, item, state, view, outcomes.and_then(|(_, f)| f)),
+        };
+        let mut r = r;
+        if let Some(Ok(done)) = outcome {
+            r.duration_ms = done.duration.as_millis() as u64;
+        }
+        if r.location.is_none() && r.status.fails_run(false) {
+            r.location = Some(m.up.location());
+        }
+        results.push(r);
+    }
+    report_missing(source, plan, results);
+}
+
+/// Recorded versions whose file is gone: a warning, the history is not rewritten.
+fn report_missing(source: &Source, plan: &Plan, results: &mut Vec<CheckResult>) {
+    for row in &plan.missing {
+        results.push(with_details(
+            result(
+                &format!("migration.{}", id_part(&row.version)),
+                &row.version,
+                Status::Warn,
+                format!(
+                    "{} is recorded as applied ({} by {}) but has no file in {}",
+                    row.version,
+                    row.applied_at,
+                    row.applied_by,
+                    source.dir.display()
+                ),
+            ),
+            json!({"applied_at": row.applied_at, "applied_by": row.applied_by}),
+        ));
+    }
+}
+
+fn state_result(
+    m: &Migration,
+    item: &Item,
+    state: &State,
+    view: View,
+    failed: Option<&str>,
+) -> CheckResult {
+    let id = migration_id(m);
+    let name = title(m);
+    match state {
+        State::Applied => {
+            let row = item.row.as_ref();
+            result(
+                &id,
+                &name,
+                if view.check {
+                    Status::Pass
+                } else {
+                    Status::Skip
+                },
+                format!(
+                    "already applied{}",
+                    row.map(|r| format!(" at {} by {}", r.applied_at, r.applied_by))
+                        .unwrap_or_default()
+                ),
+            )
+        }
+        State::Drifted { recorded } => with_details(
+            result(
+                &id,
+                &name,
+                Status::Fail,
+                format!(
+                    "{} changed after it was applied; restore the file as it was (checksum {}), or write a new migration for the change",
+                    m.up.path.display(),
+                    &recorded[..recorded.len().min(12)]
+                ),
+            ),
+            json!({"recorded_checksum": recorded, "file_checksum": m.checksum}),
+        ),
+        State::OutOfOrder if !view.allow_out_of_order => result(
+            &id,
+            &name,
+            Status::Fail,
+            "pending, but older than a migration already applied: rename it to a newer version, or pass --allow-out-of-order",
+        ),
+        State::Partial { statements_done } => {
+            let stmts = apply::statements(&m.up);
+            let next = stmts.get(*statements_done as usize);
+            let mut r = result(
+                &id,
+                &name,
+                Status::Fail,
+                format!(
+                    "stopped after {statements_done} of {} statements{}: re-run with --resume to continue from there once the cause is fixed",
+                    stmts.len(),
+                    next.map(|s| {
+                        let (line, _) = crate::migrate::position::line_col(&m.up.text, s.offset);
+                        format!(
+                            "; statement {} at {}:{line} did not complete",
+                            statements_done + 1,
+                            m.up.path.display()
+                        )
+                    })
+                    .unwrap_or_default()
+                ),
+            );
+            if let Some(s) = next {
+                let (line, column) = crate::migrate::position::line_col(&m.up.text, s.offset);
+                r.location = Some(Location {
+                    file: m.up.path.display().to_string(),
+                    line,
+                    column,
+                });
+            }
+            r
+        }
+        State::Pending | State::OutOfOrder => {
+            if view.check {
+                result(&id, &name, Status::Fail, "pending")
+            } else if let Some(f) = failed {
+                result(&id, &name, Status::Skip, format!("not run: {f} failed"))
+            } else if view.has_target {
+                result(&id, &name, Status::Skip, "pending, after --to")
+            } else {
+                result(&id, &name, Status::Skip, "pending, not run")
+            }
+        }
+    }
+}
+
+fn failure_result(m: &Migration, f: &Failure) -> CheckResult {
+    let what = if f.statement > 0 {
+        format!(" at statement {}", f.statement)
+    } else {
+        String::new()
+    };
+    let state = if f.partial {
+        format!(
+            "; {} statements before it stayed applied: fix the cause, then re-run with --resume",
+            f.completed
+        )
+    } else {
+        "; nothing of it was applied".to_string()
+    };
+    let mut r = with_details(
+        result(
+            &migration_id(m),
+            &title(m),
+            Status::Fail,
+            format!(
+                "{} failed{what}: {}{}{state}",
+                m.version,
+                f.message,
+                f.sqlstate
+                    .as_ref()
+                    .map(|c| format!(" (SQLSTATE {c})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        json!({
+            "sqlstate": f.sqlstate,
+            "detail": f.detail,
+            "hint": f.hint,
+            "statement": f.statement,
+            "code_frame": f.code_frame,
+        }),
+    );
+    r.details.retain(|_, v| !v.is_null());
+    r.location = Some(f.location.clone());
+    r
+}
+
+fn report_check(source: &Source, plan: &Plan, view: View, results: &mut Vec<CheckResult>) {
+    report_items(source, plan, view, None, results);
+    let pending = plan.pending();
+    let drifted = plan.drifted();
+    results.push(with_details(
+        result(
+            "migrate.status",
+            "migration status",
+            if pending + drifted == 0 {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            if pending + drifted == 0 {
+                "the database is up to date".to_string()
+            } else {
+                format!("{pending} pending, {drifted} changed after being applied")
+            },
+        ),
+        json!({"pending": pending, "drifted": drifted, "missing_files": plan.missing.len()}),
+    ));
+}
+
+async fn report_dry_run(
+    settings: &Settings,
+    source: &Source,
+    history: &History,
+    plan: &Plan,
+    conn: &mut sqlx::AnyConnection,
+    results: &mut Vec<CheckResult>,
+) {
+    let exists = history.exists(conn).await.unwrap_or(false);
+    if !exists {
+        results.push(with_details(
+            result(
+                "migrate.history",
+                "history table",
+                Status::Skip,
+                format!("would create the history table {} (dry run)", history.table),
+            ),
+            json!({"sql": format!("{};", history.create_sql())}),
+        ));
+    }
+    let blockers = plan.blockers(&settings.plan);
+    for (i, item) in plan.items.iter().enumerate() {
+        let m = &source.migrations[item.index];
+        if plan.to_apply.contains(&i) && blockers.is_empty() {
+            let stmts = apply::statements(&m.up);
+            let in_tx = apply::runs_in_transaction(settings.backend, &m.up);
+            let insert = history.insert_shown(&NewRow {
+                version: &m.version,
+                name: &m.name,
+                checksum: &m.checksum,
+                execution_ms: 0,
+                applied_by: "(you)",
+                status: status::APPLIED,
+                statements_done: None,
+                note: None,
+            });
+            let mut sql = String::new();
+            if in_tx {
+                sql.push_str(if settings.backend == Backend::Sqlite {
+                    "BEGIN IMMEDIATE;\n"
+                } else {
+                    "BEGIN;\n"
+                });
+            }
+            for s in &stmts {
+                sql.push_str(s.text);
+                sql.push_str(";\n");
+            }
+            sql.push_str(&insert);
+            sql.push_str(";\n");
+            if in_tx {
+                sql.push_str("COMMIT;\n");
+            }
+            let note = if settings.backend == Backend::MySql {
+                " (MySQL commits DDL implicitly: run statement by statement, progress recorded)"
+            } else if !in_tx {
+                " (no transaction: statement by statement, progress recorded)"
+            } else {
+                ""
+            };
+            let mut r = with_details(
+                result(
+                    &migration_id(m),
+                    &title(m),
+                    Status::Skip,
+                    format!("would apply {}{note} (dry run)", statements(stmts.len())),
+                ),
+                json!({"sql": sql, "transaction": in_tx}),
+            );
+            r.location = Some(m.up.location());
+            results.push(r);
+        } else {
+            let mut r = state_result(m, item, &item.state, settings.view(), None);
+            if r.location.is_none() && r.status.fails_run(false) {
+                r.location = Some(m.up.location());
+            }
+            results.push(r);
+        }
+    }
+    report_missing(source, plan, results);
+}
+
+fn statements(n: usize) -> String {
+    if n == 1 {
+        "1 statement".into()
+    } else {
+        format!("{n} statements")
+    }
+}
+
+fn timed(mut r: CheckResult, t: Instant) -> CheckResult {
+    r.duration_ms = t.elapsed().as_millis() as u64;
+    r
+}

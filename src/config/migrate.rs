@@ -1,0 +1,28 @@
+//! `[migrate]`: where the migrations are and how to apply them.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::located::Text;
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateConfig {
+    /// The database, when neither `--database-url` nor `DATABASE_URL` gives one (default: the
+    /// first `[[preflight.database]]`).
+    pub database_url: Option<Text>,
+    /// The migrations directory (default `migrations`).
+    pub dir: Option<Text>,
+    /// Force a layout: `sqlx`, `up-down` (golang-migrate), `diesel`, `dbmate`, `flyway`.
+    pub layout: Option<String>,
+    /// The history table (default `shipgate_migrations`); `schema.table` allowed.
+    pub table: Option<String>,
+    /// How long to wait for another migrator's lock (default `60s`).
+    pub lock_timeout: Option<Text>,
+    /// Tables that must exist before migrating (e.g. `funds`, created by another service).
+    #[serde(default)]
+    pub require_tables: Vec<Text>,
+    /// Apply a pending migration older than the newest applied one instead of refusing.
+    #[serde(default)]
+    pub allow_out_of_order: bool,
+}

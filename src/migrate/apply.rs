@@ -1,0 +1,243 @@
+//! Running one migration script: statement by statement, in one transaction with its history
+//! row, or — for a no-transaction script — outside one, with its progress recorded after every
+//! statement. A failure comes back with the statement, SQLSTATE, detail, hint and the spot in
+//! the file.
+
+use std::time::{Duration, Instant};
+
+use sqlx::{AnyConnection, Executor};
+
+use super::history::{History, NewRow, status};
+use super::position::{code_frame, file_position, line_col};
+use super::source::{Migration, Script};
+use super::split::{Statement, split};
+use crate::db::{Backend, describe_error};
+use crate::report::Location;
+
+/// Why a script stopped, and where.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub message: String,
+    pub sqlstate: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// 1-based index of the failing statement (0 when the failure was not a statement's).
+    pub statement: usize,
+    pub location: Location,
+    pub code_frame: Option<String>,
+    /// Statements of a no-transaction script that completed before the failure.
+    pub completed: usize,
+    /// Whether the database keeps changes made before the failure (no-transaction, MySQL DDL).
+    pub partial: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Done {
+    pub statements: usize,
+    pub duration: Duration,
+    /// Another migrator recorded it first (seen inside our transaction): nothing was run.
+    pub already_applied: bool,
+}
+
+/// How a script is run on this backend.
+pub fn runs_in_transaction(backend: Backend, script: &Script) -> bool {
+    // MySQL commits DDL implicitly: a transaction would promise an atomicity it cannot keep, so
+    // MySQL runs statement by statement with recorded progress, like a no-transaction script.
+    !script.no_transaction && backend != Backend::MySql
+}
+
+/// The statements of a script, with absolute offsets into the file.
+pub fn statements(script: &Script) -> Vec<Statement<'_>> {
+    split(script.sql())
+        .into_iter()
+        .map(|s| Statement {
+            text: s.text,
+            offset: s.offset + script.start,
+        })
+        .collect()
+}
+
+/// Applies `m`, skipping the first `resume_from` statements (a resumed partial migration).
+pub async fn apply(
+    conn: &mut AnyConnection,
+    history: &History,
+    m: &Migration,
+    applied_by: &str,
+    resume_from: usize,
+) -> Result<Done, Failure> {
+    let started = Instant::now();
+    let script = &m.up;
+    let stmts = statements(script);
+    let row = |status, done: Option<i64>, ms| NewRow {
+        version: &m.version,
+        name: &m.name,
+        checksum: &m.checksum,
+        execution_ms: ms,
+        applied_by,
+        status,
+        statements_done: done,
+        note: None,
+    };
+    if runs_in_transaction(history.backend, script) {
+        let begin = if history.backend == Backend::Sqlite {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        run_control(conn, begin, script).await?;
+        // Another migrator may have recorded it while we waited for SQLite's write lock.
+        match history.has(conn, &m.version).await {
+            Ok(true) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Ok(Done {
+                    statements: 0,
+                    duration: started.elapsed(),
+                    already_applied: true,
+                });
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(bookkeeping_failure(script, e));
+            }
+        }
+        let result = async {
+            for (i, stmt) in stmts.iter().enumerate() {
+                run_statement(conn, script, stmt, i + 1, 0, false).await?;
+            }
+            let ms = started.elapsed().as_millis() as i64;
+            history
+                .insert(conn, &row(status::APPLIED, None, ms))
+                .await
+                .map_err(|e| bookkeeping_failure(script, e))
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                run_control(conn, "COMMIT", script).await?;
+                Ok(Done {
+                    statements: stmts.len(),
+                    duration: started.elapsed(),
+                    already_applied: false,
+                })
+            }
+            Err(failure) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(failure)
+            }
+        }
+    } else {
+        let record = |done: usize| {
+            row(
+                status::PARTIAL,
+                Some(done as i64),
+                started.elapsed().as_millis() as i64,
+            )
+        };
+        // Recorded before the first statement: a crash at any point leaves a row saying how far it got.
+        history
+            .record_progress(conn, &record(resume_from))
+            .await
+            .map_err(|e| bookkeeping_failure(script, e))?;
+        for (i, stmt) in stmts.iter().enumerate().skip(resume_from) {
+            run_statement(conn, script, stmt, i + 1, i, true).await?;
+            history
+                .record_progress(conn, &record(i + 1))
+                .await
+                .map_err(|e| bookkeeping_failure(script, e))?;
+        }
+        let ms = started.elapsed().as_millis() as i64;
+        history
+            .record_progress(conn, &row(status::APPLIED, None, ms))
+            .await
+            .map_err(|e| bookkeeping_failure(script, e))?;
+        Ok(Done {
+            statements: stmts.len(),
+            duration: started.elapsed(),
+            already_applied: false,
+        })
+    }
+}
+
+async fn run_control(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    script: &Script,
+) -> Result<(), Failure> {
+    conn.execute(sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| bookkeeping_failure(script, format!("{sql} failed: {}", describe_error(&e))))
+}
+
+/// Runs one statement; on error, places it in the file.
+pub async fn run_statement(
+    conn: &mut AnyConnection,
+    script: &Script,
+    stmt: &Statement<'_>,
+    index: usize,
+    completed: usize,
+    partial: bool,
+) -> Result<(), Failure> {
+    // Sent without arguments: the simple query protocol, where CREATE INDEX CONCURRENTLY works.
+    match conn
+        .execute(sqlx::AssertSqlSafe(stmt.text.to_string()))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(failure(script, stmt, index, completed, partial, &e)),
+    }
+}
+
+fn failure(
+    script: &Script,
+    stmt: &Statement<'_>,
+    index: usize,
+    completed: usize,
+    partial: bool,
+    e: &sqlx::Error,
+) -> Failure {
+    let (mut line, mut column) = line_col(&script.text, stmt.offset);
+    let (mut sqlstate, mut detail, mut hint) = (None, None, None);
+    if let Some(db) = e.as_database_error() {
+        sqlstate = db.code().map(|c| c.into_owned());
+        if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            detail = pg.detail().map(str::to_string);
+            hint = pg.hint().map(str::to_string);
+            if let Some(sqlx::postgres::PgErrorPosition::Original(p)) = pg.position()
+                && let Some((l, c)) = file_position(&script.text, stmt.offset, stmt.text, p)
+            {
+                (line, column) = (l, c);
+            }
+        }
+    }
+    Failure {
+        message: describe_error(e),
+        sqlstate,
+        detail,
+        hint,
+        statement: index,
+        location: Location {
+            file: script.path.display().to_string(),
+            line,
+            column,
+        },
+        code_frame: Some(code_frame(&script.text, line, column)),
+        completed,
+        partial,
+    }
+}
+
+fn bookkeeping_failure(script: &Script, message: String) -> Failure {
+    Failure {
+        message,
+        sqlstate: None,
+        detail: None,
+        hint: None,
+        statement: 0,
+        location: script.location(),
+        code_frame: None,
+        completed: 0,
+        partial: false,
+    }
+}

@@ -1,0 +1,252 @@
+//! One migrator at a time. PostgreSQL: a session advisory lock, polled with
+//! `pg_try_advisory_lock` (never the blocking form, which deadlocks with
+//! `CREATE INDEX CONCURRENTLY`); MySQL: `GET_LOCK`, polled; SQLite: each migration takes the
+//! write lock (`BEGIN IMMEDIATE`). While waiting, and when giving up, say who holds it.
+
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
+
+use crate::db::{Backend, describe_error};
+use crate::units::format_duration;
+
+/// How often a held lock is asked for again.
+const POLL: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// PostgreSQL advisory lock key.
+    Advisory(i64),
+    /// MySQL `GET_LOCK` name.
+    Named(String),
+    /// SQLite: the database's own write lock, per migration.
+    WriteLock,
+}
+
+impl Key {
+    pub fn describe(&self) -> String {
+        match self {
+            Key::Advisory(k) => format!("PostgreSQL advisory lock {k}"),
+            Key::Named(n) => format!("MySQL lock `{n}`"),
+            Key::WriteLock => "SQLite write lock (BEGIN IMMEDIATE per migration)".into(),
+        }
+    }
+}
+
+/// Who holds the lock, as the server tells it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: Option<i64>,
+    pub application: String,
+    pub since: String,
+    pub client: String,
+}
+
+impl Holder {
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(pid) = self.pid {
+            parts.push(format!("pid {pid}"));
+        }
+        if !self.application.is_empty() {
+            parts.push(format!("application `{}`", self.application));
+        }
+        if !self.client.is_empty() {
+            parts.push(format!("from {}", self.client));
+        }
+        if !self.since.is_empty() {
+            parts.push(format!("since {}", self.since));
+        }
+        if parts.is_empty() {
+            "another session".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// What taking the lock came to.
+#[derive(Clone, Debug)]
+pub struct Acquired {
+    pub key: Key,
+    pub waited: Duration,
+    /// Who held it while we waited, if anyone did.
+    pub held_by: Option<Holder>,
+}
+
+/// Derives the key from the database and the history table, so two projects sharing a server
+/// do not block each other.
+pub async fn key(conn: &mut AnyConnection, backend: Backend, table: &str) -> Result<Key, String> {
+    let database: String = match backend {
+        Backend::Postgres => {
+            sqlx::query_scalar("SELECT current_database()::text")
+                .fetch_one(&mut *conn)
+                .await
+        }
+        Backend::MySql => {
+            sqlx::query_scalar("SELECT COALESCE(DATABASE(), '')")
+                .fetch_one(&mut *conn)
+                .await
+        }
+        Backend::Sqlite => return Ok(Key::WriteLock),
+    }
+    .map_err(|e| format!("cannot read the database name: {}", describe_error(&e)))?;
+    let digest = Sha256::digest(format!("shipgate:{database}:{table}").as_bytes());
+    Ok(match backend {
+        Backend::Postgres => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&digest[..8]);
+            Key::Advisory(i64::from_be_bytes(bytes))
+        }
+        _ => Key::Named(format!(
+            "shipgate_{}",
+            digest[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )),
+    })
+}
+
+/// Takes the lock within `timeout`, polling. On giving up, the error names the holder.
+pub async fn acquire(
+    conn: &mut AnyConnection,
+    key: Key,
+    timeout: Duration,
+) -> Result<Acquired, String> {
+    let started = Instant::now();
+    let mut held_by = None;
+    loop {
+        let got = match &key {
+            Key::Advisory(k) => sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                .bind(*k)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| describe_error(&e))?,
+            Key::Named(n) => {
+                let r: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")
+                    .bind(n.clone())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(|e| describe_error(&e))?;
+                r == Some(1)
+            }
+            Key::WriteLock => true,
+        };
+        if got {
+            return Ok(Acquired {
+                key,
+                waited: started.elapsed(),
+                held_by,
+            });
+        }
+        if held_by.is_none() {
+            held_by = holder(conn, &key).await;
+        }
+        if started.elapsed() + POLL > timeout {
+            let who = held_by.clone().unwrap_or_default().describe();
+            return Err(format!(
+                "another migration holds the {} ({who}); gave up after {} (raise --lock-timeout, or wait for it to finish)",
+                key.describe(),
+                format_duration(started.elapsed())
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub async fn release(conn: &mut AnyConnection, key: &Key) {
+    let _ = match key {
+        Key::Advisory(k) => sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(*k)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()),
+        Key::Named(n) => sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(n.clone())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()),
+        Key::WriteLock => Ok(()),
+    };
+}
+
+/// Who holds the lock now (best effort: the server may not let us see).
+pub async fn holder(conn: &mut AnyConnection, key: &Key) -> Option<Holder> {
+    match key {
+        Key::Advisory(k) => {
+            // An advisory bigint key is stored as classid (high 32 bits) and objid (low 32 bits).
+            let (high, low) = ((*k >> 32) & 0xffff_ffff, *k & 0xffff_ffff);
+            let row: Option<(i64, String, String, String)> = sqlx::query_as(
+                "SELECT a.pid::int8, COALESCE(a.application_name, ''), COALESCE(a.backend_start::text, ''), \
+                 COALESCE(a.client_addr::text, '') \
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.objsubid = 1 \
+                 LIMIT 1",
+            )
+            .bind(high)
+            .bind(low)
+            .fetch_optional(&mut *conn)
+            .await
+            .ok()
+            .flatten();
+            row.map(|(pid, application, since, client)| Holder {
+                pid: Some(pid),
+                application,
+                since,
+                client,
+            })
+        }
+        Key::Named(n) => {
+            let id: Option<i64> = sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+                .bind(n.clone())
+                .fetch_one(&mut *conn)
+                .await
+                .ok()
+                .flatten();
+            let id = id?;
+            let row: Option<(String, String, i64)> = sqlx::query_as(
+                "SELECT CAST(USER AS CHAR), CAST(HOST AS CHAR), CAST(TIME AS SIGNED) FROM information_schema.PROCESSLIST WHERE ID = ?",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .ok()
+            .flatten();
+            Some(match row {
+                Some((user, host, seconds)) => Holder {
+                    pid: Some(id),
+                    application: user,
+                    since: format!("{seconds}s ago"),
+                    client: host,
+                },
+                None => Holder {
+                    pid: Some(id),
+                    ..Holder::default()
+                },
+            })
+        }
+        Key::WriteLock => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_descriptions() {
+        let h = Holder {
+            pid: Some(42),
+            application: "shipgate migrate".into(),
+            since: "2026-11-21 10:00:00+00".into(),
+            client: "10.0.0.5".into(),
+        };
+        assert_eq!(
+            h.describe(),
+            "pid 42, application `shipgate migrate`, from 10.0.0.5, since 2026-11-21 10:00:00+00"
+        );
+        assert_eq!(Holder::default().describe(), "another session");
+    }
+}
