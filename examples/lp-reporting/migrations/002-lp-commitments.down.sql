@@ -1,0 +1,1 @@
+DROP TABLE lp_fund_commitments;
