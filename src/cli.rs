@@ -205,6 +205,22 @@ pub struct MigrateArgs {
     /// Continue a no-transaction migration that stopped part-way, from the statement that failed
     #[arg(long)]
     pub resume: bool,
+
+    /// For a database with no history: record every migration up to VERSION as applied, without running it
+    #[arg(long, value_name = "VERSION")]
+    pub baseline: Option<String>,
+
+    /// Accept that the file of applied VERSION changed on purpose (needs --reason)
+    #[arg(long, value_name = "VERSION", requires = "reason")]
+    pub accept_checksum: Option<String>,
+
+    /// Record that partial VERSION was finished by hand (needs --reason)
+    #[arg(long, value_name = "VERSION", requires = "reason")]
+    pub mark_resolved: Option<String>,
+
+    /// Why: kept in the history row with who and when
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

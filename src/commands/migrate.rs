@@ -15,9 +15,9 @@ use crate::db::{self, Backend};
 use crate::error::InputError;
 use crate::migrate::apply::{self, Failure};
 use crate::migrate::history::{self, History, NewRow, Row, status};
-use crate::migrate::lock;
 use crate::migrate::plan::{self, Item, Plan, State, title};
 use crate::migrate::source::{self, Layout, Migration, Source};
+use crate::migrate::{adopt, lock};
 use crate::report::{CheckResult, Location, Report, Status};
 use crate::secret::{Secret, mask_url};
 use crate::units::format_duration;
@@ -50,6 +50,10 @@ struct Settings {
     check: bool,
     resume: bool,
     dry_run: bool,
+    baseline: Option<String>,
+    accept_checksum: Option<String>,
+    mark_resolved: Option<String>,
+    reason: String,
 }
 
 pub async fn run(
@@ -160,6 +164,10 @@ fn resolve(
         check: args.check,
         resume: args.resume,
         dry_run: global.dry_run,
+        baseline: args.baseline.clone(),
+        accept_checksum: args.accept_checksum.clone(),
+        mark_resolved: args.mark_resolved.clone(),
+        reason: args.reason.clone().unwrap_or_default(),
     })
 }
 
@@ -301,9 +309,42 @@ async fn migrate(
             return Ok(());
         }
     };
+    // A database without shipgate history: what another tool's history (or --baseline) says.
+    let (rows, adoption) = if rows.is_empty() {
+        match initial_rows(&mut conn, settings, source).await {
+            Ok((virtual_rows, adoption)) => (virtual_rows, adoption),
+            Err(e) => {
+                results.push(result("migrate.adopt", "existing history", Status::Fail, e));
+                return Ok(());
+            }
+        }
+    } else {
+        if settings.baseline.is_some() {
+            return Err(InputError::new(format!(
+                "--baseline: {} already records {} migrations",
+                settings.table,
+                rows.len()
+            ))
+            .help("a baseline is for a database with no migration history at all"));
+        }
+        (rows, None)
+    };
     let plan =
         Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
+    let admin = settings.accept_checksum.is_some() || settings.mark_resolved.is_some();
 
+    if (settings.check || settings.dry_run)
+        && let Some(message) = &adoption
+    {
+        {
+            results.push(result(
+                "migrate.adopt",
+                "existing history",
+                Status::Skip,
+                format!("would record: {message}"),
+            ));
+        }
+    }
     if settings.check {
         report_check(source, &plan, settings.view(), results);
         return Ok(());
@@ -312,11 +353,8 @@ async fn migrate(
         report_dry_run(settings, source, history, &plan, &mut conn, results).await;
         return Ok(());
     }
-    let blockers = plan.blockers(&settings.plan);
-    let blocked = blockers
-        .iter()
-        .any(|i| !(settings.resume && matches!(i.state, State::Partial { .. })));
-    if blocked {
+    // Refuse before taking the lock; checked again under it.
+    if !admin && blocked(&plan, settings) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
@@ -360,6 +398,211 @@ async fn migrate(
     outcome
 }
 
+/// Drift, refused out-of-order and partial migrations (unless resuming) stop the run.
+fn blocked(plan: &Plan, settings: &Settings) -> bool {
+    plan.blockers(&settings.plan)
+        .iter()
+        .any(|i| !(settings.resume && matches!(i.state, State::Partial { .. })))
+}
+
+/// The rows a database without shipgate history starts from: another tool's history, or
+/// `--baseline`. Nothing is written; `record_initial` writes them under the lock.
+async fn initial_rows(
+    conn: &mut sqlx::AnyConnection,
+    settings: &Settings,
+    source: &Source,
+) -> Result<(Vec<Row>, Option<String>), String> {
+    let Some((versions, status, message)) = initial_versions(conn, settings, source).await? else {
+        return Ok((Vec::new(), None));
+    };
+    let rows = source
+        .migrations
+        .iter()
+        .filter(|m| versions.contains(&m.version))
+        .map(|m| Row {
+            version: m.version.clone(),
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            applied_at: String::new(),
+            execution_ms: 0,
+            applied_by: String::new(),
+            status: status.to_string(),
+            statements_done: None,
+            note: None,
+        })
+        .collect();
+    Ok((rows, Some(message)))
+}
+
+async fn initial_versions(
+    conn: &mut sqlx::AnyConnection,
+    settings: &Settings,
+    source: &Source,
+) -> Result<Option<(Vec<String>, &'static str, String)>, String> {
+    if let Some(version) = &settings.baseline {
+        let index = plan::find(source, version)
+            .ok_or_else(|| format!("--baseline {version}: no migration has that version"))?;
+        let upto = &source.migrations[index].order;
+        let versions: Vec<String> = source
+            .migrations
+            .iter()
+            .filter(|m| &m.order <= upto)
+            .map(|m| m.version.clone())
+            .collect();
+        let message = format!(
+            "baseline: {} migrations up to {version} recorded as applied, not run",
+            versions.len()
+        );
+        return Ok(Some((versions, status::BASELINE, message)));
+    }
+    match adopt::read(conn, settings.backend, source).await? {
+        Some(a) if !a.versions.is_empty() || !a.unknown.is_empty() => {
+            let mut message = format!(
+                "adopted {} applied migrations from {} (recorded, not run)",
+                a.versions.len(),
+                a.table
+            );
+            if !a.unknown.is_empty() {
+                message.push_str(&format!(
+                    "; {} lists versions with no file: {}",
+                    a.table,
+                    a.unknown.join(", ")
+                ));
+            }
+            Ok(Some((a.versions, status::ADOPTED, message)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Writes the adopted or baseline rows, under the lock.
+async fn record_initial(
+    conn: &mut sqlx::AnyConnection,
+    settings: &Settings,
+    source: &Source,
+    history: &History,
+    applied_by: &str,
+) -> Result<Option<String>, String> {
+    let Some((versions, status, message)) = initial_versions(conn, settings, source).await? else {
+        return Ok(None);
+    };
+    for m in source
+        .migrations
+        .iter()
+        .filter(|m| versions.contains(&m.version))
+    {
+        let note = format!("{status}: {message}");
+        history
+            .insert(
+                conn,
+                &NewRow {
+                    version: &m.version,
+                    name: &m.name,
+                    checksum: &m.checksum,
+                    execution_ms: 0,
+                    applied_by,
+                    status,
+                    statements_done: None,
+                    note: Some(&note),
+                },
+            )
+            .await?;
+    }
+    Ok(Some(message))
+}
+
+/// `--accept-checksum` and `--mark-resolved`: audited changes of the history, never a hand edit.
+async fn admin_update(
+    conn: &mut sqlx::AnyConnection,
+    settings: &Settings,
+    source: &Source,
+    history: &History,
+    applied_by: &str,
+) -> Option<CheckResult> {
+    let at = humantime::format_rfc3339_seconds(SystemTime::now());
+    if let Some(version) = &settings.accept_checksum {
+        let Some(m) = plan::find(source, version).map(|i| &source.migrations[i]) else {
+            return Some(result(
+                "migrate.accept-checksum",
+                "accept checksum",
+                Status::Fail,
+                format!("--accept-checksum {version}: no migration file has that version"),
+            ));
+        };
+        let entry = format!(
+            "[{at}] checksum {} accepted by {applied_by}: {}",
+            m.checksum, settings.reason
+        );
+        return Some(
+            match history
+                .accept_checksum(conn, &m.version, &m.checksum, &entry)
+                .await
+            {
+                Ok(true) => result(
+                    "migrate.accept-checksum",
+                    "accept checksum",
+                    Status::Pass,
+                    format!(
+                        "{} now records the checksum of {} ({})",
+                        m.version,
+                        m.up.path.display(),
+                        settings.reason
+                    ),
+                ),
+                Ok(false) => result(
+                    "migrate.accept-checksum",
+                    "accept checksum",
+                    Status::Fail,
+                    format!(
+                        "--accept-checksum {version}: it is not applied, so there is nothing to accept"
+                    ),
+                ),
+                Err(e) => result(
+                    "migrate.accept-checksum",
+                    "accept checksum",
+                    Status::Fail,
+                    e,
+                ),
+            },
+        );
+    }
+    if let Some(version) = &settings.mark_resolved {
+        let Some(m) = plan::find(source, version).map(|i| &source.migrations[i]) else {
+            return Some(result(
+                "migrate.mark-resolved",
+                "mark resolved",
+                Status::Fail,
+                format!("--mark-resolved {version}: no migration file has that version"),
+            ));
+        };
+        let entry = format!(
+            "[{at}] partial migration marked resolved by {applied_by}: {}",
+            settings.reason
+        );
+        return Some(
+            match history.mark_resolved(conn, &m.version, &entry).await {
+                Ok(true) => result(
+                    "migrate.mark-resolved",
+                    "mark resolved",
+                    Status::Pass,
+                    format!(
+                        "{} is recorded as resolved ({})",
+                        m.version, settings.reason
+                    ),
+                ),
+                Ok(false) => result(
+                    "migrate.mark-resolved",
+                    "mark resolved",
+                    Status::Fail,
+                    format!("--mark-resolved {version}: it has no history row"),
+                ),
+                Err(e) => result("migrate.mark-resolved", "mark resolved", Status::Fail, e),
+            },
+        );
+    }
+    None
+}
+
 async fn read_rows(conn: &mut sqlx::AnyConnection, history: &History) -> Result<Vec<Row>, String> {
     if history.exists(conn).await? {
         history.rows(conn).await
@@ -387,7 +630,37 @@ async fn apply_all(
         results.push(result("migrate.history", "history table", Status::Fail, e));
         return Ok(());
     }
-    let rows = match history.rows(conn).await {
+    let mut rows = match history.rows(conn).await {
+        Ok(r) => r,
+        Err(e) => {
+            results.push(result("migrate.history", "history table", Status::Fail, e));
+            return Ok(());
+        }
+    };
+    let applied_by = history::applied_by(|k| std::env::var(k).ok());
+    if rows.is_empty() {
+        match record_initial(conn, settings, source, history, &applied_by).await {
+            Ok(Some(message)) => results.push(result(
+                "migrate.adopt",
+                "existing history",
+                Status::Pass,
+                message,
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                results.push(result("migrate.adopt", "existing history", Status::Fail, e));
+                return Ok(());
+            }
+        }
+    }
+    if let Some(r) = admin_update(conn, settings, source, history, &applied_by).await {
+        let failed = r.status.fails_run(false);
+        results.push(r);
+        if failed {
+            return Ok(());
+        }
+    }
+    rows = match history.rows(conn).await {
         Ok(r) => r,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
@@ -413,7 +686,10 @@ async fn apply_all(
     ));
     let plan =
         Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
-    let applied_by = history::applied_by(|k| std::env::var(k).ok());
+    if blocked(&plan, settings) {
+        report_items(source, &plan, settings.view(), None, results);
+        return Ok(());
+    }
     let progress = std::io::stderr().is_terminal();
     let mut failed: Option<String> = None;
     let mut outcomes: Vec<(usize, Result<apply::Done, Failure>)> = Vec::new();
@@ -565,9 +841,10 @@ fn state_result(
                 &name,
                 Status::Fail,
                 format!(
-                    "{} changed after it was applied; restore the file as it was (checksum {}), or write a new migration for the change",
+                    "{} changed after it was applied; restore the file as it was (checksum {}), write a new migration for the change, or accept it with --accept-checksum {} --reason '…'",
                     m.up.path.display(),
-                    &recorded[..recorded.len().min(12)]
+                    &recorded[..recorded.len().min(12)],
+                    m.version
                 ),
             ),
             json!({"recorded_checksum": recorded, "file_checksum": m.checksum}),

@@ -214,6 +214,64 @@ impl History {
             })
     }
 
+    /// Records that the file of an applied migration changed on purpose: its checksum becomes
+    /// the file's, and the reason is kept in the row's note.
+    pub async fn accept_checksum(
+        &self,
+        conn: &mut AnyConnection,
+        version: &str,
+        checksum: &str,
+        entry: &str,
+    ) -> Result<bool, String> {
+        self.update(conn, "checksum", checksum, version, entry)
+            .await
+    }
+
+    /// Records that a person finished a partial migration by hand.
+    pub async fn mark_resolved(
+        &self,
+        conn: &mut AnyConnection,
+        version: &str,
+        entry: &str,
+    ) -> Result<bool, String> {
+        self.update(conn, "status", status::RESOLVED, version, entry)
+            .await
+    }
+
+    async fn update(
+        &self,
+        conn: &mut AnyConnection,
+        column: &str,
+        value: &str,
+        version: &str,
+        entry: &str,
+    ) -> Result<bool, String> {
+        let p = |n| self.backend.param(n);
+        let concat = match self.backend {
+            Backend::MySql => format!("CONCAT(COALESCE(note, ''), {})", p(2)),
+            _ => format!("COALESCE(note, '') || {}", p(2)),
+        };
+        let done = if column == "status" {
+            ", statements_done = NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE {} SET {column} = {}, note = {concat}{done} WHERE version = {}",
+            self.table,
+            p(1),
+            p(3)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value.to_string())
+            .bind(format!("{entry}\n"))
+            .bind(version.to_string())
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(|e| self.write_error(&e))
+    }
+
     pub fn delete_sql(&self) -> String {
         format!(
             "DELETE FROM {} WHERE version = {}",
@@ -288,8 +346,10 @@ pub fn applied_by(get: impl Fn(&str) -> Option<String>) -> String {
         return format!("{user} (GitLab CI)");
     }
     let user = get("USER")
+        .or_else(|| get("LOGNAME"))
         .or_else(|| get("USERNAME"))
-        .unwrap_or_else(|| "unknown".into());
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("uid{}", rustix::process::getuid().as_raw()));
     let host = rustix::system::uname()
         .nodename()
         .to_string_lossy()

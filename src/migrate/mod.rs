@@ -2,6 +2,7 @@
 //! doing it under a lock (`lock`, `apply`), statement by statement (`split`), with failures
 //! mapped back to `file:line:column` (`position`).
 
+pub mod adopt;
 pub mod apply;
 pub mod history;
 pub mod lock;
