@@ -168,8 +168,9 @@ pub struct PreflightArgs {
     pub require_tool: Vec<String>,
 }
 
+/// Where the migrations and their history are: shared by `migrate` and `rollback`.
 #[derive(Debug, Args, Clone, Default)]
-pub struct MigrateArgs {
+pub struct MigrationsArgs {
     /// The database [default: $DATABASE_URL, else the config]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
@@ -186,6 +187,16 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
 
+    /// How long to wait for another migrator's lock [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
+    pub lock_timeout: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub target: MigrationsArgs,
+
     /// Apply up to and including this version
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
@@ -197,10 +208,6 @@ pub struct MigrateArgs {
     /// Apply a pending migration older than the newest applied one instead of refusing
     #[arg(long)]
     pub allow_out_of_order: bool,
-
-    /// How long to wait for another migrator's lock [default: 60s]
-    #[arg(long, value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
-    pub lock_timeout: Option<String>,
 
     /// Continue a no-transaction migration that stopped part-way, from the statement that failed
     #[arg(long)]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Inputs, Outcome};
 use crate::checks::id_part;
-use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::cli::{GlobalArgs, MigrateArgs, MigrationsArgs};
 use crate::config::{Located, Resolver};
 use crate::db::{self, Backend};
 use crate::error::InputError;
@@ -38,13 +38,7 @@ struct View {
 
 /// Everything a run needs, resolved from flags, environment and config.
 struct Settings {
-    url: Secret,
-    shown_url: String,
-    backend: Backend,
-    dir: PathBuf,
-    layout: Option<Layout>,
-    table: String,
-    lock_timeout: Duration,
+    target: Target,
     require_tables: Vec<String>,
     plan: plan::Options,
     check: bool,
@@ -63,8 +57,8 @@ pub async fn run(
 ) -> Result<Outcome, InputError> {
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
     let settings = resolve(global, args, inputs, &mut resolver)?;
-    let source = source::load(&settings.dir, settings.layout)?;
-    let history = History::new(&settings.table, settings.backend)
+    let source = source::load(&settings.target.dir, settings.target.layout)?;
+    let history = History::new(&settings.target.table, settings.target.backend)
         .map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
@@ -85,12 +79,22 @@ pub async fn run(
     })
 }
 
-fn resolve(
-    global: &GlobalArgs,
-    args: &MigrateArgs,
+/// Where the migrations and their history are, resolved: shared by `migrate` and `rollback`.
+pub(crate) struct Target {
+    pub url: Secret,
+    pub shown_url: String,
+    pub backend: Backend,
+    pub dir: PathBuf,
+    pub layout: Option<Layout>,
+    pub table: String,
+    pub lock_timeout: Duration,
+}
+
+pub(crate) fn resolve_target(
+    args: &MigrationsArgs,
     inputs: &Inputs,
     resolver: &mut Resolver<'_>,
-) -> Result<Settings, InputError> {
+) -> Result<Target, InputError> {
     let config = inputs.config.config.migrate.as_ref();
     let url = match (&args.database_url, inputs.env.get("DATABASE_URL")) {
         (Some(flag), _) => resolver.string(&Located::unplaced(flag.clone()))?,
@@ -103,7 +107,7 @@ fn resolve(
         ) {
             (Some(text), _) | (None, Some(text)) => resolver.string(text)?,
             (None, None) => {
-                return Err(InputError::new("no database to migrate").help(
+                return Err(InputError::new("no database given").help(
                     "pass --database-url, set DATABASE_URL, or set `database_url` under [migrate]",
                 ));
             }
@@ -138,6 +142,25 @@ fn resolve(
         (None, Some(text)) => resolver.duration(text)?,
         (None, None) => DEFAULT_LOCK_TIMEOUT,
     };
+    Ok(Target {
+        shown_url: mask_url(&url),
+        url: Secret::new(url),
+        backend,
+        dir,
+        layout,
+        table,
+        lock_timeout,
+    })
+}
+
+fn resolve(
+    global: &GlobalArgs,
+    args: &MigrateArgs,
+    inputs: &Inputs,
+    resolver: &mut Resolver<'_>,
+) -> Result<Settings, InputError> {
+    let config = inputs.config.config.migrate.as_ref();
+    let target = resolve_target(&args.target, inputs, resolver)?;
     let require_tables = config
         .map(|c| {
             c.require_tables
@@ -148,13 +171,7 @@ fn resolve(
         .transpose()?
         .unwrap_or_default();
     Ok(Settings {
-        shown_url: mask_url(&url),
-        url: Secret::new(url),
-        backend,
-        dir,
-        layout,
-        table,
-        lock_timeout,
+        target,
         require_tables,
         plan: plan::Options {
             to: args.to.clone(),
@@ -174,7 +191,7 @@ fn resolve(
 impl Settings {
     fn view(&self) -> View {
         View {
-            backend: self.backend,
+            backend: self.target.backend,
             check: self.check,
             allow_out_of_order: self.plan.allow_out_of_order,
             has_target: self.plan.to.is_some(),
@@ -246,14 +263,14 @@ async fn migrate(
         json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
     ));
     let t = Instant::now();
-    let mut conn = match db::connect(settings.url.expose(), CONNECT_TIMEOUT).await {
+    let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => {
             results.push(result(
                 "migrate.database",
                 "database",
                 Status::Fail,
-                format!("cannot connect to {}: {e}", settings.shown_url),
+                format!("cannot connect to {}: {e}", settings.target.shown_url),
             ));
             return Ok(());
         }
@@ -263,7 +280,7 @@ async fn migrate(
             "migrate.database",
             "database",
             Status::Pass,
-            format!("connected to {}", settings.shown_url),
+            format!("connected to {}", settings.target.shown_url),
         ),
         t,
     ));
@@ -271,7 +288,7 @@ async fn migrate(
     if !settings.require_tables.is_empty() {
         let mut missing = Vec::new();
         for table in &settings.require_tables {
-            match db::table_exists(&mut conn, settings.backend, table).await {
+            match db::table_exists(&mut conn, settings.target.backend, table).await {
                 Ok(true) => {}
                 Ok(false) => missing.push(table.clone()),
                 Err(e) => missing.push(format!("{table} ({e})")),
@@ -322,7 +339,7 @@ async fn migrate(
         if settings.baseline.is_some() {
             return Err(InputError::new(format!(
                 "--baseline: {} already records {} migrations",
-                settings.table,
+                settings.target.table,
                 rows.len()
             ))
             .help("a baseline is for a database with no migration history at all"));
@@ -361,14 +378,14 @@ async fn migrate(
 
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
     let t = Instant::now();
-    let key = match lock::key(&mut conn, settings.backend, &settings.table).await {
+    let key = match lock::key(&mut conn, settings.target.backend, &settings.target.table).await {
         Ok(k) => k,
         Err(e) => {
             results.push(result("migrate.lock", "lock", Status::Fail, e));
             return Ok(());
         }
     };
-    match lock::acquire(&mut conn, key.clone(), settings.lock_timeout).await {
+    match lock::acquire(&mut conn, key.clone(), settings.target.lock_timeout).await {
         Ok(acquired) => {
             let waited = match &acquired.held_by {
                 Some(h) => format!(
@@ -455,7 +472,7 @@ async fn initial_versions(
         );
         return Ok(Some((versions, status::BASELINE, message)));
     }
-    match adopt::read(conn, settings.backend, source).await? {
+    match adopt::read(conn, settings.target.backend, source).await? {
         Some(a) if !a.versions.is_empty() || !a.unknown.is_empty() => {
             let mut message = format!(
                 "adopted {} applied migrations from {} (recorded, not run)",
@@ -990,7 +1007,7 @@ async fn report_dry_run(
         let m = &source.migrations[item.index];
         if plan.to_apply.contains(&i) && blockers.is_empty() {
             let stmts = apply::statements(&m.up);
-            let in_tx = apply::runs_in_transaction(settings.backend, &m.up);
+            let in_tx = apply::runs_in_transaction(settings.target.backend, &m.up);
             let insert = history.insert_shown(&NewRow {
                 version: &m.version,
                 name: &m.name,
@@ -1003,7 +1020,7 @@ async fn report_dry_run(
             });
             let mut sql = String::new();
             if in_tx {
-                sql.push_str(if settings.backend == Backend::Sqlite {
+                sql.push_str(if settings.target.backend == Backend::Sqlite {
                     "BEGIN IMMEDIATE;\n"
                 } else {
                     "BEGIN;\n"
@@ -1018,7 +1035,7 @@ async fn report_dry_run(
             if in_tx {
                 sql.push_str("COMMIT;\n");
             }
-            let note = if settings.backend == Backend::MySql {
+            let note = if settings.target.backend == Backend::MySql {
                 " (MySQL commits DDL implicitly: run statement by statement, progress recorded)"
             } else if !in_tx {
                 " (no transaction: statement by statement, progress recorded)"
