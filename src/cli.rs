@@ -81,6 +81,8 @@ pub enum Command {
     Preflight(Box<PreflightArgs>),
     /// Apply pending SQL migrations: plan, lock, one transaction per migration, file:line on failure
     Migrate(Box<MigrateArgs>),
+    /// Roll migrations back with their down scripts: refuses missing downs and data loss, runs hooks
+    Rollback(Box<RollbackArgs>),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -228,6 +230,29 @@ pub struct MigrateArgs {
     /// Why: kept in the history row with who and when
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+#[command(group(clap::ArgGroup::new("range").required(true).args(["to", "steps", "all"])))]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: MigrationsArgs,
+
+    /// Roll back everything applied after VERSION (VERSION stays applied)
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+
+    /// Roll back the newest N applied migrations
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: Option<u32>,
+
+    /// Roll back every applied migration
+    #[arg(long)]
+    pub all: bool,
+
+    /// Go ahead even when the down scripts drop or truncate tables (or columns) that hold rows
+    #[arg(long)]
+    pub allow_data_loss: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -39,6 +39,16 @@ fn main() -> ExitCode {
                 commands::migrate::run(&cli.global, args, &inputs).await
             })
         }
+        Command::Rollback(args) => {
+            let mut plan = plan;
+            if cli.global.dry_run && !cli.global.quiet {
+                plan.human.verbosity = shipgate::report::human::Verbosity::Verbose;
+            }
+            run(&plan, || async {
+                let inputs = Inputs::load(&cli.global, &argv)?;
+                commands::rollback::run(&cli.global, args, &inputs).await
+            })
+        }
         Command::Preflight(args) => run(&plan, || async {
             let inputs = Inputs::load(&cli.global, &argv)?;
             commands::preflight::run(&cli.global, args, &inputs).await

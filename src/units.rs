@@ -43,6 +43,11 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// `1 statement`, `3 statements`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A duration in milliseconds, to a tenth: what reports carry as `latency_ms`.
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0

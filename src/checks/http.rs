@@ -13,6 +13,7 @@ pub struct HttpProbe {
     pub expect_status: Vec<u16>,
     /// Header values are secrets until proven otherwise: they often carry tokens.
     pub headers: Vec<(String, Secret)>,
+    pub body: Option<String>,
     pub timeout: Duration,
     /// Why the URL cannot be used (e.g. its variable is unset).
     pub problem: Option<String>,
@@ -44,6 +45,9 @@ impl HttpProbe {
             .timeout(self.timeout);
         for (name, value) in &self.headers {
             request = request.header(name, value.expose());
+        }
+        if let Some(body) = &self.body {
+            request = request.body(body.clone());
         }
         let started = Instant::now();
         let response = request.send().await;

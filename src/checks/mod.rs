@@ -5,6 +5,7 @@
 //! *aspects* (the database is reachable; its tables exist; …). The first aspect is the
 //! prerequisite of the others: when it fails, they are reported as skipped with the reason.
 
+pub mod command;
 pub mod database;
 pub mod env;
 pub mod http;
@@ -116,6 +117,7 @@ pub enum Probe {
     Http(http::HttpProbe),
     Tls(tls::TlsProbe),
     Tool(tool::ToolProbe),
+    Command(command::CommandProbe),
 }
 
 impl Probe {
@@ -128,6 +130,7 @@ impl Probe {
             Probe::Http(p) => vec![p.run(ctx).await],
             Probe::Tls(p) => vec![p.run().await],
             Probe::Tool(p) => vec![p.run().await],
+            Probe::Command(p) => vec![p.run().await],
         }
     }
 }

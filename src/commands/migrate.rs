@@ -20,7 +20,7 @@ use crate::migrate::source::{self, Layout, Migration, Source};
 use crate::migrate::{adopt, lock};
 use crate::report::{CheckResult, Location, Report, Status};
 use crate::secret::{Secret, mask_url};
-use crate::units::format_duration;
+use crate::units::{format_duration, plural};
 
 const DEFAULT_TABLE: &str = "shipgate_migrations";
 const DEFAULT_DIR: &str = "migrations";
@@ -784,7 +784,7 @@ fn report_items(
                     format!(
                         "applied in {} ({})",
                         format_duration(done.duration),
-                        statements(done.statements)
+                        plural(done.statements, "statement", "statements")
                     ),
                 ),
                 json!({"statements": done.statements, "duration_ms": done.duration.as_millis() as u64, "transaction": apply::runs_in_transaction(view.backend, &m.up)}),
@@ -1047,7 +1047,10 @@ async fn report_dry_run(
                     &migration_id(m),
                     &title(m),
                     Status::Skip,
-                    format!("would apply {}{note} (dry run)", statements(stmts.len())),
+                    format!(
+                        "would apply {}{note} (dry run)",
+                        plural(stmts.len(), "statement", "statements")
+                    ),
                 ),
                 json!({"sql": sql, "transaction": in_tx}),
             );
@@ -1062,14 +1065,6 @@ async fn report_dry_run(
         }
     }
     report_missing(source, plan, results);
-}
-
-fn statements(n: usize) -> String {
-    if n == 1 {
-        "1 statement".into()
-    } else {
-        format!("{n} statements")
-    }
 }
 
 fn timed(mut r: CheckResult, t: Instant) -> CheckResult {

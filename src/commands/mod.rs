@@ -3,6 +3,7 @@
 
 pub mod migrate;
 pub mod preflight;
+pub mod rollback;
 
 use std::path::Path;
 use std::sync::Once;

@@ -204,6 +204,7 @@ impl Planner<'_> {
                 method: None,
                 expect_status: vec![],
                 headers: Default::default(),
+                body: None,
                 timeout: None,
             };
             self.http(&Located::unplaced(http))
@@ -788,40 +789,8 @@ impl Planner<'_> {
         )?;
         // Ids are made id-safe; people read the name as written.
         let label = http.name.clone().unwrap_or_else(|| name.clone());
-        let problem = if url.value.trim().is_empty() {
-            Some(if url.unset.is_empty() {
-                "the URL is empty".to_string()
-            } else {
-                format!("the URL is empty: {} is not set", url.unset.join(", "))
-            })
-        } else {
-            url::Url::parse(&url.value)
-                .err()
-                .map(|e| format!("`{}` is not a URL: {e}", mask_url(&url.value)))
-        };
-        let method_text = http
-            .method
-            .clone()
-            .unwrap_or_else(|| "GET".into())
-            .to_ascii_uppercase();
-        let method = reqwest::Method::from_bytes(method_text.as_bytes()).map_err(|_| {
-            self.resolver
-                .error(&http.span, format!("`{method_text}` is not an HTTP method"))
-        })?;
-        let mut headers = Vec::new();
-        for (header, value) in &http.headers {
-            let value = self.resolver.string(value)?;
-            if name_looks_secret(header) {
-                self.resolver.secrets.add(&value);
-                if let Some((_, credential)) = value.split_once(' ') {
-                    self.resolver.secrets.add(credential);
-                }
-            }
-            headers.push((header.clone(), Secret::new(value)));
-        }
-        let timeout = self
-            .resolver
-            .duration_or(http.timeout.as_ref(), self.check_timeout)?;
+        let probe = http_probe(&mut self.resolver, http, url, self.check_timeout)?;
+        let timeout = probe.timeout;
         self.units.push(Unit {
             kind: "http",
             aspects: vec![Aspect::new(
@@ -830,14 +799,7 @@ impl Planner<'_> {
                 loc,
             )],
             timeout: timeout + Duration::from_secs(1),
-            probe: Probe::Http(HttpProbe {
-                url: url.value,
-                method,
-                expect_status: http.expect_status.clone(),
-                headers,
-                timeout,
-                problem,
-            }),
+            probe: Probe::Http(probe),
         });
         Ok(())
     }
@@ -944,6 +906,57 @@ impl Planner<'_> {
 
 fn text(value: &str) -> Text {
     Located::unplaced(value.to_string())
+}
+
+/// An HTTP request from its config: method, headers (secret-looking ones masked), body and
+/// timeout. Shared by `[[preflight.http]]` checks and rollback hooks.
+pub(crate) fn http_probe(
+    resolver: &mut Resolver<'_>,
+    http: &Located<HttpConfig>,
+    url: crate::config::interp::Interpolated,
+    default_timeout: Duration,
+) -> Result<HttpProbe, InputError> {
+    let problem = if url.value.trim().is_empty() {
+        Some(if url.unset.is_empty() {
+            "the URL is empty".to_string()
+        } else {
+            format!("the URL is empty: {} is not set", url.unset.join(", "))
+        })
+    } else {
+        url::Url::parse(&url.value)
+            .err()
+            .map(|e| format!("`{}` is not a URL: {e}", mask_url(&url.value)))
+    };
+    let method_text = http
+        .method
+        .clone()
+        .unwrap_or_else(|| "GET".into())
+        .to_ascii_uppercase();
+    let method = reqwest::Method::from_bytes(method_text.as_bytes()).map_err(|_| {
+        resolver.error(&http.span, format!("`{method_text}` is not an HTTP method"))
+    })?;
+    let mut headers = Vec::new();
+    for (header, value) in &http.headers {
+        let value = resolver.string(value)?;
+        if name_looks_secret(header) {
+            resolver.secrets.add(&value);
+            if let Some((_, credential)) = value.split_once(' ') {
+                resolver.secrets.add(credential);
+            }
+        }
+        headers.push((header.clone(), Secret::new(value)));
+    }
+    let body = http.body.as_ref().map(|b| resolver.string(b)).transpose()?;
+    let timeout = resolver.duration_or(http.timeout.as_ref(), default_timeout)?;
+    Ok(HttpProbe {
+        url: url.value,
+        method,
+        expect_status: http.expect_status.clone(),
+        headers,
+        body,
+        timeout,
+        problem,
+    })
 }
 
 /// Names the flag an error came from: flag values have no file position to show.

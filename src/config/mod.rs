@@ -5,6 +5,7 @@ pub mod located;
 pub mod migrate;
 pub mod preflight;
 pub mod resolve;
+pub mod rollback;
 pub mod source;
 
 use std::path::Path;
@@ -25,6 +26,8 @@ pub struct Config {
     pub preflight: Option<preflight::PreflightConfig>,
     /// Applying SQL migrations.
     pub migrate: Option<migrate::MigrateConfig>,
+    /// Rolling migrations back.
+    pub rollback: Option<rollback::RollbackConfig>,
 }
 
 /// A parsed config and the text it came from (for positions in later errors).

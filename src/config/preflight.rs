@@ -199,6 +199,8 @@ pub struct HttpConfig {
     /// Request headers; values may use `${VAR}`. Secret-looking ones are never printed.
     #[serde(default)]
     pub headers: IndexMap<String, Text>,
+    /// Request body (e.g. `'{"enabled": false}'`); values may use `${VAR}`.
+    pub body: Option<Text>,
     pub timeout: Option<Text>,
 }
 

@@ -8,5 +8,6 @@ pub mod history;
 pub mod lock;
 pub mod plan;
 pub mod position;
+pub mod revert;
 pub mod source;
 pub mod split;

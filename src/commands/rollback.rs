@@ -1,0 +1,502 @@
+//! `shipgate rollback`: reverts applied migrations newest first with their down scripts, after
+//! refusing what cannot be undone safely, then runs the rollback hooks. Glue over
+//! `crate::migrate::revert`.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use super::migrate::{Target, resolve_target};
+use super::{Inputs, Outcome};
+use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
+use crate::cli::{GlobalArgs, RollbackArgs};
+use crate::config::Resolver;
+use crate::db;
+use crate::error::InputError;
+use crate::migrate::history::History;
+use crate::migrate::revert::{self, Range, Step};
+use crate::migrate::{apply, lock, plan::title, source};
+use crate::report::{CheckResult, Report, Status};
+use crate::units::{format_duration, plural};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn run(
+    global: &GlobalArgs,
+    args: &RollbackArgs,
+    inputs: &Inputs,
+) -> Result<Outcome, InputError> {
+    let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
+    let target = resolve_target(&args.target, inputs, &mut resolver)?;
+    let hooks = plan_hooks(inputs, &mut resolver)?;
+    let range = match (&args.to, args.steps, args.all) {
+        (Some(v), _, _) => Range::To(v.clone()),
+        (None, Some(n), _) => Range::Steps(n as usize),
+        _ => Range::All,
+    };
+    let source = source::load(&target.dir, target.layout)?;
+    let history =
+        History::new(&target.table, target.backend).map_err(|e| InputError::new(e).key("table"))?;
+    let started = SystemTime::now();
+    let mut results = Vec::new();
+    let database_ok = rollback(
+        &target,
+        &source,
+        &history,
+        &range,
+        args.allow_data_loss,
+        global.dry_run,
+        &mut results,
+    )
+    .await?;
+    if !hooks.is_empty() {
+        run_hooks(
+            hooks,
+            database_ok && !global.dry_run,
+            global.dry_run,
+            &mut results,
+        )
+        .await;
+    }
+    for r in &mut results {
+        r.reproduce = Some(format!("{} --only {}", inputs.reproduce_base, r.id));
+    }
+    let report = Report::new(
+        "rollback",
+        started,
+        SystemTime::now(),
+        global.strict,
+        results,
+    );
+    Ok(Outcome {
+        report,
+        secrets: resolver.secrets,
+    })
+}
+
+fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
+    CheckResult {
+        id: id.to_string(),
+        name: name.to_string(),
+        kind: "rollback".into(),
+        status,
+        duration_ms: 0,
+        message: message.into(),
+        details: serde_json::Map::new(),
+        location: None,
+        reproduce: None,
+    }
+}
+
+fn detailed(mut r: CheckResult, details: serde_json::Value) -> CheckResult {
+    if let serde_json::Value::Object(map) = details {
+        r.details = map;
+    }
+    r
+}
+
+fn step_id(step: &Step) -> String {
+    format!("rollback.{}", id_part(&step.version))
+}
+
+/// The database part. Returns whether it completed (the hooks run only then).
+async fn rollback(
+    target: &Target,
+    source: &source::Source,
+    history: &History,
+    range: &Range,
+    allow_data_loss: bool,
+    dry_run: bool,
+    results: &mut Vec<CheckResult>,
+) -> Result<bool, InputError> {
+    let mut conn = match db::connect(target.url.expose(), CONNECT_TIMEOUT).await {
+        Ok(c) => c,
+        Err(e) => {
+            results.push(result(
+                "rollback.database",
+                "database",
+                Status::Fail,
+                format!("cannot connect to {}: {e}", target.shown_url),
+            ));
+            return Ok(false);
+        }
+    };
+    let rows = match history.exists(&mut conn).await {
+        Ok(true) => match history.rows(&mut conn).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                results.push(result("rollback.history", "history table", Status::Fail, e));
+                return Ok(false);
+            }
+        },
+        Ok(false) => Vec::new(),
+        Err(e) => {
+            results.push(result("rollback.history", "history table", Status::Fail, e));
+            return Ok(false);
+        }
+    };
+    let steps = revert::select(source, &rows, range).map_err(|e| InputError::new(e).key("--to"))?;
+    if steps.is_empty() {
+        results.push(result(
+            "rollback.plan",
+            "plan",
+            Status::Pass,
+            format!(
+                "nothing to roll back: {} records no migration in that range",
+                history.table
+            ),
+        ));
+        return Ok(true);
+    }
+    let versions: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
+    results.push(detailed(
+        result(
+            "rollback.plan",
+            "plan",
+            Status::Pass,
+            format!(
+                "rolling back {} migrations: {}",
+                steps.len(),
+                versions.join(", ")
+            ),
+        ),
+        json!({"versions": versions}),
+    ));
+
+    // Refuse before changing anything: every reason at once.
+    let mut refused = false;
+    for step in &steps {
+        let problem = match step.index.map(|i| &source.migrations[i]) {
+            None => Some(format!(
+                "{} is applied but has no file in {}: its down script is unknown",
+                step.version,
+                source.dir.display()
+            )),
+            Some(_) if !revert::revertible(&step.row) => Some(format!(
+                "{} stopped part-way; finish it (migrate --resume or --mark-resolved) before rolling back",
+                step.version
+            )),
+            Some(m) if m.down.is_none() => Some(format!(
+                "{} has no down script; write one, or roll back to a later version",
+                title(m)
+            )),
+            Some(_) => None,
+        };
+        if let Some(problem) = problem {
+            refused = true;
+            let mut r = result(&step_id(step), &step.version, Status::Fail, problem);
+            r.location = step.index.map(|i| source.migrations[i].up.location());
+            results.push(r);
+        }
+    }
+    if refused {
+        return Ok(false);
+    }
+
+    // The data-loss guard: what the down scripts destroy, and how many rows it holds.
+    let mut at_risk = Vec::new();
+    for step in &steps {
+        let m = &source.migrations[step.index.expect("checked above")];
+        for loss in revert::losses(m) {
+            match revert::rows_at_risk(&mut conn, target.backend, &loss).await {
+                Ok(Some(n)) if n > 0 => at_risk.push((loss.describe(), n)),
+                Ok(_) => {}
+                Err(e) => at_risk.push((format!("{} (cannot count: {e})", loss.describe()), -1)),
+            }
+        }
+    }
+    if !at_risk.is_empty() {
+        let listed: Vec<String> = at_risk
+            .iter()
+            .map(|(what, n)| {
+                if *n >= 0 {
+                    format!("{what}: {}", plural(*n as usize, "row", "rows"))
+                } else {
+                    what.clone()
+                }
+            })
+            .collect();
+        let status = if allow_data_loss {
+            Status::Warn
+        } else {
+            Status::Fail
+        };
+        let message = if allow_data_loss {
+            format!(
+                "the down scripts destroy data (--allow-data-loss given): {}",
+                listed.join("; ")
+            )
+        } else {
+            format!(
+                "refused: the down scripts would destroy data: {}; back it up and pass --allow-data-loss to go ahead",
+                listed.join("; ")
+            )
+        };
+        results.push(detailed(
+            result("rollback.data-loss", "data-loss guard", status, message),
+            json!({"at_risk": at_risk.iter().map(|(w, n)| json!({"what": w, "rows": n})).collect::<Vec<_>>()}),
+        ));
+        if !allow_data_loss {
+            return Ok(false);
+        }
+    } else {
+        results.push(result(
+            "rollback.data-loss",
+            "data-loss guard",
+            Status::Pass,
+            "the down scripts drop nothing that holds rows",
+        ));
+    }
+
+    if dry_run {
+        for step in &steps {
+            let m = &source.migrations[step.index.expect("checked above")];
+            let down = m.down.as_ref().expect("checked above");
+            let mut sql: String = apply::statements(down)
+                .iter()
+                .map(|s| format!("{};\n", s.text))
+                .collect();
+            sql.push_str(&format!(
+                "DELETE FROM {} WHERE version = '{}';\n",
+                history.table,
+                m.version.replace('\'', "''")
+            ));
+            let mut r = detailed(
+                result(
+                    &step_id(step),
+                    &title(m),
+                    Status::Skip,
+                    format!("would run {} (dry run)", down.path.display()),
+                ),
+                json!({"sql": sql}),
+            );
+            r.location = Some(down.location());
+            results.push(r);
+        }
+        return Ok(true);
+    }
+
+    let t = Instant::now();
+    let key = match lock::key(&mut conn, target.backend, &target.table).await {
+        Ok(k) => k,
+        Err(e) => {
+            results.push(result("rollback.lock", "lock", Status::Fail, e));
+            return Ok(false);
+        }
+    };
+    if let Err(e) = lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
+        results.push(result("rollback.lock", "lock", Status::Fail, e));
+        return Ok(false);
+    }
+    let mut lock_result = result(
+        "rollback.lock",
+        "lock",
+        Status::Pass,
+        format!("took the {}", key.describe()),
+    );
+    lock_result.duration_ms = t.elapsed().as_millis() as u64;
+    results.push(lock_result);
+
+    let mut failed = None;
+    for step in &steps {
+        let m = &source.migrations[step.index.expect("checked above")];
+        if let Some(f) = &failed {
+            results.push(result(
+                &step_id(step),
+                &title(m),
+                Status::Skip,
+                format!("not run: {f} failed"),
+            ));
+            continue;
+        }
+        match revert::revert(&mut conn, history, m).await {
+            Ok(done) => {
+                let mut r = result(
+                    &step_id(step),
+                    &title(m),
+                    Status::Pass,
+                    format!(
+                        "reverted in {} ({} of {})",
+                        format_duration(done.duration),
+                        plural(done.statements, "statement", "statements"),
+                        m.down
+                            .as_ref()
+                            .map(|d| d.path.display().to_string())
+                            .unwrap_or_default()
+                    ),
+                );
+                r.duration_ms = done.duration.as_millis() as u64;
+                results.push(r);
+            }
+            Err(f) => {
+                let mut r = detailed(
+                    result(
+                        &step_id(step),
+                        &title(m),
+                        Status::Fail,
+                        format!(
+                            "{} failed at statement {}: {}{}; {}",
+                            m.version,
+                            f.statement,
+                            f.message,
+                            f.sqlstate
+                                .as_ref()
+                                .map(|c| format!(" (SQLSTATE {c})"))
+                                .unwrap_or_default(),
+                            if f.partial {
+                                "statements before it stayed applied"
+                            } else {
+                                "it was rolled back: the database is as before this step"
+                            }
+                        ),
+                    ),
+                    json!({"sqlstate": f.sqlstate, "detail": f.detail, "hint": f.hint, "code_frame": f.code_frame}),
+                );
+                r.details.retain(|_, v| !v.is_null());
+                r.location = Some(f.location.clone());
+                results.push(r);
+                failed = Some(m.version.clone());
+            }
+        }
+    }
+    // "Verify the migration tracking table was cleaned."
+    let reverted: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
+    match history.rows(&mut conn).await {
+        Ok(rows) => {
+            let still: Vec<&str> = rows
+                .iter()
+                .map(|r| r.version.as_str())
+                .filter(|v| reverted.contains(v))
+                .collect();
+            let expected_still: Vec<&str> = match &failed {
+                Some(f) => {
+                    let from = reverted.iter().position(|v| v == f).unwrap_or(0);
+                    reverted[from..].to_vec()
+                }
+                None => Vec::new(),
+            };
+            let ok = still.iter().all(|v| expected_still.contains(v))
+                && expected_still.iter().all(|v| still.contains(v));
+            results.push(detailed(
+                result(
+                    "rollback.verify",
+                    "history cleaned",
+                    if ok { Status::Pass } else { Status::Fail },
+                    if still.is_empty() {
+                        format!("{} no longer lists {}", history.table, reverted.join(", "))
+                    } else if ok {
+                        format!(
+                            "{} still lists {} (not reverted)",
+                            history.table,
+                            still.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "{} unexpectedly still lists {}",
+                            history.table,
+                            still.join(", ")
+                        )
+                    },
+                ),
+                json!({"remaining": rows.iter().map(|r| r.version.clone()).collect::<Vec<_>>()}),
+            ));
+        }
+        Err(e) => results.push(result(
+            "rollback.verify",
+            "history cleaned",
+            Status::Fail,
+            e,
+        )),
+    }
+    lock::release(&mut conn, &key).await;
+    Ok(failed.is_none())
+}
+
+/// The hooks of `[rollback]`, as check units (one each).
+fn plan_hooks(inputs: &Inputs, resolver: &mut Resolver<'_>) -> Result<Vec<Unit>, InputError> {
+    let Some(config) = inputs.config.config.rollback.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let mut units = Vec::new();
+    for hook in &config.hooks {
+        let location = resolver.table_location(&hook.span);
+        let timeout = resolver.duration_or(hook.timeout.as_ref(), HOOK_TIMEOUT)?;
+        let probe = match (&hook.http, &hook.command) {
+            (Some(http), None) => {
+                let url = resolver.text(&http.url)?;
+                let mut probe = super::preflight::http_probe(resolver, http, url, timeout)?;
+                probe.timeout = timeout;
+                Probe::Http(probe)
+            }
+            (None, Some(command)) => {
+                let text = resolver.string(command)?;
+                let words = shlex::split(&text)
+                    .filter(|w| !w.is_empty())
+                    .ok_or_else(|| {
+                        resolver.error(
+                            &command.span,
+                            format!("cannot split the command `{text}` into words"),
+                        )
+                    })?;
+                Probe::Command(checks::command::CommandProbe {
+                    command: words,
+                    timeout,
+                })
+            }
+            _ => {
+                return Err(resolver
+                    .error(
+                        &hook.span,
+                        format!(
+                            "hook `{}` needs exactly one of `http` or `command`",
+                            hook.name
+                        ),
+                    )
+                    .help("e.g. command = \"kubectl rollout undo deployment/api-server\""));
+            }
+        };
+        units.push(Unit {
+            kind: "hook",
+            aspects: vec![Aspect::new(
+                format!("hook.{}", id_part(&hook.name)),
+                format!("hook {}", hook.name),
+                location,
+            )],
+            timeout: timeout + Duration::from_secs(1),
+            probe,
+        });
+    }
+    Ok(units)
+}
+
+/// Runs the hooks one after another, in config order.
+async fn run_hooks(hooks: Vec<Unit>, run: bool, dry_run: bool, results: &mut Vec<CheckResult>) {
+    let ctx = Context {
+        http: super::http_client(),
+        dry_run,
+    };
+    for unit in hooks {
+        if !run {
+            let aspect = &unit.aspects[0];
+            let mut r = result(
+                &aspect.id,
+                &aspect.name,
+                Status::Skip,
+                if dry_run {
+                    "would run after the database steps (dry run)"
+                } else {
+                    "not run: the database rollback did not complete"
+                },
+            );
+            r.kind = "hook".into();
+            r.location = aspect.location.clone();
+            results.push(r);
+            continue;
+        }
+        let deadline = unit.timeout + Duration::from_secs(1);
+        results.extend(
+            checks::run_all(vec![unit], &Selection::default(), ctx.clone(), deadline).await,
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Rolling back: which applied migrations a `--to`/`--steps`/`--all` covers (newest first),
+//! what their down scripts would destroy, and running them with their history rows.
+
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use sqlx::{AnyConnection, Executor};
+
+use super::apply::{Failure, run_statement, runs_in_transaction, statements};
+use super::history::{History, Row, status};
+use super::source::{Migration, Source};
+use crate::db::{Backend, describe_error};
+
+/// How far to roll back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Range {
+    /// Revert everything applied after this version (it stays).
+    To(String),
+    /// Revert the newest N applied migrations.
+    Steps(usize),
+    All,
+}
+
+/// One migration to revert.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub version: String,
+    /// Index into `Source::migrations`, when the file exists.
+    pub index: Option<usize>,
+    pub row: Row,
+}
+
+/// The applied migrations a range covers, newest first.
+pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>, String> {
+    let order_of = |version: &str| -> Option<Vec<u64>> {
+        source
+            .migrations
+            .iter()
+            .find(|m| m.version == version)
+            .map(|m| m.order.clone())
+    };
+    let mut applied: Vec<Step> = rows
+        .iter()
+        .map(|r| Step {
+            version: r.version.clone(),
+            index: source
+                .migrations
+                .iter()
+                .position(|m| m.version == r.version),
+            row: r.clone(),
+        })
+        .collect();
+    // Newest first: by file order where there is a file, else by when it was applied.
+    applied.sort_by(|a, b| {
+        let (oa, ob) = (order_of(&a.version), order_of(&b.version));
+        match (oa, ob) {
+            (Some(x), Some(y)) => y.cmp(&x),
+            _ => b.row.applied_at.cmp(&a.row.applied_at),
+        }
+    });
+    match range {
+        Range::All => Ok(applied),
+        Range::Steps(n) => Ok(applied.into_iter().take(*n).collect()),
+        Range::To(version) => {
+            let index = super::plan::find(source, version)
+                .ok_or_else(|| format!("--to {version}: no migration file has that version"))?;
+            let target = &source.migrations[index];
+            if !rows.iter().any(|r| r.version == target.version) {
+                return Err(format!(
+                    "--to {version}: {} is not applied, so it cannot be the point to roll back to",
+                    target.version
+                ));
+            }
+            Ok(applied
+                .into_iter()
+                .filter(|s| order_of(&s.version).is_none_or(|o| o > target.order))
+                .collect())
+        }
+    }
+}
+
+/// What a down script destroys that may hold data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loss {
+    Table(String),
+    Column { table: String, column: String },
+}
+
+impl Loss {
+    pub fn describe(&self) -> String {
+        match self {
+            Loss::Table(t) => format!("table {t}"),
+            Loss::Column { table, column } => format!("column {table}.{column}"),
+        }
+    }
+}
+
+/// Finds `DROP TABLE`, `TRUNCATE` and `ALTER TABLE … DROP COLUMN` in a down script.
+pub fn losses(m: &Migration) -> Vec<Loss> {
+    let Some(down) = &m.down else {
+        return Vec::new();
+    };
+    let drop_table =
+        Regex::new(r"(?is)^drop\s+table\s+(?:if\s+exists\s+)?(.+?)(?:\s+(?:cascade|restrict))?$")
+            .expect("static regex");
+    let truncate = Regex::new(r"(?is)^truncate\s+(?:table\s+)?(?:only\s+)?(.+?)(?:\s+(?:restart|continue|cascade|restrict)\b.*)?$").expect("static regex");
+    let alter = Regex::new(r"(?is)^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(\S+)\s+(.*)$")
+        .expect("static regex");
+    let drop_column = Regex::new(r"(?is)^\s*drop\s+(?:column\s+)?(?:if\s+exists\s+)?(\S+)")
+        .expect("static regex");
+    let mut found = Vec::new();
+    for stmt in statements(down) {
+        let text = strip_comments(stmt.text);
+        let text = text.trim().trim_end_matches(';').trim();
+        if let Some(c) = drop_table
+            .captures(text)
+            .or_else(|| truncate.captures(text))
+        {
+            for name in c[1].split(',') {
+                found.push(Loss::Table(unquote(name)));
+            }
+        } else if let Some(c) = alter.captures(text) {
+            let table = unquote(&c[1]);
+            for action in c[2].split(',') {
+                if let Some(col) = drop_column.captures(action) {
+                    let column = unquote(&col[1]);
+                    if !column.eq_ignore_ascii_case("constraint") {
+                        found.push(Loss::Column {
+                            table: table.clone(),
+                            column,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn unquote(name: &str) -> String {
+    name.trim().trim_matches('"').trim_matches('`').to_string()
+}
+
+/// Rows that would be lost: a table's row count, or a column's non-null count. `None` when the
+/// table is already gone.
+pub async fn rows_at_risk(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    loss: &Loss,
+) -> Result<Option<i64>, String> {
+    let (table, sql) = match loss {
+        Loss::Table(t) => (t, format!("SELECT count(*) FROM {t}")),
+        Loss::Column { table, column } => (
+            table,
+            format!("SELECT count(*) FROM {table} WHERE {column} IS NOT NULL"),
+        ),
+    };
+    if !crate::db::table_exists(conn, backend, table).await? {
+        return Ok(None);
+    }
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut *conn)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "cannot count the rows of {}: {}",
+                loss.describe(),
+                describe_error(&e)
+            )
+        })
+}
+
+#[derive(Clone, Debug)]
+pub struct Reverted {
+    pub statements: usize,
+    pub duration: Duration,
+}
+
+/// Runs a down script and deletes the history row, in one transaction where the database
+/// allows it.
+pub async fn revert(
+    conn: &mut AnyConnection,
+    history: &History,
+    m: &Migration,
+) -> Result<Reverted, Failure> {
+    let started = Instant::now();
+    let down = m
+        .down
+        .as_ref()
+        .expect("revert is only called for migrations with a down script");
+    let stmts = statements(down);
+    let bookkeeping = |message: String| Failure {
+        message,
+        sqlstate: None,
+        detail: None,
+        hint: None,
+        statement: 0,
+        location: down.location(),
+        code_frame: None,
+        completed: 0,
+        partial: false,
+    };
+    if runs_in_transaction(history.backend, down) {
+        let begin = if history.backend == Backend::Sqlite {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        conn.execute(begin)
+            .await
+            .map_err(|e| bookkeeping(describe_error(&e)))?;
+        let result = async {
+            for (i, stmt) in stmts.iter().enumerate() {
+                run_statement(conn, down, stmt, i + 1, 0, false).await?;
+            }
+            history.delete(conn, &m.version).await.map_err(bookkeeping)
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                conn.execute("COMMIT")
+                    .await
+                    .map_err(|e| bookkeeping(describe_error(&e)))?;
+            }
+            Err(f) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(f);
+            }
+        }
+    } else {
+        for (i, stmt) in stmts.iter().enumerate() {
+            run_statement(conn, down, stmt, i + 1, i, true).await?;
+        }
+        history
+            .delete(conn, &m.version)
+            .await
+            .map_err(bookkeeping)?;
+    }
+    Ok(Reverted {
+        statements: stmts.len(),
+        duration: started.elapsed(),
+    })
+}
+
+/// Whether a row may be reverted at all (a partial migration must be finished first).
+pub fn revertible(row: &Row) -> bool {
+    row.status != status::PARTIAL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrate::source::{Layout, Script, checksum};
+
+    fn migration(version: &str, order: u64, down: Option<&str>) -> Migration {
+        let script = |sql: &str| Script {
+            path: format!("{version}.sql").into(),
+            text: sql.into(),
+            start: 0,
+            end: sql.len(),
+            no_transaction: false,
+        };
+        Migration {
+            version: version.into(),
+            order: vec![order],
+            name: String::new(),
+            up: script("SELECT 1"),
+            down: down.map(script),
+            checksum: checksum("SELECT 1"),
+        }
+    }
+
+    fn row(version: &str) -> Row {
+        Row {
+            version: version.into(),
+            name: String::new(),
+            checksum: String::new(),
+            applied_at: format!("2026-01-0{version}"),
+            execution_ms: 0,
+            applied_by: String::new(),
+            status: status::APPLIED.into(),
+            statements_done: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn ranges_newest_first() {
+        let source = Source {
+            dir: "m".into(),
+            layout: Layout::UpDown,
+            migrations: vec![
+                migration("1", 1, Some("")),
+                migration("2", 2, None),
+                migration("3", 3, Some("")),
+            ],
+        };
+        let rows = vec![row("1"), row("2"), row("3")];
+        let versions = |steps: Vec<Step>| steps.into_iter().map(|s| s.version).collect::<Vec<_>>();
+        assert_eq!(
+            versions(select(&source, &rows, &Range::All).unwrap()),
+            ["3", "2", "1"]
+        );
+        assert_eq!(
+            versions(select(&source, &rows, &Range::Steps(2)).unwrap()),
+            ["3", "2"]
+        );
+        assert_eq!(
+            versions(select(&source, &rows, &Range::To("1".into())).unwrap()),
+            ["3", "2"]
+        );
+        assert!(
+            select(&source, &rows[..1], &Range::To("2".into()))
+                .unwrap_err()
+                .contains("not applied")
+        );
+    }
+
+    #[test]
+    fn finds_what_down_scripts_destroy() {
+        let m = migration(
+            "1",
+            1,
+            Some(
+                "-- undo\nDROP TABLE IF EXISTS lp_reports, \"lp_fund_commitments\" CASCADE;\n\
+                 TRUNCATE TABLE audit;\nALTER TABLE funds DROP COLUMN lp_count, DROP CONSTRAINT x, ADD COLUMN y int;\n\
+                 DROP INDEX lp_idx;",
+            ),
+        );
+        assert_eq!(
+            losses(&m),
+            [
+                Loss::Table("lp_reports".into()),
+                Loss::Table("lp_fund_commitments".into()),
+                Loss::Table("audit".into()),
+                Loss::Column {
+                    table: "funds".into(),
+                    column: "lp_count".into()
+                },
+            ]
+        );
+    }
+}
