@@ -192,6 +192,10 @@ pub struct MigrationsArgs {
     /// How long to wait for another migrator's lock [default: 60s]
     #[arg(long, value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
     pub lock_timeout: Option<String>,
+
+    /// Back the database up into DIR first (pg_dump -Fc checked with pg_restore --list, mysqldump, VACUUM INTO)
+    #[arg(long, value_name = "DIR")]
+    pub backup: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -17,7 +17,7 @@ use crate::migrate::apply::{self, Failure};
 use crate::migrate::history::{self, History, NewRow, Row, status};
 use crate::migrate::plan::{self, Item, Plan, State, title};
 use crate::migrate::source::{self, Layout, Migration, Source};
-use crate::migrate::{adopt, lock};
+use crate::migrate::{adopt, backup, lock};
 use crate::report::{CheckResult, Location, Report, Status};
 use crate::secret::{Secret, mask_url};
 use crate::units::{format_duration, plural};
@@ -26,6 +26,8 @@ const DEFAULT_TABLE: &str = "shipgate_migrations";
 const DEFAULT_DIR: &str = "migrations";
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A dump of a large database takes a while; it still has a deadline.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// What the per-migration results depend on, besides the plan.
 #[derive(Clone, Copy)]
@@ -81,6 +83,8 @@ pub async fn run(
 
 /// Where the migrations and their history are, resolved: shared by `migrate` and `rollback`.
 pub(crate) struct Target {
+    /// Where `--backup` writes, when given.
+    pub backup: Option<PathBuf>,
     pub url: Secret,
     pub shown_url: String,
     pub backend: Backend,
@@ -143,6 +147,7 @@ pub(crate) fn resolve_target(
         (None, None) => DEFAULT_LOCK_TIMEOUT,
     };
     Ok(Target {
+        backup: args.backup.clone(),
         shown_url: mask_url(&url),
         url: Secret::new(url),
         backend,
@@ -376,6 +381,18 @@ async fn migrate(
         return Ok(());
     }
 
+    let backup_wanted =
+        settings.target.backup.is_some() && (!plan.to_apply.is_empty() || settings.resume);
+    if backup_wanted && let Err(e) = backup::preflight(&mut conn, settings.target.backend).await {
+        results.push(result(
+            "migrate.backup",
+            "backup",
+            Status::Fail,
+            format!("{e}; nothing was changed"),
+        ));
+        return Ok(());
+    }
+
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
     let t = Instant::now();
     let key = match lock::key(&mut conn, settings.target.backend, &settings.target.table).await {
@@ -410,9 +427,78 @@ async fn migrate(
             return Ok(());
         }
     }
+    if backup_wanted
+        && !take_backup(
+            &mut conn,
+            &settings.target,
+            "migrate",
+            "migrate.backup",
+            results,
+        )
+        .await
+    {
+        lock::release(&mut conn, &key).await;
+        return Ok(());
+    }
     let outcome = apply_all(settings, source, history, &mut conn, results).await;
     lock::release(&mut conn, &key).await;
     outcome
+}
+
+/// Takes the `--backup`; records the result. False when it failed (nothing may change then).
+pub(crate) async fn take_backup(
+    conn: &mut sqlx::AnyConnection,
+    target: &Target,
+    label: &str,
+    id: &str,
+    results: &mut Vec<CheckResult>,
+) -> bool {
+    let Some(dir) = &target.backup else {
+        return true;
+    };
+    let t = Instant::now();
+    match backup::take(
+        conn,
+        target.backend,
+        target.url.expose(),
+        dir,
+        label,
+        BACKUP_TIMEOUT,
+    )
+    .await
+    {
+        Ok(b) => {
+            results.push(timed(
+                with_details(
+                    result(
+                        id,
+                        "backup",
+                        Status::Pass,
+                        format!(
+                            "backed up to {} ({})",
+                            b.path.display(),
+                            crate::units::format_size(b.bytes)
+                        ),
+                    ),
+                    json!({"path": b.path.display().to_string(), "bytes": b.bytes}),
+                ),
+                t,
+            ));
+            true
+        }
+        Err(e) => {
+            results.push(timed(
+                result(
+                    id,
+                    "backup",
+                    Status::Fail,
+                    format!("{e}; nothing was changed"),
+                ),
+                t,
+            ));
+            false
+        }
+    }
 }
 
 /// Drift, refused out-of-order and partial migrations (unless resuming) stop the run.

@@ -277,6 +277,17 @@ async fn rollback(
         return Ok(true);
     }
 
+    if target.backup.is_some()
+        && let Err(e) = crate::migrate::backup::preflight(&mut conn, target.backend).await
+    {
+        results.push(result(
+            "rollback.backup",
+            "backup",
+            Status::Fail,
+            format!("{e}; nothing was changed"),
+        ));
+        return Ok(false);
+    }
     let t = Instant::now();
     let key = match lock::key(&mut conn, target.backend, &target.table).await {
         Ok(k) => k,
@@ -298,6 +309,11 @@ async fn rollback(
     lock_result.duration_ms = t.elapsed().as_millis() as u64;
     results.push(lock_result);
 
+    if !super::migrate::take_backup(&mut conn, target, "rollback", "rollback.backup", results).await
+    {
+        lock::release(&mut conn, &key).await;
+        return Ok(false);
+    }
     let mut failed = None;
     for step in &steps {
         let m = &source.migrations[step.index.expect("checked above")];

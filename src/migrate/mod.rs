@@ -4,6 +4,7 @@
 
 pub mod adopt;
 pub mod apply;
+pub mod backup;
 pub mod history;
 pub mod lock;
 pub mod plan;
