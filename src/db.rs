@@ -43,6 +43,26 @@ impl Backend {
     }
 }
 
+/// A SQLite URL that cannot create or change the file (`mode=ro`), for runs that promise to
+/// change nothing.
+pub fn sqlite_read_only(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let path = base
+        .strip_prefix("sqlite://")
+        .or_else(|| base.strip_prefix("sqlite:"))
+        .unwrap_or(base);
+    if path != ":memory:" && !std::path::Path::new(path).exists() {
+        // Not created yet: what a run would see is an empty database.
+        return "sqlite::memory:".to_string();
+    }
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("mode="))
+        .collect();
+    params.push("mode=ro");
+    format!("{base}?{}", params.join("&"))
+}
+
 /// sqlx's Any driver needs its drivers registered once per process.
 pub fn install_drivers() {
     static ONCE: Once = Once::new();
@@ -109,6 +129,27 @@ pub async fn table_exists(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_urls_made_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        std::fs::write(&db, "").unwrap();
+        let url = format!("sqlite://{}", db.display());
+        assert_eq!(
+            sqlite_read_only(&format!("{url}?mode=rwc")),
+            format!("{url}?mode=ro")
+        );
+        assert_eq!(sqlite_read_only(&url), format!("{url}?mode=ro"));
+        assert_eq!(
+            sqlite_read_only(&format!("{url}?cache=shared&mode=rwc")),
+            format!("{url}?cache=shared&mode=ro")
+        );
+        assert_eq!(
+            sqlite_read_only("sqlite://does-not-exist.db?mode=rwc"),
+            "sqlite::memory:"
+        );
+    }
 
     #[test]
     fn backends_from_schemes() {

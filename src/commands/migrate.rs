@@ -57,8 +57,16 @@ pub async fn run(
     args: &MigrateArgs,
     inputs: &Inputs,
 ) -> Result<Outcome, InputError> {
+    refuse_selection(
+        global,
+        "migrate applies migrations in order: use --to VERSION",
+    )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
-    let settings = resolve(global, args, inputs, &mut resolver)?;
+    let mut settings = resolve(global, args, inputs, &mut resolver)?;
+    if (settings.check || settings.dry_run) && settings.target.backend == Backend::Sqlite {
+        // Opening `mode=rwc` would create the file; these runs promise to change nothing.
+        settings.target.url = Secret::new(db::sqlite_read_only(settings.target.url.expose()));
+    }
     let source = source::load(&settings.target.dir, settings.target.layout)?;
     let history = History::new(&settings.target.table, settings.target.backend)
         .map_err(|e| InputError::new(e).key("table"))?;
@@ -66,7 +74,8 @@ pub async fn run(
     let mut results = Vec::new();
     migrate(&settings, &source, &history, &mut results).await?;
     for r in &mut results {
-        r.reproduce = Some(format!("{} --only {}", inputs.reproduce_base, r.id));
+        // Migrations run in order, so the way to reproduce one result is the same command.
+        r.reproduce = Some(inputs.reproduce_base.clone());
     }
     let report = Report::new(
         "migrate",
@@ -79,6 +88,14 @@ pub async fn run(
         report,
         secrets: resolver.secrets,
     })
+}
+
+/// `--only`/`--skip` pick checks of `preflight`; a migration run is one ordered sequence.
+pub(crate) fn refuse_selection(global: &GlobalArgs, instead: &str) -> Result<(), InputError> {
+    if global.only.is_empty() && global.skip.is_empty() {
+        return Ok(());
+    }
+    Err(InputError::new("--only and --skip do not apply here").help(instead.to_string()))
 }
 
 /// Where the migrations and their history are, resolved: shared by `migrate` and `rollback`.
@@ -376,7 +393,9 @@ async fn migrate(
         return Ok(());
     }
     // Refuse before taking the lock; checked again under it.
-    if !admin && blocked(&plan, settings) {
+    // A `partial` row may be a migration running right now in another process: only under the
+    // lock does it mean one that stopped.
+    if !admin && blocked_before_lock(&plan, settings) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
@@ -502,6 +521,12 @@ pub(crate) async fn take_backup(
 }
 
 /// Drift, refused out-of-order and partial migrations (unless resuming) stop the run.
+fn blocked_before_lock(plan: &Plan, settings: &Settings) -> bool {
+    plan.blockers(&settings.plan)
+        .iter()
+        .any(|i| !matches!(i.state, State::Partial { .. }))
+}
+
 fn blocked(plan: &Plan, settings: &Settings) -> bool {
     plan.blockers(&settings.plan)
         .iter()
@@ -1049,22 +1074,29 @@ fn report_check(source: &Source, plan: &Plan, view: View, results: &mut Vec<Chec
     report_items(source, plan, view, None, results);
     let pending = plan.pending();
     let drifted = plan.drifted();
+    let partial = plan
+        .items
+        .iter()
+        .filter(|i| matches!(i.state, State::Partial { .. }))
+        .count();
     results.push(with_details(
         result(
             "migrate.status",
             "migration status",
-            if pending + drifted == 0 {
+            if pending + drifted + partial == 0 {
                 Status::Pass
             } else {
                 Status::Fail
             },
-            if pending + drifted == 0 {
+            if pending + drifted + partial == 0 {
                 "the database is up to date".to_string()
             } else {
-                format!("{pending} pending, {drifted} changed after being applied")
+                format!(
+                    "{pending} pending, {drifted} changed after being applied, {partial} stopped part-way"
+                )
             },
         ),
-        json!({"pending": pending, "drifted": drifted, "missing_files": plan.missing.len()}),
+        json!({"pending": pending, "drifted": drifted, "partial": partial, "missing_files": plan.missing.len()}),
     ));
 }
 

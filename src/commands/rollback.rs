@@ -27,8 +27,15 @@ pub async fn run(
     args: &RollbackArgs,
     inputs: &Inputs,
 ) -> Result<Outcome, InputError> {
+    super::migrate::refuse_selection(
+        global,
+        "rollback reverts in order: use --to VERSION or --steps N",
+    )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
-    let target = resolve_target(&args.target, inputs, &mut resolver)?;
+    let mut target = resolve_target(&args.target, inputs, &mut resolver)?;
+    if global.dry_run && target.backend == crate::db::Backend::Sqlite {
+        target.url = crate::secret::Secret::new(db::sqlite_read_only(target.url.expose()));
+    }
     let hooks = plan_hooks(inputs, &mut resolver)?;
     let range = match (&args.to, args.steps, args.all) {
         (Some(v), _, _) => Range::To(v.clone()),
@@ -60,7 +67,8 @@ pub async fn run(
         .await;
     }
     for r in &mut results {
-        r.reproduce = Some(format!("{} --only {}", inputs.reproduce_base, r.id));
+        // Steps run in order, so the way to reproduce one result is the same command.
+        r.reproduce = Some(inputs.reproduce_base.clone());
     }
     let report = Report::new(
         "rollback",

@@ -320,8 +320,31 @@ impl History {
         conn: &mut AnyConnection,
         row: &NewRow<'_>,
     ) -> Result<(), String> {
-        self.delete(conn, row.version).await?;
-        self.insert(conn, row).await
+        // One UPDATE moves the row forward atomically; only the first record inserts it. (A
+        // DELETE then INSERT could lose the row to a crash in between.)
+        let p = |n| self.backend.param(n);
+        let sql = format!(
+            "UPDATE {} SET checksum = {}, execution_ms = {}, status = {}, statements_done = {} WHERE version = {}",
+            self.table,
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5)
+        );
+        let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(row.checksum.to_string())
+            .bind(row.execution_ms)
+            .bind(row.status.to_string())
+            .bind(row.statements_done)
+            .bind(row.version.to_string())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| self.write_error(&e))?;
+        if updated.rows_affected() == 0 {
+            self.insert(conn, row).await?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,532 @@
+//! The migration layouts teams already have, each applied end to end on SQLite (a file in the
+//! test's temp dir): detected, ordered, ids and recorded versions, only the up direction run.
+
+mod common;
+
+use std::process::Output;
+
+use common::{Workdir, json_report, result, stderr, stdout};
+use serde_json::Value;
+use sqlx::Connection;
+
+fn url(w: &Workdir, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", w.path().join(file).display())
+}
+
+fn run(w: &Workdir, args: &[&str]) -> (Output, Value) {
+    let out = w
+        .cmd()
+        .args([
+            "migrate",
+            "--format",
+            "json",
+            "--database-url",
+            &url(w, "app.db"),
+        ])
+        .args(args)
+        .output()
+        .expect("run shipgate");
+    let report = json_report(&out);
+    (out, report)
+}
+
+fn run_raw(w: &Workdir, args: &[&str]) -> Output {
+    w.cmd()
+        .args(["migrate", "--database-url", &url(w, "app.db")])
+        .args(args)
+        .output()
+        .expect("run shipgate")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+fn both(out: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))
+}
+
+/// `(id, status)` of the `migration.*` results, in report order.
+fn migrations(report: &Value) -> Vec<(String, String)> {
+    report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["id"].as_str().unwrap().starts_with("migration."))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn all_pass(ids: &[&str]) -> Vec<(String, String)> {
+    ids.iter()
+        .map(|id| (id.to_string(), "pass".to_string()))
+        .collect()
+}
+
+fn layout(report: &Value) -> &str {
+    result(report, "migrate.source")["details"]["layout"]
+        .as_str()
+        .expect("layout")
+}
+
+fn block<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+async fn open(w: &Workdir) -> sqlx::SqliteConnection {
+    let path = w.path().join("app.db");
+    assert!(path.exists(), "no database file");
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open the SQLite file")
+}
+
+/// The tables, history table excluded, by name.
+fn tables(w: &Workdir) -> Vec<String> {
+    block(async {
+        let mut conn = open(w).await;
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> 'shipgate_migrations' ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("tables")
+    })
+}
+
+fn columns(w: &Workdir, table: &str) -> Vec<String> {
+    block(async {
+        let mut conn = open(w).await;
+        sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+            .bind(table)
+            .fetch_all(&mut conn)
+            .await
+            .expect("columns")
+    })
+}
+
+/// `(version, name, status)` of the history, in the order applied.
+fn history(w: &Workdir) -> Vec<(String, String, String)> {
+    block(async {
+        let mut conn = open(w).await;
+        sqlx::query_as("SELECT version, name, status FROM shipgate_migrations ORDER BY rowid")
+            .fetch_all(&mut conn)
+            .await
+            .expect("history")
+    })
+}
+
+fn recorded_versions(w: &Workdir) -> Vec<String> {
+    history(w).into_iter().map(|(v, _, _)| v).collect()
+}
+
+/// Applies, checks a second run changes nothing.
+fn apply_twice(w: &Workdir, args: &[&str]) -> Value {
+    let (out, report) = run(w, args);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let (out, again) = run(w, args);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert!(
+        migrations(&again).iter().all(|(_, s)| s == "skip"),
+        "second run: {again:#}"
+    );
+    report
+}
+
+#[test]
+fn sqlx_simple_files() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240101000000_create_users.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY);\n",
+    );
+    w.write(
+        "migrations/20240102000000_add_email.sql",
+        "ALTER TABLE users ADD COLUMN email TEXT;\n",
+    );
+    w.write(
+        "migrations/20240103000000_notes.sql",
+        "-- no-transaction\nCREATE TABLE notes (body TEXT);\n",
+    );
+    w.write("migrations/README.md", "not a migration\n");
+
+    let report = apply_twice(&w, &[]);
+    assert_eq!(layout(&report), "sqlx");
+    assert_eq!(
+        migrations(&report),
+        all_pass(&[
+            "migration.20240101000000",
+            "migration.20240102000000",
+            "migration.20240103000000"
+        ])
+    );
+    assert_eq!(
+        result(&report, "migration.20240101000000")["name"],
+        "20240101000000 (create users)"
+    );
+    assert_eq!(
+        result(&report, "migration.20240103000000")["details"]["transaction"],
+        false
+    );
+    assert_eq!(columns(&w, "users"), ["id", "email"]);
+    assert_eq!(
+        history(&w),
+        [
+            (
+                "20240101000000".into(),
+                "create users".into(),
+                "applied".into()
+            ),
+            (
+                "20240102000000".into(),
+                "add email".into(),
+                "applied".into()
+            ),
+            ("20240103000000".into(), "notes".into(), "applied".into()),
+        ]
+    );
+}
+
+#[test]
+fn sqlx_files_are_ordered_by_number_not_by_name() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/10_second.sql",
+        "ALTER TABLE t ADD COLUMN b TEXT;\n",
+    );
+    w.write("migrations/9_first.sql", "CREATE TABLE t (a TEXT);\n");
+
+    let report = apply_twice(&w, &[]);
+    assert_eq!(
+        migrations(&report),
+        all_pass(&["migration.9", "migration.10"])
+    );
+    assert_eq!(recorded_versions(&w), ["9", "10"]);
+}
+
+#[test]
+fn up_down_pairs_with_seed_style_ids() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/001-lp-base.up.sql",
+        "CREATE TABLE funds (id INTEGER);\n",
+    );
+    w.write("migrations/001-lp-base.down.sql", "DROP TABLE funds;\n");
+    w.write(
+        "migrations/002-lp-commitments.up.sql",
+        "CREATE TABLE commitments (fund_id INTEGER);\n",
+    );
+    w.write(
+        "migrations/002-lp-commitments.down.sql",
+        "DROP TABLE commitments;\n",
+    );
+
+    let report = apply_twice(&w, &[]);
+    assert_eq!(layout(&report), "up-down");
+    assert_eq!(
+        migrations(&report),
+        all_pass(&["migration.001-lp-base", "migration.002-lp-commitments"])
+    );
+    assert_eq!(recorded_versions(&w), ["001-lp-base", "002-lp-commitments"]);
+    assert_eq!(tables(&w), ["commitments", "funds"], "no down ran");
+
+    // `--to` takes the full id, or the number.
+    let w = Workdir::new();
+    w.write(
+        "migrations/001-lp-base.up.sql",
+        "CREATE TABLE funds (id INTEGER);\n",
+    );
+    w.write(
+        "migrations/002-lp-commitments.up.sql",
+        "CREATE TABLE commitments (x INTEGER);\n",
+    );
+    let (out, _) = run(&w, &["--to", "001-lp-base"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(recorded_versions(&w), ["001-lp-base"]);
+    let (out, _) = run(&w, &["--to", "2"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(recorded_versions(&w), ["001-lp-base", "002-lp-commitments"]);
+}
+
+#[test]
+fn golang_migrate_files() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/000001_create_users_table.up.sql",
+        "CREATE TABLE users (id INTEGER);\n",
+    );
+    w.write(
+        "migrations/000001_create_users_table.down.sql",
+        "DROP TABLE users;\n",
+    );
+    w.write(
+        "migrations/000002_add_index.up.sql",
+        "CREATE INDEX users_id ON users (id);\n",
+    );
+    w.write(
+        "migrations/000002_add_index.down.sql",
+        "DROP INDEX users_id;\n",
+    );
+
+    let report = apply_twice(&w, &["--layout", "golang-migrate"]);
+    assert_eq!(layout(&report), "up-down");
+    assert_eq!(
+        migrations(&report),
+        all_pass(&["migration.000001", "migration.000002"])
+    );
+    assert_eq!(
+        history(&w),
+        [
+            (
+                "000001".into(),
+                "create users table".into(),
+                "applied".into()
+            ),
+            ("000002".into(), "add index".into(), "applied".into()),
+        ]
+    );
+    assert_eq!(tables(&w), ["users"]);
+}
+
+#[test]
+fn diesel_directories() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/2015-12-19-180527_create_users/up.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n",
+    );
+    w.write(
+        "migrations/2015-12-19-180527_create_users/down.sql",
+        "DROP TABLE users;\n",
+    );
+    w.write(
+        "migrations/2016-01-02-030405_create_posts/up.sql",
+        "CREATE TABLE posts (id INTEGER, user_id INTEGER);\n",
+    );
+    w.write(
+        "migrations/2016-01-02-030405_create_posts/down.sql",
+        "DROP TABLE posts;\n",
+    );
+    w.write(
+        "migrations/2016-01-03-000000_posts_index/up.sql",
+        "CREATE INDEX posts_user ON posts (user_id);\n",
+    );
+    w.write(
+        "migrations/2016-01-03-000000_posts_index/metadata.toml",
+        "run_in_transaction = false\n",
+    );
+
+    let report = apply_twice(&w, &[]);
+    assert_eq!(layout(&report), "diesel");
+    assert_eq!(
+        migrations(&report),
+        all_pass(&[
+            "migration.20151219180527",
+            "migration.20160102030405",
+            "migration.20160103000000"
+        ])
+    );
+    assert_eq!(
+        result(&report, "migration.20160103000000")["details"]["transaction"],
+        false
+    );
+    assert_eq!(
+        recorded_versions(&w),
+        ["20151219180527", "20160102030405", "20160103000000"]
+    );
+    assert_eq!(tables(&w), ["posts", "users"]);
+}
+
+#[test]
+fn diesel_failure_points_at_up_sql() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/2015-12-19-180527_create_users/up.sql",
+        "CREATE TABLE users (id INTEGER);\n\nINSERT INTO nope VALUES (1);\n",
+    );
+    let (out, report) = run(&w, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let failed = result(&report, "migration.20151219180527");
+    assert_eq!(
+        failed["location"]["file"],
+        "migrations/2015-12-19-180527_create_users/up.sql"
+    );
+    assert_eq!(failed["location"]["line"], 3);
+    assert!(tables(&w).is_empty(), "rolled back");
+}
+
+#[test]
+fn dbmate_single_file_runs_only_the_up_section() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240101120000_create_users.sql",
+        "-- migrate:up\nCREATE TABLE users (id INTEGER);\nINSERT INTO users VALUES (1);\n\n-- migrate:down\nDROP TABLE users;\n",
+    );
+    w.write(
+        "migrations/20240102120000_create_posts.sql",
+        "-- migrate:up transaction:false\nCREATE TABLE posts (id INTEGER);\n\n-- migrate:down\nDROP TABLE posts;\nDROP TABLE users;\n",
+    );
+
+    let report = apply_twice(&w, &[]);
+    assert_eq!(layout(&report), "dbmate");
+    assert_eq!(
+        migrations(&report),
+        all_pass(&["migration.20240101120000", "migration.20240102120000"])
+    );
+    assert_eq!(
+        result(&report, "migration.20240101120000")["details"]["statements"],
+        2,
+        "the up section only"
+    );
+    assert_eq!(
+        result(&report, "migration.20240102120000")["details"]["transaction"],
+        false
+    );
+    assert_eq!(tables(&w), ["posts", "users"], "no down section ran");
+    assert_eq!(recorded_versions(&w), ["20240101120000", "20240102120000"]);
+}
+
+#[test]
+fn dbmate_failure_points_at_the_line_in_the_file() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240101120000_broken.sql",
+        "-- migrate:up\nCREATE TABLE users (id INTEGER);\n\nINSERT INTO nope VALUES (1);\n\n-- migrate:down\nDROP TABLE users;\n",
+    );
+    let (out, report) = run(&w, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let failed = result(&report, "migration.20240101120000");
+    assert_eq!(
+        failed["location"]["file"],
+        "migrations/20240101120000_broken.sql"
+    );
+    assert_eq!(
+        failed["location"]["line"], 4,
+        "a line of the file, not of the section"
+    );
+    assert_eq!(failed["details"]["statement"], 2);
+    assert!(tables(&w).is_empty());
+}
+
+#[test]
+fn dbmate_dry_run_shows_only_the_up_section() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240101120000_create_users.sql",
+        "-- migrate:up\nCREATE TABLE users (id INTEGER);\n\n-- migrate:down\nDROP TABLE users;\n",
+    );
+    let (out, report) = run(&w, &["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let r = result(&report, "migration.20240101120000");
+    let sql = r["details"]["sql"].as_str().unwrap();
+    assert!(sql.contains("CREATE TABLE users (id INTEGER);"), "{sql}");
+    assert!(!sql.contains("DROP TABLE"), "{sql}");
+    assert_eq!(r["location"]["line"], 2, "the up section starts on line 2");
+}
+
+#[test]
+fn flyway_versioned_files() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/V1__init.sql",
+        "CREATE TABLE funds (id INTEGER);\n",
+    );
+    w.write("migrations/U1__init.sql", "DROP TABLE funds;\n");
+    w.write(
+        "migrations/V1.1__more.sql",
+        "ALTER TABLE funds ADD COLUMN b TEXT;\n",
+    );
+    w.write(
+        "migrations/V1.9__ninth.sql",
+        "ALTER TABLE funds ADD COLUMN c TEXT;\n",
+    );
+    w.write(
+        "migrations/V1.10__tenth.sql",
+        "ALTER TABLE funds ADD COLUMN d TEXT;\n",
+    );
+    w.write(
+        "migrations/V2__add_notes.sql",
+        "CREATE TABLE notes (body TEXT);\n",
+    );
+
+    let report = apply_twice(&w, &[]);
+    assert_eq!(layout(&report), "flyway");
+    assert_eq!(
+        migrations(&report),
+        all_pass(&[
+            "migration.1",
+            "migration.1-1",
+            "migration.1-9",
+            "migration.1-10",
+            "migration.2"
+        ])
+    );
+    assert_eq!(result(&report, "migration.2")["name"], "2 (add notes)");
+    assert_eq!(recorded_versions(&w), ["1", "1.1", "1.9", "1.10", "2"]);
+    assert_eq!(
+        columns(&w, "funds"),
+        ["id", "b", "c", "d"],
+        "applied in version order"
+    );
+    assert_eq!(
+        tables(&w),
+        ["funds", "notes"],
+        "the undo script did not run"
+    );
+}
+
+#[test]
+fn a_forced_layout_that_does_not_match_is_an_input_error() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/001_users.sql",
+        "CREATE TABLE users (id INTEGER);\n",
+    );
+
+    for (flag, expected) in [
+        ("flyway", "but --layout is flyway"),
+        ("diesel", "but --layout is diesel"),
+        ("up-down", "but --layout is up-down"),
+    ] {
+        let out = run_raw(&w, &["--layout", flag]);
+        assert_eq!(code(&out), 2, "{flag}: {}", both(&out));
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{flag}: {err}");
+        assert!(
+            err.contains("001_users.sql"),
+            "{flag}: names the file: {err}"
+        );
+    }
+
+    let out = run_raw(&w, &["--layout", "liquibase"]);
+    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert!(stderr(&out).contains("liquibase"), "{}", stderr(&out));
+
+    // The config's `layout` too.
+    w.write("shipgate.toml", "[migrate]\nlayout = \"dbmate\"\n");
+    let out = run_raw(&w, &[]);
+    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert!(
+        stderr(&out).contains("but --layout is dbmate"),
+        "{}",
+        stderr(&out)
+    );
+
+    assert!(!w.path().join("app.db").exists(), "nothing ran");
+
+    // The matching layout, forced, works.
+    std::fs::remove_file(w.path().join("shipgate.toml")).unwrap();
+    let (out, report) = run(&w, &["--layout", "sqlx"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(layout(&report), "sqlx");
+}

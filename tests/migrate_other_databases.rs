@@ -1,0 +1,700 @@
+//! `shipgate migrate` on SQLite (a file in the test's temp dir) and on the real MariaDB server
+//! (one throwaway database per test).
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestDb, Workdir, json_report, result, stderr, stdout};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+
+fn run(w: &Workdir, url: &str, args: &[&str]) -> (Output, Value) {
+    let out = w
+        .cmd()
+        .args(["migrate", "--format", "json", "--database-url", url])
+        .args(args)
+        .output()
+        .expect("run shipgate");
+    let report = json_report(&out);
+    (out, report)
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+fn both(out: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))
+}
+
+fn status<'a>(report: &'a Value, id: &str) -> &'a str {
+    result(report, id)["status"].as_str().expect("status")
+}
+
+fn message<'a>(report: &'a Value, id: &str) -> &'a str {
+    result(report, id)["message"].as_str().expect("message")
+}
+
+fn migration_statuses(report: &Value) -> Vec<(String, String)> {
+    report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["id"].as_str().unwrap().starts_with("migration."))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn block<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// `(version, checksum, status, statements_done)` of the history, by version.
+type Recorded = (String, String, String, Option<i64>);
+
+const HISTORY: &str =
+    "SELECT version, checksum, status, statements_done FROM shipgate_migrations ORDER BY version";
+
+fn spawn(w: &Workdir, args: &[&str]) -> Child {
+    StdCommand::new(env!("CARGO_BIN_EXE_shipgate"))
+        .current_dir(w.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shipgate")
+}
+
+fn finish(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("shipgate did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
+    Output {
+        status,
+        stdout: out,
+        stderr: err,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite
+
+struct Sqlite {
+    path: PathBuf,
+    /// What shipgate is given: creates the file when missing.
+    url: String,
+}
+
+impl Sqlite {
+    fn in_dir(w: &Workdir) -> Sqlite {
+        let path = w.path().join("app.db");
+        Sqlite {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            path,
+        }
+    }
+
+    async fn connect(&self) -> sqlx::SqliteConnection {
+        assert!(self.path.exists(), "{} does not exist", self.path.display());
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.path.display()))
+            .await
+            .expect("open the SQLite file")
+    }
+
+    fn scalar(&self, sql: &str) -> i64 {
+        block(async {
+            let mut conn = self.connect().await;
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        })
+    }
+
+    fn execute(&self, sql: &str) {
+        block(async {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("open");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        })
+    }
+
+    fn tables(&self) -> Vec<String> {
+        block(async {
+            let mut conn = self.connect().await;
+            sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("list tables")
+        })
+    }
+
+    fn history(&self) -> Vec<Recorded> {
+        block(async {
+            let mut conn = self.connect().await;
+            sqlx::query_as(HISTORY)
+                .fetch_all(&mut conn)
+                .await
+                .expect("history")
+        })
+    }
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+#[test]
+fn sqlite_applies_then_a_second_run_changes_nothing() {
+    let w = Workdir::new();
+    let db = Sqlite::in_dir(&w);
+    let first = "CREATE TABLE funds (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n";
+    w.write("migrations/001_funds.sql", first);
+    w.write(
+        "migrations/002_seed.sql",
+        "INSERT INTO funds (name) VALUES ('Fund I');\n",
+    );
+    w.write(
+        "migrations/003_index.sql",
+        "CREATE INDEX funds_name ON funds (name);\nCREATE TABLE notes (body TEXT);\n",
+    );
+
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(
+        migration_statuses(&report),
+        pairs(&[
+            ("migration.001", "pass"),
+            ("migration.002", "pass"),
+            ("migration.003", "pass"),
+        ])
+    );
+    assert!(
+        message(&report, "migrate.lock").contains("SQLite"),
+        "{}",
+        message(&report, "migrate.lock")
+    );
+    let history = db.history();
+    assert_eq!(
+        history.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["001", "002", "003"]
+    );
+    assert!(
+        history.iter().all(|r| r.2 == "applied" && r.3.is_none()),
+        "{history:?}"
+    );
+    assert_eq!(history[0].1, sha256(first));
+    assert_eq!(db.scalar("SELECT count(*) FROM funds"), 1);
+
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    for id in ["migration.001", "migration.002", "migration.003"] {
+        assert_eq!(status(&report, id), "skip");
+        assert!(
+            message(&report, id).starts_with("already applied"),
+            "{}",
+            message(&report, id)
+        );
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM funds"), 1);
+    assert_eq!(db.history(), history);
+}
+
+#[test]
+fn sqlite_a_failing_migration_is_rolled_back() {
+    let w = Workdir::new();
+    let db = Sqlite::in_dir(&w);
+    w.write(
+        "migrations/001_funds.sql",
+        "CREATE TABLE funds (id INTEGER);\n",
+    );
+    w.write(
+        "migrations/002_broken.sql",
+        "CREATE TABLE rolled_back (x INTEGER);\nINSERT INTO funds VALUES (1);\n\n-- no such table\nINSERT INTO nope\n  VALUES (1);\n",
+    );
+
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(status(&report, "migration.001"), "pass");
+    let failed = result(&report, "migration.002");
+    assert_eq!(failed["status"], "fail");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such table: nope"),
+        "{failed:#}"
+    );
+    assert_eq!(failed["details"]["statement"], 3);
+    assert_eq!(failed["location"]["file"], "migrations/002_broken.sql");
+    assert_eq!(
+        failed["location"]["line"], 5,
+        "the failing statement's first line"
+    );
+    assert_eq!(failed["location"]["column"], 1);
+
+    assert_eq!(db.tables(), ["funds", "shipgate_migrations"]);
+    assert_eq!(db.scalar("SELECT count(*) FROM funds"), 0);
+    assert_eq!(db.history().len(), 1);
+}
+
+#[test]
+fn sqlite_dry_run_leaves_the_file_as_it_was() {
+    let w = Workdir::new();
+    let db = Sqlite::in_dir(&w);
+    db.execute("CREATE TABLE existing (id INTEGER); INSERT INTO existing VALUES (1);");
+    w.write(
+        "migrations/001_funds.sql",
+        "CREATE TABLE funds (id INTEGER);\n",
+    );
+    let before = file_bytes(&db.path);
+
+    let (out, report) = run(&w, &db.url, &["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let sql = result(&report, "migration.001")["details"]["sql"]
+        .as_str()
+        .unwrap();
+    assert!(sql.starts_with("BEGIN IMMEDIATE;"), "{sql}");
+    assert!(sql.contains("CREATE TABLE funds (id INTEGER);"), "{sql}");
+    assert!(sql.contains("INSERT INTO shipgate_migrations"), "{sql}");
+    assert_eq!(status(&report, "migrate.history"), "skip");
+
+    assert_eq!(file_bytes(&db.path), before, "the database file changed");
+    assert_eq!(db.tables(), ["existing"]);
+
+    let (out, _) = run(&w, &db.url, &["--check"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(file_bytes(&db.path), before);
+}
+
+#[test]
+fn sqlite_dry_run_and_check_do_not_create_the_database_file() {
+    // `--dry-run` promises to change nothing; `mode=rwc` asks for the file to be created when
+    // migrating, which a dry run or a check does not do.
+    let w = Workdir::new();
+    let db = Sqlite::in_dir(&w);
+    w.write(
+        "migrations/001_funds.sql",
+        "CREATE TABLE funds (id INTEGER);\n",
+    );
+
+    let (out, _) = run(&w, &db.url, &["--dry-run"]);
+    assert!(code(&out) != 2, "{}", both(&out));
+    assert!(!db.path.exists(), "--dry-run created {}", db.path.display());
+
+    let (out, _) = run(&w, &db.url, &["--check"]);
+    assert!(code(&out) != 2, "{}", both(&out));
+    assert!(!db.path.exists(), "--check created {}", db.path.display());
+}
+
+#[test]
+fn sqlite_two_migrators_at_once_apply_each_migration_once() {
+    let w = Workdir::new();
+    let db = Sqlite::in_dir(&w);
+    w.write("migrations/001_t.sql", "CREATE TABLE t (id INTEGER);\n");
+    w.write(
+        "migrations/002_slow.sql",
+        "CREATE TABLE counted AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT count(*) AS n FROM c;\n",
+    );
+    w.write("migrations/003_row.sql", "INSERT INTO t VALUES (1);\n");
+    let args = ["migrate", "--format", "json", "--database-url", &db.url];
+
+    let a = spawn(&w, &args);
+    let b = spawn(&w, &args);
+    let a = finish(a, Duration::from_secs(60));
+    let b = finish(b, Duration::from_secs(60));
+    assert_eq!(code(&a), 0, "{}", both(&a));
+    assert_eq!(code(&b), 0, "{}", both(&b));
+    assert_eq!(db.scalar("SELECT count(*) FROM t"), 1);
+    assert_eq!(
+        db.history()
+            .iter()
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>(),
+        ["001", "002", "003"]
+    );
+    let (ra, rb) = (json_report(&a), json_report(&b));
+    for id in ["migration.001", "migration.002", "migration.003"] {
+        let mut statuses = [status(&ra, id), status(&rb, id)];
+        statuses.sort();
+        assert_eq!(statuses, ["pass", "skip"], "{id} applied by exactly one");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MariaDB
+
+async fn mysql(db: &TestDb) -> sqlx::MySqlConnection {
+    sqlx::MySqlConnection::connect(&db.url)
+        .await
+        .expect("connect to the test database")
+}
+
+fn my_scalar(db: &TestDb, sql: &str) -> i64 {
+    block(async {
+        let mut conn = mysql(db).await;
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    })
+}
+
+fn my_tables(db: &TestDb) -> Vec<String> {
+    block(async {
+        let mut conn = mysql(db).await;
+        sqlx::query_scalar(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("list tables")
+    })
+}
+
+fn my_history(db: &TestDb) -> Vec<Recorded> {
+    block(async {
+        let mut conn = mysql(db).await;
+        sqlx::query_as(HISTORY)
+            .fetch_all(&mut conn)
+            .await
+            .expect("history")
+    })
+}
+
+#[test]
+fn mariadb_applies_then_a_second_run_changes_nothing() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    let first = "CREATE TABLE funds (\n  id INT PRIMARY KEY,\n  name VARCHAR(100) NOT NULL\n);\n";
+    w.write("migrations/001_funds.sql", first);
+    w.write(
+        "migrations/002_seed.sql",
+        "INSERT INTO funds VALUES (1, 'Fund I');\nCREATE INDEX funds_name ON funds (name);\n",
+    );
+
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(
+        migration_statuses(&report),
+        pairs(&[("migration.001", "pass"), ("migration.002", "pass")])
+    );
+    assert_eq!(result(&report, "migration.002")["details"]["statements"], 2);
+    assert_eq!(
+        result(&report, "migration.002")["details"]["transaction"],
+        false
+    );
+    assert!(
+        message(&report, "migrate.lock").contains("MySQL lock"),
+        "{}",
+        message(&report, "migrate.lock")
+    );
+    let history = my_history(&db);
+    assert_eq!(
+        history,
+        [
+            ("001".into(), sha256(first), "applied".into(), None),
+            (
+                "002".into(),
+                sha256(
+                    "INSERT INTO funds VALUES (1, 'Fund I');\nCREATE INDEX funds_name ON funds (name);\n"
+                ),
+                "applied".into(),
+                None
+            ),
+        ]
+    );
+    assert_eq!(my_scalar(&db, "SELECT COUNT(*) FROM funds"), 1);
+
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(
+        migration_statuses(&report),
+        pairs(&[("migration.001", "skip"), ("migration.002", "skip")])
+    );
+    assert!(message(&report, "migration.002").starts_with("already applied"));
+    assert_eq!(my_scalar(&db, "SELECT COUNT(*) FROM funds"), 1);
+    assert_eq!(my_history(&db), history);
+}
+
+#[test]
+fn mariadb_a_failing_statement_keeps_the_progress_and_resumes() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write("migrations/001_funds.sql", "CREATE TABLE funds (id INT);\n");
+    w.write(
+        "migrations/002_steps.sql",
+        "CREATE TABLE m1 (x INT);\n\nINSERT INTO audit_log VALUES (1);\nCREATE TABLE m2 (x INT);\n",
+    );
+
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let failed = result(&report, "migration.002");
+    assert_eq!(failed["status"], "fail");
+    let msg = failed["message"].as_str().unwrap();
+    assert!(msg.contains("at statement 2"), "{msg}");
+    assert!(msg.contains("audit_log"), "{msg}");
+    assert!(msg.contains("--resume"), "says how to go on: {msg}");
+    assert_eq!(failed["details"]["sqlstate"], "42S02");
+    assert_eq!(failed["details"]["statement"], 2);
+    assert_eq!(failed["location"]["file"], "migrations/002_steps.sql");
+    assert_eq!(failed["location"]["line"], 3);
+
+    // MySQL committed the CREATE TABLE before the failure: that is what happened, and the
+    // history says how far it got.
+    assert_eq!(my_tables(&db), ["funds", "m1", "shipgate_migrations"]);
+    let row = my_history(&db)
+        .into_iter()
+        .find(|r| r.0 == "002")
+        .expect("a row for 002");
+    assert_eq!((row.2.as_str(), row.3), ("partial", Some(1)));
+
+    // A plain re-run refuses, naming the statement that did not complete.
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let msg = message(&report, "migration.002");
+    assert!(msg.contains("stopped after 1 of 3 statements"), "{msg}");
+    assert_eq!(result(&report, "migration.002")["location"]["line"], 3);
+
+    // The cause fixed, --resume runs statements 2 and 3 only (re-running 1 would fail).
+    db.execute("CREATE TABLE audit_log (x INT)");
+    let (out, report) = run(&w, &db.url, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "migration.002"), "pass");
+    assert_eq!(my_scalar(&db, "SELECT COUNT(*) FROM audit_log"), 1);
+    assert_eq!(
+        my_tables(&db),
+        ["audit_log", "funds", "m1", "m2", "shipgate_migrations"]
+    );
+    let row = my_history(&db).into_iter().find(|r| r.0 == "002").unwrap();
+    assert_eq!((row.2.as_str(), row.3), ("applied", None));
+}
+
+#[test]
+fn mariadb_check_after_a_partial_migration_is_not_up_to_date() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write(
+        "migrations/001_steps.sql",
+        "CREATE TABLE m1 (x INT);\nINSERT INTO audit_log VALUES (1);\n",
+    );
+    let (out, _) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+
+    let (out, report) = run(&w, &db.url, &["--check"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(status(&report, "migration.001"), "fail");
+    let summary = message(&report, "migrate.status");
+    assert_eq!(
+        status(&report, "migrate.status"),
+        "fail",
+        "a migration stopped half-way, yet: {summary}"
+    );
+    assert!(!summary.contains("up to date"), "{summary}");
+}
+
+#[test]
+fn mariadb_dry_run_notes_the_implicit_ddl_commit_and_creates_nothing() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write(
+        "migrations/001_funds.sql",
+        "CREATE TABLE funds (id INT);\nINSERT INTO funds VALUES (1);\n",
+    );
+
+    let (out, report) = run(&w, &db.url, &["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let r = result(&report, "migration.001");
+    assert_eq!(r["status"], "skip");
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains("MySQL commits DDL implicitly"), "{msg}");
+    assert_eq!(r["details"]["transaction"], false);
+    let sql = r["details"]["sql"].as_str().unwrap();
+    assert!(
+        !sql.contains("BEGIN") && !sql.contains("COMMIT"),
+        "no transaction promised: {sql}"
+    );
+    assert!(
+        sql.contains("CREATE TABLE funds (id INT);\nINSERT INTO funds VALUES (1);"),
+        "{sql}"
+    );
+    assert!(sql.contains("INSERT INTO shipgate_migrations"), "{sql}");
+    assert!(my_tables(&db).is_empty(), "{:?}", my_tables(&db));
+}
+
+#[test]
+fn mariadb_two_migrators_at_once_apply_each_migration_once() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write("migrations/001_t.sql", "CREATE TABLE t (id INT);\n");
+    w.write("migrations/002_slow.sql", "SELECT SLEEP(1);\n");
+    w.write("migrations/003_row.sql", "INSERT INTO t VALUES (1);\n");
+    let args = ["migrate", "--format", "json", "--database-url", &db.url];
+
+    let a = spawn(&w, &args);
+    let b = spawn(&w, &args);
+    let a = finish(a, Duration::from_secs(60));
+    let b = finish(b, Duration::from_secs(60));
+    assert_eq!(code(&a), 0, "{}", both(&a));
+    assert_eq!(code(&b), 0, "{}", both(&b));
+    assert_eq!(my_scalar(&db, "SELECT COUNT(*) FROM t"), 1);
+    assert_eq!(
+        my_history(&db)
+            .iter()
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>(),
+        ["001", "002", "003"]
+    );
+    let (ra, rb) = (json_report(&a), json_report(&b));
+    for id in ["migration.001", "migration.002", "migration.003"] {
+        let mut statuses = [status(&ra, id), status(&rb, id)];
+        statuses.sort();
+        assert_eq!(statuses, ["pass", "skip"], "{id} applied by exactly one");
+    }
+}
+
+#[test]
+fn mariadb_a_lock_held_too_long_fails_naming_the_holder() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x INT);\n");
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    // "took the MySQL lock `shipgate_…`": the name this database's migrators share.
+    let took = message(&report, "migrate.lock");
+    let name = took
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no lock name in {took}"))
+        .to_string();
+    assert!(name.starts_with("shipgate_"), "{took}");
+
+    w.write("migrations/002_b.sql", "CREATE TABLE b (x INT);\n");
+    let (out, report, holder) = block(async {
+        let mut conn = mysql(&db).await;
+        let got: i64 = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await
+            .expect("GET_LOCK");
+        assert_eq!(got, 1, "the lock is free");
+        let holder: i64 = sqlx::query_scalar("SELECT CAST(CONNECTION_ID() AS SIGNED)")
+            .fetch_one(&mut conn)
+            .await
+            .expect("CONNECTION_ID");
+        let started = Instant::now();
+        let (out, report) = run(&w, &db.url, &["--lock-timeout", "1s"]);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "gave up after ~1s"
+        );
+        (out, report, holder)
+    });
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(status(&report, "migrate.lock"), "fail");
+    let msg = message(&report, "migrate.lock");
+    assert!(msg.contains(&format!("pid {holder}")), "{msg}");
+    assert!(msg.contains(&name), "{msg}");
+    assert!(msg.contains("--lock-timeout"), "{msg}");
+    assert!(!my_tables(&db).contains(&"b".to_string()));
+
+    // Released (the session ended): the next run applies 002.
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "migration.002"), "pass");
+}
+
+#[test]
+fn mariadb_a_second_migrator_waits_for_a_migration_in_progress() {
+    // MySQL runs every migration statement by statement and records a `partial` row before its
+    // first statement. A second migrator started meanwhile must wait for the lock and then find
+    // the migration applied, not report it as stopped half-way.
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write(
+        "migrations/001_slow.sql",
+        "CREATE TABLE a (x INT);\nSELECT SLEEP(3);\n",
+    );
+
+    let first = spawn(
+        &w,
+        &["migrate", "--format", "json", "--database-url", &db.url],
+    );
+    let database = db.url.rsplit('/').next().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while my_scalar(
+        &db,
+        &format!(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '{database}' AND INFO LIKE 'SELECT SLEEP(3)%'"
+        ),
+    ) == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first migrator never ran its sleep"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (out, report) = run(&w, &db.url, &[]);
+    let first = finish(first, Duration::from_secs(60));
+    assert_eq!(code(&first), 0, "{}", both(&first));
+    assert_eq!(
+        code(&out),
+        0,
+        "the second migrator failed while the first was still running:\n{}",
+        both(&out)
+    );
+    assert_eq!(status(&report, "migration.001"), "skip");
+    let row = my_history(&db).into_iter().find(|r| r.0 == "001").unwrap();
+    assert_eq!(row.2, "applied");
+}
