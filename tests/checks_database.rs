@@ -614,3 +614,43 @@ fn db_wait_flag_retries() {
             > 1
     );
 }
+
+#[test]
+fn migrations_aspect_counts_pending_and_fails_on_a_changed_file() {
+    let w = Workdir::new();
+    let db_path = w.path().join("app.db");
+    let url = format!("sqlite://{}?mode=rwc", db_path.display());
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x int);\n");
+    w.write("migrations/002_b.sql", "CREATE TABLE b (x int);\n");
+    let out = w
+        .cmd()
+        .args(["migrate", "--database-url", &url, "--to", "001", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    w.write(
+        "shipgate.toml",
+        &format!("[[preflight.database]]\nurl = \"{url}\"\nmigrations = \"migrations\"\n"),
+    );
+    let check = || {
+        let out = w
+            .cmd()
+            .args(["preflight", "--format", "json"])
+            .output()
+            .unwrap();
+        (out.status.code(), json_report(&out))
+    };
+    let (code, report) = check();
+    let m = result(&report, "database.main.migrations");
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(m["status"], "pass");
+    assert_eq!(m["details"]["pending"], 1);
+    assert_eq!(m["details"]["applied"], 1);
+
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x bigint);\n");
+    let (code, report) = check();
+    let m = result(&report, "database.main.migrations");
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(m["status"], "fail");
+    assert!(m["message"].as_str().unwrap().contains("changed"), "{m:#}");
+}

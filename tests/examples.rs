@@ -99,6 +99,9 @@ fn lp_reporting_example_runs_the_runbook_checks() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let report = json_report(&out);
     assert_eq!(result(&report, "path.lp-reports")["status"], "pass");
+    let migrations = result(&report, "database.main.migrations");
+    assert_eq!(migrations["status"], "pass", "{migrations:#}");
+    assert_eq!(migrations["details"]["pending"], 3, "{migrations:#}");
     assert!(
         storage_path.is_dir(),
         "the report storage directory was created"

@@ -21,6 +21,7 @@ pub enum DbAspect {
     Extensions,
     Latency,
     Connections,
+    Migrations,
 }
 
 #[derive(Debug)]
@@ -41,6 +42,11 @@ pub struct DatabaseProbe {
     pub connections_warn_percent: u8,
     pub connections_fail_percent: u8,
     pub aspects: Vec<DbAspect>,
+    /// Migrations to compare with the database's history.
+    pub migrations: Option<(
+        crate::migrate::source::Source,
+        crate::migrate::history::History,
+    )>,
 }
 
 impl DatabaseProbe {
@@ -50,6 +56,7 @@ impl DatabaseProbe {
         min_version: bool,
         tables: bool,
         extensions: bool,
+        migrations: bool,
     ) -> Vec<DbAspect> {
         let mut aspects = vec![DbAspect::Connect];
         if min_version {
@@ -64,6 +71,9 @@ impl DatabaseProbe {
         aspects.push(DbAspect::Latency);
         if backend != Some(Backend::Sqlite) {
             aspects.push(DbAspect::Connections);
+        }
+        if migrations {
+            aspects.push(DbAspect::Migrations);
         }
         aspects
     }
@@ -166,6 +176,7 @@ impl DatabaseProbe {
                         .await
                 }
                 DbAspect::Latency => self.bounded(self.check_latency(&mut conn)).await,
+                DbAspect::Migrations => self.bounded(self.check_migrations(&mut conn)).await,
                 DbAspect::Connections => {
                     self.bounded(self.check_connections(&mut conn, backend))
                         .await
@@ -347,6 +358,55 @@ impl DatabaseProbe {
             .detail("latency_ms", crate::units::millis(median))
             .detail("warn_ms", self.latency_warn.as_millis() as u64)
             .detail("fail_ms", self.latency_fail.as_millis() as u64)
+    }
+
+    /// Pending migrations are expected before a deploy; changed or half-applied ones are not.
+    async fn check_migrations(&self, conn: &mut AnyConnection) -> Finding {
+        use crate::migrate::plan::{Options, Plan, State};
+        let Some((source, history)) = &self.migrations else {
+            return Finding::pass("no migrations configured");
+        };
+        let rows = match history.exists(conn).await {
+            Ok(true) => match history.rows(conn).await {
+                Ok(rows) => rows,
+                Err(e) => return Finding::fail(e),
+            },
+            Ok(false) => Vec::new(),
+            Err(e) => return Finding::fail(e),
+        };
+        let plan = match Plan::new(source, &rows, &Options::default()) {
+            Ok(p) => p,
+            Err(e) => return Finding::fail(e),
+        };
+        let (pending, drifted) = (plan.pending(), plan.drifted());
+        let partial = plan
+            .items
+            .iter()
+            .filter(|i| matches!(i.state, State::Partial { .. }))
+            .count();
+        let applied = plan
+            .items
+            .iter()
+            .filter(|i| i.state == State::Applied)
+            .count();
+        let finding = if drifted + partial > 0 {
+            Finding::fail(format!(
+                "{drifted} applied migrations changed since, {partial} stopped part-way: run `shipgate migrate --check` for details"
+            ))
+        } else if pending > 0 {
+            Finding::pass(format!(
+                "{applied} applied, {pending} pending (shipgate migrate applies them)"
+            ))
+        } else {
+            Finding::pass(format!("up to date: {applied} migrations applied"))
+        };
+        finding
+            .detail("applied", applied)
+            .detail("pending", pending)
+            .detail("drifted", drifted)
+            .detail("partial", partial)
+            .detail("missing_files", plan.missing.len())
+            .detail("table", history.table.clone())
     }
 
     async fn check_connections(&self, conn: &mut AnyConnection, backend: Backend) -> Finding {

@@ -49,6 +49,12 @@ pub async fn run(
         check_timeout,
         units: Vec::new(),
         ids: HashSet::new(),
+        migrate_table: inputs
+            .config
+            .config
+            .migrate
+            .as_ref()
+            .and_then(|m| m.table.clone()),
     };
     plan.env_checks(section, args)?;
     plan.config(section)?;
@@ -98,6 +104,8 @@ struct Planner<'a> {
     check_timeout: Duration,
     units: Vec<Unit>,
     ids: HashSet<String>,
+    /// `[migrate] table`, the default history table of database checks' `migrations`.
+    migrate_table: Option<String>,
 }
 
 impl Planner<'_> {
@@ -151,6 +159,8 @@ impl Planner<'_> {
                 latency_fail: None,
                 connections_warn_percent: None,
                 connections_fail_percent: None,
+                migrations: None,
+                migrations_table: None,
             };
             self.database(&Located::unplaced(db))
                 .map_err(|e| from_flag(e, "--database-url"))?;
@@ -533,11 +543,27 @@ impl Planner<'_> {
             &db.span,
         )?;
         let backend_kind = backend.as_ref().ok().map(|(b, _)| *b);
+        let migrations = match (&db.migrations, backend_kind) {
+            (Some(dir), Some(kind)) => {
+                let dir = PathBuf::from(self.resolver.string(dir)?);
+                let source = crate::migrate::source::load(&dir, None)?;
+                let table = db
+                    .migrations_table
+                    .clone()
+                    .or_else(|| self.migrate_table.clone())
+                    .unwrap_or_else(|| "shipgate_migrations".to_string());
+                let history = crate::migrate::history::History::new(&table, kind)
+                    .map_err(|e| self.resolver.error(&db.span, e))?;
+                Some((source, history))
+            }
+            _ => None,
+        };
         let plan = DatabaseProbe::plan(
             backend_kind,
             min_version.is_some(),
             !tables.is_empty(),
             !extensions.is_empty(),
+            migrations.is_some(),
         );
         let prefix = format!("database.{name}");
         let aspects = plan
@@ -550,6 +576,7 @@ impl Planner<'_> {
                     DbAspect::Extensions => (".extensions", "extensions"),
                     DbAspect::Latency => (".latency", "SELECT 1 latency"),
                     DbAspect::Connections => (".connections", "connection headroom"),
+                    DbAspect::Migrations => (".migrations", "migrations"),
                 };
                 Aspect::new(
                     format!("{prefix}{suffix}"),
@@ -579,6 +606,7 @@ impl Planner<'_> {
                 connections_warn_percent: warn_pct,
                 connections_fail_percent: fail_pct,
                 aspects: plan,
+                migrations,
             }),
         });
         Ok(())

@@ -119,6 +119,11 @@ pub struct DatabaseConfig {
     /// Fail when this share of `max_connections` is in use (default 95).
     #[schemars(range(max = 100))]
     pub connections_fail_percent: Option<u8>,
+    /// A migrations directory: report pending migrations, and fail on applied files that changed
+    /// or migrations that stopped part-way (as `shipgate migrate --check` does).
+    pub migrations: Option<Text>,
+    /// The history table of those migrations (default: `[migrate] table`, else `shipgate_migrations`).
+    pub migrations_table: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
