@@ -94,9 +94,11 @@ pub async fn table_exists(
     backend: Backend,
     table: &str,
 ) -> Result<bool, String> {
+    // PostgreSQL reads the name as SQL (quotes keep case); the others compare plain names.
+    let plain = |s: &str| s.trim().trim_matches('"').trim_matches('`').to_string();
     let (schema, name) = match table.rsplit_once('.') {
-        Some((s, n)) => (Some(s.to_string()), n.to_string()),
-        None => (None, table.to_string()),
+        Some((s, n)) => (Some(plain(s)), plain(n)),
+        None => (None, plain(table)),
     };
     let count: Result<i64, sqlx::Error> = match backend {
         Backend::Postgres => {

@@ -1120,6 +1120,19 @@ async fn report_dry_run(
             json!({"sql": format!("{};", history.create_sql())}),
         ));
     }
+    if let Some(dir) = &settings.target.backup
+        && !plan.to_apply.is_empty()
+    {
+        results.push(result(
+            "migrate.backup",
+            "backup",
+            Status::Skip,
+            format!(
+                "would back the database up into {} first (dry run)",
+                dir.display()
+            ),
+        ));
+    }
     let blockers = plan.blockers(&settings.plan);
     for (i, item) in plan.items.iter().enumerate() {
         let m = &source.migrations[item.index];

@@ -58,13 +58,7 @@ pub async fn run(
     )
     .await?;
     if !hooks.is_empty() {
-        run_hooks(
-            hooks,
-            database_ok && !global.dry_run,
-            global.dry_run,
-            &mut results,
-        )
-        .await;
+        run_hooks(hooks, database_ok, global.dry_run, &mut results).await;
     }
     for r in &mut results {
         // Steps run in order, so the way to reproduce one result is the same command.
@@ -117,7 +111,7 @@ async fn rollback(
     allow_data_loss: bool,
     dry_run: bool,
     results: &mut Vec<CheckResult>,
-) -> Result<bool, InputError> {
+) -> Result<Database, InputError> {
     let mut conn = match db::connect(target.url.expose(), CONNECT_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => {
@@ -127,21 +121,84 @@ async fn rollback(
                 Status::Fail,
                 format!("cannot connect to {}: {e}", target.shown_url),
             ));
-            return Ok(false);
+            return Ok(Database::Failed);
         }
     };
-    let rows = match history.exists(&mut conn).await {
-        Ok(true) => match history.rows(&mut conn).await {
+    // Everything below is decided under the lock: a migrate or rollback running now would
+    // change which migrations are newest and how many rows they hold.
+    let key = if dry_run {
+        None
+    } else {
+        let t = Instant::now();
+        let key = match lock::key(&mut conn, target.backend, &target.table).await {
+            Ok(k) => k,
+            Err(e) => {
+                results.push(result("rollback.lock", "lock", Status::Fail, e));
+                return Ok(Database::Failed);
+            }
+        };
+        if let Err(e) = lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
+            results.push(result("rollback.lock", "lock", Status::Fail, e));
+            return Ok(Database::Failed);
+        }
+        let mut r = result(
+            "rollback.lock",
+            "lock",
+            Status::Pass,
+            format!("took the {}", key.describe()),
+        );
+        r.duration_ms = t.elapsed().as_millis() as u64;
+        results.push(r);
+        Some(key)
+    };
+    let outcome = rollback_locked(
+        &mut conn,
+        target,
+        source,
+        history,
+        range,
+        allow_data_loss,
+        dry_run,
+        results,
+    )
+    .await;
+    if let Some(key) = key {
+        lock::release(&mut conn, &key).await;
+    }
+    outcome
+}
+
+/// What the database part came to; the hooks run only after `Completed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Database {
+    Completed,
+    NothingToDo,
+    Failed,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rollback_locked(
+    conn: &mut sqlx::AnyConnection,
+    target: &Target,
+    source: &source::Source,
+    history: &History,
+    range: &Range,
+    allow_data_loss: bool,
+    dry_run: bool,
+    results: &mut Vec<CheckResult>,
+) -> Result<Database, InputError> {
+    let rows = match history.exists(conn).await {
+        Ok(true) => match history.rows(conn).await {
             Ok(rows) => rows,
             Err(e) => {
                 results.push(result("rollback.history", "history table", Status::Fail, e));
-                return Ok(false);
+                return Ok(Database::Failed);
             }
         },
         Ok(false) => Vec::new(),
         Err(e) => {
             results.push(result("rollback.history", "history table", Status::Fail, e));
-            return Ok(false);
+            return Ok(Database::Failed);
         }
     };
     let steps = revert::select(source, &rows, range).map_err(|e| InputError::new(e).key("--to"))?;
@@ -155,7 +212,7 @@ async fn rollback(
                 history.table
             ),
         ));
-        return Ok(true);
+        return Ok(Database::NothingToDo);
     }
     let versions: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
     results.push(detailed(
@@ -199,7 +256,7 @@ async fn rollback(
         }
     }
     if refused {
-        return Ok(false);
+        return Ok(Database::Failed);
     }
 
     // The data-loss guard: what the down scripts destroy, and how many rows it holds.
@@ -207,7 +264,7 @@ async fn rollback(
     for step in &steps {
         let m = &source.migrations[step.index.expect("checked above")];
         for loss in revert::losses(m) {
-            match revert::rows_at_risk(&mut conn, target.backend, &loss).await {
+            match revert::rows_at_risk(conn, target.backend, &loss).await {
                 Ok(Some(n)) if n > 0 => at_risk.push((loss.describe(), n)),
                 Ok(_) => {}
                 Err(e) => at_risk.push((format!("{} (cannot count: {e})", loss.describe()), -1)),
@@ -246,7 +303,7 @@ async fn rollback(
             json!({"at_risk": at_risk.iter().map(|(w, n)| json!({"what": w, "rows": n})).collect::<Vec<_>>()}),
         ));
         if !allow_data_loss {
-            return Ok(false);
+            return Ok(Database::Failed);
         }
     } else {
         results.push(result(
@@ -282,11 +339,11 @@ async fn rollback(
             r.location = Some(down.location());
             results.push(r);
         }
-        return Ok(true);
+        return Ok(Database::Completed);
     }
 
     if target.backup.is_some()
-        && let Err(e) = crate::migrate::backup::preflight(&mut conn, target.backend).await
+        && let Err(e) = crate::migrate::backup::preflight(conn, target.backend).await
     {
         results.push(result(
             "rollback.backup",
@@ -294,33 +351,10 @@ async fn rollback(
             Status::Fail,
             format!("{e}; nothing was changed"),
         ));
-        return Ok(false);
+        return Ok(Database::Failed);
     }
-    let t = Instant::now();
-    let key = match lock::key(&mut conn, target.backend, &target.table).await {
-        Ok(k) => k,
-        Err(e) => {
-            results.push(result("rollback.lock", "lock", Status::Fail, e));
-            return Ok(false);
-        }
-    };
-    if let Err(e) = lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
-        results.push(result("rollback.lock", "lock", Status::Fail, e));
-        return Ok(false);
-    }
-    let mut lock_result = result(
-        "rollback.lock",
-        "lock",
-        Status::Pass,
-        format!("took the {}", key.describe()),
-    );
-    lock_result.duration_ms = t.elapsed().as_millis() as u64;
-    results.push(lock_result);
-
-    if !super::migrate::take_backup(&mut conn, target, "rollback", "rollback.backup", results).await
-    {
-        lock::release(&mut conn, &key).await;
-        return Ok(false);
+    if !super::migrate::take_backup(conn, target, "rollback", "rollback.backup", results).await {
+        return Ok(Database::Failed);
     }
     let mut failed = None;
     for step in &steps {
@@ -334,7 +368,7 @@ async fn rollback(
             ));
             continue;
         }
-        match revert::revert(&mut conn, history, m).await {
+        match revert::revert(conn, history, m).await {
             Ok(done) => {
                 let mut r = result(
                     &step_id(step),
@@ -386,7 +420,7 @@ async fn rollback(
     }
     // "Verify the migration tracking table was cleaned."
     let reverted: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
-    match history.rows(&mut conn).await {
+    match history.rows(conn).await {
         Ok(rows) => {
             let still: Vec<&str> = rows
                 .iter()
@@ -433,8 +467,11 @@ async fn rollback(
             e,
         )),
     }
-    lock::release(&mut conn, &key).await;
-    Ok(failed.is_none())
+    Ok(if failed.is_none() {
+        Database::Completed
+    } else {
+        Database::Failed
+    })
 }
 
 /// The hooks of `[rollback]`, as check units (one each).
@@ -495,24 +532,31 @@ fn plan_hooks(inputs: &Inputs, resolver: &mut Resolver<'_>) -> Result<Vec<Unit>,
 }
 
 /// Runs the hooks one after another, in config order.
-async fn run_hooks(hooks: Vec<Unit>, run: bool, dry_run: bool, results: &mut Vec<CheckResult>) {
+async fn run_hooks(
+    hooks: Vec<Unit>,
+    database: Database,
+    dry_run: bool,
+    results: &mut Vec<CheckResult>,
+) {
     let ctx = Context {
         http: super::http_client(),
         dry_run,
     };
+    let skipped_because = if dry_run {
+        Some("would run after the database steps (dry run)")
+    } else {
+        match database {
+            Database::Completed => None,
+            // A hook such as `kubectl rollout undo` is not idempotent: a rollback that reverted
+            // nothing (a retry) must not run it again.
+            Database::NothingToDo => Some("not run: nothing was rolled back"),
+            Database::Failed => Some("not run: the database rollback did not complete"),
+        }
+    };
     for unit in hooks {
-        if !run {
+        if let Some(reason) = skipped_because {
             let aspect = &unit.aspects[0];
-            let mut r = result(
-                &aspect.id,
-                &aspect.name,
-                Status::Skip,
-                if dry_run {
-                    "would run after the database steps (dry run)"
-                } else {
-                    "not run: the database rollback did not complete"
-                },
-            );
+            let mut r = result(&aspect.id, &aspect.name, Status::Skip, reason);
             r.kind = "hook".into();
             r.location = aspect.location.clone();
             results.push(r);

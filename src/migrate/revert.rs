@@ -95,7 +95,7 @@ impl Loss {
     }
 }
 
-/// Finds `DROP TABLE`, `TRUNCATE` and `ALTER TABLE … DROP COLUMN` in a down script.
+/// Finds `DROP TABLE`, `TRUNCATE`, `DELETE FROM` and `ALTER TABLE … DROP COLUMN` in a down script.
 pub fn losses(m: &Migration) -> Vec<Loss> {
     let Some(down) = &m.down else {
         return Vec::new();
@@ -108,11 +108,15 @@ pub fn losses(m: &Migration) -> Vec<Loss> {
         .expect("static regex");
     let drop_column = Regex::new(r"(?is)^\s*drop\s+(?:column\s+)?(?:if\s+exists\s+)?(\S+)")
         .expect("static regex");
+    let delete = Regex::new(r"(?is)^delete\s+from\s+(?:only\s+)?(\S+)").expect("static regex");
     let mut found = Vec::new();
     for stmt in statements(down) {
         let text = strip_comments(stmt.text);
         let text = text.trim().trim_end_matches(';').trim();
-        if let Some(c) = drop_table
+        if let Some(c) = delete.captures(text) {
+            // Counted whole: which rows a WHERE would keep is not known before running it.
+            found.push(Loss::Table(unquote(&c[1])));
+        } else if let Some(c) = drop_table
             .captures(text)
             .or_else(|| truncate.captures(text))
         {
@@ -144,8 +148,10 @@ fn strip_comments(text: &str) -> String {
         .join("\n")
 }
 
+/// The identifier as written (`"LpReport"` keeps its quotes: unquoted, PostgreSQL would fold it
+/// to `lpreport`, find nothing to count, and let its rows go unguarded).
 fn unquote(name: &str) -> String {
-    name.trim().trim_matches('"').trim_matches('`').to_string()
+    name.trim().to_string()
 }
 
 /// Rows that would be lost: a table's row count, or a column's non-null count. `None` when the
@@ -339,7 +345,7 @@ mod tests {
             losses(&m),
             [
                 Loss::Table("lp_reports".into()),
-                Loss::Table("lp_fund_commitments".into()),
+                Loss::Table("\"lp_fund_commitments\"".into()),
                 Loss::Table("audit".into()),
                 Loss::Column {
                     table: "funds".into(),
