@@ -85,8 +85,14 @@ pub async fn apply(
             "BEGIN"
         };
         run_control(conn, begin, script).await?;
-        // Another migrator may have recorded it while we waited for SQLite's write lock.
-        match history.has(conn, &m.version).await {
+        // SQLite has no session lock: another migrator may have recorded this migration while
+        // we waited for the write lock. (PostgreSQL and MySQL hold a session lock for the run.)
+        let recheck = if history.backend == Backend::Sqlite {
+            history.has(conn, &m.version).await
+        } else {
+            Ok(false)
+        };
+        match recheck {
             Ok(true) => {
                 let _ = conn.execute("ROLLBACK").await;
                 return Ok(Done {
