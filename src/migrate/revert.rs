@@ -95,38 +95,55 @@ impl Loss {
     }
 }
 
+/// The statement shapes that destroy rows, compiled once (a rollback of hundreds of migrations
+/// reads hundreds of down scripts).
+struct Patterns {
+    drop_table: Regex,
+    truncate: Regex,
+    alter: Regex,
+    drop_column: Regex,
+    delete: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static PATTERNS: std::sync::OnceLock<Patterns> = std::sync::OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let re = |p: &str| Regex::new(p).expect("static regex");
+        Patterns {
+            drop_table: re(r"(?is)^drop\s+table\s+(?:if\s+exists\s+)?(.+?)(?:\s+(?:cascade|restrict))?$"),
+            truncate: re(r"(?is)^truncate\s+(?:table\s+)?(?:only\s+)?(.+?)(?:\s+(?:restart|continue|cascade|restrict)\b.*)?$"),
+            alter: re(r"(?is)^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(\S+)\s+(.*)$"),
+            drop_column: re(r"(?is)^\s*drop\s+(?:column\s+)?(?:if\s+exists\s+)?(\S+)"),
+            delete: re(r"(?is)^delete\s+from\s+(?:only\s+)?(\S+)"),
+        }
+    })
+}
+
 /// Finds `DROP TABLE`, `TRUNCATE`, `DELETE FROM` and `ALTER TABLE … DROP COLUMN` in a down script.
 pub fn losses(m: &Migration) -> Vec<Loss> {
     let Some(down) = &m.down else {
         return Vec::new();
     };
-    let drop_table =
-        Regex::new(r"(?is)^drop\s+table\s+(?:if\s+exists\s+)?(.+?)(?:\s+(?:cascade|restrict))?$")
-            .expect("static regex");
-    let truncate = Regex::new(r"(?is)^truncate\s+(?:table\s+)?(?:only\s+)?(.+?)(?:\s+(?:restart|continue|cascade|restrict)\b.*)?$").expect("static regex");
-    let alter = Regex::new(r"(?is)^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(\S+)\s+(.*)$")
-        .expect("static regex");
-    let drop_column = Regex::new(r"(?is)^\s*drop\s+(?:column\s+)?(?:if\s+exists\s+)?(\S+)")
-        .expect("static regex");
-    let delete = Regex::new(r"(?is)^delete\s+from\s+(?:only\s+)?(\S+)").expect("static regex");
+    let p = patterns();
     let mut found = Vec::new();
     for stmt in statements(down) {
         let text = strip_comments(stmt.text);
         let text = text.trim().trim_end_matches(';').trim();
-        if let Some(c) = delete.captures(text) {
+        if let Some(c) = p.delete.captures(text) {
             // Counted whole: which rows a WHERE would keep is not known before running it.
             found.push(Loss::Table(unquote(&c[1])));
-        } else if let Some(c) = drop_table
+        } else if let Some(c) = p
+            .drop_table
             .captures(text)
-            .or_else(|| truncate.captures(text))
+            .or_else(|| p.truncate.captures(text))
         {
             for name in c[1].split(',') {
                 found.push(Loss::Table(unquote(name)));
             }
-        } else if let Some(c) = alter.captures(text) {
+        } else if let Some(c) = p.alter.captures(text) {
             let table = unquote(&c[1]);
             for action in c[2].split(',') {
-                if let Some(col) = drop_column.captures(action) {
+                if let Some(col) = p.drop_column.captures(action) {
                     let column = unquote(&col[1]);
                     if !column.eq_ignore_ascii_case("constraint") {
                         found.push(Loss::Column {
