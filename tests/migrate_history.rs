@@ -383,3 +383,98 @@ fn a_missing_pg_dump_stops_the_run_before_anything_changes() {
         "nothing was changed"
     );
 }
+
+#[test]
+fn an_emptied_history_is_not_adopted_again() {
+    // After `rollback --all` the table exists and is empty: the old tool's history is stale.
+    let (w, db) = (Workdir::new(), TestDb::postgres());
+    three_migrations(&w, &db);
+    db.execute("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); INSERT INTO schema_migrations VALUES ('001'), ('002');");
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    db.execute("DELETE FROM shipgate_migrations; DROP TABLE a; DROP TABLE b; DROP TABLE c;");
+    let (out, report) = migrate(&w, &db, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["id"] != "migrate.adopt"),
+        "{report:#}"
+    );
+    assert_eq!(
+        history(&db),
+        ["001:applied", "002:applied", "003:applied"],
+        "all three ran again"
+    );
+}
+
+#[test]
+fn a_script_with_its_own_commit_is_refused_before_anything_runs() {
+    let (w, db) = (Workdir::new(), TestDb::postgres());
+    w.write(
+        "migrations/001_a.sql",
+        "BEGIN;\nCREATE TABLE a (x int);\nCOMMIT;\n",
+    );
+    let out = w
+        .cmd()
+        .args(["migrate", "--database-url", &db.url, "--dir", "migrations"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("migrations/001_a.sql:1:1") && err.contains("own transaction"),
+        "{err}"
+    );
+    assert!(
+        query_strings(&db, "SELECT COALESCE(to_regclass('a')::text, '')")
+            .iter()
+            .all(String::is_empty),
+        "nothing ran"
+    );
+    // Marked no-transaction, the same file is the author's to control.
+    w.write(
+        "migrations/001_a.sql",
+        "-- shipgate:no-transaction\nBEGIN;\nCREATE TABLE a (x int);\nCOMMIT;\n",
+    );
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+}
+
+#[test]
+fn repair_flags_check_their_version_first_and_do_nothing_else() {
+    let (w, db) = (Workdir::new(), TestDb::postgres());
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x int);\n");
+    w.write("migrations/002_b.sql", "CREATE TABLE b (x int);\n");
+    let out = w
+        .cmd()
+        .args([
+            "migrate",
+            "--database-url",
+            &db.url,
+            "--dir",
+            "migrations",
+            "--accept-checksum",
+            "009",
+            "--reason",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(
+        stderr(&out).contains("--accept-checksum 009"),
+        "{}",
+        both(&out)
+    );
+
+    let (out, _) = migrate(&w, &db, &["--to", "001"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    // Not partial: nothing to resolve, and 002 is not applied by a repair run.
+    let (out, report) = migrate(&w, &db, &["--mark-resolved", "001", "--reason", "x"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert_eq!(result(&report, "migrate.mark-resolved")["status"], "fail");
+    assert_eq!(history(&db), ["001:applied"]);
+}

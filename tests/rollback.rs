@@ -1794,3 +1794,23 @@ fn the_database_password_never_appears_in_any_output() {
     }
     assert_eq!(history(&db), ["001-lp-base"]);
 }
+
+#[test]
+fn a_migration_changed_since_it_was_applied_is_not_rolled_back() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    applied_lp(&w, &db);
+    let path = "migrations/003-lp-reports.up.sql";
+    let changed = format!(
+        "{}\n-- edited after it ran\n",
+        std::fs::read_to_string(w.path().join(path)).unwrap()
+    );
+    w.write(path, &changed);
+    let (out, report) = rollback(&w, &db, &["--steps", "1"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "rollback.003-lp-reports").contains("changed after it was applied"),
+        "{report:#}"
+    );
+    assert_eq!(history(&db), LP, "nothing reverted");
+}

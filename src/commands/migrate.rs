@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
+use sqlx::Executor;
 
 use super::{Inputs, Outcome};
 use crate::checks::id_part;
@@ -68,6 +69,22 @@ pub async fn run(
         settings.target.url = Secret::new(db::sqlite_read_only(settings.target.url.expose()));
     }
     let source = source::load(&settings.target.dir, settings.target.layout)?;
+    for (flag, version) in [
+        ("--baseline", &settings.baseline),
+        ("--accept-checksum", &settings.accept_checksum),
+        ("--mark-resolved", &settings.mark_resolved),
+        ("--to", &settings.plan.to),
+    ] {
+        if let Some(v) = version
+            && plan::find(&source, v).is_none()
+        {
+            return Err(InputError::new(format!(
+                "{flag} {v}: no migration in {} has that version",
+                source.dir.display()
+            ))
+            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
+        }
+    }
     let history = History::new(&settings.target.table, settings.target.backend)
         .map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
@@ -88,6 +105,27 @@ pub async fn run(
         report,
         secrets: resolver.secrets,
     })
+}
+
+/// Refuses (exit 2) a script with its own BEGIN/COMMIT that would run inside shipgate's
+/// transaction.
+pub(crate) fn refuse_own_transaction(
+    backend: Backend,
+    script: &source::Script,
+) -> Result<(), InputError> {
+    match apply::own_transaction_control(backend, script) {
+        Some(line) => Err(InputError::new(format!(
+            "{} controls its own transaction (BEGIN/COMMIT/ROLLBACK): inside shipgate's transaction that would commit part of it and leave the rest, and its history row, outside",
+            script.path.display()
+        ))
+        .at(Some(Location {
+            file: script.path.display().to_string(),
+            line,
+            column: 1,
+        }))
+        .help("remove those statements (each migration already runs in one transaction), or mark the file `-- shipgate:no-transaction`")),
+        None => Ok(()),
+    }
 }
 
 /// `--only`/`--skip` pick checks of `preflight`; a migration run is one ordered sequence.
@@ -341,6 +379,13 @@ async fn migrate(
         }
     }
 
+    let table_exists = match history.exists(&mut conn).await {
+        Ok(e) => e,
+        Err(e) => {
+            results.push(result("migrate.history", "history table", Status::Fail, e));
+            return Ok(());
+        }
+    };
     let rows = match read_rows(&mut conn, history).await {
         Ok(rows) => rows,
         Err(e) => {
@@ -348,8 +393,10 @@ async fn migrate(
             return Ok(());
         }
     };
-    // A database without shipgate history: what another tool's history (or --baseline) says.
-    let (rows, adoption) = if rows.is_empty() {
+    // A database shipgate never migrated: what another tool's history (or --baseline) says.
+    // Only then: after `rollback --all` the table exists, empty, and must stay the truth.
+    let first_run = !table_exists || (rows.is_empty() && settings.baseline.is_some());
+    let (rows, adoption) = if first_run {
         match initial_rows(&mut conn, settings, source).await {
             Ok((virtual_rows, adoption)) => (virtual_rows, adoption),
             Err(e) => {
@@ -371,6 +418,10 @@ async fn migrate(
     let plan =
         Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
     let admin = settings.accept_checksum.is_some() || settings.mark_resolved.is_some();
+    for &i in &plan.to_apply {
+        let m = &source.migrations[plan.items[i].index];
+        refuse_own_transaction(settings.target.backend, &m.up)?;
+    }
 
     if (settings.check || settings.dry_run)
         && let Some(message) = &adoption
@@ -614,6 +665,37 @@ async fn record_initial(
     let Some((versions, status, message)) = initial_versions(conn, settings, source).await? else {
         return Ok(None);
     };
+    // All rows or none: a crash half-way would leave later migrations looking pending.
+    conn.execute("BEGIN")
+        .await
+        .map_err(|e| db::describe_error(&e))?;
+    let written = write_initial(
+        conn, source, history, &versions, status, &message, applied_by,
+    )
+    .await;
+    match written {
+        Ok(()) => {
+            conn.execute("COMMIT")
+                .await
+                .map_err(|e| db::describe_error(&e))?;
+            Ok(Some(message))
+        }
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_initial(
+    conn: &mut sqlx::AnyConnection,
+    source: &Source,
+    history: &History,
+    versions: &[String],
+    status: &str,
+    message: &str,
+    applied_by: &str,
+) -> Result<(), String> {
     for m in source
         .migrations
         .iter()
@@ -636,7 +718,7 @@ async fn record_initial(
             )
             .await?;
     }
-    Ok(Some(message))
+    Ok(())
 }
 
 /// `--accept-checksum` and `--mark-resolved`: audited changes of the history, never a hand edit.
@@ -766,7 +848,7 @@ async fn apply_all(
         }
     };
     let applied_by = history::applied_by(|k| std::env::var(k).ok());
-    if rows.is_empty() {
+    if !existed || (rows.is_empty() && settings.baseline.is_some()) {
         match record_initial(conn, settings, source, history, &applied_by).await {
             Ok(Some(message)) => results.push(result(
                 "migrate.adopt",
@@ -782,11 +864,10 @@ async fn apply_all(
         }
     }
     if let Some(r) = admin_update(conn, settings, source, history, &applied_by).await {
-        let failed = r.status.fails_run(false);
+        // A repair of the history is its own run: what is pending is applied by the next one,
+        // after a person has seen the repair.
         results.push(r);
-        if failed {
-            return Ok(());
-        }
+        return Ok(());
     }
     rows = match history.rows(conn).await {
         Ok(r) => r,
@@ -971,7 +1052,7 @@ fn state_result(
                 format!(
                     "{} changed after it was applied; restore the file as it was (checksum {}), write a new migration for the change, or accept it with --accept-checksum {} --reason '…'",
                     m.up.path.display(),
-                    &recorded[..recorded.len().min(12)],
+                    recorded.chars().take(12).collect::<String>(),
                     m.version
                 ),
             ),

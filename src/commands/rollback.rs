@@ -242,6 +242,11 @@ async fn rollback_locked(
                 "{} stopped part-way; finish it (migrate --resume or --mark-resolved) before rolling back",
                 step.version
             )),
+            Some(m) if m.checksum != step.row.checksum => Some(format!(
+                "{} changed after it was applied: its down script may not undo what ran; restore the file, or accept the change with `migrate --accept-checksum {} --reason …`",
+                m.up.path.display(),
+                m.version
+            )),
             Some(m) if m.down.is_none() => Some(format!(
                 "{} has no down script; write one, or roll back to a later version",
                 title(m)
@@ -257,6 +262,11 @@ async fn rollback_locked(
     }
     if refused {
         return Ok(Database::Failed);
+    }
+    for step in &steps {
+        if let Some(down) = step.index.and_then(|i| source.migrations[i].down.as_ref()) {
+            super::migrate::refuse_own_transaction(target.backend, down)?;
+        }
     }
 
     // The data-loss guard: what the down scripts destroy, and how many rows it holds.

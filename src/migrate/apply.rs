@@ -46,6 +46,32 @@ pub fn runs_in_transaction(backend: Backend, script: &Script) -> bool {
     !script.no_transaction && backend != Backend::MySql
 }
 
+/// A transaction-control statement in a script shipgate wraps in its own transaction: its
+/// `COMMIT` would end shipgate's transaction and leave the rest, and the history row, outside
+/// it. Returns the line of the first one.
+pub fn own_transaction_control(backend: Backend, script: &Script) -> Option<u32> {
+    if !runs_in_transaction(backend, script) {
+        return None;
+    }
+    statements(script).iter().find_map(|s| {
+        let words: Vec<String> = s
+            .text
+            .split_whitespace()
+            .take(2)
+            .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+            .collect();
+        let first = words.first().map(String::as_str).unwrap_or("");
+        let second = words.get(1).map(String::as_str).unwrap_or("");
+        let control = match first {
+            "BEGIN" => second != "ATOMIC",
+            "START" => second == "TRANSACTION",
+            "COMMIT" | "ROLLBACK" | "END" | "SAVEPOINT" | "RELEASE" => true,
+            _ => false,
+        };
+        control.then(|| line_col(&script.text, s.offset).0)
+    })
+}
+
 /// The statements of a script, with absolute offsets into the file.
 pub fn statements(script: &Script) -> Vec<Statement<'_>> {
     split(script.sql())
@@ -120,7 +146,11 @@ pub async fn apply(
         .await;
         match result {
             Ok(()) => {
-                run_control(conn, "COMMIT", script).await?;
+                if let Err(f) = run_control(conn, "COMMIT", script).await {
+                    // A failed COMMIT may leave the transaction open (SQLite BUSY).
+                    let _ = conn.execute("ROLLBACK").await;
+                    return Err(f);
+                }
                 Ok(Done {
                     statements: stmts.len(),
                     duration: started.elapsed(),

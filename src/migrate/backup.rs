@@ -86,11 +86,13 @@ pub async fn take(
     } else {
         database.replace('/', "_")
     };
-    let path = match backend {
+    let final_path = match backend {
         Backend::Postgres => dir.join(format!("{name}-{stamp}-before-{label}.dump")),
         Backend::MySql => dir.join(format!("{name}-{stamp}-before-{label}.sql")),
         Backend::Sqlite => dir.join(format!("sqlite-{stamp}-before-{label}.db")),
     };
+    // Written under a temporary name: a dump cut short must not look like a backup.
+    let path = PathBuf::from(format!("{}.partial", final_path.display()));
     match backend {
         Backend::Postgres => {
             let password = parsed.password().map(|p| {
@@ -162,9 +164,15 @@ pub async fn take(
     }
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     if bytes == 0 {
-        return Err(format!("the backup {} is empty", path.display()));
+        let _ = std::fs::remove_file(&path);
+        return Err(format!("the backup {} is empty", final_path.display()));
     }
-    Ok(Backup { path, bytes })
+    std::fs::rename(&path, &final_path)
+        .map_err(|e| format!("cannot name the backup {}: {e}", final_path.display()))?;
+    Ok(Backup {
+        path: final_path,
+        bytes,
+    })
 }
 
 async fn run(

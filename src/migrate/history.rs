@@ -251,13 +251,17 @@ impl History {
             Backend::MySql => format!("CONCAT(COALESCE(note, ''), {})", p(2)),
             _ => format!("COALESCE(note, '') || {}", p(2)),
         };
+        // Only a partial migration can be marked resolved.
         let done = if column == "status" {
-            ", statements_done = NULL"
+            format!(
+                ", statements_done = NULL WHERE status = '{}' AND",
+                status::PARTIAL
+            )
         } else {
-            ""
+            " WHERE".to_string()
         };
         let sql = format!(
-            "UPDATE {} SET {column} = {}, note = {concat}{done} WHERE version = {}",
+            "UPDATE {} SET {column} = {}, note = {concat}{done} version = {}",
             self.table,
             p(1),
             p(3)

@@ -50,13 +50,16 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
             row: r.clone(),
         })
         .collect();
-    // Newest first: by file order where there is a file, else by when it was applied.
+    // Newest first, in the order they were applied (a total order: ties, such as rows adopted
+    // in one go, fall back to the file order).
     applied.sort_by(|a, b| {
-        let (oa, ob) = (order_of(&a.version), order_of(&b.version));
-        match (oa, ob) {
-            (Some(x), Some(y)) => y.cmp(&x),
-            _ => b.row.applied_at.cmp(&a.row.applied_at),
-        }
+        let key = |s: &Step| {
+            (
+                s.row.applied_at.clone(),
+                order_of(&s.version).unwrap_or_default(),
+            )
+        };
+        key(b).cmp(&key(a))
     });
     match range {
         Range::All => Ok(applied),
@@ -71,9 +74,18 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
                     target.version
                 ));
             }
+            let target_applied_at = rows
+                .iter()
+                .find(|r| r.version == target.version)
+                .map(|r| r.applied_at.clone())
+                .unwrap_or_default();
             Ok(applied
                 .into_iter()
-                .filter(|s| order_of(&s.version).is_none_or(|o| o > target.order))
+                .filter(|s| match order_of(&s.version) {
+                    Some(o) => o > target.order,
+                    // A row without a file: only if it was applied after the target.
+                    None => s.row.applied_at > target_applied_at,
+                })
                 .collect())
         }
     }
@@ -145,7 +157,17 @@ pub fn losses(m: &Migration) -> Vec<Loss> {
             for action in c[2].split(',') {
                 if let Some(col) = p.drop_column.captures(action) {
                     let column = unquote(&col[1]);
-                    if !column.eq_ignore_ascii_case("constraint") {
+                    const NOT_COLUMNS: &[&str] = &[
+                        "constraint",
+                        "index",
+                        "key",
+                        "foreign",
+                        "primary",
+                        "check",
+                        "partition",
+                        "default",
+                    ];
+                    if !NOT_COLUMNS.iter().any(|k| column.eq_ignore_ascii_case(k)) {
                         found.push(Loss::Column {
                             table: table.clone(),
                             column,
@@ -249,9 +271,10 @@ pub async fn revert(
         .await;
         match result {
             Ok(()) => {
-                conn.execute("COMMIT")
-                    .await
-                    .map_err(|e| bookkeeping(describe_error(&e)))?;
+                if let Err(e) = conn.execute("COMMIT").await {
+                    let _ = conn.execute("ROLLBACK").await;
+                    return Err(bookkeeping(describe_error(&e)));
+                }
             }
             Err(f) => {
                 let _ = conn.execute("ROLLBACK").await;
