@@ -121,6 +121,10 @@ struct Current<'a> {
     atomic_depth: usize,
     /// The previous significant token was a `BEGIN` that an `ATOMIC` would make a routine body.
     after_begin: bool,
+    /// The previous significant token was `END` (so `END IF`/`END LOOP` close, not open).
+    after_end: bool,
+    /// A PostgreSQL routine whose body is a string after `AS` (no BEGIN block to track).
+    dollar_body: bool,
 }
 
 impl<'a> Current<'a> {
@@ -136,15 +140,28 @@ impl<'a> Current<'a> {
             TokenKind::CloseParen => self.paren_depth = self.paren_depth.saturating_sub(1),
             TokenKind::Ident if self.atomic_depth > 0 => {
                 // CASE and END are reserved words: as bare identifiers they are always keywords.
-                if is_word("case") {
+                // The block words open a nested body in SQLite trigger and MySQL routine
+                // bodies; after END they close one (`END IF`) and are not counted again.
+                let opens = ["case", "begin", "if", "loop", "while", "repeat"];
+                if !self.after_end && opens.iter().any(|w| is_word(w)) {
                     self.atomic_depth += 1;
                 } else if is_word("end") {
                     self.atomic_depth -= 1;
                 }
             }
             TokenKind::Ident if self.after_begin && is_word("atomic") => self.atomic_depth = 1,
+            // SQLite `CREATE TRIGGER … BEGIN … END` and MySQL routines: BEGIN opens the body.
+            TokenKind::Ident
+                if is_word("begin")
+                    && self.paren_depth == 0
+                    && (self.is_trigger() || (self.is_routine() && !self.dollar_body)) =>
+            {
+                self.atomic_depth = 1;
+            }
+            TokenKind::Ident if is_word("as") && self.is_routine() => self.dollar_body = true,
             _ => {}
         }
+        self.after_end = is_word("end");
         self.after_begin = is_word("begin")
             && self.paren_depth == 0
             && self.atomic_depth == 0
@@ -163,6 +180,17 @@ impl<'a> Current<'a> {
         word(0, &["create"])
             && (word(1, &routine)
                 || (word(1, &["or"]) && word(2, &["replace"]) && word(3, &routine)))
+    }
+
+    /// `CREATE [TEMP] TRIGGER` (SQLite, MySQL): its `BEGIN … END` body holds `;`.
+    fn is_trigger(&self) -> bool {
+        let head = self.head.get(..self.head_len).unwrap_or_default();
+        head.first()
+            .is_some_and(|t| t.eq_ignore_ascii_case("create"))
+            && head
+                .iter()
+                .skip(1)
+                .any(|t| t.eq_ignore_ascii_case("trigger"))
     }
 
     /// A `;` here ends the statement (it is not inside parentheses or a `BEGIN ATOMIC` body).
@@ -358,6 +386,33 @@ mod tests {
         assert_eq!(
             texts(&format!("{empty_body};SELECT 1;")),
             [empty_body, "SELECT 1"]
+        );
+    }
+
+    #[test]
+    fn sqlite_triggers_and_mysql_routines_keep_their_bodies() {
+        let trigger = "CREATE TRIGGER audit AFTER INSERT ON t BEGIN\n  INSERT INTO log VALUES (new.id);\n  UPDATE c SET n = n + 1;\nEND";
+        assert_eq!(
+            texts(&format!("{trigger};\nSELECT 1;")),
+            [trigger, "SELECT 1"]
+        );
+        let procedure = "CREATE PROCEDURE p()\nBEGIN\n  IF (SELECT 1) THEN\n    INSERT INTO t VALUES (1);\n  END IF;\n  WHILE 0 DO SELECT 1; END WHILE;\nEND";
+        assert_eq!(
+            texts(&format!("{procedure};\nSELECT 2;")),
+            [procedure, "SELECT 2"]
+        );
+        // A PostgreSQL function with a string body: BEGIN inside the string is not tracked,
+        // and the plpgsql body stays one statement thanks to the dollar quotes.
+        let plpgsql =
+            "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ LANGUAGE plpgsql";
+        assert_eq!(
+            texts(&format!("{plpgsql};\nSELECT 3;")),
+            [plpgsql, "SELECT 3"]
+        );
+        // Transaction control stays separate statements.
+        assert_eq!(
+            texts("BEGIN;\nSELECT 1;\nCOMMIT;"),
+            ["BEGIN", "SELECT 1", "COMMIT"]
         );
     }
 
