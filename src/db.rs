@@ -63,6 +63,26 @@ pub fn sqlite_read_only(url: &str) -> String {
     format!("{base}?{}", params.join("&"))
 }
 
+/// Bounds how long a statement waits for a lock held by someone else: an `ALTER TABLE` queued
+/// behind a long transaction would otherwise wait for ever, and on PostgreSQL make every later
+/// query on that table queue behind it.
+pub async fn limit_lock_waits(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    timeout: Duration,
+) -> Result<(), String> {
+    let ms = timeout.as_millis().max(1);
+    let sql = match backend {
+        Backend::Postgres => format!("SET lock_timeout = {ms}"),
+        Backend::MySql => format!("SET SESSION lock_wait_timeout = {}", ms.div_ceil(1000)),
+        Backend::Sqlite => format!("PRAGMA busy_timeout = {ms}"),
+    };
+    sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot set the lock wait timeout: {}", describe_error(&e)))
+}
+
 /// sqlx's Any driver needs its drivers registered once per process.
 pub fn install_drivers() {
     static ONCE: Once = Once::new();

@@ -344,6 +344,16 @@ async fn migrate(
         ),
         t,
     ));
+    if let Err(e) = db::limit_lock_waits(
+        &mut conn,
+        settings.target.backend,
+        settings.target.lock_timeout,
+    )
+    .await
+    {
+        results.push(result("migrate.database", "database", Status::Fail, e));
+        return Ok(());
+    }
 
     if !settings.require_tables.is_empty() {
         let mut missing = Vec::new();
@@ -465,14 +475,22 @@ async fn migrate(
 
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
     let t = Instant::now();
-    let key = match lock::key(&mut conn, settings.target.backend, &settings.target.table).await {
+    let key = match lock::key(
+        &mut conn,
+        settings.target.backend,
+        &settings.target.table,
+        settings.target.url.expose(),
+    )
+    .await
+    {
         Ok(k) => k,
         Err(e) => {
             results.push(result("migrate.lock", "lock", Status::Fail, e));
             return Ok(());
         }
     };
-    match lock::acquire(&mut conn, key.clone(), settings.target.lock_timeout).await {
+    // Held until the end of the run (for SQLite it is the lock file).
+    let _held = match lock::acquire(&mut conn, key.clone(), settings.target.lock_timeout).await {
         Ok(acquired) => {
             let waited = match &acquired.held_by {
                 Some(h) => format!(
@@ -491,12 +509,13 @@ async fn migrate(
                 ),
                 t,
             ));
+            acquired
         }
         Err(e) => {
             results.push(timed(result("migrate.lock", "lock", Status::Fail, e), t));
             return Ok(());
         }
-    }
+    };
     if backup_wanted
         && !take_backup(
             &mut conn,

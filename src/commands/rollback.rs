@@ -124,23 +124,37 @@ async fn rollback(
             return Ok(Database::Failed);
         }
     };
+    if let Err(e) = db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await {
+        results.push(result("rollback.database", "database", Status::Fail, e));
+        return Ok(Database::Failed);
+    }
     // Everything below is decided under the lock: a migrate or rollback running now would
     // change which migrations are newest and how many rows they hold.
     let key = if dry_run {
         None
     } else {
         let t = Instant::now();
-        let key = match lock::key(&mut conn, target.backend, &target.table).await {
+        let key = match lock::key(
+            &mut conn,
+            target.backend,
+            &target.table,
+            target.url.expose(),
+        )
+        .await
+        {
             Ok(k) => k,
             Err(e) => {
                 results.push(result("rollback.lock", "lock", Status::Fail, e));
                 return Ok(Database::Failed);
             }
         };
-        if let Err(e) = lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
-            results.push(result("rollback.lock", "lock", Status::Fail, e));
-            return Ok(Database::Failed);
-        }
+        let acquired = match lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
+            Ok(a) => a,
+            Err(e) => {
+                results.push(result("rollback.lock", "lock", Status::Fail, e));
+                return Ok(Database::Failed);
+            }
+        };
         let mut r = result(
             "rollback.lock",
             "lock",
@@ -149,7 +163,7 @@ async fn rollback(
         );
         r.duration_ms = t.elapsed().as_millis() as u64;
         results.push(r);
-        Some(key)
+        Some((key, acquired))
     };
     let outcome = rollback_locked(
         &mut conn,
@@ -162,8 +176,9 @@ async fn rollback(
         results,
     )
     .await;
-    if let Some(key) = key {
+    if let Some((key, acquired)) = key {
         lock::release(&mut conn, &key).await;
+        drop(acquired);
     }
     outcome
 }

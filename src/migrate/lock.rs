@@ -20,7 +20,10 @@ pub enum Key {
     Advisory(i64),
     /// MySQL `GET_LOCK` name.
     Named(String),
-    /// SQLite: the database's own write lock, per migration.
+    /// SQLite: an exclusive `flock` on `<database>.shipgate-lock` for the run (SQLite has no
+    /// session lock; its write lock is per transaction).
+    File(std::path::PathBuf),
+    /// An in-memory SQLite database: nobody else can see it.
     WriteLock,
 }
 
@@ -29,6 +32,7 @@ impl Key {
         match self {
             Key::Advisory(k) => format!("PostgreSQL advisory lock {k}"),
             Key::Named(n) => format!("MySQL lock `{n}`"),
+            Key::File(path) => format!("SQLite lock file {}", path.display()),
             Key::WriteLock => "SQLite write lock (BEGIN IMMEDIATE per migration)".into(),
         }
     }
@@ -66,18 +70,28 @@ impl Holder {
     }
 }
 
-/// What taking the lock came to.
-#[derive(Clone, Debug)]
+/// What taking the lock came to. Keep it until the run ends: for SQLite it holds the lock file.
+#[derive(Debug)]
 pub struct Acquired {
     pub key: Key,
     pub waited: Duration,
     /// Who held it while we waited, if anyone did.
     pub held_by: Option<Holder>,
+    /// The open, locked file (SQLite); closing it releases the lock.
+    pub file: Option<std::fs::File>,
 }
 
 /// Derives the key from the database and the history table, so two projects sharing a server
 /// do not block each other.
-pub async fn key(conn: &mut AnyConnection, backend: Backend, table: &str) -> Result<Key, String> {
+pub async fn key(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    url: &str,
+) -> Result<Key, String> {
+    if backend == Backend::Sqlite {
+        return Ok(sqlite_lock_path(url).map_or(Key::WriteLock, Key::File));
+    }
     let database: String = match backend {
         Backend::Postgres => {
             sqlx::query_scalar("SELECT current_database()::text")
@@ -109,6 +123,31 @@ pub async fn key(conn: &mut AnyConnection, backend: Backend, table: &str) -> Res
     })
 }
 
+/// `<database file>.shipgate-lock`, or none for an in-memory database.
+fn sqlite_lock_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:")
+        .then(|| std::path::PathBuf::from(format!("{path}.shipgate-lock")))
+}
+
+/// Tries the lock file once.
+fn try_lock_file(path: &std::path::Path) -> Result<Option<std::fs::File>, String> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
 /// Takes the lock within `timeout`, polling. On giving up, the error names the holder.
 pub async fn acquire(
     conn: &mut AnyConnection,
@@ -118,7 +157,12 @@ pub async fn acquire(
     let started = Instant::now();
     let mut held_by = None;
     loop {
+        let mut file = None;
         let got = match &key {
+            Key::File(path) => {
+                file = try_lock_file(path)?;
+                file.is_some()
+            }
             Key::Advisory(k) => sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
                 .bind(*k)
                 .fetch_one(&mut *conn)
@@ -139,6 +183,7 @@ pub async fn acquire(
                 key,
                 waited: started.elapsed(),
                 held_by,
+                file,
             });
         }
         if held_by.is_none() {
@@ -168,7 +213,7 @@ pub async fn release(conn: &mut AnyConnection, key: &Key) {
             .execute(&mut *conn)
             .await
             .map(|_| ()),
-        Key::WriteLock => Ok(()),
+        Key::File(_) | Key::WriteLock => Ok(()),
     };
 }
 
@@ -227,6 +272,10 @@ pub async fn holder(conn: &mut AnyConnection, key: &Key) -> Option<Holder> {
                 },
             })
         }
+        Key::File(_) => Some(Holder {
+            application: "another shipgate run on this SQLite database".into(),
+            ..Holder::default()
+        }),
         Key::WriteLock => None,
     }
 }
@@ -234,6 +283,25 @@ pub async fn holder(conn: &mut AnyConnection, key: &Key) -> Option<Holder> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_lock_files() {
+        assert_eq!(
+            sqlite_lock_path("sqlite:///data/app.db?mode=rwc"),
+            Some("/data/app.db.shipgate-lock".into())
+        );
+        assert_eq!(sqlite_lock_path("sqlite::memory:"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.shipgate-lock");
+        let first = try_lock_file(&path).unwrap();
+        assert!(first.is_some());
+        assert!(try_lock_file(&path).unwrap().is_none(), "held by the first");
+        drop(first);
+        assert!(
+            try_lock_file(&path).unwrap().is_some(),
+            "released when closed"
+        );
+    }
 
     #[test]
     fn holder_descriptions() {
