@@ -698,3 +698,59 @@ fn mariadb_a_second_migrator_waits_for_a_migration_in_progress() {
     let row = my_history(&db).into_iter().find(|r| r.0 == "001").unwrap();
     assert_eq!(row.2, "applied");
 }
+
+#[test]
+fn mariadb_a_data_only_migration_is_all_or_nothing() {
+    // No DDL, so no implicit commit: MySQL gives it a transaction like PostgreSQL does.
+    let db = TestDb::mysql();
+    let w = Workdir::new();
+    w.write(
+        "migrations/001_t.sql",
+        "CREATE TABLE t (id INT PRIMARY KEY);\n",
+    );
+    w.write(
+        "migrations/002_rows.sql",
+        "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\nINSERT INTO t VALUES (1);\n",
+    );
+    let out = w
+        .cmd()
+        .args([
+            "migrate",
+            "--format",
+            "json",
+            "--database-url",
+            &db.url,
+            "--dir",
+            "migrations",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_report(&out);
+    let failed = result(&report, "migration.002");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing of it was applied"),
+        "{failed:#}"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let count: i64 = rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        count, 0,
+        "the two inserts before the failure were rolled back"
+    );
+}

@@ -393,7 +393,7 @@ async fn rollback_locked(
             ));
             continue;
         }
-        match revert::revert(conn, history, m).await {
+        match revert::revert(conn, history, m, &step.row.version).await {
             Ok(done) => {
                 let mut r = result(
                     &step_id(step),

@@ -41,9 +41,42 @@ pub struct Done {
 
 /// How a script is run on this backend.
 pub fn runs_in_transaction(backend: Backend, script: &Script) -> bool {
-    // MySQL commits DDL implicitly: a transaction would promise an atomicity it cannot keep, so
-    // MySQL runs statement by statement with recorded progress, like a no-transaction script.
-    !script.no_transaction && backend != Backend::MySql
+    // MySQL commits DDL implicitly: with DDL a transaction would promise an atomicity it cannot
+    // keep, so such a script runs statement by statement with recorded progress. A DML-only
+    // script (a data migration) still gets its transaction.
+    !script.no_transaction
+        && (backend != Backend::MySql
+            || !statements(script)
+                .iter()
+                .any(|s| commits_implicitly(s.text)))
+}
+
+/// MySQL statements that end the open transaction by themselves.
+fn commits_implicitly(statement: &str) -> bool {
+    let first = statement
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "CREATE"
+            | "ALTER"
+            | "DROP"
+            | "RENAME"
+            | "TRUNCATE"
+            | "LOCK"
+            | "UNLOCK"
+            | "GRANT"
+            | "REVOKE"
+            | "ANALYZE"
+            | "OPTIMIZE"
+            | "REPAIR"
+            | "INSTALL"
+            | "UNINSTALL"
+            | "FLUSH"
+            | "LOAD"
+    )
 }
 
 /// A transaction-control statement in a script shipgate wraps in its own transaction: its

@@ -62,8 +62,26 @@ impl Plan {
         let mut items = Vec::new();
         let mut to_apply = Vec::new();
         for (index, m) in source.migrations.iter().enumerate() {
-            let row = rows.iter().find(|r| r.version == m.version).cloned();
+            // A file renamed after it ran (`1_init.sql` → `001_init.sql`) keeps its row: same
+            // number, and the recorded version has no file any more.
+            let row = rows
+                .iter()
+                .find(|r| r.version == m.version)
+                .or_else(|| {
+                    rows.iter().find(|r| {
+                        order_of(&r.version).as_ref() == Some(&m.order)
+                            && !source.migrations.iter().any(|f| f.version == r.version)
+                    })
+                })
+                .cloned();
             let state = match &row {
+                // Changed since it stopped: the statements already run may not be the ones now
+                // counted; accept the change (--accept-checksum) before resuming.
+                Some(r) if r.status == status::PARTIAL && r.checksum != m.checksum => {
+                    State::Drifted {
+                        recorded: r.checksum.clone(),
+                    }
+                }
                 Some(r) if r.status == status::PARTIAL => State::Partial {
                     statements_done: r.statements_done.unwrap_or(0),
                 },
@@ -85,9 +103,13 @@ impl Plan {
             }
             items.push(Item { index, state, row });
         }
+        let matched: Vec<&str> = items
+            .iter()
+            .filter_map(|i: &Item| i.row.as_ref().map(|r| r.version.as_str()))
+            .collect();
         let missing = rows
             .iter()
-            .filter(|r| !source.migrations.iter().any(|m| m.version == r.version))
+            .filter(|r| !matched.contains(&r.version.as_str()))
             .cloned()
             .collect();
         Ok(Plan {
@@ -122,6 +144,19 @@ impl Plan {
             .filter(|i| matches!(i.state, State::Drifted { .. }))
             .count()
     }
+}
+
+/// The order key of a recorded version (`001` → [1], `1.2` → [1, 2]); none for other shapes.
+pub fn order_of(version: &str) -> Option<Vec<u64>> {
+    let digits: String = version
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits
+        .trim_end_matches('.')
+        .split('.')
+        .map(|p| p.parse::<u64>().ok())
+        .collect()
 }
 
 /// The migration a `--to` names: its full id, or its number (`--to 1` finds `001-lp-base`).
@@ -246,6 +281,16 @@ mod tests {
                 .unwrap_err()
                 .contains("no migration")
         );
+    }
+
+    #[test]
+    fn a_renamed_file_keeps_its_row() {
+        let s = source(vec![migration("001", 1, "a"), migration("002", 2, "b")]);
+        let rows = vec![row("1", "a", status::APPLIED)];
+        let plan = Plan::new(&s, &rows, &Options::default()).unwrap();
+        assert_eq!(plan.items[0].state, State::Applied);
+        assert!(plan.missing.is_empty());
+        assert_eq!(plan.to_apply, [1]);
     }
 
     #[test]

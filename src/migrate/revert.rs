@@ -43,10 +43,16 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
         .iter()
         .map(|r| Step {
             version: r.version.clone(),
+            // The same file a migrate run matched the row to: by version, or by number when
+            // the file was renamed after it ran.
             index: source
                 .migrations
                 .iter()
-                .position(|m| m.version == r.version),
+                .position(|m| m.version == r.version)
+                .or_else(|| {
+                    let order = super::plan::order_of(&r.version)?;
+                    source.migrations.iter().position(|m| m.order == order)
+                }),
             row: r.clone(),
         })
         .collect();
@@ -235,6 +241,7 @@ pub async fn revert(
     conn: &mut AnyConnection,
     history: &History,
     m: &Migration,
+    recorded_version: &str,
 ) -> Result<Reverted, Failure> {
     let started = Instant::now();
     let down = m
@@ -266,7 +273,10 @@ pub async fn revert(
             for (i, stmt) in stmts.iter().enumerate() {
                 run_statement(conn, down, stmt, i + 1, 0, false).await?;
             }
-            history.delete(conn, &m.version).await.map_err(bookkeeping)
+            history
+                .delete(conn, recorded_version)
+                .await
+                .map_err(bookkeeping)
         }
         .await;
         match result {
@@ -286,7 +296,7 @@ pub async fn revert(
             run_statement(conn, down, stmt, i + 1, i, true).await?;
         }
         history
-            .delete(conn, &m.version)
+            .delete(conn, recorded_version)
             .await
             .map_err(bookkeeping)?;
     }
