@@ -257,6 +257,10 @@ pub struct RollbackArgs {
     /// Go ahead even when the down scripts drop or truncate tables (or columns) that hold rows
     #[arg(long)]
     pub allow_data_loss: bool,
+
+    /// Continue a rollback that stopped part-way outside a transaction, after its last completed statement
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1814,3 +1814,41 @@ fn a_migration_changed_since_it_was_applied_is_not_rolled_back() {
     );
     assert_eq!(history(&db), LP, "nothing reverted");
 }
+
+#[test]
+fn mariadb_a_rollback_that_stops_part_way_is_resumed_not_repeated() {
+    // MySQL commits DDL implicitly: the down script runs statement by statement, its progress
+    // recorded, so a re-run continues after the last statement that completed.
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write(
+        "migrations/001_two.up.sql",
+        "CREATE TABLE a (x INT);\nCREATE TABLE b (x INT);\n",
+    );
+    w.write(
+        "migrations/001_two.down.sql",
+        "DROP TABLE a;\nDROP TABLE does_not_exist;\nDROP TABLE b;\n",
+    );
+    migrate(&w, &db, &[]);
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.001"), "fail");
+
+    // Without --resume the half-done rollback is refused, and migrate is blocked too.
+    w.write(
+        "migrations/001_two.down.sql",
+        "DROP TABLE a;\nDROP TABLE b;\n",
+    );
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "rollback.001").contains("--resume"),
+        "{report:#}"
+    );
+
+    // Resumed: DROP TABLE a (already done) is not run again, DROP TABLE b is.
+    let (out, report) = rollback(&w, &db, &["--all", "--resume"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.verify"), "pass");
+    assert!(mysql_history(&db).is_empty());
+}

@@ -382,7 +382,7 @@ impl DatabaseProbe {
         let partial = plan
             .items
             .iter()
-            .filter(|i| matches!(i.state, State::Partial { .. }))
+            .filter(|i| matches!(i.state, State::Partial { .. } | State::Reverting { .. }))
             .count();
         let applied = plan
             .items

@@ -594,7 +594,7 @@ pub(crate) async fn take_backup(
 fn blocked_before_lock(plan: &Plan, settings: &Settings) -> bool {
     plan.blockers(&settings.plan)
         .iter()
-        .any(|i| !matches!(i.state, State::Partial { .. }))
+        .any(|i| !matches!(i.state, State::Partial { .. } | State::Reverting { .. }))
 }
 
 fn blocked(plan: &Plan, settings: &Settings) -> bool {
@@ -1083,6 +1083,14 @@ fn state_result(
             Status::Fail,
             "pending, but older than a migration already applied: rename it to a newer version, or pass --allow-out-of-order",
         ),
+        State::Reverting { statements_done } => result(
+            &id,
+            &name,
+            Status::Fail,
+            format!(
+                "a rollback of it stopped after {statements_done} statements of its down script: finish it with `shipgate rollback --resume` (same range) before migrating"
+            ),
+        ),
         State::Partial { statements_done } => {
             let stmts = apply::statements(&m.up);
             let next = stmts.get(*statements_done as usize);
@@ -1177,7 +1185,7 @@ fn report_check(source: &Source, plan: &Plan, view: View, results: &mut Vec<Chec
     let partial = plan
         .items
         .iter()
-        .filter(|i| matches!(i.state, State::Partial { .. }))
+        .filter(|i| matches!(i.state, State::Partial { .. } | State::Reverting { .. }))
         .count();
     results.push(with_details(
         result(
@@ -1266,7 +1274,7 @@ async fn report_dry_run(
             if in_tx {
                 sql.push_str("COMMIT;\n");
             }
-            let note = if settings.target.backend == Backend::MySql {
+            let note = if settings.target.backend == Backend::MySql && !in_tx {
                 " (MySQL commits DDL implicitly: run statement by statement, progress recorded)"
             } else if !in_tx {
                 " (no transaction: statement by statement, progress recorded)"

@@ -53,6 +53,7 @@ pub async fn run(
         &history,
         &range,
         args.allow_data_loss,
+        args.resume,
         global.dry_run,
         &mut results,
     )
@@ -109,6 +110,7 @@ async fn rollback(
     history: &History,
     range: &Range,
     allow_data_loss: bool,
+    resume: bool,
     dry_run: bool,
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
@@ -172,6 +174,7 @@ async fn rollback(
         history,
         range,
         allow_data_loss,
+        resume,
         dry_run,
         results,
     )
@@ -199,6 +202,7 @@ async fn rollback_locked(
     history: &History,
     range: &Range,
     allow_data_loss: bool,
+    resume: bool,
     dry_run: bool,
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
@@ -257,6 +261,13 @@ async fn rollback_locked(
                 "{} stopped part-way; finish it (migrate --resume or --mark-resolved) before rolling back",
                 step.version
             )),
+            Some(m) if step.row.status == crate::migrate::history::status::REVERTING && !resume => {
+                Some(format!(
+                    "a rollback of {} stopped after {} of its down statements: fix the cause, then re-run with --resume",
+                    m.version,
+                    step.row.statements_done.unwrap_or(0)
+                ))
+            }
             Some(m) if m.checksum != step.row.checksum => Some(format!(
                 "{} changed after it was applied: its down script may not undo what ran; restore the file, or accept the change with `migrate --accept-checksum {} --reason …`",
                 m.up.path.display(),
@@ -393,7 +404,12 @@ async fn rollback_locked(
             ));
             continue;
         }
-        match revert::revert(conn, history, m, &step.row.version).await {
+        let resume_from = if step.row.status == crate::migrate::history::status::REVERTING {
+            step.row.statements_done.unwrap_or(0).max(0) as usize
+        } else {
+            0
+        };
+        match revert::revert(conn, history, m, &step.row.version, resume_from).await {
             Ok(done) => {
                 let mut r = result(
                     &step_id(step),

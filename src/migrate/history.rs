@@ -17,6 +17,9 @@ pub mod status {
     pub const BASELINE: &str = "baseline";
     /// A partial migration a person finished by hand (`--mark-resolved`).
     pub const RESOLVED: &str = "resolved";
+    /// A rollback outside a transaction stopped after `statements_done` statements of the down
+    /// script.
+    pub const REVERTING: &str = "reverting";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,6 +276,31 @@ impl History {
             .execute(&mut *conn)
             .await
             .map(|r| r.rows_affected() > 0)
+            .map_err(|e| self.write_error(&e))
+    }
+
+    /// Records how far a rollback outside a transaction got (the row exists: it was applied).
+    pub async fn set_reverting(
+        &self,
+        conn: &mut AnyConnection,
+        version: &str,
+        done: usize,
+    ) -> Result<(), String> {
+        let p = |n| self.backend.param(n);
+        let sql = format!(
+            "UPDATE {} SET status = {}, statements_done = {} WHERE version = {}",
+            self.table,
+            p(1),
+            p(2),
+            p(3)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status::REVERTING)
+            .bind(done as i64)
+            .bind(version.to_string())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
             .map_err(|e| self.write_error(&e))
     }
 

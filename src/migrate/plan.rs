@@ -17,6 +17,8 @@ pub enum State {
     Drifted { recorded: String },
     /// A non-transactional migration stopped after this many statements.
     Partial { statements_done: i64 },
+    /// A rollback outside a transaction stopped after this many statements of the down script.
+    Reverting { statements_done: i64 },
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +84,9 @@ impl Plan {
                         recorded: r.checksum.clone(),
                     }
                 }
+                Some(r) if r.status == status::REVERTING => State::Reverting {
+                    statements_done: r.statements_done.unwrap_or(0),
+                },
                 Some(r) if r.status == status::PARTIAL => State::Partial {
                     statements_done: r.statements_done.unwrap_or(0),
                 },
@@ -124,7 +129,7 @@ impl Plan {
         self.items
             .iter()
             .filter(|i| match i.state {
-                State::Drifted { .. } | State::Partial { .. } => true,
+                State::Drifted { .. } | State::Partial { .. } | State::Reverting { .. } => true,
                 State::OutOfOrder => !opts.allow_out_of_order,
                 State::Applied | State::Pending => false,
             })

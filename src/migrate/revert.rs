@@ -242,6 +242,7 @@ pub async fn revert(
     history: &History,
     m: &Migration,
     recorded_version: &str,
+    resume_from: usize,
 ) -> Result<Reverted, Failure> {
     let started = Instant::now();
     let down = m
@@ -292,8 +293,18 @@ pub async fn revert(
             }
         }
     } else {
-        for (i, stmt) in stmts.iter().enumerate() {
+        // Outside a transaction every statement sticks: record how far it got, so a failed or
+        // killed rollback can be resumed instead of re-running statements already done.
+        history
+            .set_reverting(conn, recorded_version, resume_from)
+            .await
+            .map_err(bookkeeping)?;
+        for (i, stmt) in stmts.iter().enumerate().skip(resume_from) {
             run_statement(conn, down, stmt, i + 1, i, true).await?;
+            history
+                .set_reverting(conn, recorded_version, i + 1)
+                .await
+                .map_err(bookkeeping)?;
         }
         history
             .delete(conn, recorded_version)
