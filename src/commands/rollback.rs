@@ -51,10 +51,12 @@ pub async fn run(
         &target,
         &source,
         &history,
-        &range,
-        args.allow_data_loss,
-        args.resume,
-        global.dry_run,
+        Options {
+            range: &range,
+            allow_data_loss: args.allow_data_loss,
+            resume: args.resume,
+            dry_run: global.dry_run,
+        },
         &mut results,
     )
     .await?;
@@ -108,12 +110,10 @@ async fn rollback(
     target: &Target,
     source: &source::Source,
     history: &History,
-    range: &Range,
-    allow_data_loss: bool,
-    resume: bool,
-    dry_run: bool,
+    opts: Options<'_>,
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
+    let dry_run = opts.dry_run;
     let mut conn = match db::connect(target.url.expose(), CONNECT_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => {
@@ -167,23 +167,21 @@ async fn rollback(
         results.push(r);
         Some((key, acquired))
     };
-    let outcome = rollback_locked(
-        &mut conn,
-        target,
-        source,
-        history,
-        range,
-        allow_data_loss,
-        resume,
-        dry_run,
-        results,
-    )
-    .await;
+    let outcome = rollback_locked(&mut conn, target, source, history, opts, results).await;
     if let Some((key, acquired)) = key {
         lock::release(&mut conn, &key).await;
         drop(acquired);
     }
     outcome
+}
+
+/// How far and how to roll back, from the flags.
+#[derive(Clone, Copy)]
+struct Options<'a> {
+    range: &'a Range,
+    allow_data_loss: bool,
+    resume: bool,
+    dry_run: bool,
 }
 
 /// What the database part came to; the hooks run only after `Completed`.
@@ -194,18 +192,20 @@ enum Database {
     Failed,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn rollback_locked(
     conn: &mut sqlx::AnyConnection,
     target: &Target,
     source: &source::Source,
     history: &History,
-    range: &Range,
-    allow_data_loss: bool,
-    resume: bool,
-    dry_run: bool,
+    opts: Options<'_>,
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
+    let Options {
+        range,
+        allow_data_loss,
+        resume,
+        dry_run,
+    } = opts;
     let rows = match history.exists(conn).await {
         Ok(true) => match history.rows(conn).await {
             Ok(rows) => rows,
