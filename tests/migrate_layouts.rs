@@ -530,3 +530,56 @@ fn a_forced_layout_that_does_not_match_is_an_input_error() {
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert_eq!(layout(&report), "sqlx");
 }
+
+/// A failing migration in GitHub Actions: annotated on the file, at the line and column.
+#[test]
+fn a_failure_is_annotated_on_the_migration_file_in_github_actions() {
+    let w = Workdir::new();
+    w.write("migrations/001_ok.sql", "CREATE TABLE a (x INTEGER);\n");
+    w.write(
+        "migrations/002_bad.sql",
+        "-- second\nCREATE TABLE b (x INTEGER);\nSELECT nope FROM a;\n",
+    );
+    let url = format!("sqlite://{}/app.db?mode=rwc", w.path().display());
+    let out = w
+        .cmd()
+        .env("GITHUB_ACTIONS", "true")
+        .args(["migrate", "--database-url", &url, "--dir", "migrations"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l
+                .starts_with("::error file=migrations/002_bad.sql,line=3,col=1,title=002 (bad)::")),
+        "{text}"
+    );
+}
+
+/// On a terminal, a progress line per migration on stderr.
+#[test]
+fn progress_line_per_migration_on_a_terminal() {
+    let w = Workdir::new();
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x INTEGER);\n");
+    w.write("migrations/002_b.sql", "CREATE TABLE b (x INTEGER);\n");
+    let bin = assert_cmd::cargo::cargo_bin("shipgate");
+    let url = format!("sqlite://{}/app.db?mode=rwc", w.path().display());
+    let out = std::process::Command::new("script")
+        .current_dir(w.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args([
+            "-qec",
+            &format!(
+                "{} migrate --database-url '{url}' --dir migrations -q",
+                bin.display()
+            ),
+            "/dev/null",
+        ])
+        .output()
+        .expect("`script` (util-linux) is installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("applying 001 (a) … ok"), "{text}");
+    assert!(text.contains("applying 002 (b) … ok"), "{text}");
+}
