@@ -478,3 +478,65 @@ fn repair_flags_check_their_version_first_and_do_nothing_else() {
     assert_eq!(result(&report, "migrate.mark-resolved")["status"], "fail");
     assert_eq!(history(&db), ["001:applied"]);
 }
+
+#[test]
+fn mariadb_backup_before_migrating() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x INT);\n");
+    db.execute("CREATE TABLE keep (x INT); INSERT INTO keep VALUES (42);");
+    let out = w
+        .cmd()
+        .args([
+            "migrate",
+            "--format",
+            "json",
+            "--database-url",
+            &db.url,
+            "--dir",
+            "migrations",
+            "--backup",
+            "backups",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let report = json_report(&out);
+    let path = w.path().join(
+        result(&report, "migrate.backup")["details"]["path"]
+            .as_str()
+            .unwrap(),
+    );
+    let dump = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        dump.contains("CREATE TABLE `keep`") && dump.contains("(42)"),
+        "{}",
+        &dump[..dump.len().min(500)]
+    );
+    assert!(!path.display().to_string().ends_with(".partial"));
+}
+
+#[test]
+fn a_password_given_as_a_query_parameter_does_not_reach_pg_dump_arguments() {
+    // Trust auth ignores it; what matters is that the run works and never shows it.
+    let (w, db) = (Workdir::new(), TestDb::postgres());
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x int);\n");
+    let url = format!("{}?password=QUERY-SENTINEL-55", db.url);
+    let out = w
+        .cmd()
+        .args([
+            "migrate",
+            "--format",
+            "json",
+            "--database-url",
+            &url,
+            "--dir",
+            "migrations",
+            "--backup",
+            "b",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(!both(&out).contains("QUERY-SENTINEL-55"), "{}", both(&out));
+}

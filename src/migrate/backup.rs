@@ -80,7 +80,9 @@ pub async fn take(
         .to_string()
         .replace([':', '-'], "");
     let parsed = url::Url::parse(url).map_err(|e| format!("cannot read the database URL: {e}"))?;
-    let database = parsed.path().trim_start_matches('/').to_string();
+    let database = percent_encoding::percent_decode_str(parsed.path().trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
     let name = if database.is_empty() {
         "database".to_string()
     } else {
@@ -95,13 +97,30 @@ pub async fn take(
     let path = PathBuf::from(format!("{}.partial", final_path.display()));
     match backend {
         Backend::Postgres => {
-            let password = parsed.password().map(|p| {
+            // The password goes through PGPASSWORD, whether written in the userinfo or as a
+            // `?password=` parameter: a command line is visible to every user in `ps`.
+            let mut password = parsed.password().map(|p| {
                 percent_encoding::percent_decode_str(p)
                     .decode_utf8_lossy()
                     .into_owned()
             });
             let mut without_password = parsed.clone();
             let _ = without_password.set_password(None);
+            let kept: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter_map(|(k, v)| {
+                    if k == "password" {
+                        password = Some(v.into_owned());
+                        None
+                    } else {
+                        Some((k.into_owned(), v.into_owned()))
+                    }
+                })
+                .collect();
+            without_password.set_query(None);
+            if !kept.is_empty() {
+                without_password.query_pairs_mut().extend_pairs(kept);
+            }
             let mut cmd = tokio::process::Command::new("pg_dump");
             cmd.args(["-Fc", "--no-password", "-f"])
                 .arg(&path)
@@ -129,13 +148,17 @@ pub async fn take(
                 "--triggers",
                 "--protocol=TCP",
             ]);
-            cmd.arg(format!(
-                "--host={}",
-                parsed.host_str().unwrap_or("127.0.0.1")
-            ));
+            let host = parsed
+                .host_str()
+                .unwrap_or("127.0.0.1")
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            cmd.arg(format!("--host={host}"));
             cmd.arg(format!("--port={}", parsed.port().unwrap_or(3306)));
             if !parsed.username().is_empty() {
-                cmd.arg(format!("--user={}", parsed.username()));
+                let user =
+                    percent_encoding::percent_decode_str(parsed.username()).decode_utf8_lossy();
+                cmd.arg(format!("--user={user}"));
             }
             if let Some(p) = parsed.password() {
                 cmd.env(
