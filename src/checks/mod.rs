@@ -8,6 +8,7 @@
 pub mod command;
 pub mod database;
 pub mod env;
+pub mod expect;
 pub mod http;
 pub mod path;
 pub mod redis;

@@ -1,0 +1,371 @@
+//! What a response must be: status (exact, class, "not 5xx"), headers, body text, JSON
+//! assertions on RFC 9535 JSONPath queries, and latency. Parsed once from config or flags,
+//! evaluated against each response. Every failure says what was expected and what came back.
+
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+use crate::units::format_duration;
+
+/// `200`, `2xx`, `!5xx` / `not 5xx`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusExpect {
+    Exact(u16),
+    Class(u16),
+    Not(Box<StatusExpect>),
+}
+
+impl StatusExpect {
+    pub fn parse(text: &str) -> Result<StatusExpect, String> {
+        let t = text.trim();
+        if let Some(rest) = t.strip_prefix('!').or_else(|| t.strip_prefix("not ")) {
+            return Ok(StatusExpect::Not(Box::new(StatusExpect::parse(rest)?)));
+        }
+        let lower = t.to_ascii_lowercase();
+        if let Some(digit) = lower.strip_suffix("xx")
+            && let Ok(d @ 1..=5) = digit.parse::<u16>()
+        {
+            return Ok(StatusExpect::Class(d));
+        }
+        match t.parse::<u16>() {
+            Ok(code @ 100..=599) => Ok(StatusExpect::Exact(code)),
+            _ => Err(format!("`{text}` is not a status: write 200, 2xx or !5xx")),
+        }
+    }
+
+    pub fn matches(&self, status: u16) -> bool {
+        match self {
+            StatusExpect::Exact(c) => status == *c,
+            StatusExpect::Class(d) => status / 100 == *d,
+            StatusExpect::Not(inner) => !inner.matches(status),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            StatusExpect::Exact(c) => c.to_string(),
+            StatusExpect::Class(d) => format!("{d}xx"),
+            StatusExpect::Not(inner) => format!("not {}", inner.describe()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Eq(Value),
+    Ne(Value),
+    Lt(f64),
+    Le(f64),
+    Gt(f64),
+    Ge(f64),
+    Exists,
+    Absent,
+    Matches(String),
+    Contains(Value),
+    /// `length <op> n`
+    Length(Box<Op>),
+    /// `type "string"` (string, number, boolean, null, array, object)
+    Type(String),
+}
+
+/// `$.status == "healthy"`, `$.items length >= 1`, `$.token exists`.
+#[derive(Clone, Debug)]
+pub struct JsonAssertion {
+    pub text: String,
+    path: JsonPath,
+    op: Op,
+    regex: Option<Regex>,
+}
+
+impl JsonAssertion {
+    /// The path is the longest prefix that parses as JSONPath and leaves a valid operator: a
+    /// filter such as `$.items[?@.a == 1]` contains operators of its own.
+    pub fn parse(text: &str) -> Result<JsonAssertion, String> {
+        let text = text.trim();
+        let spaces: Vec<usize> = text.match_indices(' ').map(|(i, _)| i).collect();
+        for &at in spaces.iter().rev() {
+            let (path, rest) = (&text[..at], text[at..].trim());
+            let Ok(json_path) = JsonPath::parse(path) else {
+                continue;
+            };
+            if let Ok(op) = parse_op(rest) {
+                let regex = match &op {
+                    Op::Matches(p) => Some(Regex::new(p).map_err(|e| format!("`{text}`: invalid regex: {e}"))?),
+                    _ => None,
+                };
+                return Ok(JsonAssertion {
+                    text: text.to_string(),
+                    path: json_path,
+                    op,
+                    regex,
+                });
+            }
+        }
+        Err(format!(
+            "`{text}` is not a JSON assertion: write `<JSONPath> <op> <JSON value>`, e.g. `$.status == \"healthy\"`, \
+             `$.items length >= 1`, `$.token exists` (ops: == != < <= > >= exists absent matches contains length type)"
+        ))
+    }
+
+    /// `Err` says what was expected and what the document holds.
+    pub fn check(&self, doc: &Value) -> Result<(), String> {
+        let nodes: Vec<&Value> = self.path.query(doc).all();
+        let shown = |v: &Value| {
+            let s = v.to_string();
+            if s.len() > 80 { format!("{}…", &s[..s.floor_char_boundary(80)]) } else { s }
+        };
+        let fail = |got: String| Err(format!("expected {} but {got}", self.text));
+        match &self.op {
+            Op::Exists => return if nodes.is_empty() { fail("nothing matched".into()) } else { Ok(()) },
+            Op::Absent => {
+                return match nodes.first() {
+                    None => Ok(()),
+                    Some(v) => fail(format!("found {}", shown(v))),
+                };
+            }
+            Op::Length(inner) => {
+                let len = match nodes.as_slice() {
+                    [Value::Array(a)] => a.len(),
+                    [Value::Object(o)] => o.len(),
+                    [Value::String(s)] => s.chars().count(),
+                    many => many.len(),
+                };
+                let as_value = Value::from(len);
+                return if compare(inner, &as_value, None) { Ok(()) } else { fail(format!("the length is {len}")) };
+            }
+            _ => {}
+        }
+        if nodes.is_empty() {
+            return fail("nothing matched the path".into());
+        }
+        for v in &nodes {
+            if !compare(&self.op, v, self.regex.as_ref()) {
+                return fail(format!("found {}", shown(v)));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn compare(op: &Op, v: &Value, regex: Option<&Regex>) -> bool {
+    let num = v.as_f64();
+    match op {
+        Op::Eq(e) => v == e || (num.is_some() && num == e.as_f64()),
+        Op::Ne(e) => !(v == e || (num.is_some() && num == e.as_f64())),
+        Op::Lt(n) => num.is_some_and(|x| x < *n),
+        Op::Le(n) => num.is_some_and(|x| x <= *n),
+        Op::Gt(n) => num.is_some_and(|x| x > *n),
+        Op::Ge(n) => num.is_some_and(|x| x >= *n),
+        Op::Matches(_) => v.as_str().is_some_and(|s| regex.is_some_and(|r| r.is_match(s))),
+        Op::Contains(e) => match (v, e) {
+            (Value::Array(items), _) => items.contains(e),
+            (Value::String(s), Value::String(part)) => s.contains(part.as_str()),
+            (Value::Object(map), Value::String(key)) => map.contains_key(key),
+            _ => false,
+        },
+        Op::Type(t) => {
+            let actual = match v {
+                Value::Null => "null",
+                Value::Bool(_) => "boolean",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            actual == t
+        }
+        Op::Exists | Op::Absent | Op::Length(_) => true,
+    }
+}
+
+fn json_value(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text.trim()).map_err(|_| format!("`{text}` is not a JSON value (quote strings: \"healthy\")"))
+}
+
+fn number(text: &str) -> Result<f64, String> {
+    json_value(text)?.as_f64().ok_or_else(|| format!("`{text}` is not a number"))
+}
+
+fn parse_op(rest: &str) -> Result<Op, String> {
+    let (word, value) = rest.split_once(' ').map_or((rest, ""), |(w, v)| (w, v.trim()));
+    let none = |op: Op| if value.is_empty() { Ok(op) } else { Err("trailing text".to_string()) };
+    match word {
+        "==" => json_value(value).map(Op::Eq),
+        "!=" => json_value(value).map(Op::Ne),
+        "<" => number(value).map(Op::Lt),
+        "<=" => number(value).map(Op::Le),
+        ">" => number(value).map(Op::Gt),
+        ">=" => number(value).map(Op::Ge),
+        "exists" => none(Op::Exists),
+        "absent" => none(Op::Absent),
+        "matches" => match json_value(value)? {
+            Value::String(p) => Ok(Op::Matches(p)),
+            _ => Err("matches takes a quoted regex".into()),
+        },
+        "contains" => json_value(value).map(Op::Contains),
+        "length" => parse_op(value).and_then(|inner| match inner {
+            Op::Eq(_) | Op::Ne(_) | Op::Lt(_) | Op::Le(_) | Op::Gt(_) | Op::Ge(_) => Ok(Op::Length(Box::new(inner))),
+            _ => Err("length takes a comparison: length >= 1".into()),
+        }),
+        "type" => match json_value(value)? {
+            Value::String(t) if ["string", "number", "boolean", "null", "array", "object"].contains(&t.as_str()) => Ok(Op::Type(t)),
+            _ => Err("type takes \"string\", \"number\", \"boolean\", \"null\", \"array\" or \"object\"".into()),
+        },
+        _ => Err(format!("unknown operator `{word}`")),
+    }
+}
+
+/// A response header expectation: `X-Cache` present, equal to, or matching.
+#[derive(Clone, Debug)]
+pub enum HeaderExpect {
+    Present(String),
+    Equals(String, String),
+    Matches(String, Regex),
+}
+
+/// Everything one response must satisfy.
+#[derive(Clone, Debug, Default)]
+pub struct Expectations {
+    /// Any of these (empty: 2xx).
+    pub status: Vec<StatusExpect>,
+    pub headers: Vec<HeaderExpect>,
+    pub body_contains: Vec<String>,
+    pub body_matches: Vec<Regex>,
+    pub json: Vec<JsonAssertion>,
+    pub max_latency: Option<Duration>,
+}
+
+/// A response as the expectations see it.
+pub struct Response<'a> {
+    pub status: u16,
+    pub headers: &'a reqwest::header::HeaderMap,
+    /// The body, when it was text within the size limit.
+    pub body: Result<&'a str, String>,
+    pub latency: Duration,
+}
+
+impl Expectations {
+    pub fn status_text(&self) -> String {
+        if self.status.is_empty() {
+            "2xx".into()
+        } else {
+            self.status.iter().map(StatusExpect::describe).collect::<Vec<_>>().join(" or ")
+        }
+    }
+
+    /// Every unmet expectation, each a sentence.
+    pub fn failures(&self, r: &Response<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        let status_ok = if self.status.is_empty() {
+            (200..300).contains(&r.status)
+        } else {
+            self.status.iter().any(|s| s.matches(r.status))
+        };
+        if !status_ok {
+            out.push(format!("status {} (expected {})", r.status, self.status_text()));
+        }
+        for h in &self.headers {
+            let (name, ok, want) = match h {
+                HeaderExpect::Present(n) => (n, r.headers.contains_key(n.as_str()), "present".to_string()),
+                HeaderExpect::Equals(n, v) => (n, header(r, n).is_some_and(|x| x == *v), format!("`{v}`")),
+                HeaderExpect::Matches(n, re) => (n, header(r, n).is_some_and(|x| re.is_match(&x)), format!("matching `{}`", re.as_str())),
+            };
+            if !ok {
+                let got = header(r, name).map_or("absent".to_string(), |v| format!("`{v}`"));
+                out.push(format!("header {name} is {got} (expected {want})"));
+            }
+        }
+        if let Some(max) = self.max_latency
+            && r.latency > max
+        {
+            out.push(format!("took {} (expected at most {})", format_duration(r.latency), format_duration(max)));
+        }
+        if self.body_contains.is_empty() && self.body_matches.is_empty() && self.json.is_empty() {
+            return out;
+        }
+        let body = match &r.body {
+            Ok(b) => *b,
+            Err(why) => {
+                out.push(format!("the body cannot be checked: {why}"));
+                return out;
+            }
+        };
+        for s in &self.body_contains {
+            if !body.contains(s.as_str()) {
+                out.push(format!("the body does not contain `{s}`"));
+            }
+        }
+        for re in &self.body_matches {
+            if !re.is_match(body) {
+                out.push(format!("the body does not match `{}`", re.as_str()));
+            }
+        }
+        if !self.json.is_empty() {
+            match serde_json::from_str::<Value>(body) {
+                Ok(doc) => out.extend(self.json.iter().filter_map(|a| a.check(&doc).err())),
+                Err(e) => out.push(format!("the body is not JSON ({e})")),
+            }
+        }
+        out
+    }
+}
+
+fn header(r: &Response<'_>, name: &str) -> Option<String> {
+    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The start of a body for a report: at most `limit` bytes, on a character boundary.
+pub fn excerpt(body: &str, limit: usize) -> String {
+    if body.len() <= limit {
+        body.to_string()
+    } else {
+        format!("{}… ({} bytes in all)", &body[..body.floor_char_boundary(limit)], body.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses() {
+        let s = |t| StatusExpect::parse(t).unwrap();
+        assert!(s("200").matches(200) && !s("200").matches(201));
+        assert!(s("2xx").matches(204) && !s("2xx").matches(301));
+        assert!(s("!5xx").matches(404) && !s("not 5xx").matches(503));
+        assert_eq!(s("!5xx").describe(), "not 5xx");
+        assert!(StatusExpect::parse("ok").is_err() && StatusExpect::parse("700").is_err());
+    }
+
+    #[test]
+    fn json_assertions() {
+        let doc = json!({"status": "healthy", "checks": {"database": {"status": "healthy", "ms": 12}},
+                          "items": [1, 2, 3], "tags": ["a", "b"], "name": "lp-api"});
+        let ok = |t: &str| JsonAssertion::parse(t).unwrap().check(&doc);
+        assert!(ok(r#"$.status == "healthy""#).is_ok());
+        assert!(ok(r#"$.checks.database.status == "healthy""#).is_ok());
+        assert!(ok("$.checks.database.ms < 200").is_ok());
+        assert!(ok("$.items length >= 3").is_ok());
+        assert!(ok("$.items[?@ > 1] length == 2").is_ok(), "filters hold operators of their own");
+        assert!(ok("$.status exists").is_ok());
+        assert!(ok("$.error absent").is_ok());
+        assert!(ok(r#"$.name matches "^lp-""#).is_ok());
+        assert!(ok(r#"$.tags contains "b""#).is_ok());
+        assert!(ok(r#"$.items type "array""#).is_ok());
+        let err = ok(r#"$.status == "degraded""#).unwrap_err();
+        assert_eq!(err, r#"expected $.status == "degraded" but found "healthy""#);
+        assert!(ok("$.missing == 1").unwrap_err().contains("nothing matched"));
+        assert!(JsonAssertion::parse("$.status is healthy").is_err());
+        assert!(JsonAssertion::parse("status == 1").is_err());
+    }
+
+    #[test]
+    fn excerpts_stay_on_char_boundaries() {
+        assert_eq!(excerpt("héllo", 2), "h… (6 bytes in all)");
+        assert_eq!(excerpt("short", 100), "short");
+    }
+}
