@@ -79,6 +79,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Pre-deployment checks: environment, databases, Redis, directories, HTTP, TLS, tools
     Preflight(Box<PreflightArgs>),
+    /// Post-deployment checks: HTTP with JSON assertions, latency and retries, plus the preflight kinds
+    Verify(Box<VerifyArgs>),
     /// Apply pending SQL migrations: plan, lock, one transaction per migration, file:line on failure
     Migrate(Box<MigrateArgs>),
     /// Roll migrations back with their down scripts: refuses missing downs and data loss, runs hooks
@@ -168,6 +170,38 @@ pub struct PreflightArgs {
     /// Executable that must exist, optionally with a minimum version: `node>=18` (repeatable)
     #[arg(long, value_name = "NAME[>=VERSION]", help_heading = "Checks")]
     pub require_tool: Vec<String>,
+}
+
+/// HTTP checks given as flags, for one-line use without a config file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VerifyArgs {
+    /// URL to GET; repeatable (each is one check with the expectations below)
+    #[arg(long, value_name = "URL", help_heading = "Checks")]
+    pub http: Vec<String>,
+
+    /// Request header `Name: value` for every --http (repeatable)
+    #[arg(long, value_name = "NAME: VALUE", help_heading = "Checks")]
+    pub header: Vec<String>,
+
+    /// Accepted status: 200, 2xx, !5xx (repeatable: any of them) [default: 2xx]
+    #[arg(long, value_name = "STATUS", help_heading = "Checks", value_parser = checked(crate::checks::expect::StatusExpect::parse))]
+    pub expect_status: Vec<String>,
+
+    /// JSON assertion, e.g. '$.status == "healthy"' (repeatable)
+    #[arg(long, value_name = "ASSERTION", help_heading = "Checks", value_parser = checked(crate::checks::expect::JsonAssertion::parse))]
+    pub expect_json: Vec<String>,
+
+    /// Text the body must contain (repeatable)
+    #[arg(long, value_name = "TEXT", help_heading = "Checks")]
+    pub expect_body: Vec<String>,
+
+    /// The response must come within this time, e.g. 200ms
+    #[arg(long, value_name = "DURATION", help_heading = "Checks", value_parser = checked(crate::units::parse_duration))]
+    pub max_latency: Option<String>,
+
+    /// Keep trying for this long until the expectations hold, e.g. 60s
+    #[arg(long, value_name = "DURATION", help_heading = "Checks", value_parser = checked(crate::units::parse_duration))]
+    pub retry_timeout: Option<String>,
 }
 
 /// Where the migrations and their history are: shared by `migrate` and `rollback`.

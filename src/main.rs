@@ -49,6 +49,10 @@ fn main() -> ExitCode {
                 commands::rollback::run(&cli.global, args, &inputs).await
             })
         }
+        Command::Verify(args) => run(&plan, || async {
+            let inputs = Inputs::load(&cli.global, &argv)?;
+            commands::verify::run(&cli.global, args, &inputs).await
+        }),
         Command::Preflight(args) => run(&plan, || async {
             let inputs = Inputs::load(&cli.global, &argv)?;
             commands::preflight::run(&cli.global, args, &inputs).await

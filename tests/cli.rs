@@ -25,12 +25,11 @@ fn only_working_subcommands_are_listed() {
     assert!(help.contains("preflight"));
     assert!(help.contains("migrate"));
     assert!(help.contains("rollback"));
-    for later in ["verify", "rate-limit-test"] {
-        assert!(
-            !help.contains(later),
-            "{later} is listed before it works:\n{help}"
-        );
-    }
+    assert!(help.contains("verify"));
+    assert!(
+        !help.contains("rate-limit-test"),
+        "rate-limit-test is listed before it works:\n{help}"
+    );
 }
 
 #[test]

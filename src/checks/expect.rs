@@ -93,7 +93,9 @@ impl JsonAssertion {
             };
             if let Ok(op) = parse_op(rest) {
                 let regex = match &op {
-                    Op::Matches(p) => Some(Regex::new(p).map_err(|e| format!("`{text}`: invalid regex: {e}"))?),
+                    Op::Matches(p) => {
+                        Some(Regex::new(p).map_err(|e| format!("`{text}`: invalid regex: {e}"))?)
+                    }
                     _ => None,
                 };
                 return Ok(JsonAssertion {
@@ -115,11 +117,21 @@ impl JsonAssertion {
         let nodes: Vec<&Value> = self.path.query(doc).all();
         let shown = |v: &Value| {
             let s = v.to_string();
-            if s.len() > 80 { format!("{}…", &s[..s.floor_char_boundary(80)]) } else { s }
+            if s.len() > 80 {
+                format!("{}…", &s[..s.floor_char_boundary(80)])
+            } else {
+                s
+            }
         };
         let fail = |got: String| Err(format!("expected {} but {got}", self.text));
         match &self.op {
-            Op::Exists => return if nodes.is_empty() { fail("nothing matched".into()) } else { Ok(()) },
+            Op::Exists => {
+                return if nodes.is_empty() {
+                    fail("nothing matched".into())
+                } else {
+                    Ok(())
+                };
+            }
             Op::Absent => {
                 return match nodes.first() {
                     None => Ok(()),
@@ -134,7 +146,11 @@ impl JsonAssertion {
                     many => many.len(),
                 };
                 let as_value = Value::from(len);
-                return if compare(inner, &as_value, None) { Ok(()) } else { fail(format!("the length is {len}")) };
+                return if compare(inner, &as_value, None) {
+                    Ok(())
+                } else {
+                    fail(format!("the length is {len}"))
+                };
             }
             _ => {}
         }
@@ -159,7 +175,9 @@ fn compare(op: &Op, v: &Value, regex: Option<&Regex>) -> bool {
         Op::Le(n) => num.is_some_and(|x| x <= *n),
         Op::Gt(n) => num.is_some_and(|x| x > *n),
         Op::Ge(n) => num.is_some_and(|x| x >= *n),
-        Op::Matches(_) => v.as_str().is_some_and(|s| regex.is_some_and(|r| r.is_match(s))),
+        Op::Matches(_) => v
+            .as_str()
+            .is_some_and(|s| regex.is_some_and(|r| r.is_match(s))),
         Op::Contains(e) => match (v, e) {
             (Value::Array(items), _) => items.contains(e),
             (Value::String(s), Value::String(part)) => s.contains(part.as_str()),
@@ -182,16 +200,27 @@ fn compare(op: &Op, v: &Value, regex: Option<&Regex>) -> bool {
 }
 
 fn json_value(text: &str) -> Result<Value, String> {
-    serde_json::from_str(text.trim()).map_err(|_| format!("`{text}` is not a JSON value (quote strings: \"healthy\")"))
+    serde_json::from_str(text.trim())
+        .map_err(|_| format!("`{text}` is not a JSON value (quote strings: \"healthy\")"))
 }
 
 fn number(text: &str) -> Result<f64, String> {
-    json_value(text)?.as_f64().ok_or_else(|| format!("`{text}` is not a number"))
+    json_value(text)?
+        .as_f64()
+        .ok_or_else(|| format!("`{text}` is not a number"))
 }
 
 fn parse_op(rest: &str) -> Result<Op, String> {
-    let (word, value) = rest.split_once(' ').map_or((rest, ""), |(w, v)| (w, v.trim()));
-    let none = |op: Op| if value.is_empty() { Ok(op) } else { Err("trailing text".to_string()) };
+    let (word, value) = rest
+        .split_once(' ')
+        .map_or((rest, ""), |(w, v)| (w, v.trim()));
+    let none = |op: Op| {
+        if value.is_empty() {
+            Ok(op)
+        } else {
+            Err("trailing text".to_string())
+        }
+    };
     match word {
         "==" => json_value(value).map(Op::Eq),
         "!=" => json_value(value).map(Op::Ne),
@@ -207,12 +236,22 @@ fn parse_op(rest: &str) -> Result<Op, String> {
         },
         "contains" => json_value(value).map(Op::Contains),
         "length" => parse_op(value).and_then(|inner| match inner {
-            Op::Eq(_) | Op::Ne(_) | Op::Lt(_) | Op::Le(_) | Op::Gt(_) | Op::Ge(_) => Ok(Op::Length(Box::new(inner))),
+            Op::Eq(_) | Op::Ne(_) | Op::Lt(_) | Op::Le(_) | Op::Gt(_) | Op::Ge(_) => {
+                Ok(Op::Length(Box::new(inner)))
+            }
             _ => Err("length takes a comparison: length >= 1".into()),
         }),
         "type" => match json_value(value)? {
-            Value::String(t) if ["string", "number", "boolean", "null", "array", "object"].contains(&t.as_str()) => Ok(Op::Type(t)),
-            _ => Err("type takes \"string\", \"number\", \"boolean\", \"null\", \"array\" or \"object\"".into()),
+            Value::String(t)
+                if ["string", "number", "boolean", "null", "array", "object"]
+                    .contains(&t.as_str()) =>
+            {
+                Ok(Op::Type(t))
+            }
+            _ => Err(
+                "type takes \"string\", \"number\", \"boolean\", \"null\", \"array\" or \"object\""
+                    .into(),
+            ),
         },
         _ => Err(format!("unknown operator `{word}`")),
     }
@@ -252,7 +291,11 @@ impl Expectations {
         if self.status.is_empty() {
             "2xx".into()
         } else {
-            self.status.iter().map(StatusExpect::describe).collect::<Vec<_>>().join(" or ")
+            self.status
+                .iter()
+                .map(StatusExpect::describe)
+                .collect::<Vec<_>>()
+                .join(" or ")
         }
     }
 
@@ -265,13 +308,25 @@ impl Expectations {
             self.status.iter().any(|s| s.matches(r.status))
         };
         if !status_ok {
-            out.push(format!("status {} (expected {})", r.status, self.status_text()));
+            out.push(format!(
+                "status {} (expected {})",
+                r.status,
+                self.status_text()
+            ));
         }
         for h in &self.headers {
             let (name, ok, want) = match h {
-                HeaderExpect::Present(n) => (n, r.headers.contains_key(n.as_str()), "present".to_string()),
-                HeaderExpect::Equals(n, v) => (n, header(r, n).is_some_and(|x| x == *v), format!("`{v}`")),
-                HeaderExpect::Matches(n, re) => (n, header(r, n).is_some_and(|x| re.is_match(&x)), format!("matching `{}`", re.as_str())),
+                HeaderExpect::Present(n) => {
+                    (n, r.headers.contains_key(n.as_str()), "present".to_string())
+                }
+                HeaderExpect::Equals(n, v) => {
+                    (n, header(r, n).is_some_and(|x| x == *v), format!("`{v}`"))
+                }
+                HeaderExpect::Matches(n, re) => (
+                    n,
+                    header(r, n).is_some_and(|x| re.is_match(&x)),
+                    format!("matching `{}`", re.as_str()),
+                ),
             };
             if !ok {
                 let got = header(r, name).map_or("absent".to_string(), |v| format!("`{v}`"));
@@ -281,7 +336,11 @@ impl Expectations {
         if let Some(max) = self.max_latency
             && r.latency > max
         {
-            out.push(format!("took {} (expected at most {})", format_duration(r.latency), format_duration(max)));
+            out.push(format!(
+                "took {} (expected at most {})",
+                format_duration(r.latency),
+                format_duration(max)
+            ));
         }
         if self.body_contains.is_empty() && self.body_matches.is_empty() && self.json.is_empty() {
             return out;
@@ -314,7 +373,10 @@ impl Expectations {
 }
 
 fn header(r: &Response<'_>, name: &str) -> Option<String> {
-    r.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The start of a body for a report: at most `limit` bytes, on a character boundary.
@@ -322,7 +384,11 @@ pub fn excerpt(body: &str, limit: usize) -> String {
     if body.len() <= limit {
         body.to_string()
     } else {
-        format!("{}… ({} bytes in all)", &body[..body.floor_char_boundary(limit)], body.len())
+        format!(
+            "{}… ({} bytes in all)",
+            &body[..body.floor_char_boundary(limit)],
+            body.len()
+        )
     }
 }
 
@@ -350,15 +416,25 @@ mod tests {
         assert!(ok(r#"$.checks.database.status == "healthy""#).is_ok());
         assert!(ok("$.checks.database.ms < 200").is_ok());
         assert!(ok("$.items length >= 3").is_ok());
-        assert!(ok("$.items[?@ > 1] length == 2").is_ok(), "filters hold operators of their own");
+        assert!(
+            ok("$.items[?@ > 1] length == 2").is_ok(),
+            "filters hold operators of their own"
+        );
         assert!(ok("$.status exists").is_ok());
         assert!(ok("$.error absent").is_ok());
         assert!(ok(r#"$.name matches "^lp-""#).is_ok());
         assert!(ok(r#"$.tags contains "b""#).is_ok());
         assert!(ok(r#"$.items type "array""#).is_ok());
         let err = ok(r#"$.status == "degraded""#).unwrap_err();
-        assert_eq!(err, r#"expected $.status == "degraded" but found "healthy""#);
-        assert!(ok("$.missing == 1").unwrap_err().contains("nothing matched"));
+        assert_eq!(
+            err,
+            r#"expected $.status == "degraded" but found "healthy""#
+        );
+        assert!(
+            ok("$.missing == 1")
+                .unwrap_err()
+                .contains("nothing matched")
+        );
         assert!(JsonAssertion::parse("$.status is healthy").is_err());
         assert!(JsonAssertion::parse("status == 1").is_err());
     }

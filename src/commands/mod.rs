@@ -4,6 +4,7 @@
 pub mod migrate;
 pub mod preflight;
 pub mod rollback;
+pub mod verify;
 
 use std::path::Path;
 use std::sync::Once;

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use super::{Inputs, Outcome};
 use crate::checks::database::{DatabaseProbe, DbAspect};
 use crate::checks::env::{EnvProbe, ExampleRule, VarRule};
-use crate::checks::http::HttpProbe;
+use crate::checks::expect::{Expectations, HeaderExpect, JsonAssertion, StatusExpect};
+use crate::checks::http::{HttpProbe, Retry};
 use crate::checks::path::{PathAspect, PathProbe};
 use crate::checks::redis::{RedisAspect, RedisProbe};
 use crate::checks::tls::TlsProbe;
@@ -16,8 +17,8 @@ use crate::checks::tool::ToolProbe;
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, PreflightArgs};
 use crate::config::preflight::{
-    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RedisConfig, TlsConfig,
-    ToolConfig, VarType,
+    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RedisConfig, StatusText,
+    TlsConfig, ToolConfig, VarType,
 };
 use crate::config::{Located, Resolver, Text};
 use crate::db::Backend;
@@ -34,8 +35,25 @@ pub async fn run(
     args: &PreflightArgs,
     inputs: &Inputs,
 ) -> Result<Outcome, InputError> {
+    let section = inputs.config.config.preflight.as_ref();
+    run_checks("preflight", global, section, args, inputs, |plan| {
+        plan.flags(args)
+    })
+    .await
+}
+
+/// Plans the checks of a config section plus those of the flags, runs them, and reports:
+/// `preflight` and `verify` are the same machinery over different sections.
+pub(crate) async fn run_checks(
+    command: &str,
+    global: &GlobalArgs,
+    section: Option<&PreflightConfig>,
+    env_flags: &PreflightArgs,
+    inputs: &Inputs,
+    add_flags: impl FnOnce(&mut Planner<'_>) -> Result<(), InputError>,
+) -> Result<Outcome, InputError> {
     let empty = PreflightConfig::default();
-    let section = inputs.config.config.preflight.as_ref().unwrap_or(&empty);
+    let section = section.unwrap_or(&empty);
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
     let check_timeout =
         resolver.duration_or(section.check_timeout.as_ref(), DEFAULT_CHECK_TIMEOUT)?;
@@ -56,9 +74,9 @@ pub async fn run(
             .as_ref()
             .and_then(|m| m.table.clone()),
     };
-    plan.env_checks(section, args)?;
+    plan.env_checks(section, env_flags)?;
     plan.config(section)?;
-    plan.flags(args)?;
+    add_flags(&mut plan)?;
     let Planner {
         resolver,
         mut units,
@@ -67,8 +85,12 @@ pub async fn run(
     // An empty `[preflight.env]` plans a unit with nothing in it.
     units.retain(|u| !u.aspects.is_empty());
     if units.is_empty() {
-        return Err(InputError::new("nothing to check: no [preflight] checks in the config and no check flags")
-            .help("add checks to shipgate.toml (see examples/quickstart/shipgate.toml) or pass flags such as --database-url, --require-env; see `shipgate preflight --help`"));
+        return Err(InputError::new(format!(
+            "nothing to check: no [{command}] checks in the config and no check flags"
+        ))
+        .help(format!(
+            "add checks to shipgate.toml (see examples/) or pass check flags; see `shipgate {command} --help`"
+        )));
     }
     let selection = Selection {
         only: global.only.clone(),
@@ -85,13 +107,7 @@ pub async fn run(
     for r in &mut results {
         r.reproduce = Some(format!("{} --only {}", inputs.reproduce_base, r.id));
     }
-    let report = Report::new(
-        "preflight",
-        started,
-        SystemTime::now(),
-        global.strict,
-        results,
-    );
+    let report = Report::new(command, started, SystemTime::now(), global.strict, results);
     Ok(Outcome {
         report,
         secrets: resolver.secrets,
@@ -99,7 +115,7 @@ pub async fn run(
 }
 
 /// Builds units, giving each a unique id.
-struct Planner<'a> {
+pub(crate) struct Planner<'a> {
     resolver: Resolver<'a>,
     check_timeout: Duration,
     units: Vec<Unit>,
@@ -208,15 +224,7 @@ impl Planner<'_> {
                 .map_err(|e| from_flag(e, "--writable-dir/--create-dir"))?;
         }
         for url in &args.http_url {
-            let http = HttpConfig {
-                name: None,
-                url: text(url),
-                method: None,
-                expect_status: vec![],
-                headers: Default::default(),
-                body: None,
-                timeout: None,
-            };
+            let http = HttpConfig::get(text(url));
             self.http(&Located::unplaced(http))
                 .map_err(|e| from_flag(e, "--http-url"))?;
         }
@@ -248,6 +256,40 @@ impl Planner<'_> {
             };
             self.tool(&Located::unplaced(tool))
                 .map_err(|e| from_flag(e, "--require-tool"))?;
+        }
+        Ok(())
+    }
+
+    /// `shipgate verify --http URL …`: each URL one check with the shared expectations.
+    pub(crate) fn verify_flags(&mut self, args: &crate::cli::VerifyArgs) -> Result<(), InputError> {
+        for url in &args.http {
+            let mut http = HttpConfig::get(text(url));
+            for header in &args.header {
+                let (name, value) = header.split_once(':').ok_or_else(|| {
+                    InputError::new(format!("--header `{header}` is not `Name: value`"))
+                        .key("--header")
+                })?;
+                http.headers
+                    .insert(name.trim().to_string(), text(value.trim()));
+            }
+            http.expect_status = args
+                .expect_status
+                .iter()
+                .map(|s| StatusText::Text(s.clone()))
+                .collect();
+            http.expect_json = args.expect_json.iter().map(|j| text(j)).collect();
+            http.body_contains = args.expect_body.clone();
+            http.max_latency = args.max_latency.as_deref().map(text);
+            http.retry =
+                args.retry_timeout
+                    .as_deref()
+                    .map(|t| crate::config::preflight::RetryConfig {
+                        timeout: text(t),
+                        interval: None,
+                        backoff: None,
+                    });
+            self.http(&Located::unplaced(http))
+                .map_err(|e| from_flag(e, "--http"))?;
         }
         Ok(())
     }
@@ -818,7 +860,10 @@ impl Planner<'_> {
         // Ids are made id-safe; people read the name as written.
         let label = http.name.clone().unwrap_or_else(|| name.clone());
         let probe = http_probe(&mut self.resolver, http, url, self.check_timeout)?;
-        let timeout = probe.timeout;
+        // Room for every attempt: the retry window, then one last request (twice the request
+        // timeout: the headers, then the body). The overall deadline still bounds it all.
+        let timeout = probe.retry.as_ref().map_or(Duration::ZERO, |r| r.timeout)
+            + probe.timeout * 2 * probe.consecutive;
         self.units.push(Unit {
             kind: "http",
             aspects: vec![Aspect::new(
@@ -976,15 +1021,78 @@ pub(crate) fn http_probe(
     }
     let body = http.body.as_ref().map(|b| resolver.string(b)).transpose()?;
     let timeout = resolver.duration_or(http.timeout.as_ref(), default_timeout)?;
+    let expect = expectations(resolver, http)?;
+    let retry = match &http.retry {
+        Some(r) => Some(Retry {
+            timeout: resolver.duration(&r.timeout)?,
+            interval: resolver.duration_or(r.interval.as_ref(), Duration::from_secs(1))?,
+            backoff: r.backoff.unwrap_or(1.0),
+        }),
+        None => None,
+    };
     Ok(HttpProbe {
         url: url.value,
         method,
-        expect_status: http.expect_status.clone(),
+        expect,
         headers,
         body,
         timeout,
+        retry,
+        consecutive: http.consecutive.unwrap_or(1).max(1),
         problem,
     })
+}
+
+/// The expectations of an HTTP check, each parsed once with an error placed on its key.
+fn expectations(
+    resolver: &mut Resolver<'_>,
+    http: &Located<HttpConfig>,
+) -> Result<Expectations, InputError> {
+    let err = |r: &Resolver<'_>, e: String| r.error(&http.span, e);
+    let mut expect = Expectations::default();
+    for s in &http.expect_status {
+        let parsed = match s {
+            StatusText::Code(c) => StatusExpect::parse(&c.to_string()),
+            StatusText::Text(t) => StatusExpect::parse(t),
+        };
+        expect.status.push(parsed.map_err(|e| err(resolver, e))?);
+    }
+    for (name, want) in &http.expect_headers {
+        expect.headers.push(if want == "present" {
+            HeaderExpect::Present(name.clone())
+        } else if let Some(pattern) = want.strip_prefix('~') {
+            HeaderExpect::Matches(
+                name.clone(),
+                regex::Regex::new(pattern).map_err(|e| {
+                    err(
+                        resolver,
+                        format!("expect_headers.{name}: invalid regex: {e}"),
+                    )
+                })?,
+            )
+        } else {
+            HeaderExpect::Equals(name.clone(), want.clone())
+        });
+    }
+    expect.body_contains = http.body_contains.clone();
+    for pattern in &http.body_matches {
+        expect.body_matches.push(
+            regex::Regex::new(pattern)
+                .map_err(|e| err(resolver, format!("body_matches: invalid regex: {e}")))?,
+        );
+    }
+    for assertion in &http.expect_json {
+        let text = resolver.string(assertion)?;
+        expect
+            .json
+            .push(JsonAssertion::parse(&text).map_err(|e| resolver.error(&assertion.span, e))?);
+    }
+    expect.max_latency = http
+        .max_latency
+        .as_ref()
+        .map(|t| resolver.duration(t))
+        .transpose()?;
+    Ok(expect)
 }
 
 /// Names the flag an error came from: flag values have no file position to show.

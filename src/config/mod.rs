@@ -24,6 +24,8 @@ pub use source::Source;
 pub struct Config {
     /// Pre-deployment checks.
     pub preflight: Option<preflight::PreflightConfig>,
+    /// Post-deployment checks: the same kinds as `[preflight]`.
+    pub verify: Option<preflight::PreflightConfig>,
     /// Applying SQL migrations.
     pub migrate: Option<migrate::MigrateConfig>,
     /// Rolling migrations back.

@@ -198,15 +198,75 @@ pub struct HttpConfig {
     pub url: Text,
     /// Default `GET`.
     pub method: Option<String>,
-    /// Accepted statuses (default: any 2xx).
+    /// Accepted statuses: `200`, `"2xx"`, `"!5xx"` (default: any 2xx).
     #[serde(default)]
-    pub expect_status: Vec<u16>,
+    pub expect_status: Vec<StatusText>,
     /// Request headers; values may use `${VAR}`. Secret-looking ones are never printed.
     #[serde(default)]
     pub headers: IndexMap<String, Text>,
     /// Request body (e.g. `'{"enabled": false}'`); values may use `${VAR}`.
     pub body: Option<Text>,
     pub timeout: Option<Text>,
+    /// Response headers: `"present"`, an exact value, or `"~regex"`.
+    #[serde(default)]
+    pub expect_headers: IndexMap<String, String>,
+    /// Texts the body must contain.
+    #[serde(default)]
+    pub body_contains: Vec<String>,
+    /// Regular expressions the body must match.
+    #[serde(default)]
+    pub body_matches: Vec<String>,
+    /// JSON assertions: `$.status == "healthy"`, `$.items length >= 1`, `$.token exists`.
+    #[serde(default)]
+    pub expect_json: Vec<Text>,
+    /// The response must come within this time, e.g. `"200ms"`.
+    pub max_latency: Option<Text>,
+    /// Keep trying until the expectations hold (waiting for health).
+    pub retry: Option<RetryConfig>,
+    /// Pass only after this many passes in a row (default 1).
+    pub consecutive: Option<u32>,
+}
+
+impl HttpConfig {
+    /// A plain `GET url` expecting 2xx (what `--http-url` means).
+    pub fn get(url: Text) -> HttpConfig {
+        HttpConfig {
+            name: None,
+            url,
+            method: None,
+            expect_status: Vec::new(),
+            headers: IndexMap::new(),
+            body: None,
+            timeout: None,
+            expect_headers: IndexMap::new(),
+            body_contains: Vec::new(),
+            body_matches: Vec::new(),
+            expect_json: Vec::new(),
+            max_latency: None,
+            retry: None,
+            consecutive: None,
+        }
+    }
+}
+
+/// A status as written: `200` or `"2xx"` / `"!5xx"`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StatusText {
+    Code(u16),
+    Text(String),
+}
+
+/// `retry = { timeout = "60s", interval = "2s", backoff = 1.5 }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Give up after this long (bounded by the overall deadline).
+    pub timeout: Text,
+    /// Wait between attempts (default `1s`).
+    pub interval: Option<Text>,
+    /// Multiply the interval after each attempt (default 1, at most 10).
+    pub backoff: Option<f64>,
 }
 
 /// `[[preflight.tls]]`: the certificate a server presents.

@@ -1,0 +1,256 @@
+//! `shipgate verify` HTTP checks against real servers on loopback: healthy, degraded, flapping,
+//! slow, oversized, not JSON; config and one-line flags.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use common::{TestServer, Workdir, json_report, result, stderr, stdout};
+
+fn server() -> TestServer {
+    let flaps = Arc::new(AtomicU32::new(0));
+    let router = Router::new()
+        .route(
+            "/api/lp/health",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "max-age=60")],
+                    r#"{"status":"healthy","checks":{"database":{"status":"healthy"},"redis":{"status":"healthy"},"reportStorage":{"status":"healthy"}},"items":[]}"#,
+                )
+            }),
+        )
+        .route(
+            "/degraded",
+            get(|| async { r#"{"status":"degraded","checks":{"redis":{"status":"degraded"}}}"# }),
+        )
+        .route(
+            "/flapping",
+            get(move || {
+                let flaps = Arc::clone(&flaps);
+                async move {
+                    // Fails the first three times: a service still starting.
+                    if flaps.fetch_add(1, Ordering::SeqCst) < 3 {
+                        (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
+                    } else {
+                        r#"{"status":"healthy"}"#.into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "{}"
+            }),
+        )
+        .route("/huge", get(|| async { "x".repeat(2 * 1024 * 1024) }))
+        .route("/html", get(|| async { "<html>oops</html>" }))
+        .route(
+            "/auth",
+            get(|headers: HeaderMap| async move {
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer VERIFY-SENTINEL-9") {
+                    (StatusCode::OK, "{}").into_response()
+                } else {
+                    StatusCode::UNAUTHORIZED.into_response()
+                }
+            }),
+        );
+    TestServer::start(router)
+}
+
+fn verify(
+    w: &Workdir,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> (Option<i32>, serde_json::Value, String) {
+    let mut cmd = w.cmd();
+    cmd.args(["verify", "--format", "json"]).args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    (out.status.code(), json_report(&out), all)
+}
+
+#[test]
+fn json_assertions_on_a_healthy_endpoint_pass_and_a_degraded_one_fails_saying_why() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            r#"[[verify.http]]
+name = "lp-health"
+url = "{}"
+expect_status = ["2xx"]
+expect_json = ['$.status == "healthy"', '$.checks.database.status == "healthy"', '$.items length >= 0']
+expect_headers = {{ "cache-control" = "~max-age" }}
+max_latency = "2s"
+
+[[verify.http]]
+name = "degraded"
+url = "{}"
+expect_json = ['$.status == "healthy"']
+"#,
+            s.url("/api/lp/health"),
+            s.url("/degraded")
+        ),
+    );
+    let (code, report, _) = verify(&w, &[], &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["command"], "verify");
+    assert_eq!(
+        result(&report, "http.lp-health")["status"],
+        "pass",
+        "{report:#}"
+    );
+    let degraded = result(&report, "http.degraded");
+    assert_eq!(degraded["status"], "fail");
+    let message = degraded["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"expected $.status == "healthy" but found "degraded""#),
+        "{message}"
+    );
+    assert!(
+        degraded["details"]["body_excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("degraded")
+    );
+}
+
+#[test]
+fn retry_waits_for_health_and_counts_attempts() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[verify.http]]\nname = \"flapping\"\nurl = \"{}\"\nretry = {{ timeout = \"20s\", interval = \"100ms\" }}\nconsecutive = 2\n",
+            s.url("/flapping")
+        ),
+    );
+    let (code, report, all) = verify(&w, &[], &[]);
+    assert_eq!(code, Some(0), "{all}");
+    let r = result(&report, "http.flapping");
+    // Three failures, then two passes in a row.
+    assert_eq!(r["details"]["attempts"], 5, "{r:#}");
+    assert!(r["message"].as_str().unwrap().contains("5 attempts"));
+}
+
+#[test]
+fn retry_gives_up_at_its_timeout_with_the_last_failure() {
+    let s = server();
+    let w = Workdir::new();
+    let started = Instant::now();
+    let (code, report, _) = verify(
+        &w,
+        &[
+            "--http",
+            &s.url("/degraded"),
+            "--expect-json",
+            r#"$.status == "healthy""#,
+            "--retry-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let r = result(&report, "http.127-0-0-1");
+    assert!(r["details"]["attempts"].as_u64().unwrap() >= 1);
+    assert!(r["message"].as_str().unwrap().contains("degraded"), "{r:#}");
+}
+
+#[test]
+fn latency_oversized_and_non_json_bodies_are_findings() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[verify.http]]\nname = \"slow\"\nurl = \"{}\"\nmax_latency = \"100ms\"\n\n\
+             [[verify.http]]\nname = \"huge\"\nurl = \"{}\"\nbody_contains = [\"x\"]\n\n\
+             [[verify.http]]\nname = \"html\"\nurl = \"{}\"\nexpect_json = ['$.status exists']\n",
+            s.url("/slow"),
+            s.url("/huge"),
+            s.url("/html")
+        ),
+    );
+    let (code, report, _) = verify(&w, &[], &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        result(&report, "http.slow")["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected at most 100ms")
+    );
+    assert!(
+        result(&report, "http.huge")["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 1.0 MiB")
+    );
+    assert!(
+        result(&report, "http.html")["message"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON")
+    );
+}
+
+#[test]
+fn one_line_flags_with_a_secret_header() {
+    let s = server();
+    let w = Workdir::new();
+    let (code, report, all) = verify(
+        &w,
+        &[
+            "--http",
+            &s.url("/auth"),
+            "--http",
+            &s.url("/api/lp/health"),
+            "--header",
+            "Authorization: Bearer VERIFY-SENTINEL-9",
+            "--expect-status",
+            "200",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(report["summary"]["passed"], 2);
+    assert!(!all.contains("VERIFY-SENTINEL-9"), "{all}");
+}
+
+#[test]
+fn not_5xx_and_bad_assertions_are_input_errors() {
+    let s = server();
+    let w = Workdir::new();
+    let (code, _, all) = verify(
+        &w,
+        &["--http", &s.url("/html"), "--expect-status", "!5xx"],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    let out = w
+        .cmd()
+        .args([
+            "verify",
+            "--http",
+            &s.url("/html"),
+            "--expect-json",
+            "$.status is healthy",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--expect-json"), "{}", stderr(&out));
+}
