@@ -254,3 +254,81 @@ fn not_5xx_and_bad_assertions_are_input_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--expect-json"), "{}", stderr(&out));
 }
+
+#[test]
+fn sql_checks_compare_results_and_constraint_probes_leave_nothing_behind() {
+    let db = common::TestDb::postgres();
+    db.execute(
+        "CREATE TABLE lp_reporting_migrations (id text); INSERT INTO lp_reporting_migrations VALUES ('001'), ('002'), ('003');
+         CREATE TABLE limited_partners (name text, email text UNIQUE);
+         INSERT INTO limited_partners VALUES ('existing', 'test@example.com');",
+    );
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        r#"[[verify.sql]]
+name = "three-migrations"
+url = "${DATABASE_URL}"
+query = "SELECT count(*) FROM lp_reporting_migrations"
+expect = 3
+
+[[verify.sql]]
+name = "lp-tables"
+url = "${DATABASE_URL}"
+query = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE 'lp_%'"
+expect_rows = 1
+
+[[verify.sql]]
+name = "unique-email"
+url = "${DATABASE_URL}"
+query = "INSERT INTO limited_partners VALUES ('Test 2', 'test@example.com')"
+expect_error = "23505"
+
+[[verify.sql]]
+name = "read-only"
+url = "${DATABASE_URL}"
+query = "SELECT count(*) FROM limited_partners WHERE name = 'nobody'"
+expect = 1
+"#,
+    );
+    let (code, report, all) = verify(&w, &[], &[("DATABASE_URL", &db.url)]);
+    assert_eq!(code, Some(1), "{all}");
+    assert_eq!(
+        result(&report, "sql.three-migrations")["status"],
+        "pass",
+        "{report:#}"
+    );
+    assert_eq!(
+        result(&report, "sql.lp-tables")["status"],
+        "pass",
+        "{report:#}"
+    );
+    let probe = result(&report, "sql.unique-email");
+    assert_eq!(probe["status"], "pass", "{probe:#}");
+    assert!(probe["message"].as_str().unwrap().contains("23505"));
+    let wrong = result(&report, "sql.read-only");
+    assert_eq!(wrong["status"], "fail");
+    assert_eq!(wrong["message"], "expected `1`, got `0`");
+
+    // The probe was rolled back: still exactly one row.
+    w.write(
+        "shipgate.toml",
+        "[[verify.sql]]\nname = \"rows\"\nurl = \"${DATABASE_URL}\"\nquery = \"SELECT count(*) FROM limited_partners\"\nexpect = 1\n",
+    );
+    let (code, _, all) = verify(&w, &[], &[("DATABASE_URL", &db.url)]);
+    assert_eq!(code, Some(0), "{all}");
+    // A read-only check cannot write.
+    w.write(
+        "shipgate.toml",
+        "[[verify.sql]]\nname = \"write\"\nurl = \"${DATABASE_URL}\"\nquery = \"DELETE FROM limited_partners\"\nexpect_rows = 0\n",
+    );
+    let (code, report, _) = verify(&w, &[], &[("DATABASE_URL", &db.url)]);
+    assert_eq!(code, Some(1));
+    assert!(
+        result(&report, "sql.write")["message"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{report:#}"
+    );
+}

@@ -12,6 +12,7 @@ pub mod expect;
 pub mod http;
 pub mod path;
 pub mod redis;
+pub mod sql;
 pub mod tls;
 pub mod tool;
 
@@ -119,6 +120,7 @@ pub enum Probe {
     Tls(tls::TlsProbe),
     Tool(tool::ToolProbe),
     Command(command::CommandProbe),
+    Sql(sql::SqlProbe),
 }
 
 impl Probe {
@@ -132,6 +134,7 @@ impl Probe {
             Probe::Tls(p) => vec![p.run().await],
             Probe::Tool(p) => vec![p.run().await],
             Probe::Command(p) => vec![p.run().await],
+            Probe::Sql(p) => vec![p.run().await],
         }
     }
 }

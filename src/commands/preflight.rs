@@ -17,8 +17,8 @@ use crate::checks::tool::ToolProbe;
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, PreflightArgs};
 use crate::config::preflight::{
-    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RedisConfig, StatusText,
-    TlsConfig, ToolConfig, VarType,
+    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RedisConfig, SqlConfig,
+    StatusText, TlsConfig, ToolConfig, VarType,
 };
 use crate::config::{Located, Resolver, Text};
 use crate::db::Backend;
@@ -156,6 +156,9 @@ impl Planner<'_> {
         }
         for tool in &section.tool {
             self.tool(tool)?;
+        }
+        for sql in &section.sql {
+            self.sql(sql)?;
         }
         Ok(())
     }
@@ -873,6 +876,62 @@ impl Planner<'_> {
             )],
             timeout: timeout + Duration::from_secs(1),
             probe: Probe::Http(probe),
+        });
+        Ok(())
+    }
+
+    fn sql(&mut self, sql: &Located<SqlConfig>) -> Result<(), InputError> {
+        use crate::checks::sql::{SqlExpect, SqlProbe};
+        let loc = self.resolver.table_location(&sql.span);
+        let name = self.claim("sql", &sql.name, true, &sql.span)?;
+        let url = self.resolver.string(&sql.url)?;
+        let backend = Backend::from_url(&url);
+        let connect_url = backend.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
+        let query = self.resolver.string(&sql.query)?;
+        let mut expects = Vec::new();
+        if let Some(v) = &sql.expect {
+            expects.push(SqlExpect::Equals(v.as_text()));
+        }
+        if let Some(n) = sql.expect_at_least {
+            expects.push(SqlExpect::AtLeast(n));
+        }
+        if let Some(n) = sql.expect_rows {
+            expects.push(SqlExpect::Rows(n));
+        }
+        if sql.expect_empty == Some(true) {
+            expects.push(SqlExpect::Empty);
+        }
+        if let Some(code) = &sql.expect_error {
+            expects.push(SqlExpect::Error(code.clone()));
+        }
+        let expect = match expects.len() {
+            1 => expects.remove(0),
+            _ => {
+                return Err(self
+                    .resolver
+                    .error(&sql.span, format!("sql check `{}` needs exactly one expectation", sql.name))
+                    .help("one of expect, expect_at_least, expect_rows, expect_empty = true, expect_error"));
+            }
+        };
+        let timeout = self
+            .resolver
+            .duration_or(sql.timeout.as_ref(), self.check_timeout)?;
+        self.units.push(Unit {
+            kind: "sql",
+            aspects: vec![Aspect::new(
+                format!("sql.{name}"),
+                format!("sql {}", sql.name),
+                loc,
+            )],
+            timeout: timeout * 2 + Duration::from_secs(1),
+            probe: Probe::Sql(SqlProbe {
+                shown_url: mask_url(&connect_url),
+                url: Secret::new(connect_url),
+                backend: backend.map(|(b, _)| b),
+                query,
+                expect,
+                timeout,
+            }),
         });
         Ok(())
     }

@@ -26,6 +26,8 @@ pub struct PreflightConfig {
     pub tls: Vec<Located<TlsConfig>>,
     #[serde(default)]
     pub tool: Vec<Located<ToolConfig>>,
+    #[serde(default)]
+    pub sql: Vec<Located<SqlConfig>>,
 }
 
 /// `[preflight.env]`: variables the deployment needs.
@@ -299,4 +301,49 @@ pub struct ToolConfig {
     pub pattern: Option<Text>,
     pub min_version: Option<Text>,
     pub timeout: Option<Text>,
+}
+
+/// `[[verify.sql]]`: a query and what it must return, or a probe that must fail.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Used in check ids: `sql.<name>`.
+    pub name: String,
+    /// The database (postgres://, mysql://, mariadb://, sqlite://).
+    pub url: Text,
+    /// Runs in a read-only transaction that is rolled back (with `expect_error`: a transaction
+    /// that is rolled back).
+    pub query: Text,
+    /// The first column of the first row equals this.
+    pub expect: Option<ScalarText>,
+    /// The first column of the first row is at least this number.
+    pub expect_at_least: Option<f64>,
+    /// The query returns this many rows.
+    pub expect_rows: Option<usize>,
+    /// The query returns no rows.
+    pub expect_empty: Option<bool>,
+    /// The statement fails with this SQLSTATE, e.g. `"23505"` (unique violation).
+    pub expect_error: Option<String>,
+    pub timeout: Option<Text>,
+}
+
+/// A scalar as written: `3`, `"healthy"`, `true`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ScalarText {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl ScalarText {
+    pub fn as_text(&self) -> String {
+        match self {
+            ScalarText::Int(n) => n.to_string(),
+            ScalarText::Float(f) => f.to_string(),
+            ScalarText::Bool(b) => b.to_string(),
+            ScalarText::Text(t) => t.clone(),
+        }
+    }
 }
