@@ -5,6 +5,7 @@ mod common;
 
 use std::process::Output;
 
+use common::process::block;
 use common::{Workdir, json_report, result, stderr, stdout};
 use serde_json::Value;
 use sqlx::Connection;
@@ -72,14 +73,6 @@ fn layout(report: &Value) -> &str {
     result(report, "migrate.source")["details"]["layout"]
         .as_str()
         .expect("layout")
-}
-
-fn block<T>(f: impl Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
 }
 
 async fn open(w: &Workdir) -> sqlx::SqliteConnection {

@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::process::{block, finish, pairs, spawn};
 use common::{TestDb, Workdir, json_report, result, stderr, stdout};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -55,13 +55,6 @@ fn migration_statuses(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
 fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
@@ -69,55 +62,11 @@ fn sha256(text: &str) -> String {
         .collect()
 }
 
-fn block<T>(f: impl Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
-
 /// `(version, checksum, status, statements_done)` of the history, by version.
 type Recorded = (String, String, String, Option<i64>);
 
 const HISTORY: &str =
     "SELECT version, checksum, status, statements_done FROM shipgate_migrations ORDER BY version";
-
-fn spawn(w: &Workdir, args: &[&str]) -> Child {
-    StdCommand::new(env!("CARGO_BIN_EXE_shipgate"))
-        .current_dir(w.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn shipgate")
-}
-
-fn finish(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("shipgate did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
-    Output {
-        status,
-        stdout: out,
-        stderr: err,
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // SQLite

@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::process::{Child, Command as StdCommand, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use common::process::{block, finish, pairs, spawn, wait_until};
 use common::{TestDb, TestServer, Workdir, json_report, result, stderr, stdout};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -116,70 +116,8 @@ fn statuses(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
-/// The shipgate binary as a child process (for runs that must overlap).
-fn spawn(w: &Workdir, args: &[&str]) -> Child {
-    StdCommand::new(env!("CARGO_BIN_EXE_shipgate"))
-        .current_dir(w.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn shipgate")
-}
-
-/// Waits at most `limit` for a child, then collects its output.
-fn finish(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("shipgate did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
-    Output {
-        status,
-        stdout: out,
-        stderr: err,
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Looking into the database
-
-fn block<T>(f: impl Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
 
 async fn connect(url: &str) -> sqlx::PgConnection {
     sqlx::PgConnection::connect(url)
