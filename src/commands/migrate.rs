@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Executor;
 
-use super::{Inputs, Outcome};
+use super::{Inputs, Outcome, with_details};
 use crate::checks::id_part;
 use crate::cli::{GlobalArgs, MigrateArgs, MigrationsArgs};
 use crate::config::{Located, Resolver};
@@ -278,24 +278,7 @@ fn with_application_name(backend: Backend, url: &str) -> String {
 }
 
 fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
-    CheckResult {
-        id: id.to_string(),
-        name: name.to_string(),
-        kind: "migrate".into(),
-        status,
-        duration_ms: 0,
-        message: message.into(),
-        details: serde_json::Map::new(),
-        location: None,
-        reproduce: None,
-    }
-}
-
-fn with_details(mut r: CheckResult, details: Value) -> CheckResult {
-    if let Value::Object(map) = details {
-        r.details = map;
-    }
-    r
+    super::step_result("migrate", id, name, status, message)
 }
 
 fn migration_id(m: &Migration) -> String {

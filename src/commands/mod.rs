@@ -62,6 +62,38 @@ impl Inputs {
     }
 }
 
+/// A result a command reports about its own steps (not a probe's): `kind` is the command.
+pub(crate) fn step_result(
+    kind: &str,
+    id: &str,
+    name: &str,
+    status: crate::report::Status,
+    message: impl Into<String>,
+) -> crate::report::CheckResult {
+    crate::report::CheckResult {
+        id: id.to_string(),
+        name: name.to_string(),
+        kind: kind.to_string(),
+        status,
+        duration_ms: 0,
+        message: message.into(),
+        details: serde_json::Map::new(),
+        location: None,
+        reproduce: None,
+    }
+}
+
+/// Sets a result's details from a JSON object.
+pub(crate) fn with_details(
+    mut r: crate::report::CheckResult,
+    details: serde_json::Value,
+) -> crate::report::CheckResult {
+    if let serde_json::Value::Object(map) = details {
+        r.details = map;
+    }
+    r
+}
+
 /// The invocation minus the options that only shape output or select checks, shell-quoted.
 pub fn reproduce_base(argv: &[String]) -> String {
     const DROP_WITH_VALUE: &[&str] = &["--format", "--output", "--only", "--skip"];

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use super::migrate::{Target, resolve_target};
-use super::{Inputs, Outcome};
+use super::{Inputs, Outcome, with_details};
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::config::Resolver;
@@ -81,24 +81,7 @@ pub async fn run(
 }
 
 fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
-    CheckResult {
-        id: id.to_string(),
-        name: name.to_string(),
-        kind: "rollback".into(),
-        status,
-        duration_ms: 0,
-        message: message.into(),
-        details: serde_json::Map::new(),
-        location: None,
-        reproduce: None,
-    }
-}
-
-fn detailed(mut r: CheckResult, details: serde_json::Value) -> CheckResult {
-    if let serde_json::Value::Object(map) = details {
-        r.details = map;
-    }
-    r
+    super::step_result("rollback", id, name, status, message)
 }
 
 fn step_id(step: &Step) -> String {
@@ -234,7 +217,7 @@ async fn rollback_locked(
         return Ok(Database::NothingToDo);
     }
     let versions: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
-    results.push(detailed(
+    results.push(with_details(
         result(
             "rollback.plan",
             "plan",
@@ -334,7 +317,7 @@ async fn rollback_locked(
                 listed.join("; ")
             )
         };
-        results.push(detailed(
+        results.push(with_details(
             result("rollback.data-loss", "data-loss guard", status, message),
             json!({"at_risk": at_risk.iter().map(|(w, n)| json!({"what": w, "rows": n})).collect::<Vec<_>>()}),
         ));
@@ -363,7 +346,7 @@ async fn rollback_locked(
                 history.table,
                 m.version.replace('\'', "''")
             ));
-            let mut r = detailed(
+            let mut r = with_details(
                 result(
                     &step_id(step),
                     &title(m),
@@ -429,7 +412,7 @@ async fn rollback_locked(
                 results.push(r);
             }
             Err(f) => {
-                let mut r = detailed(
+                let mut r = with_details(
                     result(
                         &step_id(step),
                         &title(m),
@@ -477,7 +460,7 @@ async fn rollback_locked(
             };
             let ok = still.iter().all(|v| expected_still.contains(v))
                 && expected_still.iter().all(|v| still.contains(v));
-            results.push(detailed(
+            results.push(with_details(
                 result(
                     "rollback.verify",
                     "history cleaned",

@@ -14,6 +14,9 @@ use crate::units::format_duration;
 /// How often a held lock is asked for again.
 const POLL: Duration = Duration::from_millis(200);
 
+/// One poll of the lock: a server that accepts the query and never answers must not hang the run.
+const POLL_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     /// PostgreSQL advisory lock key.
@@ -163,17 +166,21 @@ pub async fn acquire(
                 file = try_lock_file(path)?;
                 file.is_some()
             }
-            Key::Advisory(k) => sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                .bind(*k)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| describe_error(&e))?,
+            Key::Advisory(k) => {
+                bounded(
+                    sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                        .bind(*k)
+                        .fetch_one(&mut *conn),
+                )
+                .await?
+            }
             Key::Named(n) => {
-                let r: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")
-                    .bind(n.clone())
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(|e| describe_error(&e))?;
+                let r: Option<i64> = bounded(
+                    sqlx::query_scalar("SELECT CAST(GET_LOCK(?, 0) AS SIGNED)")
+                        .bind(n.clone())
+                        .fetch_one(&mut *conn),
+                )
+                .await?;
                 r == Some(1)
             }
             Key::WriteLock => true,
@@ -201,18 +208,36 @@ pub async fn acquire(
     }
 }
 
+/// A lock query within [`POLL_QUERY_TIMEOUT`], its error in words.
+async fn bounded<T>(
+    query: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(POLL_QUERY_TIMEOUT, query).await {
+        Ok(r) => r.map_err(|e| format!("asking for the lock failed: {}", describe_error(&e))),
+        Err(_) => Err(format!(
+            "the database did not answer the lock query within {}",
+            format_duration(POLL_QUERY_TIMEOUT)
+        )),
+    }
+}
+
+/// Releases the lock; a server that does not answer releases it anyway when the session ends.
 pub async fn release(conn: &mut AnyConnection, key: &Key) {
     let _ = match key {
-        Key::Advisory(k) => sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(*k)
-            .execute(&mut *conn)
-            .await
-            .map(|_| ()),
-        Key::Named(n) => sqlx::query("SELECT RELEASE_LOCK(?)")
-            .bind(n.clone())
-            .execute(&mut *conn)
-            .await
-            .map(|_| ()),
+        Key::Advisory(k) => bounded(
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(*k)
+                .execute(&mut *conn),
+        )
+        .await
+        .map(|_| ()),
+        Key::Named(n) => bounded(
+            sqlx::query("SELECT RELEASE_LOCK(?)")
+                .bind(n.clone())
+                .execute(&mut *conn),
+        )
+        .await
+        .map(|_| ()),
         Key::File(_) | Key::WriteLock => Ok(()),
     };
 }
