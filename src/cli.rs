@@ -202,6 +202,18 @@ pub struct VerifyArgs {
     /// Keep trying for this long until the expectations hold, e.g. 60s
     #[arg(long, value_name = "DURATION", help_heading = "Checks", value_parser = checked(crate::units::parse_duration))]
     pub retry_timeout: Option<String>,
+
+    /// Database for --sql (postgres://, mysql://, mariadb://, sqlite://)
+    #[arg(long, value_name = "URL", help_heading = "Checks")]
+    pub database_url: Option<String>,
+
+    /// Query run read-only in --database-url; repeatable (each is one check)
+    #[arg(long, value_name = "QUERY", help_heading = "Checks")]
+    pub sql: Vec<String>,
+
+    /// What the first column of the first row of the --sql in the same position must equal
+    #[arg(long, value_name = "VALUE", help_heading = "Checks")]
+    pub expect: Vec<String>,
 }
 
 /// Where the migrations and their history are: shared by `migrate` and `rollback`.

@@ -1,12 +1,21 @@
 //! An HTTP endpoint answers as expected: status, headers, body, JSON, latency; optionally
-//! retried until it does (waiting for health) and required to pass several times in a row.
+//! retried until it does (waiting for health), required to pass several times in a row,
+//! sampled for its latency distribution, asked twice to prove a cache, and mined for values
+//! (`capture`) that later checks use.
 
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
+use reqwest::header::HeaderMap;
+use serde_json::{Map, Value};
+use serde_json_path::JsonPath;
+
 use super::expect::{Expectations, Response, excerpt};
-use super::{Context, Finding};
+use super::{Captured, Context, Finding};
+use crate::config::preflight::CacheMode;
+use crate::report::Status;
 use crate::secret::{Secret, mask_url};
-use crate::units::format_duration;
+use crate::units::{format_duration, millis, plural};
 
 /// Bodies are read up to this size: a health endpoint that streams megabytes is a finding, not
 /// a reason to run out of memory.
@@ -20,17 +29,57 @@ pub struct Retry {
     pub backoff: f64,
 }
 
+/// Latency limits over `samples` requests, and the share of them allowed to fail.
+#[derive(Clone, Debug, Default)]
+pub struct Sampling {
+    pub count: u32,
+    pub p50: Option<Duration>,
+    pub p95: Option<Duration>,
+    pub p99: Option<Duration>,
+    pub max: Option<Duration>,
+    /// A fraction: 0.001 is 0.1 %.
+    pub max_error_rate: f64,
+}
+
+/// How the probe sends its request.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Once,
+    Samples(Sampling),
+    /// Twice; the second answer must show a cache.
+    Cache(CacheMode),
+}
+
+/// A value to take from a passing response's JSON body.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    pub name: String,
+    pub path_text: String,
+    pub path: JsonPath,
+}
+
 pub struct HttpProbe {
+    /// May hold `${captured.NAME}`, filled in when the request is sent.
     pub url: String,
     pub method: reqwest::Method,
-    pub expect: Expectations,
     /// Header values are secrets until proven otherwise: they often carry tokens.
     pub headers: Vec<(String, Secret)>,
+    pub query: Vec<(String, String)>,
     pub body: Option<String>,
     pub timeout: Duration,
+    /// A client of this check's own (redirects followed, an extra CA, or no verification);
+    /// `None` uses the run's shared client.
+    pub client: Option<reqwest::Client>,
+    /// The certificate is not verified: a pass is reported as a warning.
+    pub insecure: bool,
+    pub expect: Expectations,
     pub retry: Option<Retry>,
     /// Passes in a row needed (at least 1).
     pub consecutive: u32,
+    pub mode: Mode,
+    pub captures: Vec<Capture>,
+    /// The request refers to `${captured.…}` values.
+    pub uses_captured: bool,
     /// Why the URL cannot be used (e.g. its variable is unset).
     pub problem: Option<String>,
 }
@@ -46,17 +95,27 @@ impl std::fmt::Debug for HttpProbe {
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
+            .field("mode", &self.mode)
             .finish()
     }
 }
 
-/// One request's outcome.
+/// One request's outcome (or, for a cache check, a pair's).
 struct Attempt {
     status: Option<u16>,
     latency: Duration,
     /// Unmet expectations (or the transport error), each a sentence.
     failures: Vec<String>,
-    excerpt: Option<String>,
+    body: Option<String>,
+    /// The header that says the answer came from a cache, as `Name: value`.
+    cache_hit: Option<String>,
+    details: Map<String, Value>,
+}
+
+impl Attempt {
+    fn excerpt(&self) -> Option<String> {
+        self.body.as_deref().map(|b| excerpt(b, 500))
+    }
 }
 
 impl HttpProbe {
@@ -64,6 +123,30 @@ impl HttpProbe {
         if let Some(problem) = &self.problem {
             return Finding::fail(problem.clone());
         }
+        let finding = match &self.mode {
+            Mode::Samples(sampling) => self.sample(ctx, sampling).await,
+            Mode::Once | Mode::Cache(_) => self.until_healthy(ctx).await,
+        };
+        if self.insecure {
+            let finding = finding.detail("insecure", true);
+            if finding.status == Status::Pass {
+                let message = format!(
+                    "{} — INSECURE: the TLS certificate was not verified (insecure = true)",
+                    finding.message
+                );
+                return Finding { message, ..finding }.with_status(Status::Warn);
+            }
+            return finding;
+        }
+        finding
+    }
+
+    /// The request as the user wrote it, for messages: the URL masked, captured values unfilled.
+    fn what(&self) -> String {
+        format!("{} {}", self.method, mask_url(&self.url))
+    }
+
+    async fn until_healthy(&self, ctx: &Context) -> Finding {
         let started = Instant::now();
         let deadline = self.retry.as_ref().map(|r| started + r.timeout);
         let mut interval = self.retry.as_ref().map_or(Duration::ZERO, |r| r.interval);
@@ -71,7 +154,7 @@ impl HttpProbe {
         let needed = self.consecutive.max(1);
         loop {
             attempts += 1;
-            let attempt = self.once(ctx).await;
+            let attempt = self.attempt(ctx).await;
             if attempt.failures.is_empty() {
                 in_a_row += 1;
             } else {
@@ -85,7 +168,7 @@ impl HttpProbe {
                 None => !attempt.failures.is_empty() || attempts >= needed,
             };
             if done || out_of_time {
-                return self.finding(attempt, attempts, done, started.elapsed());
+                return self.finding(ctx, attempt, attempts, done, started.elapsed());
             }
             tokio::time::sleep(interval).await;
             if let Some(r) = &self.retry {
@@ -94,21 +177,105 @@ impl HttpProbe {
         }
     }
 
-    fn finding(&self, last: Attempt, attempts: u32, passed: bool, total: Duration) -> Finding {
-        let what = format!("{} {}", self.method, mask_url(&self.url));
+    async fn attempt(&self, ctx: &Context) -> Attempt {
+        match self.mode {
+            Mode::Cache(mode) => self.cache_pair(ctx, mode).await,
+            _ => self.once(ctx).await,
+        }
+    }
+
+    /// The seed's "second request should be faster (cached)", as an expectation that can fail.
+    async fn cache_pair(&self, ctx: &Context, mode: CacheMode) -> Attempt {
+        let first = self.once(ctx).await;
+        if !first.failures.is_empty() {
+            return Attempt {
+                failures: first
+                    .failures
+                    .iter()
+                    .map(|f| format!("first request: {f}"))
+                    .collect(),
+                ..first
+            };
+        }
+        let mut second = self.once(ctx).await;
+        let faster = second.latency < first.latency;
+        let shown = |d: Duration| format_duration(d);
+        let cached = match mode {
+            CacheMode::Faster => faster,
+            CacheMode::Header => second.cache_hit.is_some(),
+            CacheMode::Either => faster || second.cache_hit.is_some(),
+        };
+        if !cached {
+            let timing = format!(
+                "the second request took {} after {} for the first",
+                shown(second.latency),
+                shown(first.latency)
+            );
+            let header = "no cache header says hit (X-Cache, CF-Cache-Status, X-Cache-Status, Age)";
+            second.failures.push(match mode {
+                CacheMode::Faster => format!("not cached: {timing} (expected faster)"),
+                CacheMode::Header => format!("not cached: {header}"),
+                CacheMode::Either => format!("not cached: {timing}, and {header}"),
+            });
+        }
+        second
+            .details
+            .insert("first_latency_ms".into(), millis(first.latency).into());
+        second
+            .details
+            .insert("second_latency_ms".into(), millis(second.latency).into());
+        if let Some(hit) = &second.cache_hit {
+            second
+                .details
+                .insert("cache_header".into(), hit.clone().into());
+        }
+        second
+    }
+
+    fn finding(
+        &self,
+        ctx: &Context,
+        last: Attempt,
+        attempts: u32,
+        mut passed: bool,
+        total: Duration,
+    ) -> Finding {
+        let what = self.what();
         let tries = if attempts > 1 {
             format!(" ({attempts} attempts over {})", format_duration(total))
         } else {
             String::new()
         };
+        let mut failures = last.failures.clone();
+        let mut captured = Vec::new();
+        if passed && !self.captures.is_empty() {
+            match self.capture(last.body.as_deref(), &ctx.captured) {
+                Ok(names) => captured = names,
+                Err(why) => {
+                    failures.push(why);
+                    passed = false;
+                }
+            }
+        }
         let finding = if passed {
+            let cache = match (&self.mode, &last.cache_hit) {
+                (Mode::Cache(_), Some(hit)) => format!(", cached ({hit})"),
+                (Mode::Cache(_), None) => format!(
+                    ", cached (second request {} after {})",
+                    format_duration(last.latency),
+                    format_duration(Duration::from_secs_f64(
+                        last.details["first_latency_ms"].as_f64().unwrap_or(0.0) / 1000.0
+                    ))
+                ),
+                _ => String::new(),
+            };
             Finding::pass(format!(
-                "{what} answered {} in {}{tries}",
+                "{what} answered {} in {}{cache}{tries}",
                 last.status.unwrap_or(0),
                 format_duration(last.latency)
             ))
         } else {
-            match (last.status, last.failures.as_slice()) {
+            match (last.status, failures.as_slice()) {
                 (Some(status), [only]) if only.starts_with("status ") => Finding::fail(format!(
                     "{what} answered {status}, expected {} ({}){tries}",
                     self.expect.status_text(),
@@ -124,41 +291,184 @@ impl HttpProbe {
         };
         let mut finding = finding
             .detail("url", mask_url(&self.url))
-            .detail("latency_ms", crate::units::millis(last.latency))
+            .detail("latency_ms", millis(last.latency))
             .detail("expected", self.expect.status_text())
             .detail("attempts", attempts)
             .took(total);
+        for (k, v) in &last.details {
+            finding = finding.detail(k, v.clone());
+        }
         if let Some(status) = last.status {
             finding = finding.detail("status", status);
         }
+        if !captured.is_empty() {
+            finding = finding.detail("captured", captured);
+        }
         if !passed {
-            if !last.failures.is_empty() {
-                finding = finding.detail("failures", last.failures.clone());
+            if !failures.is_empty() {
+                finding = finding.detail("failures", failures);
             }
-            if let Some(body) = last.excerpt {
+            if let Some(body) = last.excerpt() {
                 finding = finding.detail("body_excerpt", body);
             }
         }
         finding
     }
 
+    /// Takes every `capture` from the body into the run's captured values; returns their names.
+    fn capture(&self, body: Option<&str>, store: &Captured) -> Result<Vec<String>, String> {
+        let doc: Value = serde_json::from_str(body.unwrap_or(""))
+            .map_err(|e| format!("nothing to capture from: the body is not JSON ({e})"))?;
+        let mut names = Vec::new();
+        for c in &self.captures {
+            let nodes = c.path.query(&doc).all();
+            let value = match nodes.as_slice() {
+                [Value::String(s)] => s.clone(),
+                [Value::Null] | [] => {
+                    return Err(format!(
+                        "capture `{}`: {} matched nothing",
+                        c.name, c.path_text
+                    ));
+                }
+                [one] => one.to_string(),
+                many => {
+                    return Err(format!(
+                        "capture `{}`: {} matched {} values, expected one",
+                        c.name,
+                        c.path_text,
+                        many.len()
+                    ));
+                }
+            };
+            store.insert(&c.name, value);
+            names.push(c.name.clone());
+        }
+        Ok(names)
+    }
+
+    /// `samples` requests one after another: latency percentiles from an HDR histogram, and
+    /// the share that failed their expectations.
+    async fn sample(&self, ctx: &Context, rule: &Sampling) -> Finding {
+        let started = Instant::now();
+        // Microseconds, from 1 µs to one hour, 3 significant digits.
+        let mut histogram =
+            Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds");
+        let (mut errors, mut first_error) = (0u32, None);
+        for _ in 0..rule.count {
+            let attempt = self.once(ctx).await;
+            if attempt.status.is_some() {
+                histogram.saturating_record(attempt.latency.as_micros().max(1) as u64);
+            }
+            if !attempt.failures.is_empty() {
+                errors += 1;
+                first_error.get_or_insert_with(|| attempt.failures.join("; "));
+            }
+        }
+        let at = |q: f64| Duration::from_micros(histogram.value_at_quantile(q));
+        let (p50, p95, p99, max) = (
+            at(0.50),
+            at(0.95),
+            at(0.99),
+            Duration::from_micros(histogram.max()),
+        );
+        let rate = f64::from(errors) / f64::from(rule.count.max(1));
+        let mut over = Vec::new();
+        for (label, limit, value) in [
+            ("p50", rule.p50, p50),
+            ("p95", rule.p95, p95),
+            ("p99", rule.p99, p99),
+            ("max", rule.max, max),
+        ] {
+            if let Some(limit) = limit
+                && value > limit
+            {
+                over.push(format!(
+                    "{label} {} (expected at most {})",
+                    format_duration(value),
+                    format_duration(limit)
+                ));
+            }
+        }
+        if rate > rule.max_error_rate {
+            over.push(format!(
+                "{} of {} failed ({}, expected at most {}): {}",
+                errors,
+                plural(rule.count as usize, "request", "requests"),
+                percent(rate),
+                percent(rule.max_error_rate),
+                first_error.as_deref().unwrap_or("")
+            ));
+        }
+        let summary = format!(
+            "{} {}: p50 {}, p95 {}, p99 {}, max {}, {} failed",
+            self.what(),
+            plural(rule.count as usize, "sample", "samples"),
+            format_duration(p50),
+            format_duration(p95),
+            format_duration(p99),
+            format_duration(max),
+            errors
+        );
+        let finding = if over.is_empty() {
+            Finding::pass(summary)
+        } else {
+            Finding::fail(format!("{summary}; {}", over.join("; ")))
+        };
+        let mut finding = finding
+            .detail("url", mask_url(&self.url))
+            .detail("samples", rule.count)
+            .detail("p50_ms", millis(p50))
+            .detail("p95_ms", millis(p95))
+            .detail("p99_ms", millis(p99))
+            .detail("max_ms", millis(max))
+            .detail("errors", errors)
+            .detail("error_rate", rate)
+            .took(started.elapsed());
+        if let Some(e) = first_error {
+            finding = finding.detail("first_error", e);
+        }
+        finding
+    }
+
+    /// `${captured.NAME}` replaced by the value an earlier check captured.
+    fn fill(&self, text: &str, captured: &Captured) -> String {
+        if !self.uses_captured {
+            return text.to_string();
+        }
+        captured.fill(text)
+    }
+
     async fn once(&self, ctx: &Context) -> Attempt {
-        let mut request = ctx
-            .http
-            .request(self.method.clone(), &self.url)
+        let client = self.client.as_ref().unwrap_or(&ctx.http);
+        let url = self.fill(&self.url, &ctx.captured);
+        let mut request = client
+            .request(self.method.clone(), &url)
             .timeout(self.timeout);
+        if !self.query.is_empty() {
+            let query: Vec<(&str, String)> = self
+                .query
+                .iter()
+                .map(|(k, v)| (k.as_str(), self.fill(v, &ctx.captured)))
+                .collect();
+            request = request.query(&query);
+        }
         for (name, value) in &self.headers {
-            request = request.header(name, value.expose());
+            request = request.header(name, self.fill(value.expose(), &ctx.captured));
         }
         if let Some(body) = &self.body {
-            request = request.body(body.clone());
+            request = request.body(self.fill(body, &ctx.captured));
         }
         let started = Instant::now();
-        let mut response = match request.send().await {
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 let why = if e.is_timeout() {
                     format!("did not answer within {}", format_duration(self.timeout))
+                } else if e.is_redirect() {
+                    format!(
+                        "followed too many redirects: {}",
+                        error_chain(&e.without_url())
+                    )
                 } else {
                     format!("failed: {}", error_chain(&e.without_url()))
                 };
@@ -166,59 +476,108 @@ impl HttpProbe {
                     status: None,
                     latency: started.elapsed(),
                     failures: vec![why],
-                    excerpt: None,
+                    body: None,
+                    cache_hit: None,
+                    details: Map::new(),
                 };
             }
         };
         let latency = started.elapsed();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        // Read at most MAX_BODY (+1 byte, to know it was larger), within the request timeout.
-        let mut bytes = Vec::new();
-        let mut too_large = false;
-        let read = tokio::time::timeout(self.timeout, async {
-            while let Some(chunk) = response.chunk().await? {
-                bytes.extend_from_slice(&chunk);
-                if bytes.len() > MAX_BODY {
-                    too_large = true;
-                    break;
-                }
-            }
-            Ok::<(), reqwest::Error>(())
-        })
-        .await;
-        let body: Result<String, String> = match read {
-            Err(_) => Err(format!(
-                "the body did not arrive within {}",
-                format_duration(self.timeout)
-            )),
-            Ok(Err(e)) => Err(format!(
-                "reading the body failed: {}",
-                error_chain(&e.without_url())
-            )),
-            Ok(Ok(())) if too_large => Err(format!(
-                "the body is larger than {}",
-                crate::units::format_size(MAX_BODY as u64)
-            )),
-            Ok(Ok(())) => String::from_utf8(bytes).map_err(|e| {
-                format!(
-                    "the body is not UTF-8 (invalid byte at {})",
-                    e.utf8_error().valid_up_to()
-                )
-            }),
-        };
+        let body = read_body(response, self.timeout).await;
         let failures = self.expect.failures(&Response {
             status,
             headers: &headers,
             body: body.as_deref().map_err(Clone::clone),
             latency,
         });
+        let mut details = Map::new();
+        if (300..400).contains(&status)
+            && let Some(location) = headers.get("location").and_then(|v| v.to_str().ok())
+        {
+            details.insert("location".into(), mask_url(location).into());
+        }
         Attempt {
             status: Some(status),
             latency,
-            excerpt: body.ok().map(|b| excerpt(&b, 500)),
             failures,
+            body: body.ok(),
+            cache_hit: cache_hit(&headers),
+            details,
         }
+    }
+}
+
+/// The body as text: at most MAX_BODY bytes (+1, to know it was larger), within `timeout`.
+/// A body too large, too slow or not UTF-8 is a sentence saying so.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    let mut too_large = false;
+    let read = tokio::time::timeout(timeout, async {
+        while let Some(chunk) = response.chunk().await? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_BODY {
+                too_large = true;
+                break;
+            }
+        }
+        Ok::<(), reqwest::Error>(())
+    })
+    .await;
+    match read {
+        Err(_) => Err(format!(
+            "the body did not arrive within {}",
+            format_duration(timeout)
+        )),
+        Ok(Err(e)) => Err(format!(
+            "reading the body failed: {}",
+            error_chain(&e.without_url())
+        )),
+        Ok(Ok(())) if too_large => Err(format!(
+            "the body is larger than {}",
+            crate::units::format_size(MAX_BODY as u64)
+        )),
+        Ok(Ok(())) => String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "the body is not UTF-8 (invalid byte at {})",
+                e.utf8_error().valid_up_to()
+            )
+        }),
+    }
+}
+
+/// The header that says a response came from a cache: a `HIT` in the headers CDNs and proxies
+/// set, or an `Age` above zero (RFC 9111: the response was stored).
+fn cache_hit(headers: &HeaderMap) -> Option<String> {
+    for name in [
+        "x-cache",
+        "cf-cache-status",
+        "x-cache-status",
+        "x-proxy-cache",
+    ] {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok())
+            && value.to_ascii_uppercase().contains("HIT")
+        {
+            return Some(format!("{name}: {value}"));
+        }
+    }
+    headers
+        .get("age")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.trim().parse::<u64>().is_ok_and(|age| age > 0))
+        .map(|v| format!("age: {v}"))
+}
+
+fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == p.trunc() {
+        format!("{p:.0}%")
+    } else {
+        format!("{}%", (p * 1000.0).round() / 1000.0)
     }
 }
 
@@ -234,4 +593,32 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn cache_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(cache_hit(&h), None);
+        h.insert("x-cache", HeaderValue::from_static("MISS"));
+        assert_eq!(cache_hit(&h), None);
+        h.insert("age", HeaderValue::from_static("0"));
+        assert_eq!(cache_hit(&h), None);
+        h.insert("cf-cache-status", HeaderValue::from_static("HIT"));
+        assert_eq!(cache_hit(&h).as_deref(), Some("cf-cache-status: HIT"));
+        let mut h = HeaderMap::new();
+        h.insert("age", HeaderValue::from_static("12"));
+        assert_eq!(cache_hit(&h).as_deref(), Some("age: 12"));
+    }
+
+    #[test]
+    fn percents() {
+        assert_eq!(percent(0.001), "0.1%");
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(percent(0.25), "25%");
+    }
 }

@@ -10,13 +10,16 @@ pub mod database;
 pub mod env;
 pub mod expect;
 pub mod http;
+pub mod log;
+pub mod metrics;
 pub mod path;
 pub mod redis;
 pub mod sql;
 pub mod tls;
 pub mod tool;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -90,6 +93,11 @@ impl Finding {
         self
     }
 
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = status;
+        self
+    }
+
     /// The status a measured value earns against warn and fail thresholds.
     pub fn graded<T: PartialOrd>(value: T, warn: T, fail: T) -> Status {
         if value > fail {
@@ -121,6 +129,8 @@ pub enum Probe {
     Tool(tool::ToolProbe),
     Command(command::CommandProbe),
     Sql(sql::SqlProbe),
+    Metrics(metrics::MetricsProbe),
+    Log(log::LogProbe),
 }
 
 impl Probe {
@@ -135,6 +145,8 @@ impl Probe {
             Probe::Tool(p) => vec![p.run().await],
             Probe::Command(p) => vec![p.run().await],
             Probe::Sql(p) => vec![p.run().await],
+            Probe::Metrics(p) => vec![p.run(ctx).await],
+            Probe::Log(p) => vec![p.run().await],
         }
     }
 }
@@ -146,14 +158,57 @@ pub struct Unit {
     pub aspects: Vec<Aspect>,
     pub timeout: Duration,
     pub probe: Probe,
+    /// Units (by index, always earlier ones) that must pass before this one starts.
+    pub needs: Vec<usize>,
 }
 
-/// What every probe may share: one HTTP client, the dry-run switch.
+/// What every probe may share: one HTTP client, the dry-run switch, the captured values.
 #[derive(Clone, Debug)]
 pub struct Context {
     pub http: reqwest::Client,
     /// Change nothing (no directory is created).
     pub dry_run: bool,
+    pub captured: Captured,
+}
+
+/// Values checks captured (`capture = { token = "$.access_token" }`), by name, for the checks
+/// that need them as `${captured.token}`. They are treated as secrets: tokens, mostly.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<HashMap<String, String>>>);
+
+impl Captured {
+    pub fn insert(&self, name: &str, value: String) {
+        self.lock().insert(name.to_string(), value);
+    }
+
+    /// Every `${captured.NAME}` replaced by its value; one not captured (yet) stays as written.
+    pub fn fill(&self, text: &str) -> String {
+        let values = self.lock();
+        let mut out = text.to_string();
+        for (name, value) in values.iter() {
+            out = out.replace(
+                &format!("${{{}{name}}}", crate::config::interp::CAPTURED),
+                value,
+            );
+        }
+        out
+    }
+
+    pub fn values(&self) -> Vec<String> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Names only: the values are secrets.
+impl std::fmt::Debug for Captured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.lock().keys()).finish()
+    }
 }
 
 /// `--only` and `--skip`: an id selects itself and everything below it (`database` selects
@@ -201,7 +256,9 @@ impl Selection {
     }
 }
 
-/// Runs every selected unit concurrently and returns their results in unit order.
+/// Runs every selected unit concurrently and returns their results in unit order. A unit
+/// starts once the units it needs have passed, and is skipped when one did not; a unit needed
+/// by a selected one runs (and is reported) even when not selected itself.
 pub async fn run_all(
     units: Vec<Unit>,
     selection: &Selection,
@@ -210,20 +267,61 @@ pub async fn run_all(
 ) -> Vec<CheckResult> {
     let ctx = Arc::new(ctx);
     let started = Instant::now();
-    let units: Vec<Arc<Unit>> = units
-        .into_iter()
-        .filter(|u| u.aspects.iter().any(|a| selection.selects(&a.id)))
-        .map(Arc::new)
-        .collect();
-    let tasks: Vec<_> = units
+    let mut wanted: Vec<bool> = units
         .iter()
-        .map(|unit| {
+        .map(|u| u.aspects.iter().any(|a| selection.selects(&a.id)))
+        .collect();
+    let mut forced = vec![false; units.len()];
+    // Needs point backwards, so one pass from the end reaches every transitive need.
+    for i in (0..units.len()).rev() {
+        if wanted[i] {
+            for &j in &units[i].needs {
+                if !wanted[j] {
+                    wanted[j] = true;
+                    forced[j] = true;
+                }
+            }
+        }
+    }
+    let mut new_index = vec![usize::MAX; units.len()];
+    let mut kept = Vec::new();
+    for (i, mut unit) in units.into_iter().enumerate() {
+        if wanted[i] {
+            unit.needs = unit.needs.iter().map(|&j| new_index[j]).collect();
+            new_index[i] = kept.len();
+            kept.push((Arc::new(unit), forced[i]));
+        }
+    }
+    // Each unit announces whether it passed; dependents wait for that.
+    let (senders, receivers): (Vec<_>, Vec<_>) = kept
+        .iter()
+        .map(|_| tokio::sync::watch::channel(None::<bool>))
+        .unzip();
+    let tasks: Vec<_> = kept
+        .iter()
+        .zip(senders)
+        .map(|((unit, _), done)| {
             let (unit, ctx) = (Arc::clone(unit), Arc::clone(&ctx));
+            let needs: Vec<(String, tokio::sync::watch::Receiver<Option<bool>>)> = unit
+                .needs
+                .iter()
+                .map(|&j| (kept[j].0.aspects[0].id.clone(), receivers[j].clone()))
+                .collect();
             tokio::spawn(async move {
+                for (id, mut rx) in needs {
+                    let passed = matches!(rx.wait_for(Option::is_some).await.as_deref(), Ok(Some(true)));
+                    if !passed {
+                        let _ = done.send(Some(false));
+                        let reason = format!("needs {id}, which did not pass");
+                        return (Ok(skipped_after(&reason, unit.aspects.len())), Duration::ZERO);
+                    }
+                }
                 let begun = Instant::now();
                 let findings =
                     tokio::time::timeout(unit.timeout, unit.probe.run(&ctx, unit.aspects.len()))
                         .await;
+                let passed = matches!(&findings, Ok(f) if f.first().is_some_and(|f| !f.status.fails_run(false) && f.status != Status::Skip));
+                let _ = done.send(Some(passed));
                 (findings, begun.elapsed())
             })
         })
@@ -232,7 +330,7 @@ pub async fn run_all(
     let mut results = Vec::new();
     let overall = tokio::time::sleep(deadline);
     tokio::pin!(overall);
-    for (unit, mut task) in units.iter().zip(tasks) {
+    for ((unit, forced), mut task) in kept.iter().zip(tasks) {
         // Biased: a check that finished in time is reported even once the deadline has passed.
         let outcome = tokio::select! {
             biased;
@@ -264,7 +362,9 @@ pub async fn run_all(
                     .collect()
             }
         };
-        results.extend(to_results(unit, findings, selection));
+        let everything = Selection::default();
+        let shown = if *forced { &everything } else { selection };
+        results.extend(to_results(unit, findings, shown));
     }
     results
 }

@@ -17,6 +17,16 @@ pub enum RedisAspect {
     Version,
     MaxmemoryPolicy,
     Persistence,
+    Keys,
+}
+
+/// Keys that must exist, must not, or must hold a value (`maintenance_mode` gone after a
+/// deployment).
+#[derive(Debug, Default)]
+pub struct KeyRules {
+    pub present: Vec<String>,
+    pub absent: Vec<String>,
+    pub equals: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -36,6 +46,7 @@ pub struct RedisProbe {
     pub persistence: Option<Persistence>,
     /// CA certificate (PEM) trusted for `rediss://` instead of the system's roots.
     pub ca_file: Option<std::path::PathBuf>,
+    pub keys: KeyRules,
     pub aspects: Vec<RedisAspect>,
 }
 
@@ -83,6 +94,7 @@ impl RedisProbe {
                 RedisAspect::Version => self.check_version(&mut conn).await,
                 RedisAspect::MaxmemoryPolicy => self.check_policy(&mut conn).await,
                 RedisAspect::Persistence => self.check_persistence(&mut conn).await,
+                RedisAspect::Keys => self.check_keys(&mut conn).await,
             };
             findings.push(if finding.duration.is_some() {
                 finding
@@ -192,6 +204,56 @@ impl RedisProbe {
             "min_version",
             self.min_version.as_ref().map(ToString::to_string),
         )
+    }
+
+    async fn check_keys(&self, conn: &mut MultiplexedConnection) -> Finding {
+        let rules = &self.keys;
+        let mut failures = Vec::new();
+        let names: Vec<&String> = rules.present.iter().chain(&rules.absent).collect();
+        if !names.is_empty() {
+            // One round trip: EXISTS per key, pipelined.
+            let mut pipe = redis::pipe();
+            for key in &names {
+                pipe.cmd("EXISTS").arg(key.as_str());
+            }
+            let exists: Vec<bool> = match pipe.query_async(conn).await {
+                Ok(v) => v,
+                Err(e) => return Finding::fail(format!("EXISTS failed: {e}")),
+            };
+            for (key, exists) in names.iter().zip(exists) {
+                let want_present = rules.present.contains(key);
+                if exists != want_present {
+                    failures.push(if want_present {
+                        format!("key `{key}` is missing")
+                    } else {
+                        format!("key `{key}` is still set (it should be gone)")
+                    });
+                }
+            }
+        }
+        for (key, want) in &rules.equals {
+            match redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(conn)
+                .await
+            {
+                Ok(Some(got)) if &got == want => {}
+                Ok(Some(got)) => {
+                    failures.push(format!("key `{key}` is `{got}`, expected `{want}`"))
+                }
+                Ok(None) => failures.push(format!("key `{key}` is missing, expected `{want}`")),
+                Err(e) => failures.push(format!("GET {key} failed: {e}")),
+            }
+        }
+        let total = names.len() + rules.equals.len();
+        if failures.is_empty() {
+            Finding::pass(format!(
+                "{} as expected",
+                crate::units::plural(total, "key", "keys")
+            ))
+        } else {
+            Finding::fail(failures.join("; ")).detail("failures", failures)
+        }
     }
 
     async fn check_policy(&self, conn: &mut MultiplexedConnection) -> Finding {

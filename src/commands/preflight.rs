@@ -1,7 +1,7 @@
 //! `shipgate preflight`: turns `[preflight]` and the check flags into check units, runs them,
 //! and returns the Report. Glue only: the probing is in `crate::checks`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -9,16 +9,16 @@ use super::{Inputs, Outcome};
 use crate::checks::database::{DatabaseProbe, DbAspect};
 use crate::checks::env::{EnvProbe, ExampleRule, VarRule};
 use crate::checks::expect::{Expectations, HeaderExpect, JsonAssertion, StatusExpect};
-use crate::checks::http::{HttpProbe, Retry};
+use crate::checks::http::{HttpProbe, Mode, Retry, Sampling};
 use crate::checks::path::{PathAspect, PathProbe};
-use crate::checks::redis::{RedisAspect, RedisProbe};
+use crate::checks::redis::{KeyRules, RedisAspect, RedisProbe};
 use crate::checks::tls::TlsProbe;
 use crate::checks::tool::ToolProbe;
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, PreflightArgs};
 use crate::config::preflight::{
-    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RedisConfig, SqlConfig,
-    StatusText, TlsConfig, ToolConfig, VarType,
+    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RateText, RedisConfig,
+    SqlConfig, StatusText, TlsConfig, ToolConfig, VarType,
 };
 use crate::config::{Located, Resolver, Text};
 use crate::db::Backend;
@@ -67,6 +67,8 @@ pub(crate) async fn run_checks(
         check_timeout,
         units: Vec::new(),
         ids: HashSet::new(),
+        names: HashMap::new(),
+        captures: HashMap::new(),
         migrate_table: inputs
             .config
             .config
@@ -78,12 +80,8 @@ pub(crate) async fn run_checks(
     plan.config(section)?;
     add_flags(&mut plan)?;
     let Planner {
-        resolver,
-        mut units,
-        ..
+        resolver, units, ..
     } = plan;
-    // An empty `[preflight.env]` plans a unit with nothing in it.
-    units.retain(|u| !u.aspects.is_empty());
     if units.is_empty() {
         return Err(InputError::new(format!(
             "nothing to check: no [{command}] checks in the config and no check flags"
@@ -101,6 +99,7 @@ pub(crate) async fn run_checks(
     let ctx = Context {
         http: super::http_client(),
         dry_run: global.dry_run,
+        captured: Default::default(),
     };
     let started = SystemTime::now();
     let mut results = checks::run_all(units, &selection, ctx, deadline).await;
@@ -116,10 +115,14 @@ pub(crate) async fn run_checks(
 
 /// Builds units, giving each a unique id.
 pub(crate) struct Planner<'a> {
-    resolver: Resolver<'a>,
-    check_timeout: Duration,
-    units: Vec<Unit>,
+    pub(super) resolver: Resolver<'a>,
+    pub(super) check_timeout: Duration,
+    pub(super) units: Vec<Unit>,
     ids: HashSet<String>,
+    /// Check names and ids, to the index of their unit: what `needs` refers to.
+    names: HashMap<String, usize>,
+    /// Captured value names, to the index of the unit that captures them.
+    captures: HashMap<String, usize>,
     /// `[migrate] table`, the default history table of database checks' `migrations`.
     migrate_table: Option<String>,
 }
@@ -159,6 +162,12 @@ impl Planner<'_> {
         }
         for sql in &section.sql {
             self.sql(sql)?;
+        }
+        for metrics in &section.metrics {
+            self.metrics(metrics)?;
+        }
+        for log in &section.log {
+            self.log(log)?;
         }
         Ok(())
     }
@@ -200,6 +209,9 @@ impl Planner<'_> {
                 maxmemory_policy: None,
                 persistence: None,
                 ca_file: None,
+                keys_present: Vec::new(),
+                keys_absent: Vec::new(),
+                key_equals: indexmap::IndexMap::new(),
             };
             self.redis(&Located::unplaced(redis))
                 .map_err(|e| from_flag(e, "--redis-url"))?;
@@ -264,7 +276,7 @@ impl Planner<'_> {
     }
 
     /// `shipgate verify --http URL …`: each URL one check with the shared expectations.
-    pub(crate) fn verify_flags(&mut self, args: &crate::cli::VerifyArgs) -> Result<(), InputError> {
+    pub(super) fn verify_flags(&mut self, args: &crate::cli::VerifyArgs) -> Result<(), InputError> {
         for url in &args.http {
             let mut http = HttpConfig::get(text(url));
             for header in &args.header {
@@ -298,7 +310,7 @@ impl Planner<'_> {
     }
 
     /// Claims `kind.name`, or the first free `kind.name-N` when `name` was a default.
-    fn claim(
+    pub(super) fn claim(
         &mut self,
         kind: &str,
         name: &str,
@@ -508,8 +520,13 @@ impl Planner<'_> {
             }
             None => None,
         };
+        // An empty `[preflight.env]` checks nothing.
+        if aspects.is_empty() {
+            return Ok(());
+        }
         self.units.push(Unit {
             kind: "env",
+            needs: Vec::new(),
             aspects,
             timeout: self.check_timeout,
             probe: Probe::Env(EnvProbe {
@@ -632,6 +649,7 @@ impl Planner<'_> {
             .collect();
         self.units.push(Unit {
             kind: "database",
+            needs: Vec::new(),
             aspects,
             // Waiting, connecting, then each query with its own `timeout`: the probe bounds
             // them all; this outer limit is the backstop.
@@ -699,6 +717,23 @@ impl Planner<'_> {
         if redis.persistence.is_some() {
             plan.push(RedisAspect::Persistence);
         }
+        let strings = |r: &mut Resolver<'_>, list: &[Text]| {
+            list.iter()
+                .map(|k| r.string(k))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let mut keys = KeyRules {
+            present: strings(&mut self.resolver, &redis.keys_present)?,
+            absent: strings(&mut self.resolver, &redis.keys_absent)?,
+            equals: Vec::new(),
+        };
+        for (key, value) in &redis.key_equals {
+            keys.equals
+                .push((key.clone(), self.resolver.string(value)?));
+        }
+        if !keys.present.is_empty() || !keys.absent.is_empty() || !keys.equals.is_empty() {
+            plan.push(RedisAspect::Keys);
+        }
         let latency_warn = self
             .resolver
             .duration_or(redis.latency_warn.as_ref(), Duration::from_millis(100))?;
@@ -726,6 +761,7 @@ impl Planner<'_> {
                     RedisAspect::Version => (".version", "server version"),
                     RedisAspect::MaxmemoryPolicy => (".maxmemory-policy", "maxmemory-policy"),
                     RedisAspect::Persistence => (".persistence", "persistence"),
+                    RedisAspect::Keys => (".keys", "keys"),
                 };
                 Aspect::new(
                     format!("{prefix}{suffix}"),
@@ -736,6 +772,7 @@ impl Planner<'_> {
             .collect();
         self.units.push(Unit {
             kind: "redis",
+            needs: Vec::new(),
             aspects,
             timeout: timeout + Duration::from_secs(1),
             probe: Probe::Redis(RedisProbe {
@@ -751,6 +788,7 @@ impl Planner<'_> {
                 maxmemory_policy,
                 persistence: redis.persistence,
                 ca_file,
+                keys,
                 aspects: plan,
             }),
         });
@@ -831,6 +869,7 @@ impl Planner<'_> {
             .collect();
         self.units.push(Unit {
             kind: "path",
+            needs: Vec::new(),
             aspects,
             timeout: self.check_timeout,
             probe: Probe::Path(PathProbe {
@@ -849,8 +888,14 @@ impl Planner<'_> {
 
     fn http(&mut self, http: &Located<HttpConfig>) -> Result<(), InputError> {
         let loc = self.resolver.table_location(&http.span);
-        let url = self.resolver.text(&http.url)?;
-        let host = url::Url::parse(&url.value)
+        let needs = self.needs(&http.needs)?;
+        self.resolver.captured = Some(Vec::new());
+        let url = self.resolver.text(&http.url);
+        let probe =
+            url.and_then(|url| http_probe(&mut self.resolver, http, url, self.check_timeout));
+        let referenced = self.resolver.captured.take().unwrap_or_default();
+        let probe = probe?;
+        let host = url::Url::parse(&probe.url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| "http".into());
@@ -862,28 +907,105 @@ impl Planner<'_> {
         )?;
         // Ids are made id-safe; people read the name as written.
         let label = http.name.clone().unwrap_or_else(|| name.clone());
-        let probe = http_probe(&mut self.resolver, http, url, self.check_timeout)?;
+        for captured in &referenced {
+            match self.captures.get(captured) {
+                Some(from) if needs.contains(from) => {}
+                Some(from) => {
+                    let producer = self.units[*from].aspects[0].id.clone();
+                    return Err(self
+                        .resolver
+                        .error(&http.span, format!("`${{captured.{captured}}}` comes from {producer}, which this check does not need"))
+                        .help(format!("add needs = [\"{producer}\"], so it runs first and must pass")));
+                }
+                None => {
+                    return Err(self
+                        .resolver
+                        .error(&http.span, format!("no earlier check captures `{captured}`"))
+                        .help("capture it in a check declared before this one: capture = { NAME = \"$.json.path\" }"));
+                }
+            }
+        }
+        for capture in &probe.captures {
+            if self.captures.contains_key(&capture.name) {
+                return Err(self
+                    .resolver
+                    .error(&http.span, format!("`{}` is captured twice", capture.name))
+                    .help("give each captured value its own name"));
+            }
+            self.captures.insert(capture.name.clone(), self.units.len());
+        }
         // Room for every attempt: the retry window, then one last request (twice the request
-        // timeout: the headers, then the body). The overall deadline still bounds it all.
+        // timeout: the headers, then the body), twice for a cache check, `samples` times for
+        // samples. The overall deadline still bounds it all.
+        let requests = match &probe.mode {
+            Mode::Once => probe.consecutive,
+            Mode::Cache(_) => 2 * probe.consecutive,
+            Mode::Samples(s) => s.count,
+        };
         let timeout = probe.retry.as_ref().map_or(Duration::ZERO, |r| r.timeout)
-            + probe.timeout * 2 * probe.consecutive;
-        self.units.push(Unit {
-            kind: "http",
-            aspects: vec![Aspect::new(
-                format!("http.{name}"),
-                format!("http {label}"),
-                loc,
-            )],
-            timeout: timeout + Duration::from_secs(1),
-            probe: Probe::Http(probe),
-        });
+            + probe.timeout * 2 * requests;
+        self.push(
+            Unit {
+                kind: "http",
+                needs,
+                aspects: vec![Aspect::new(
+                    format!("http.{name}"),
+                    format!("http {label}"),
+                    loc,
+                )],
+                timeout: timeout + Duration::from_secs(1),
+                probe: Probe::Http(probe),
+            },
+            &label,
+        );
         Ok(())
     }
 
-    fn sql(&mut self, sql: &Located<SqlConfig>) -> Result<(), InputError> {
+    /// Adds a unit that later checks may name in `needs`, by its name or its id.
+    pub(super) fn push(&mut self, unit: Unit, name: &str) {
+        let index = self.units.len();
+        self.names.insert(unit.aspects[0].id.clone(), index);
+        self.names.entry(name.to_string()).or_insert(index);
+        self.units.push(unit);
+    }
+
+    /// The units a check needs, each declared before it.
+    pub(super) fn needs(&mut self, needs: &[Text]) -> Result<Vec<usize>, InputError> {
+        let mut out = Vec::new();
+        for need in needs {
+            let name = self.resolver.string(need)?;
+            let by_id = || self.units.iter().position(|u| u.aspects[0].id == name);
+            match self.names.get(&name).copied().or_else(by_id) {
+                Some(index) => out.push(index),
+                None => {
+                    let known: Vec<&str> = self
+                        .units
+                        .iter()
+                        .map(|u| u.aspects[0].id.as_str())
+                        .chain(self.names.keys().map(String::as_str))
+                        .collect();
+                    let mut err = self.resolver.error(
+                        &need.span,
+                        format!("needs `{name}`, and no check declared before this one has that name or id"),
+                    );
+                    err = match crate::error::did_you_mean(&name, known.iter().copied()) {
+                        Some(near) => err.help(format!(
+                            "did you mean `{near}`? (a check can need only checks above it)"
+                        )),
+                        None => err.help("a check can need only checks declared above it"),
+                    };
+                    return Err(err);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn sql(&mut self, sql: &Located<SqlConfig>) -> Result<(), InputError> {
         use crate::checks::sql::{SqlExpect, SqlProbe};
         let loc = self.resolver.table_location(&sql.span);
         let name = self.claim("sql", &sql.name, true, &sql.span)?;
+        let needs = self.needs(&sql.needs)?;
         let url = self.resolver.string(&sql.url)?;
         let backend = Backend::from_url(&url);
         let connect_url = backend.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
@@ -916,23 +1038,27 @@ impl Planner<'_> {
         let timeout = self
             .resolver
             .duration_or(sql.timeout.as_ref(), self.check_timeout)?;
-        self.units.push(Unit {
-            kind: "sql",
-            aspects: vec![Aspect::new(
-                format!("sql.{name}"),
-                format!("sql {}", sql.name),
-                loc,
-            )],
-            timeout: timeout * 2 + Duration::from_secs(1),
-            probe: Probe::Sql(SqlProbe {
-                shown_url: mask_url(&connect_url),
-                url: Secret::new(connect_url),
-                backend: backend.map(|(b, _)| b),
-                query,
-                expect,
-                timeout,
-            }),
-        });
+        self.push(
+            Unit {
+                kind: "sql",
+                needs,
+                aspects: vec![Aspect::new(
+                    format!("sql.{name}"),
+                    format!("sql {}", sql.name),
+                    loc,
+                )],
+                timeout: timeout * 2 + Duration::from_secs(1),
+                probe: Probe::Sql(SqlProbe {
+                    shown_url: mask_url(&connect_url),
+                    url: Secret::new(connect_url),
+                    backend: backend.map(|(b, _)| b),
+                    query,
+                    expect,
+                    timeout,
+                }),
+            },
+            &sql.name,
+        );
         Ok(())
     }
 
@@ -967,6 +1093,7 @@ impl Planner<'_> {
             .duration_or(tls.timeout.as_ref(), self.check_timeout)?;
         self.units.push(Unit {
             kind: "tls",
+            needs: Vec::new(),
             aspects: vec![Aspect::new(
                 format!("tls.{name}"),
                 format!("tls {label}"),
@@ -1017,6 +1144,7 @@ impl Planner<'_> {
             .duration_or(tool.timeout.as_ref(), self.check_timeout)?;
         self.units.push(Unit {
             kind: "tool",
+            needs: Vec::new(),
             aspects: vec![Aspect::new(
                 format!("tool.{name}"),
                 format!("tool {}", tool.name),
@@ -1036,19 +1164,112 @@ impl Planner<'_> {
     }
 }
 
-fn text(value: &str) -> Text {
+pub(super) fn text(value: &str) -> Text {
     Located::unplaced(value.to_string())
 }
 
-/// An HTTP request from its config: method, headers (secret-looking ones masked), body and
-/// timeout. Shared by `[[preflight.http]]` checks and rollback hooks.
+/// An HTTP request from its config: method, query, headers (secret-looking ones masked), body,
+/// client options, the way it is sent and what it captures. Shared by `[[preflight.http]]`,
+/// `[[verify.http]]` and rollback hooks. `${captured.…}` is accepted when the caller has set
+/// `resolver.captured`.
 pub(crate) fn http_probe(
     resolver: &mut Resolver<'_>,
     http: &Located<HttpConfig>,
     url: crate::config::interp::Interpolated,
     default_timeout: Duration,
 ) -> Result<HttpProbe, InputError> {
-    let problem = if url.value.trim().is_empty() {
+    let problem = url_problem(&url);
+    let method_text = http
+        .method
+        .clone()
+        .unwrap_or_else(|| "GET".into())
+        .to_ascii_uppercase();
+    let method = reqwest::Method::from_bytes(method_text.as_bytes()).map_err(|_| {
+        resolver.error(&http.span, format!("`{method_text}` is not an HTTP method"))
+    })?;
+    let mut headers = request_headers(resolver, &http.headers)?;
+    let mut query = Vec::new();
+    for (name, value) in &http.query {
+        let value = resolver.string(value)?;
+        if name_looks_secret(name) {
+            resolver.secrets.add(&value);
+        }
+        query.push((name.clone(), value));
+    }
+    let body = request_body(resolver, http, &mut headers)?;
+    let timeout = resolver.duration_or(http.timeout.as_ref(), default_timeout)?;
+    let mut expect = expectations(resolver, http)?;
+    let retry = match &http.retry {
+        Some(r) => Some(Retry {
+            timeout: resolver.duration(&r.timeout)?,
+            interval: resolver.duration_or(r.interval.as_ref(), Duration::from_secs(1))?,
+            backoff: r.backoff.unwrap_or(1.0),
+        }),
+        None => None,
+    };
+    let mode = send_mode(resolver, http, &mut expect)?;
+    let client = if http.redirects.unwrap_or(0) > 0 || http.ca_file.is_some() || http.insecure {
+        let mut options = super::ClientOptions {
+            redirects: http.redirects.unwrap_or(0),
+            insecure: http.insecure,
+            ..Default::default()
+        };
+        if let Some(file) = &http.ca_file {
+            let path = resolver.string(file)?;
+            let pem = std::fs::read(&path).map_err(|e| {
+                resolver.error(&file.span, format!("cannot read the CA file {path}: {e}"))
+            })?;
+            options.extra_roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| {
+                    resolver.error(&file.span, format!("{path} holds no PEM certificate"))
+                })?;
+        }
+        Some(super::http_client_with(&options).map_err(|e| {
+            resolver.error(&http.span, format!("cannot set up the HTTP client: {e}"))
+        })?)
+    } else {
+        None
+    };
+    let mut captures = Vec::new();
+    for (name, path) in &http.capture {
+        let path_text = resolver.string(path)?;
+        let parsed = serde_json_path::JsonPath::parse(&path_text).map_err(|e| {
+            resolver.error(
+                &path.span,
+                format!("capture `{name}`: `{path_text}` is not JSONPath: {e}"),
+            )
+        })?;
+        captures.push(crate::checks::http::Capture {
+            name: name.clone(),
+            path_text,
+            path: parsed,
+        });
+    }
+    Ok(HttpProbe {
+        url: url.value,
+        method,
+        headers,
+        query,
+        body,
+        timeout,
+        client,
+        insecure: http.insecure,
+        expect,
+        retry,
+        consecutive: http.consecutive.unwrap_or(1).max(1),
+        mode,
+        captures,
+        uses_captured: resolver.captured.as_ref().is_some_and(|c| !c.is_empty()),
+        problem,
+    })
+}
+
+/// Why a check cannot use its URL: empty (its variable unset) or not a URL. Reported by the
+/// check, so the rest of the run goes on.
+pub(super) fn url_problem(url: &crate::config::interp::Interpolated) -> Option<String> {
+    if url.value.trim().is_empty() {
         Some(if url.unset.is_empty() {
             "the URL is empty".to_string()
         } else {
@@ -1058,17 +1279,17 @@ pub(crate) fn http_probe(
         url::Url::parse(&url.value)
             .err()
             .map(|e| format!("`{}` is not a URL: {e}", mask_url(&url.value)))
-    };
-    let method_text = http
-        .method
-        .clone()
-        .unwrap_or_else(|| "GET".into())
-        .to_ascii_uppercase();
-    let method = reqwest::Method::from_bytes(method_text.as_bytes()).map_err(|_| {
-        resolver.error(&http.span, format!("`{method_text}` is not an HTTP method"))
-    })?;
+    }
+}
+
+/// Request headers, their values kept as secrets; a secret-looking header's value (and the
+/// credential after `Bearer `) is masked in all output.
+pub(super) fn request_headers(
+    resolver: &mut Resolver<'_>,
+    given: &indexmap::IndexMap<String, Text>,
+) -> Result<Vec<(String, Secret)>, InputError> {
     let mut headers = Vec::new();
-    for (header, value) in &http.headers {
+    for (header, value) in given {
         let value = resolver.string(value)?;
         if name_looks_secret(header) {
             resolver.secrets.add(&value);
@@ -1078,28 +1299,156 @@ pub(crate) fn http_probe(
         }
         headers.push((header.clone(), Secret::new(value)));
     }
-    let body = http.body.as_ref().map(|b| resolver.string(b)).transpose()?;
-    let timeout = resolver.duration_or(http.timeout.as_ref(), default_timeout)?;
-    let expect = expectations(resolver, http)?;
-    let retry = match &http.retry {
-        Some(r) => Some(Retry {
-            timeout: resolver.duration(&r.timeout)?,
-            interval: resolver.duration_or(r.interval.as_ref(), Duration::from_secs(1))?,
-            backoff: r.backoff.unwrap_or(1.0),
-        }),
-        None => None,
+    Ok(headers)
+}
+
+/// The body of a request: text, JSON written as TOML, or a file; JSON sets its content type
+/// unless a header does.
+fn request_body(
+    resolver: &mut Resolver<'_>,
+    http: &Located<HttpConfig>,
+    headers: &mut Vec<(String, Secret)>,
+) -> Result<Option<String>, InputError> {
+    let given = [
+        http.body.is_some(),
+        http.json.is_some(),
+        http.body_file.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(resolver
+            .error(
+                &http.span,
+                "a request has one body: `body`, `json` or `body_file`",
+            )
+            .help("keep one of them"));
+    }
+    if let Some(body) = &http.body {
+        return Ok(Some(resolver.string(body)?));
+    }
+    if let Some(file) = &http.body_file {
+        let path = resolver.string(file)?;
+        return std::fs::read_to_string(&path).map(Some).map_err(|e| {
+            resolver.error(&file.span, format!("cannot read the body file {path}: {e}"))
+        });
+    }
+    let Some(json) = &http.json else {
+        return Ok(None);
     };
-    Ok(HttpProbe {
-        url: url.value,
-        method,
-        expect,
-        headers,
-        body,
-        timeout,
-        retry,
-        consecutive: http.consecutive.unwrap_or(1).max(1),
-        problem,
+    let value = interpolate_json(resolver, &json.value, &json.span)?;
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("Content-Type".into(), Secret::new("application/json")));
+    }
+    Ok(Some(value.to_string()))
+}
+
+/// `${VAR}` in every string of a JSON body (keys stay as written).
+fn interpolate_json(
+    resolver: &mut Resolver<'_>,
+    value: &serde_json::Value,
+    span: &std::ops::Range<usize>,
+) -> Result<serde_json::Value, InputError> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::String(s) => Value::String(resolver.string(&Located {
+            value: s.clone(),
+            span: span.clone(),
+        })?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| interpolate_json(resolver, v, span))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                out.insert(k.clone(), interpolate_json(resolver, v, span)?);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
     })
+}
+
+/// Once, `samples` times, or twice for a cache. Samples judge latency over the distribution,
+/// so `max_latency` becomes their `max`; they do not mix with waiting for health.
+fn send_mode(
+    resolver: &mut Resolver<'_>,
+    http: &Located<HttpConfig>,
+    expect: &mut Expectations,
+) -> Result<Mode, InputError> {
+    let sampling_keys = http.latency.is_some() || http.max_error_rate.is_some();
+    let Some(count) = http.samples else {
+        if sampling_keys {
+            return Err(resolver
+                .error(
+                    &http.span,
+                    "`latency` and `max_error_rate` judge samples, and `samples` is not set",
+                )
+                .help("add e.g. `samples = 20`"));
+        }
+        return Ok(match http.expect_cached {
+            Some(mode) => Mode::Cache(mode),
+            None => Mode::Once,
+        });
+    };
+    if count == 0 || count > 10_000 {
+        return Err(resolver.error(&http.span, format!("samples = {count}: give 1 to 10000")));
+    }
+    if http.retry.is_some() || http.consecutive.is_some() || http.expect_cached.is_some() {
+        return Err(resolver
+            .error(
+                &http.span,
+                "`samples` does not mix with `retry`, `consecutive` or `expect_cached`",
+            )
+            .help("wait for health in a check of its own, and list it in this one's `needs`"));
+    }
+    let mut sampling = Sampling {
+        count,
+        max: expect.max_latency.take(),
+        ..Default::default()
+    };
+    if let Some(latency) = &http.latency {
+        let limit =
+            |r: &mut Resolver<'_>, t: &Option<Text>| t.as_ref().map(|t| r.duration(t)).transpose();
+        sampling.p50 = limit(resolver, &latency.p50)?;
+        sampling.p95 = limit(resolver, &latency.p95)?;
+        sampling.p99 = limit(resolver, &latency.p99)?;
+        if let Some(max) = limit(resolver, &latency.max)? {
+            sampling.max = Some(max);
+        }
+    }
+    if let Some(rate) = &http.max_error_rate {
+        sampling.max_error_rate = parse_rate(rate)
+            .map_err(|e| resolver.error(&http.span, format!("max_error_rate: {e}")))?;
+    }
+    Ok(Mode::Samples(sampling))
+}
+
+/// `0.001`, `"0.1%"`: a fraction from 0 to 1.
+fn parse_rate(rate: &RateText) -> Result<f64, String> {
+    let value = match rate {
+        RateText::Fraction(f) => *f,
+        RateText::Text(t) => match t.trim().strip_suffix('%') {
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .map(|p| p / 100.0)
+                .map_err(|_| format!("`{t}` is not a percentage"))?,
+            None => t
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{t}` is not a rate; write e.g. \"0.1%\" or 0.001"))?,
+        },
+    };
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not between 0 and 1 (0% and 100%)"))
+    }
 }
 
 /// The expectations of an HTTP check, each parsed once with an error placed on its key.
@@ -1155,7 +1504,7 @@ fn expectations(
 }
 
 /// Names the flag an error came from: flag values have no file position to show.
-fn from_flag(error: InputError, flag: &str) -> InputError {
+pub(super) fn from_flag(error: InputError, flag: &str) -> InputError {
     if error.key.is_some() || error.location.is_some() {
         error
     } else {
@@ -1190,6 +1539,15 @@ fn split_host_port(target: &str) -> Result<(String, Option<u16>), InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate(&RateText::Text("0.1%".into())), Ok(0.001));
+        assert_eq!(parse_rate(&RateText::Fraction(0.05)), Ok(0.05));
+        assert_eq!(parse_rate(&RateText::Text("0.02".into())), Ok(0.02));
+        assert!(parse_rate(&RateText::Text("150%".into())).is_err());
+        assert!(parse_rate(&RateText::Text("lots".into())).is_err());
+    }
 
     #[test]
     fn host_and_port_forms() {

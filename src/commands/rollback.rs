@@ -543,6 +543,7 @@ fn plan_hooks(inputs: &Inputs, resolver: &mut Resolver<'_>) -> Result<Vec<Unit>,
         };
         units.push(Unit {
             kind: "hook",
+            needs: Vec::new(),
             aspects: vec![Aspect::new(
                 format!("hook.{}", id_part(&hook.name)),
                 format!("hook {}", hook.name),
@@ -565,6 +566,7 @@ async fn run_hooks(
     let ctx = Context {
         http: super::http_client(),
         dry_run,
+        captured: Default::default(),
     };
     let skipped_because = if dry_run {
         Some("would run after the database steps (dry run)")

@@ -1,8 +1,18 @@
-//! `shipgate verify`: the post-deployment checks of `[verify]` and the `--http` flags. The same
-//! check kinds and engine as `preflight`, over another section.
+//! `shipgate verify`: the post-deployment checks of `[verify]` and the one-line flags (`--http`,
+//! `--sql`). The same check kinds and engine as `preflight`, over another section, plus the
+//! kinds only a deployed system has: metrics and logs.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::preflight::{Planner, from_flag, request_headers, text, url_problem};
 use super::{Inputs, Outcome};
+use crate::checks::log::LogProbe;
+use crate::checks::metrics::{MetricAssertion, MetricsProbe};
+use crate::checks::{Aspect, Probe, Unit};
 use crate::cli::{GlobalArgs, PreflightArgs, VerifyArgs};
+use crate::config::Located;
+use crate::config::preflight::{LogConfig, MetricsConfig, ScalarText, SqlConfig};
 use crate::error::InputError;
 
 pub async fn run(
@@ -17,7 +27,155 @@ pub async fn run(
         section,
         &PreflightArgs::default(),
         inputs,
-        |plan| plan.verify_flags(args),
+        |plan| {
+            plan.verify_flags(args)?;
+            plan.sql_flags(args)
+        },
     )
     .await
+}
+
+impl Planner<'_> {
+    pub(super) fn metrics(&mut self, metrics: &Located<MetricsConfig>) -> Result<(), InputError> {
+        let loc = self.resolver.table_location(&metrics.span);
+        let needs = self.needs(&metrics.needs)?;
+        let label = metrics.name.clone().unwrap_or_else(|| "metrics".into());
+        let name = self.claim("metrics", &label, metrics.name.is_some(), &metrics.span)?;
+        let url = self.resolver.text(&metrics.url)?;
+        let headers = request_headers(&mut self.resolver, &metrics.headers)?;
+        if metrics.expect.is_empty() {
+            return Err(self
+                .resolver
+                .error(&metrics.span, "a metrics check needs at least one `expect`")
+                .help(r#"e.g. expect = ['lp_health{component="database"} == 1']"#));
+        }
+        let mut assertions = Vec::new();
+        for text in &metrics.expect {
+            let value = self.resolver.string(text)?;
+            assertions.push(
+                MetricAssertion::parse(&value).map_err(|e| self.resolver.error(&text.span, e))?,
+            );
+        }
+        let timeout = self
+            .resolver
+            .duration_or(metrics.timeout.as_ref(), self.check_timeout)?;
+        self.push(
+            Unit {
+                kind: "metrics",
+                needs,
+                aspects: vec![Aspect::new(
+                    format!("metrics.{name}"),
+                    format!("metrics {label}"),
+                    loc,
+                )],
+                // The headers, then the body: each within `timeout`.
+                timeout: timeout * 2 + Duration::from_secs(1),
+                probe: Probe::Metrics(MetricsProbe {
+                    problem: url_problem(&url),
+                    url: url.value,
+                    headers,
+                    timeout,
+                    assertions,
+                }),
+            },
+            &label,
+        );
+        Ok(())
+    }
+
+    pub(super) fn log(&mut self, log: &Located<LogConfig>) -> Result<(), InputError> {
+        let loc = self.resolver.table_location(&log.span);
+        let path = PathBuf::from(self.resolver.string(&log.path)?);
+        if path.as_os_str().is_empty() {
+            return Err(self
+                .resolver
+                .error(&log.path.span, "the log path is empty")
+                .help("set `path` (its variable may be unset)"));
+        }
+        let default_name = path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "log".into());
+        let label = log.name.clone().unwrap_or(default_name);
+        let name = self.claim("log", &label, log.name.is_some(), &log.span)?;
+        let lines = log.lines.unwrap_or(100);
+        if lines == 0 || lines > 1_000_000 {
+            return Err(self
+                .resolver
+                .error(&log.span, format!("lines = {lines}: give 1 to 1000000")));
+        }
+        let pattern = self.resolver.regex(&log.pattern)?;
+        let ignore = log
+            .ignore
+            .as_ref()
+            .map(|i| self.resolver.regex(i))
+            .transpose()?;
+        self.push(
+            Unit {
+                kind: "log",
+                needs: Vec::new(),
+                aspects: vec![Aspect::new(
+                    format!("log.{name}"),
+                    format!("log {label}"),
+                    loc,
+                )],
+                timeout: self.check_timeout,
+                probe: Probe::Log(LogProbe {
+                    path,
+                    lines: lines as usize,
+                    pattern,
+                    ignore,
+                    optional: log.optional,
+                }),
+            },
+            &label,
+        );
+        Ok(())
+    }
+
+    /// `--database-url URL --sql QUERY --expect VALUE`: each `--sql` one check, compared with
+    /// the `--expect` in the same position.
+    fn sql_flags(&mut self, args: &VerifyArgs) -> Result<(), InputError> {
+        if args.sql.is_empty() {
+            if !args.expect.is_empty() {
+                return Err(InputError::new(
+                    "--expect compares the result of a --sql, and none is given",
+                )
+                .key("--expect"));
+            }
+            return Ok(());
+        }
+        let Some(url) = &args.database_url else {
+            return Err(InputError::new("--sql needs --database-url").key("--sql"));
+        };
+        if args.expect.len() != args.sql.len() {
+            return Err(InputError::new(format!(
+                "{} --sql but {} --expect: give one --expect per --sql, in the same order",
+                args.sql.len(),
+                args.expect.len()
+            ))
+            .key("--expect"));
+        }
+        for (i, (query, expect)) in args.sql.iter().zip(&args.expect).enumerate() {
+            let sql = SqlConfig {
+                name: if args.sql.len() == 1 {
+                    "query".into()
+                } else {
+                    format!("query-{}", i + 1)
+                },
+                url: text(url),
+                query: text(query),
+                expect: Some(ScalarText::Text(expect.clone())),
+                expect_at_least: None,
+                expect_rows: None,
+                expect_empty: None,
+                expect_error: None,
+                timeout: None,
+                needs: Vec::new(),
+            };
+            self.sql(&Located::unplaced(sql))
+                .map_err(|e| from_flag(e, "--sql"))?;
+        }
+        Ok(())
+    }
 }

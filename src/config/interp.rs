@@ -10,7 +10,13 @@ pub struct Interpolated {
     pub unset: Vec<String>,
     /// Every variable the value referenced, set or not.
     pub referenced: Vec<String>,
+    /// `${captured.NAME}` references, left in the value as written: they are filled in at run
+    /// time from what an earlier check captured.
+    pub captured: Vec<String>,
 }
+
+/// The prefix of a reference to a value an earlier check captured: `${captured.token}`.
+pub const CAPTURED: &str = "captured.";
 
 /// Why a value could not be interpolated. `offset` is the byte offset inside the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +30,7 @@ pub fn interpolate(raw: &str, env: &Environment) -> Result<Interpolated, InterpE
         value: String::with_capacity(raw.len()),
         unset: Vec::new(),
         referenced: Vec::new(),
+        captured: Vec::new(),
     };
     let mut rest = raw;
     while let Some(dollar) = rest.find('$') {
@@ -61,6 +68,21 @@ pub fn interpolate(raw: &str, env: &Environment) -> Result<Interpolated, InterpE
 }
 
 fn expand(body: &str, env: &Environment, out: &mut Interpolated) -> Result<(), InterpError> {
+    if let Some(capture) = body.strip_prefix(CAPTURED) {
+        if capture.is_empty()
+            || !capture
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(InterpError {
+                message: format!("`${{{body}}}` does not name a captured value"),
+                help: Some("write `${captured.NAME}` with the name of a `capture` entry".into()),
+            });
+        }
+        out.captured.push(capture.to_string());
+        out.value.push_str(&format!("${{{body}}}"));
+        return Ok(());
+    }
     let name_len = body
         .char_indices()
         .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
@@ -130,6 +152,10 @@ mod tests {
         assert_eq!(i.value, "x$y$z");
         assert_eq!(i.unset, ["MISSING"]);
         assert_eq!(interpolate("${EMPTY:-d}", &e).unwrap().value, "d");
+        let i = interpolate("Bearer ${captured.token}", &e).unwrap();
+        assert_eq!(i.value, "Bearer ${captured.token}");
+        assert_eq!(i.captured, ["token"]);
+        assert!(interpolate("${captured.}", &e).is_err());
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub struct PreflightConfig {
     pub tool: Vec<Located<ToolConfig>>,
     #[serde(default)]
     pub sql: Vec<Located<SqlConfig>>,
+    #[serde(default)]
+    pub metrics: Vec<Located<MetricsConfig>>,
+    #[serde(default)]
+    pub log: Vec<Located<LogConfig>>,
 }
 
 /// `[preflight.env]`: variables the deployment needs.
@@ -164,6 +168,15 @@ pub struct RedisConfig {
     pub persistence: Option<Persistence>,
     /// CA certificate (PEM) to trust for `rediss://` instead of the system's roots.
     pub ca_file: Option<Text>,
+    /// Keys that must exist, e.g. `["lp:config"]`.
+    #[serde(default)]
+    pub keys_present: Vec<Text>,
+    /// Keys that must not exist, e.g. `["maintenance_mode"]` after a deployment.
+    #[serde(default)]
+    pub keys_absent: Vec<Text>,
+    /// Keys whose (string) value must equal the given one.
+    #[serde(default)]
+    pub key_equals: IndexMap<String, Text>,
 }
 
 /// `[[preflight.path]]`: a directory the deployment writes to.
@@ -206,9 +219,24 @@ pub struct HttpConfig {
     /// Request headers; values may use `${VAR}`. Secret-looking ones are never printed.
     #[serde(default)]
     pub headers: IndexMap<String, Text>,
-    /// Request body (e.g. `'{"enabled": false}'`); values may use `${VAR}`.
+    /// Query parameters added to the URL; values may use `${VAR}` and `${captured.NAME}`.
+    #[serde(default)]
+    pub query: IndexMap<String, Text>,
+    /// Request body as text (e.g. `'{"enabled": false}'`); may use `${VAR}`.
     pub body: Option<Text>,
+    /// Request body as JSON, written as TOML (`json = { email = "a@b.c" }`), sent with
+    /// `Content-Type: application/json`; strings may use `${VAR}`.
+    pub json: Option<Located<serde_json::Value>>,
+    /// Request body read from this file.
+    pub body_file: Option<Text>,
     pub timeout: Option<Text>,
+    /// Redirects to follow (default 0: a redirect is the answer, as with curl without -L).
+    pub redirects: Option<u8>,
+    /// Extra trusted CA certificate (PEM), besides the system's.
+    pub ca_file: Option<Text>,
+    /// Do not verify the server's certificate. Reported as a warning on every run.
+    #[serde(default)]
+    pub insecure: bool,
     /// Response headers: `"present"`, an exact value, or `"~regex"`.
     #[serde(default)]
     pub expect_headers: IndexMap<String, String>,
@@ -227,6 +255,50 @@ pub struct HttpConfig {
     pub retry: Option<RetryConfig>,
     /// Pass only after this many passes in a row (default 1).
     pub consecutive: Option<u32>,
+    /// Send this many requests, one after another, and judge their latency distribution
+    /// (`latency`) and error rate (`max_error_rate`).
+    pub samples: Option<u32>,
+    /// Latency limits over the samples: `{ p50 = "100ms", p95 = "500ms", p99 = "1s", max = "2s" }`.
+    pub latency: Option<Located<LatencyConfig>>,
+    /// Share of samples allowed to fail their expectations: `"0.1%"` or `0.001` (default 0).
+    pub max_error_rate: Option<RateText>,
+    /// Send the request twice; the second answer must show a cache at work: `"faster"` (it came
+    /// back faster), `"header"` (a cache header says hit: `X-Cache`, `CF-Cache-Status`,
+    /// `X-Cache-Status`, or `Age`), or `"either"`.
+    pub expect_cached: Option<CacheMode>,
+    /// Values to take from the JSON body, by name: `{ token = "$.access_token" }`. Later checks
+    /// that list this one in `needs` use them as `${captured.token}`.
+    #[serde(default)]
+    pub capture: IndexMap<String, Text>,
+    /// Checks (by name, or id such as `http.login`) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
+}
+
+/// Latency limits over samples.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyConfig {
+    pub p50: Option<Text>,
+    pub p95: Option<Text>,
+    pub p99: Option<Text>,
+    pub max: Option<Text>,
+}
+
+/// A rate as written: `0.001` or `"0.1%"`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RateText {
+    Fraction(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheMode {
+    Faster,
+    Header,
+    Either,
 }
 
 impl HttpConfig {
@@ -238,8 +310,14 @@ impl HttpConfig {
             method: None,
             expect_status: Vec::new(),
             headers: IndexMap::new(),
+            query: IndexMap::new(),
             body: None,
+            json: None,
+            body_file: None,
             timeout: None,
+            redirects: None,
+            ca_file: None,
+            insecure: false,
             expect_headers: IndexMap::new(),
             body_contains: Vec::new(),
             body_matches: Vec::new(),
@@ -247,6 +325,12 @@ impl HttpConfig {
             max_latency: None,
             retry: None,
             consecutive: None,
+            samples: None,
+            latency: None,
+            max_error_rate: None,
+            expect_cached: None,
+            capture: IndexMap::new(),
+            needs: Vec::new(),
         }
     }
 }
@@ -325,6 +409,9 @@ pub struct SqlConfig {
     /// The statement fails with this SQLSTATE, e.g. `"23505"` (unique violation).
     pub expect_error: Option<String>,
     pub timeout: Option<Text>,
+    /// Checks (by name or id) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
 }
 
 /// A scalar as written: `3`, `"healthy"`, `true`.
@@ -346,4 +433,44 @@ impl ScalarText {
             ScalarText::Text(t) => t.clone(),
         }
     }
+}
+
+/// `[[verify.metrics]]`: a Prometheus text exposition endpoint and what its samples must say.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Used in check ids: `metrics.<name>`. Default `metrics`.
+    pub name: Option<String>,
+    /// The endpoint, e.g. `http://127.0.0.1:9090/metrics`.
+    pub url: Text,
+    /// Request headers; values may use `${VAR}`. Secret-looking ones are never printed.
+    #[serde(default)]
+    pub headers: IndexMap<String, Text>,
+    /// Assertions on samples: `lp_health{component="database"} == 1`, `up exists`,
+    /// `http_requests_total > 0`, `errors_total{job="api"} absent`. Operators: `==`, `!=`, `<`,
+    /// `<=`, `>`, `>=`, `exists`, `absent`. Labels not written are not compared; every series
+    /// that matches must satisfy a comparison.
+    pub expect: Vec<Text>,
+    pub timeout: Option<Text>,
+    /// Checks (by name or id) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
+}
+
+/// `[[verify.log]]`: the end of a log file holds no line matching a pattern.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Used in check ids: `log.<name>`. Default: the file's name.
+    pub name: Option<String>,
+    pub path: Text,
+    /// How many lines from the end to read (default 100, as in `tail -100`).
+    pub lines: Option<u32>,
+    /// A regular expression no line may match, e.g. `"(?i)error"`.
+    pub pattern: Text,
+    /// Lines matching this are not counted, e.g. `"(?i)0 errors"`.
+    pub ignore: Option<Text>,
+    /// A missing file is a warning rather than a failure.
+    #[serde(default)]
+    pub optional: bool,
 }

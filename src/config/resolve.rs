@@ -18,6 +18,9 @@ pub struct Resolver<'a> {
     source: Option<&'a Source>,
     /// Every secret value met while resolving: masked in all output of the run.
     pub secrets: Redactor,
+    /// While resolving the parts of a request that may use `${captured.NAME}`: the names met.
+    /// `None` elsewhere, where such a reference is refused.
+    pub captured: Option<Vec<String>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -26,6 +29,7 @@ impl<'a> Resolver<'a> {
             env,
             source,
             secrets: Redactor::new(),
+            captured: None,
         }
     }
 
@@ -61,6 +65,7 @@ impl<'a> Resolver<'a> {
                 value: text.value.clone(),
                 unset: Vec::new(),
                 referenced: Vec::new(),
+                captured: Vec::new(),
             });
         }
         let resolved = interpolate(&text.value, self.env).map_err(|e| {
@@ -68,6 +73,21 @@ impl<'a> Resolver<'a> {
             err.help = e.help;
             err
         })?;
+        if let Some(name) = resolved.captured.first() {
+            match &mut self.captured {
+                Some(names) => names.extend(resolved.captured.iter().cloned()),
+                None => {
+                    return Err(self
+                        .error(
+                            &text.span,
+                            format!("`${{captured.{name}}}` cannot be used here"),
+                        )
+                        .help(
+                            "captured values fill the url, query, headers and body of http checks",
+                        ));
+                }
+            }
+        }
         for name in &resolved.referenced {
             let Some(value) = self.env.get(name) else {
                 continue;

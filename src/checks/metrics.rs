@@ -1,0 +1,399 @@
+//! A Prometheus text exposition endpoint, parsed with `prometheus-parse`, and assertions on its
+//! samples: the runbook's `curl /metrics | grep lp_health`, stated as what must hold.
+
+use std::time::{Duration, Instant};
+
+use prometheus_parse::{Sample, Scrape, Value};
+
+use super::http::{error_chain, read_body};
+use super::{Context, Finding};
+use crate::secret::{Secret, mask_url};
+use crate::units::format_duration;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Op {
+    Exists,
+    Absent,
+    Compare(&'static str, f64),
+}
+
+/// `lp_health{component="database"} == 1`: a metric name, the labels a series must carry (others
+/// are not compared), and what every matching series must satisfy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricAssertion {
+    pub text: String,
+    name: String,
+    labels: Labels,
+    op: Op,
+}
+
+const OPS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];
+
+impl MetricAssertion {
+    pub fn parse(text: &str) -> Result<MetricAssertion, String> {
+        let text = text.trim();
+        let usage = || {
+            format!(
+                "`{text}` is not a metric assertion: write e.g. `lp_health{{component=\"database\"}} == 1`, \
+                 `up exists`, `errors_total absent` (ops: == != < <= > >= exists absent)"
+            )
+        };
+        let name_end = text
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(text.len());
+        let name = &text[..name_end];
+        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(usage());
+        }
+        let mut rest = text[name_end..].trim_start();
+        let mut labels = Vec::new();
+        if let Some(inner) = rest.strip_prefix('{') {
+            let (parsed, after) = parse_labels(inner).map_err(|e| format!("`{text}`: {e}"))?;
+            labels = parsed;
+            rest = after.trim_start();
+        }
+        let op = match rest {
+            "exists" => Op::Exists,
+            "absent" => Op::Absent,
+            _ => {
+                let op = OPS
+                    .iter()
+                    .find(|op| rest.starts_with(*op))
+                    .ok_or_else(usage)?;
+                let number = rest[op.len()..].trim();
+                let value = parse_number(number)
+                    .ok_or_else(|| format!("`{text}`: `{number}` is not a number"))?;
+                Op::Compare(op, value)
+            }
+        };
+        Ok(MetricAssertion {
+            text: text.to_string(),
+            name: name.to_string(),
+            labels,
+            op,
+        })
+    }
+
+    fn selects(&self, sample: &Sample) -> bool {
+        sample.metric == self.name
+            && self
+                .labels
+                .iter()
+                .all(|(k, v)| sample.labels.get(k) == Some(v.as_str()))
+    }
+
+    fn selector(&self) -> String {
+        if self.labels.is_empty() {
+            return self.name.clone();
+        }
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        format!("{}{{{}}}", self.name, labels.join(","))
+    }
+
+    /// `Err` says what the scrape holds instead.
+    pub fn check(&self, scrape: &Scrape) -> Result<(), String> {
+        let matching: Vec<&Sample> = scrape.samples.iter().filter(|s| self.selects(s)).collect();
+        let selector = self.selector();
+        match (&self.op, matching.as_slice()) {
+            (Op::Exists, []) => Err(format!(
+                "{selector} is not in the scrape{}",
+                self.near(scrape)
+            )),
+            (Op::Exists, _) => Ok(()),
+            (Op::Absent, []) => Ok(()),
+            (Op::Absent, found) => Err(format!(
+                "{selector} should be absent but is there ({})",
+                shown(found[0])
+            )),
+            (Op::Compare(..), []) => Err(format!(
+                "{selector} is not in the scrape{}",
+                self.near(scrape)
+            )),
+            (Op::Compare(op, want), found) => {
+                for sample in found {
+                    let Some(got) = number(&sample.value) else {
+                        return Err(format!(
+                            "{} is a histogram or summary: compare its _count or _sum instead",
+                            shown(sample)
+                        ));
+                    };
+                    if !compare(got, op, *want) {
+                        return Err(format!(
+                            "{} is {} (expected {op} {})",
+                            series(sample),
+                            format_number(got),
+                            format_number(*want)
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The series of the same name, to show when the labels matched none.
+    fn near(&self, scrape: &Scrape) -> String {
+        let same_name: Vec<String> = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == self.name)
+            .take(5)
+            .map(series)
+            .collect();
+        if same_name.is_empty() {
+            String::new()
+        } else {
+            format!(" (found: {})", same_name.join(", "))
+        }
+    }
+}
+
+type Labels = Vec<(String, String)>;
+
+/// `k="v", k2="v2"}` → the pairs and the text after the closing brace.
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
+    let mut labels = Vec::new();
+    loop {
+        text = text.trim_start();
+        if let Some(after) = text.strip_prefix('}') {
+            return Ok((labels, after));
+        }
+        let eq = text.find('=').ok_or("a label needs `name=\"value\"`")?;
+        let key = text[..eq].trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("`{key}` is not a label name"));
+        }
+        let after_eq = text[eq + 1..].trim_start();
+        let quoted = after_eq
+            .strip_prefix('"')
+            .ok_or("label values are written in double quotes")?;
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => return Err("unfinished escape in a label value".into()),
+                },
+                Some((i, '"')) => break i,
+                Some((_, c)) => value.push(c),
+                None => return Err("a label value has no closing quote".into()),
+            }
+        };
+        labels.push((key.to_string(), value));
+        text = quoted[end + 1..].trim_start();
+        text = text.strip_prefix(',').unwrap_or(text);
+    }
+}
+
+fn parse_number(text: &str) -> Option<f64> {
+    match text.to_ascii_lowercase().as_str() {
+        "+inf" | "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" => None,
+        t => t.parse().ok(),
+    }
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
+        Value::Histogram(_) | Value::Summary(_) => None,
+    }
+}
+
+fn compare(got: f64, op: &str, want: f64) -> bool {
+    match op {
+        "==" => got == want,
+        "!=" => got != want,
+        "<" => got < want,
+        "<=" => got <= want,
+        ">" => got > want,
+        ">=" => got >= want,
+        _ => false,
+    }
+}
+
+fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// `name{labels}` as the exposition writes it (labels sorted).
+fn series(sample: &Sample) -> String {
+    let labels = sample.labels.to_string();
+    if labels.is_empty() {
+        sample.metric.clone()
+    } else {
+        format!("{}{{{labels}}}", sample.metric)
+    }
+}
+
+fn shown(sample: &Sample) -> String {
+    match number(&sample.value) {
+        Some(v) => format!("{} {}", series(sample), format_number(v)),
+        None => series(sample),
+    }
+}
+
+#[derive(Debug)]
+pub struct MetricsProbe {
+    pub url: String,
+    pub headers: Vec<(String, Secret)>,
+    pub timeout: Duration,
+    pub assertions: Vec<MetricAssertion>,
+    /// Why the URL cannot be used (e.g. its variable is unset).
+    pub problem: Option<String>,
+}
+
+impl MetricsProbe {
+    pub async fn run(&self, ctx: &Context) -> Finding {
+        if let Some(problem) = &self.problem {
+            return Finding::fail(problem.clone());
+        }
+        let started = Instant::now();
+        let shown_url = mask_url(&self.url);
+        let scrape = match self.scrape(ctx).await {
+            Ok(s) => s,
+            Err(why) => {
+                return Finding::fail(format!("metrics {shown_url}: {why}"))
+                    .detail("url", shown_url)
+                    .took(started.elapsed());
+            }
+        };
+        let failures: Vec<String> = self
+            .assertions
+            .iter()
+            .filter_map(|a| a.check(&scrape).err())
+            .collect();
+        let finding = if failures.is_empty() {
+            Finding::pass(format!(
+                "{} of {shown_url} hold ({} samples in {})",
+                crate::units::plural(self.assertions.len(), "assertion", "assertions"),
+                scrape.samples.len(),
+                format_duration(started.elapsed())
+            ))
+        } else {
+            Finding::fail(format!("metrics {shown_url}: {}", failures.join("; ")))
+                .detail("failures", failures)
+        };
+        finding
+            .detail("url", shown_url)
+            .detail("samples", scrape.samples.len())
+            .detail(
+                "assertions",
+                self.assertions
+                    .iter()
+                    .map(|a| a.text.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .took(started.elapsed())
+    }
+
+    async fn scrape(&self, ctx: &Context) -> Result<Scrape, String> {
+        let mut request = ctx
+            .http
+            .get(&self.url)
+            .timeout(self.timeout)
+            // The text format: an endpoint that also speaks protobuf or OpenMetrics must not
+            // pick those.
+            .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1");
+        for (name, value) in &self.headers {
+            request = request.header(name, value.expose());
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                format!("did not answer within {}", format_duration(self.timeout))
+            } else {
+                format!("request failed: {}", error_chain(&e.without_url()))
+            }
+        })?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(format!("answered {status}, expected 2xx"));
+        }
+        let body = read_body(response, self.timeout).await?;
+        let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+            .map_err(|e| format!("cannot parse the exposition: {e}"))?;
+        if scrape.samples.is_empty() && !body.trim().is_empty() {
+            return Err(
+                "the body holds no Prometheus samples (is it the text exposition format?)".into(),
+            );
+        }
+        Ok(scrape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"# HELP lp_health Health of an LP component (1 healthy)
+# TYPE lp_health gauge
+lp_health{component="database"} 1
+lp_health{component="redis"} 1
+lp_health{component="reportStorage"} 0
+# TYPE http_requests_total counter
+http_requests_total{method="get",code="200"} 1027 1395066363000
+# TYPE request_seconds histogram
+request_seconds_bucket{le="0.1"} 3
+request_seconds_bucket{le="+Inf"} 4
+request_seconds_sum 0.5
+request_seconds_count 4
+up 1
+"#;
+
+    fn scrape() -> Scrape {
+        Scrape::parse(DOC.lines().map(|l| Ok(l.to_string()))).unwrap()
+    }
+
+    fn check(text: &str) -> Result<(), String> {
+        MetricAssertion::parse(text).unwrap().check(&scrape())
+    }
+
+    #[test]
+    fn assertions_hold_or_say_why() {
+        assert!(check(r#"lp_health{component="database"} == 1"#).is_ok());
+        assert!(check("up exists").is_ok());
+        assert!(check("down absent").is_ok());
+        assert!(check("http_requests_total > 1000").is_ok());
+        assert!(check(r#"http_requests_total{code="200"} >= 1027"#).is_ok());
+        assert!(check("request_seconds_count == 4").is_ok());
+        assert_eq!(
+            check("lp_health == 1").unwrap_err(),
+            r#"lp_health{component="reportStorage"} is 0 (expected == 1)"#
+        );
+        let missing = check(r#"lp_health{component="queue"} == 1"#).unwrap_err();
+        assert!(
+            missing.starts_with(r#"lp_health{component="queue"} is not in the scrape (found: "#)
+        );
+        assert!(check("up absent").unwrap_err().contains("should be absent"));
+        assert!(
+            check("request_seconds > 1")
+                .unwrap_err()
+                .contains("histogram")
+        );
+    }
+
+    #[test]
+    fn parsing() {
+        let a = MetricAssertion::parse(r#"x{a="1", b="q\"uote"} != 2.5"#).unwrap();
+        assert_eq!(
+            a.labels,
+            [("a".into(), "1".into()), ("b".into(), "q\"uote".into())]
+        );
+        assert_eq!(a.op, Op::Compare("!=", 2.5));
+        assert!(MetricAssertion::parse("lp_health is 1").is_err());
+        assert!(MetricAssertion::parse(r#"x{a=1} == 1"#).is_err());
+        assert!(MetricAssertion::parse(r#"x{a="1" == 1"#).is_err());
+        assert!(MetricAssertion::parse("x == many").is_err());
+    }
+}
