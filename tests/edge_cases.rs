@@ -3,34 +3,13 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use common::{TestServer, Workdir, json_report, result, stderr, stdout};
-
-/// A TCP server that accepts connections and never says a word, for the test's life.
-fn silent_server() -> (TcpListener, u16) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let clone = listener.try_clone().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        // Bounded: the test process ends long before 64 connections.
-        for stream in clone.incoming().take(64).flatten() {
-            held.push(stream);
-        }
-        let mut buf = [0u8; 1];
-        for mut s in held {
-            let _ = s.read(&mut buf);
-        }
-    });
-    (listener, port)
-}
+use common::{TestServer, Workdir, json_report, result, silent_server, stderr, stdout};
 
 #[test]
 fn password_that_breaks_url_parsing_is_still_masked() {

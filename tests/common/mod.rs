@@ -5,7 +5,8 @@
 pub mod process;
 pub mod tls;
 
-use std::net::SocketAddr;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -220,4 +221,23 @@ impl Workdir {
     pub fn cmd(&self) -> Command {
         shipgate(self.path())
     }
+}
+
+/// A TCP server that accepts connections and never says a word, for the test's life.
+pub fn silent_server() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let clone = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        // Bounded: the test process ends long before 64 connections.
+        for stream in clone.incoming().take(64).flatten() {
+            held.push(stream);
+        }
+        let mut buf = [0u8; 1];
+        for mut s in held {
+            let _ = s.read(&mut buf);
+        }
+    });
+    (listener, port)
 }
