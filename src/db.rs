@@ -1,7 +1,8 @@
 //! What the database checks and the migration engine share: which backend a URL names, the
 //! connection, and sqlx errors in words.
 
-use std::sync::Once;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use sqlx::{AnyConnection, Connection};
@@ -96,6 +97,78 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<AnyConnection, Stri
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(describe_error(&e)),
         Err(_) => Err(format!("no answer within {}", format_duration(timeout))),
+    }
+}
+
+/// Connections that checks of one run share, by URL: twenty SQL checks against one database
+/// open at most `PER_URL` connections between them instead of twenty (each a server process,
+/// and often a TLS handshake). A check holds one for its whole transaction; a connection comes
+/// back only when the check ended cleanly (rolled back in time).
+#[derive(Clone, Default)]
+pub struct SharedConnections(Arc<Mutex<HashMap<String, Arc<Slot>>>>);
+
+struct Slot {
+    idle: Mutex<Vec<AnyConnection>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// A connection taken from [`SharedConnections`]; dropped without `give_back`, it is closed.
+pub struct Lease {
+    pub conn: AnyConnection,
+    slot: Arc<Slot>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// URLs only: they may hold passwords, and connections say nothing useful.
+impl std::fmt::Debug for SharedConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_set()
+            .entries(slots.keys().map(|url| crate::secret::mask_url(url)))
+            .finish()
+    }
+}
+
+impl SharedConnections {
+    /// Connections open at once per URL.
+    pub const PER_URL: usize = 4;
+
+    /// An idle connection to `url`, or a new one; waits while `PER_URL` are in use.
+    pub async fn take(&self, url: &str, timeout: Duration) -> Result<Lease, String> {
+        let slot = {
+            let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(slots.entry(url.to_string()).or_insert_with(|| {
+                Arc::new(Slot {
+                    idle: Mutex::default(),
+                    permits: Arc::new(tokio::sync::Semaphore::new(Self::PER_URL)),
+                })
+            }))
+        };
+        let permit = Arc::clone(&slot.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| "the connection pool is closed".to_string())?;
+        let idle = slot.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => connect(url, timeout).await?,
+        };
+        Ok(Lease {
+            conn,
+            slot,
+            _permit: permit,
+        })
+    }
+}
+
+impl Lease {
+    /// Returns the connection for the next check to use.
+    pub fn give_back(self) {
+        let Lease { conn, slot, .. } = self;
+        slot.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
     }
 }
 

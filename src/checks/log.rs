@@ -40,12 +40,12 @@ impl LogProbe {
         let tail = match tail {
             Ok(t) => t,
             Err(why) => {
-                let status = if self.optional {
-                    Status::Warn
+                let (status, note) = if self.optional {
+                    (Status::Warn, " (optional: a warning, not a failure)")
                 } else {
-                    Status::Fail
+                    (Status::Fail, "")
                 };
-                return Finding::new(status, format!("cannot read {shown_path}: {why}"))
+                return Finding::new(status, format!("cannot read {shown_path}: {why}{note}"))
                     .detail("path", shown_path)
                     .took(started.elapsed());
             }

@@ -144,7 +144,7 @@ impl Probe {
             Probe::Tls(p) => vec![p.run().await],
             Probe::Tool(p) => vec![p.run().await],
             Probe::Command(p) => vec![p.run().await],
-            Probe::Sql(p) => vec![p.run().await],
+            Probe::Sql(p) => vec![p.run(&ctx.sql).await],
             Probe::Metrics(p) => vec![p.run(ctx).await],
             Probe::Log(p) => vec![p.run().await],
         }
@@ -169,6 +169,8 @@ pub struct Context {
     /// Change nothing (no directory is created).
     pub dry_run: bool,
     pub captured: Captured,
+    /// Database connections SQL checks share.
+    pub sql: crate::db::SharedConnections,
 }
 
 /// Values checks captured (`capture = { token = "$.access_token" }`), by name, for the checks

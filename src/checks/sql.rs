@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::{AnyConnection, Column, Executor, Row, TypeInfo};
 
 use super::Finding;
-use crate::db::{Backend, connect, describe_error};
+use crate::db::{Backend, SharedConnections, describe_error};
 use crate::secret::Secret;
 use crate::units::format_duration;
 
@@ -39,15 +39,16 @@ pub struct SqlProbe {
 }
 
 impl SqlProbe {
-    pub async fn run(&self) -> Finding {
+    pub async fn run(&self, connections: &SharedConnections) -> Finding {
         let backend = match &self.backend {
             Ok(b) => *b,
             Err(e) => return Finding::fail(e.clone()),
         };
-        let mut conn = match connect(self.url.expose(), self.timeout).await {
+        let mut lease = match connections.take(self.url.expose(), self.timeout).await {
             Ok(c) => c,
             Err(e) => return Finding::fail(format!("cannot connect to {}: {e}", self.shown_url)),
         };
+        let conn = &mut lease.conn;
         // Read-only unless probing for an error; rolled back either way: a check changes nothing.
         let begin = match (&self.expect, backend) {
             (SqlExpect::Error(_), Backend::MySql) => "START TRANSACTION",
@@ -60,20 +61,28 @@ impl SqlProbe {
             return Finding::fail(format!("{begin} failed: {}", describe_error(&e)));
         }
         let outcome = tokio::time::timeout(self.timeout, async {
-            match run_query(&mut conn, &self.query).await {
+            match run_query(conn, &self.query).await {
                 // sqlx's Any driver cannot decode some PostgreSQL types (`name`, `oid`, arrays):
                 // ask the server for the rows as JSON text instead.
                 Err((message, _))
                     if backend == Backend::Postgres
                         && message.contains("Any driver does not support") =>
                 {
-                    run_query_as_json(&mut conn, &self.query).await
+                    run_query_as_json(conn, &self.query).await
                 }
                 other => other,
             }
         })
         .await;
-        let _ = conn.execute("ROLLBACK").await;
+        // A query cut off by its timeout leaves the connection mid-exchange: it is closed, not
+        // shared. So is one whose ROLLBACK did not go through.
+        let rolled_back = outcome.is_ok()
+            && tokio::time::timeout(self.timeout, conn.execute("ROLLBACK"))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        if rolled_back {
+            lease.give_back();
+        }
         let finding = match outcome {
             Err(_) => Finding::fail(format!(
                 "the query did not finish within {}",

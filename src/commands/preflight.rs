@@ -17,8 +17,8 @@ use crate::checks::tool::ToolProbe;
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, PreflightArgs};
 use crate::config::preflight::{
-    DatabaseConfig, EnvConfig, HttpConfig, PathConfig, PreflightConfig, RateText, RedisConfig,
-    SqlConfig, StatusText, TlsConfig, ToolConfig, VarType,
+    DatabaseConfig, EnvConfig, HttpConfig, LogConfig, MetricsConfig, PathConfig, PreflightConfig,
+    RateText, RedisConfig, SqlConfig, StatusText, TlsConfig, ToolConfig, VarType,
 };
 use crate::config::{Located, Resolver, Text};
 use crate::db::Backend;
@@ -82,6 +82,8 @@ pub(crate) async fn run_checks(
     let Planner {
         resolver, units, ..
     } = plan;
+    let units = queue_sql_checks(units);
+
     if units.is_empty() {
         return Err(InputError::new(format!(
             "nothing to check: no [{command}] checks in the config and no check flags"
@@ -100,6 +102,7 @@ pub(crate) async fn run_checks(
         http: super::http_client(),
         dry_run: global.dry_run,
         captured: Default::default(),
+        sql: Default::default(),
     };
     let started = SystemTime::now();
     let mut results = checks::run_all(units, &selection, ctx, deadline).await;
@@ -111,6 +114,24 @@ pub(crate) async fn run_checks(
         report,
         secrets: resolver.secrets,
     })
+}
+
+/// SQL checks against one database share `SharedConnections::PER_URL` connections, so one
+/// may wait for others: its outer timeout makes room for every check of that URL ahead of it.
+fn queue_sql_checks(mut units: Vec<Unit>) -> Vec<Unit> {
+    let mut per_url: HashMap<String, usize> = HashMap::new();
+    for unit in &units {
+        if let Probe::Sql(p) = &unit.probe {
+            *per_url.entry(p.url.expose().to_string()).or_default() += 1;
+        }
+    }
+    for unit in &mut units {
+        if let Probe::Sql(p) = &unit.probe {
+            let rounds = per_url[p.url.expose()].div_ceil(crate::db::SharedConnections::PER_URL);
+            unit.timeout = p.timeout * 2 * rounds as u32 + Duration::from_secs(1);
+        }
+    }
+    units
 }
 
 /// Builds units, giving each a unique id.
@@ -141,33 +162,59 @@ impl Planner<'_> {
         Ok(())
     }
 
+    /// Plans the checks of a section in the order they are written, whatever their kind: the
+    /// report follows the file, and `needs` may name any check above.
     fn config(&mut self, section: &PreflightConfig) -> Result<(), InputError> {
-        for db in &section.database {
-            self.database(db)?;
+        enum Entry<'c> {
+            Database(&'c Located<DatabaseConfig>),
+            Redis(&'c Located<RedisConfig>),
+            Path(&'c Located<PathConfig>),
+            Http(&'c Located<HttpConfig>),
+            Tls(&'c Located<TlsConfig>),
+            Tool(&'c Located<ToolConfig>),
+            Sql(&'c Located<SqlConfig>),
+            Metrics(&'c Located<MetricsConfig>),
+            Log(&'c Located<LogConfig>),
         }
-        for redis in &section.redis {
-            self.redis(redis)?;
-        }
-        for path in &section.path {
-            self.path(path)?;
-        }
-        for http in &section.http {
-            self.http(http)?;
-        }
-        for tls in &section.tls {
-            self.tls(tls)?;
-        }
-        for tool in &section.tool {
-            self.tool(tool)?;
-        }
-        for sql in &section.sql {
-            self.sql(sql)?;
-        }
-        for metrics in &section.metrics {
-            self.metrics(metrics)?;
-        }
-        for log in &section.log {
-            self.log(log)?;
+        let mut entries: Vec<(usize, Entry<'_>)> = Vec::new();
+        entries.extend(
+            section
+                .database
+                .iter()
+                .map(|e| (e.span.start, Entry::Database(e))),
+        );
+        entries.extend(
+            section
+                .redis
+                .iter()
+                .map(|e| (e.span.start, Entry::Redis(e))),
+        );
+        entries.extend(section.path.iter().map(|e| (e.span.start, Entry::Path(e))));
+        entries.extend(section.http.iter().map(|e| (e.span.start, Entry::Http(e))));
+        entries.extend(section.tls.iter().map(|e| (e.span.start, Entry::Tls(e))));
+        entries.extend(section.tool.iter().map(|e| (e.span.start, Entry::Tool(e))));
+        entries.extend(section.sql.iter().map(|e| (e.span.start, Entry::Sql(e))));
+        entries.extend(
+            section
+                .metrics
+                .iter()
+                .map(|e| (e.span.start, Entry::Metrics(e))),
+        );
+        entries.extend(section.log.iter().map(|e| (e.span.start, Entry::Log(e))));
+        // Stable: entries without a place (none today) keep their kind order.
+        entries.sort_by_key(|(start, _)| *start);
+        for (_, entry) in entries {
+            match entry {
+                Entry::Database(e) => self.database(e)?,
+                Entry::Redis(e) => self.redis(e)?,
+                Entry::Path(e) => self.path(e)?,
+                Entry::Http(e) => self.http(e)?,
+                Entry::Tls(e) => self.tls(e)?,
+                Entry::Tool(e) => self.tool(e)?,
+                Entry::Sql(e) => self.sql(e)?,
+                Entry::Metrics(e) => self.metrics(e)?,
+                Entry::Log(e) => self.log(e)?,
+            }
         }
         Ok(())
     }
@@ -730,6 +777,15 @@ impl Planner<'_> {
         for (key, value) in &redis.key_equals {
             keys.equals
                 .push((key.clone(), self.resolver.string(value)?));
+        }
+        if let Some(both) = keys.present.iter().find(|k| keys.absent.contains(k)) {
+            return Err(self
+                .resolver
+                .error(
+                    &redis.span,
+                    format!("key `{both}` is in both keys_present and keys_absent"),
+                )
+                .help("keep it in the one that says what the deployment must leave"));
         }
         if !keys.present.is_empty() || !keys.absent.is_empty() || !keys.equals.is_empty() {
             plan.push(RedisAspect::Keys);

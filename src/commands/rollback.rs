@@ -567,6 +567,7 @@ async fn run_hooks(
         http: super::http_client(),
         dry_run,
         captured: Default::default(),
+        sql: Default::default(),
     };
     let skipped_because = if dry_run {
         Some("would run after the database steps (dry run)")

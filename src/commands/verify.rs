@@ -143,6 +143,13 @@ impl Planner<'_> {
                 )
                 .key("--expect"));
             }
+            if args.database_url.is_some() {
+                return Err(InputError::new(
+                    "--database-url is the database of --sql, and none is given",
+                )
+                .key("--database-url")
+                .help("add --sql QUERY --expect VALUE; to check the database itself, use `shipgate preflight --database-url`"));
+            }
             return Ok(());
         }
         let Some(url) = &args.database_url else {
