@@ -575,3 +575,49 @@ fn a_query_written_in_a_flag_url_reaches_the_server() {
     assert_eq!(code, Some(0), "{all}");
     assert_eq!(report["summary"]["passed"], 1);
 }
+
+#[test]
+fn a_captured_token_echoed_back_in_a_failure_is_masked() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            r#"[[verify.http]]
+name = "login"
+url = "{login}"
+method = "POST"
+json = {{ email = "ops@example.com" }}
+capture = {{ token = "$.access_token" }}
+
+[[verify.http]]
+name = "echo"
+needs = ["login"]
+url = "{echo}"
+query = {{ t = "${{captured.token}}" }}
+expect_json = ['$.query.t == "something else"']
+"#,
+            login = s.url("/login"),
+            echo = s.url("/echo")
+        ),
+    );
+    for format in ["json", "human", "markdown", "junit"] {
+        let out = w
+            .cmd()
+            .args(["verify", "--format", format])
+            .output()
+            .unwrap();
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(!all.contains(TOKEN), "the token leaked in {format}:\n{all}");
+        if format == "json" {
+            let report = json_report(&out);
+            let excerpt = result(&report, "http.echo")["details"]["body_excerpt"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            // The server did get the token: the excerpt shows where it was, masked.
+            assert!(excerpt.contains(r#""t":"***""#), "{excerpt}");
+        }
+    }
+}

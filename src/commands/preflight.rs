@@ -98,10 +98,11 @@ pub(crate) async fn run_checks(
     };
     selection.validate(&units)?;
 
+    let captured = checks::Captured::default();
     let ctx = Context {
         http: super::http_client(),
         dry_run: global.dry_run,
-        captured: Default::default(),
+        captured: captured.clone(),
         sql: Default::default(),
     };
     let started = SystemTime::now();
@@ -110,10 +111,13 @@ pub(crate) async fn run_checks(
         r.reproduce = Some(format!("{} --only {}", inputs.reproduce_base, r.id));
     }
     let report = Report::new(command, started, SystemTime::now(), global.strict, results);
-    Ok(Outcome {
-        report,
-        secrets: resolver.secrets,
-    })
+    let mut secrets = resolver.secrets;
+    // Captured values are tokens and ids taken from responses: masked wherever they show up
+    // (a later check's body excerpt, an error message).
+    for value in captured.values() {
+        secrets.add(&value);
+    }
+    Ok(Outcome { report, secrets })
 }
 
 /// SQL checks against one database share `SharedConnections::PER_URL` connections, so one
