@@ -53,6 +53,15 @@ fn server() -> TestServer {
         .route("/huge", get(|| async { "x".repeat(2 * 1024 * 1024) }))
         .route("/html", get(|| async { "<html>oops</html>" }))
         .route(
+            "/unhealthy",
+            get(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"status":"unhealthy","checks":{"database":{"status":"unhealthy","error":"connection refused"}}}"#,
+                )
+            }),
+        )
+        .route(
             "/auth",
             get(|headers: HeaderMap| async move {
                 if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer VERIFY-SENTINEL-9") {
@@ -330,5 +339,37 @@ expect = 1
             .unwrap()
             .contains("read-only"),
         "{report:#}"
+    );
+}
+
+#[test]
+fn an_unhealthy_service_fails_with_its_status_and_the_reason_in_the_body() {
+    let s = server();
+    let w = Workdir::new();
+    let (code, report, _) = verify(
+        &w,
+        &[
+            "--http",
+            &s.url("/unhealthy"),
+            "--expect-json",
+            r#"$.status == "healthy""#,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    let r = result(&report, "http.127-0-0-1");
+    assert_eq!(r["status"], "fail");
+    assert_eq!(r["details"]["status"], 503);
+    let message = r["message"].as_str().unwrap();
+    assert!(message.contains("answered 503"), "{message}");
+    assert!(
+        message.contains(r#"expected $.status == "healthy" but found "unhealthy""#),
+        "{message}"
+    );
+    assert!(
+        r["details"]["body_excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused")
     );
 }
