@@ -132,6 +132,14 @@ fn server() -> TestServer {
     TestServer::start(router)
 }
 
+/// The login check the capture tests start with: POST an email, capture from the answer.
+fn login(s: &TestServer, email: &str, capture: &str) -> String {
+    format!(
+        "[[verify.http]]\nname = \"login\"\nurl = \"{}\"\nmethod = \"POST\"\njson = {{ email = \"{email}\" }}\ncapture = {{ {capture} }}\n\n",
+        s.url("/login")
+    )
+}
+
 fn verify(w: &Workdir, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     let out = w
         .cmd()
@@ -371,21 +379,18 @@ fn captured_values_feed_the_checks_that_need_them_and_stay_secret() {
     w.write(
         "shipgate.toml",
         &format!(
-            r#"[[verify.http]]
-name = "login"
-url = "{login}"
-method = "POST"
-json = {{ email = "ops@example.com" }}
-capture = {{ token = "$.access_token", lp_id = "$.lp.id" }}
-
-[[verify.http]]
+            r#"{login}[[verify.http]]
 name = "profile"
 needs = ["login"]
 url = "{base}/api/lp/${{captured.lp_id}}/profile"
 headers = {{ Authorization = "Bearer ${{captured.token}}", X-LP-ID = "${{captured.lp_id}}" }}
 expect_json = ['$.status == "active"']
 "#,
-            login = s.url("/login"),
+            login = login(
+                &s,
+                "ops@example.com",
+                r#"token = "$.access_token", lp_id = "$.lp.id""#
+            ),
             base = s.url("")
         ),
     );
@@ -423,20 +428,13 @@ fn a_check_whose_need_failed_is_skipped_with_the_reason() {
     w.write(
         "shipgate.toml",
         &format!(
-            r#"[[verify.http]]
-name = "login"
-url = "{login}"
-method = "POST"
-json = {{ email = "intruder@example.com" }}
-capture = {{ token = "$.access_token" }}
-
-[[verify.http]]
+            r#"{login}[[verify.http]]
 name = "profile"
 needs = ["http.login"]
 url = "{base}/api/lp/lp-42/profile"
 headers = {{ Authorization = "Bearer ${{captured.token}}" }}
 "#,
-            login = s.url("/login"),
+            login = login(&s, "intruder@example.com", r#"token = "$.access_token""#),
             base = s.url("")
         ),
     );
@@ -583,21 +581,14 @@ fn a_captured_token_echoed_back_in_a_failure_is_masked() {
     w.write(
         "shipgate.toml",
         &format!(
-            r#"[[verify.http]]
-name = "login"
-url = "{login}"
-method = "POST"
-json = {{ email = "ops@example.com" }}
-capture = {{ token = "$.access_token" }}
-
-[[verify.http]]
+            r#"{login}[[verify.http]]
 name = "echo"
 needs = ["login"]
 url = "{echo}"
 query = {{ t = "${{captured.token}}" }}
 expect_json = ['$.query.t == "something else"']
 "#,
-            login = s.url("/login"),
+            login = login(&s, "ops@example.com", r#"token = "$.access_token""#),
             echo = s.url("/echo")
         ),
     );

@@ -87,6 +87,31 @@ impl TestCa {
     }
 }
 
+/// Server-side TLS presenting one certificate.
+fn acceptor(leaf: Leaf) -> tokio_rustls::TlsAcceptor {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.cert], leaf.key)
+        .expect("server certificate");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// A runtime of its own for a server, and a listener on a free loopback port.
+fn loopback_runtime() -> (tokio::runtime::Runtime, tokio::net::TcpListener) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind loopback");
+    (runtime, listener)
+}
+
 /// A TLS server on 127.0.0.1 presenting one certificate, for the test's life.
 pub struct TlsServer {
     pub port: u16,
@@ -95,22 +120,8 @@ pub struct TlsServer {
 
 impl TlsServer {
     pub fn start(leaf: Leaf) -> TlsServer {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.cert], leaf.key)
-            .expect("server certificate");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("TLS server runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind loopback");
+        let acceptor = acceptor(leaf);
+        let (runtime, listener) = loopback_runtime();
         let port = listener.local_addr().expect("local addr").port();
         runtime.spawn(async move {
             loop {
@@ -168,25 +179,11 @@ pub struct HttpsServer {
 
 impl HttpsServer {
     pub fn start(leaf: Leaf, router: axum::Router) -> HttpsServer {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.cert], leaf.key)
-            .expect("server certificate");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("HTTPS server runtime");
-        let tcp = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind loopback");
+        let (runtime, tcp) = loopback_runtime();
         let port = tcp.local_addr().expect("local addr").port();
         let listener = TlsListener {
             tcp,
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            acceptor: acceptor(leaf),
         };
         runtime.spawn(async move {
             let _ = axum::serve(listener, router).await;
