@@ -110,6 +110,9 @@ pub struct SharedConnections(Arc<Mutex<HashMap<String, Arc<Slot>>>>);
 struct Slot {
     idle: Mutex<Vec<AnyConnection>>,
     permits: Arc<tokio::sync::Semaphore>,
+    /// Why connecting failed, once it has: the checks queued behind are told at once instead
+    /// of each waiting out its own connect timeout.
+    failed: Mutex<Option<String>>,
 }
 
 /// A connection taken from [`SharedConnections`]; dropped without `give_back`, it is closed.
@@ -141,6 +144,7 @@ impl SharedConnections {
                 Arc::new(Slot {
                     idle: Mutex::default(),
                     permits: Arc::new(tokio::sync::Semaphore::new(Self::PER_URL)),
+                    failed: Mutex::default(),
                 })
             }))
         };
@@ -148,10 +152,22 @@ impl SharedConnections {
             .acquire_owned()
             .await
             .map_err(|_| "the connection pool is closed".to_string())?;
+        if let Some(why) = slot
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(format!(
+                "{why} (found by an earlier check of this database)"
+            ));
+        }
         let idle = slot.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => connect(url, timeout).await?,
+            None => connect(url, timeout).await.inspect_err(|why| {
+                *slot.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+            })?,
         };
         Ok(Lease {
             conn,

@@ -1075,3 +1075,45 @@ fn needs_a_check_of_another_kind_declared_above() {
         "{report:#}"
     );
 }
+
+#[test]
+fn sql_checks_of_an_unreachable_database_fail_together_not_one_timeout_each() {
+    let (_listener, port) = common::silent_server();
+    let w = Workdir::new();
+    let config: String = (1..=8)
+        .map(|i| {
+            format!(
+                "[[verify.sql]]\nname = \"q{i}\"\nurl = \"postgres://app@127.0.0.1:{port}/app\"\nquery = \"SELECT 1\"\nexpect = 1\ntimeout = \"1s\"\n\n"
+            )
+        })
+        .collect();
+    w.write("shipgate.toml", &config);
+    let started = std::time::Instant::now();
+    let (code, report, all) = verify(&w, &[], &[]);
+    assert_eq!(code, Some(1), "{all}");
+    // Four connect at once and time out; the four queued behind learn it from them.
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    let messages: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 8);
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.starts_with("cannot connect to postgres://app@127.0.0.1")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("found by an earlier check of this database")),
+        "{messages:#?}"
+    );
+}

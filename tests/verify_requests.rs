@@ -26,6 +26,7 @@ fn counter() -> Arc<AtomicU32> {
 
 fn server() -> TestServer {
     let (cached, cdn, uncached, errors) = (counter(), counter(), counter(), counter());
+    let (warm, sometimes) = (counter(), counter());
     let router = Router::new()
         .route(
             "/echo",
@@ -44,6 +45,7 @@ fn server() -> TestServer {
                         "query": query,
                         "content_type": header("content-type"),
                         "body": body,
+                        "json": serde_json::from_str::<serde_json::Value>(&body).ok(),
                     }))
                 },
             ),
@@ -52,7 +54,11 @@ fn server() -> TestServer {
             "/login",
             post(|body: String| async move {
                 if body.contains("\"email\":\"ops@example.com\"") {
-                    axum::Json(serde_json::json!({"access_token": TOKEN, "lp": {"id": "lp-42"}}))
+                    axum::Json(serde_json::json!({
+                        "access_token": TOKEN,
+                        "lp": {"id": "lp-42"},
+                        "odd": "a\"b/c&d e\nf"
+                    }))
                         .into_response()
                 } else {
                     StatusCode::UNAUTHORIZED.into_response()
@@ -104,6 +110,32 @@ fn server() -> TestServer {
                     // Each request slower than the one before: no cache in sight.
                     tokio::time::sleep(Duration::from_millis(50 + 100 * u64::from(n))).await;
                     ([("x-cache", "MISS")], "{}")
+                }
+            }),
+        )
+        .route(
+            "/warm",
+            get(move || {
+                let n = warm.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    // Already cached before the check came: every answer a hit, the second
+                    // one even slower.
+                    if n == 1 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    ([("x-cache", "HIT")], "{}")
+                }
+            }),
+        )
+        .route(
+            "/sometimes-slow",
+            get(move || {
+                let n = sometimes.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n % 4 == 3 {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                    "{}"
                 }
             }),
         )
@@ -610,5 +642,147 @@ expect_json = ['$.query.t == "something else"']
             // The server did get the token: the excerpt shows where it was, masked.
             assert!(excerpt.contains(r#""t":"***""#), "{excerpt}");
         }
+    }
+}
+
+#[test]
+fn captured_values_are_encoded_for_where_they_go() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            r#"{login}[[verify.http]]
+name = "echo"
+needs = ["login"]
+url = "{echo}?raw=${{captured.odd}}"
+method = "POST"
+json = {{ v = "${{captured.odd}}", n = 1 }}
+expect_json = ['$.query.raw == "a\"b/c&d e\nf"', '$.json.v == "a\"b/c&d e\nf"', '$.json.n == 1']
+"#,
+            login = login(&s, "ops@example.com", r#"odd = "$.odd""#),
+            echo = s.url("/echo")
+        ),
+    );
+    let (code, report, all) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(result(&report, "http.echo")["status"], "pass");
+}
+
+#[test]
+fn a_warm_cache_passes_the_faster_check_and_says_so() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[verify.http]]\nname = \"warm\"\nurl = \"{}\"\nexpect_cached = \"faster\"\n",
+            s.url("/warm")
+        ),
+    );
+    let (code, report, all) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(
+        result(&report, "http.warm")["details"]["already_cached"],
+        true
+    );
+}
+
+#[test]
+fn timed_out_samples_count_in_the_percentiles() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[verify.http]]\nname = \"some\"\nurl = \"{}\"\ntimeout = \"300ms\"\nsamples = 4\nmax_error_rate = \"50%\"\n",
+            s.url("/sometimes-slow")
+        ),
+    );
+    let (code, report, all) = verify(&w, &[]);
+    assert_eq!(code, Some(0), "{all}");
+    let r = result(&report, "http.some");
+    assert_eq!(r["details"]["errors"], 1, "{r:#}");
+    assert!(r["details"]["max_ms"].as_f64().unwrap() >= 290.0, "{r:#}");
+    assert!(
+        r["details"]["first_error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 300ms")
+    );
+}
+
+#[test]
+fn skipping_a_needed_check_skips_its_dependents_instead_of_running_it() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "{}[[verify.http]]\nname = \"profile\"\nneeds = [\"login\"]\nurl = \"{}/api/lp/${{captured.lp_id}}/profile\"\nheaders = {{ Authorization = \"Bearer ${{captured.token}}\", X-LP-ID = \"${{captured.lp_id}}\" }}\n",
+            login(&s, "ops@example.com", r#"token = "$.access_token", lp_id = "$.lp.id""#),
+            s.url("")
+        ),
+    );
+    let (code, report, all) = verify(&w, &["--skip", "http.login"]);
+    assert_eq!(code, Some(0), "{all}");
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{report:#}");
+    assert_eq!(results[0]["id"], "http.profile");
+    assert_eq!(results[0]["status"], "skip");
+    assert_eq!(
+        results[0]["message"],
+        "skipped: needs http.login, which --skip leaves out"
+    );
+}
+
+#[test]
+fn a_need_passes_only_when_every_aspect_of_it_passed() {
+    let s = server();
+    let w = Workdir::new();
+    std::fs::File::create(w.path().join("app.db")).unwrap();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[verify.database]]\nname = \"app\"\nurl = \"sqlite://app.db\"\ntables = [\"funds\"]\n\n\
+             [[verify.http]]\nname = \"steady\"\nneeds = [\"database.app\"]\nurl = \"{}\"\n",
+            s.url("/steady")
+        ),
+    );
+    let (code, report, all) = verify(&w, &[]);
+    assert_eq!(code, Some(1), "{all}");
+    assert_eq!(result(&report, "database.app")["status"], "pass");
+    assert_eq!(result(&report, "database.app.tables")["status"], "fail");
+    assert_eq!(
+        result(&report, "http.steady")["message"],
+        "skipped: needs database.app, which did not pass"
+    );
+}
+
+#[test]
+fn captures_and_captured_references_only_where_they_make_sense() {
+    let w = Workdir::new();
+    let cases = [
+        (
+            "[[verify.http]]\nname = \"login\"\nurl = \"http://127.0.0.1:9/\"\nsamples = 3\ncapture = { token = \"$.t\" }\n",
+            "`capture` takes values from one answer",
+        ),
+        (
+            "[[verify.http]]\nname = \"login\"\nurl = \"http://127.0.0.1:9/\"\ncapture = { token = \"$.t\" }\n\n\
+             [[verify.http]]\nname = \"p\"\nneeds = [\"login\"]\nurl = \"http://127.0.0.1:9/\"\nexpect_json = ['$.t == \"${captured.token}\"']\n",
+            "cannot be used here",
+        ),
+        (
+            "[[verify.http]]\nname = \"api\"\nurl = \"http://127.0.0.1:9/\"\n\n\
+             [[verify.sql]]\nname = \"api\"\nurl = \"sqlite://x.db\"\nquery = \"SELECT 1\"\nexpect = 1\n\n\
+             [[verify.http]]\nname = \"p\"\nneeds = [\"api\"]\nurl = \"http://127.0.0.1:9/\"\n",
+            "name it by its id: http.api or sql.api",
+        ),
+    ];
+    for (config, expected) in cases {
+        w.write("shipgate.toml", config);
+        let (code, _, all) = verify(&w, &[]);
+        assert_eq!(code, Some(2), "{config}\n{all}");
+        assert!(all.contains(expected), "{config}\n{all}");
     }
 }

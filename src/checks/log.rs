@@ -102,27 +102,31 @@ fn cut(line: &str) -> String {
 /// The last `count` lines of a file, read backwards from its end (a log may be gigabytes),
 /// bytes that are not UTF-8 replaced.
 fn tail(path: &Path, count: usize) -> Result<Vec<String>, String> {
+    const CHUNK: u64 = 64 * 1024;
     let mut file = File::open(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     let mut start = len;
-    let mut buf: Vec<u8> = Vec::new();
-    const CHUNK: u64 = 64 * 1024;
-    loop {
-        // A final newline ends the last line; it does not start another.
-        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let newlines = body.iter().filter(|b| **b == b'\n').count();
-        if newlines >= count || start == 0 || len - start >= MAX_TAIL {
-            break;
-        }
+    // Chunks from the end backwards; each is read and counted once.
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0;
+    while start > 0 && len - start < MAX_TAIL {
         let step = CHUNK.min(start);
         start -= step;
         file.seek(SeekFrom::Start(start))
             .map_err(|e| e.to_string())?;
         let mut chunk = vec![0; step as usize];
         file.read_exact(&mut chunk).map_err(|e| e.to_string())?;
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
+        newlines += chunk.iter().filter(|b| **b == b'\n').count();
+        // A final newline ends the last line; it does not start another.
+        if chunks.is_empty() && chunk.last() == Some(&b'\n') {
+            newlines -= 1;
+        }
+        chunks.push(chunk);
+        if newlines >= count {
+            break;
+        }
     }
+    let buf: Vec<u8> = chunks.into_iter().rev().flatten().collect();
     let text = String::from_utf8_lossy(&buf);
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let mut lines: Vec<&str> = text.split('\n').collect();

@@ -1,13 +1,13 @@
 //! A Prometheus text exposition endpoint, parsed with `prometheus-parse`, and assertions on its
 //! samples: the runbook's `curl /metrics | grep lp_health`, stated as what must hold.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prometheus_parse::{Sample, Scrape, Value};
 
-use super::http::{error_chain, read_body};
+use super::http::HttpProbe;
 use super::{Context, Finding};
-use crate::secret::{Secret, mask_url};
+use crate::secret::mask_url;
 use crate::units::format_duration;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -244,23 +244,21 @@ fn shown(sample: &Sample) -> String {
     }
 }
 
+/// The scrape is an HTTP check's request (client, headers, TLS options, timeouts, body limit,
+/// 2xx expected), whose body is then parsed and asserted on.
 #[derive(Debug)]
 pub struct MetricsProbe {
-    pub url: String,
-    pub headers: Vec<(String, Secret)>,
-    pub timeout: Duration,
+    pub request: HttpProbe,
     pub assertions: Vec<MetricAssertion>,
-    /// Why the URL cannot be used (e.g. its variable is unset).
-    pub problem: Option<String>,
 }
 
 impl MetricsProbe {
     pub async fn run(&self, ctx: &Context) -> Finding {
-        if let Some(problem) = &self.problem {
+        if let Some(problem) = &self.request.problem {
             return Finding::fail(problem.clone());
         }
         let started = Instant::now();
-        let shown_url = mask_url(&self.url);
+        let shown_url = mask_url(&self.request.url);
         let scrape = match self.scrape(ctx).await {
             Ok(s) => s,
             Err(why) => {
@@ -299,28 +297,18 @@ impl MetricsProbe {
     }
 
     async fn scrape(&self, ctx: &Context) -> Result<Scrape, String> {
-        let mut request = ctx
-            .http
-            .get(&self.url)
-            .timeout(self.timeout)
-            // The text format: an endpoint that also speaks protobuf or OpenMetrics must not
-            // pick those.
-            .header("Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1");
-        for (name, value) in &self.headers {
-            request = request.header(name, value.expose());
-        }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                format!("did not answer within {}", format_duration(self.timeout))
-            } else {
-                format!("request failed: {}", error_chain(&e.without_url()))
+        let attempt = self.request.once(ctx).await;
+        match (attempt.status, attempt.failures.as_slice()) {
+            (_, []) => {}
+            (Some(status), [only]) if only.starts_with("status ") => {
+                return Err(format!("answered {status}, expected 2xx"));
             }
-        })?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(format!("answered {status}, expected 2xx"));
+            (Some(status), failures) => {
+                return Err(format!("answered {status}, but {}", failures.join("; ")));
+            }
+            (None, failures) => return Err(format!("request {}", failures.join("; "))),
         }
-        let body = read_body(response, self.timeout).await?;
+        let body = attempt.body.unwrap_or_default();
         let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
             .map_err(|e| format!("cannot parse the exposition: {e}"))?;
         if scrape.samples.is_empty() && !body.trim().is_empty() {

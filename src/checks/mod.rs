@@ -183,15 +183,16 @@ impl Captured {
         self.lock().insert(name.to_string(), value);
     }
 
-    /// Every `${captured.NAME}` replaced by its value; one not captured (yet) stays as written.
-    pub fn fill(&self, text: &str) -> String {
+    /// Every `${captured.NAME}` replaced by its value, written by `encode`; one not captured
+    /// (yet) stays as written.
+    pub fn fill(&self, text: &str, encode: fn(&str) -> String) -> String {
         let values = self.lock();
         let mut out = text.to_string();
         for (name, value) in values.iter() {
-            out = out.replace(
-                &format!("${{{}{name}}}", crate::config::interp::CAPTURED),
-                value,
-            );
+            let placeholder = format!("${{{}{name}}}", crate::config::interp::CAPTURED);
+            if out.contains(&placeholder) {
+                out = out.replace(&placeholder, &encode(value));
+            }
         }
         out
     }
@@ -273,15 +274,34 @@ pub async fn run_all(
         .iter()
         .map(|u| u.aspects.iter().any(|a| selection.selects(&a.id)))
         .collect();
+    // `--only` pulls in what a selected check needs; `--skip` is obeyed: a check whose need it
+    // leaves out is skipped, not run against something that was never set up.
+    let not_skipped = Selection {
+        only: Vec::new(),
+        skip: selection.skip.clone(),
+    };
     let mut forced = vec![false; units.len()];
+    let mut blocked: Vec<Option<String>> = vec![None; units.len()];
     // Needs point backwards, so one pass from the end reaches every transitive need.
     for i in (0..units.len()).rev() {
-        if wanted[i] {
-            for &j in &units[i].needs {
-                if !wanted[j] {
-                    wanted[j] = true;
-                    forced[j] = true;
-                }
+        if !wanted[i] {
+            continue;
+        }
+        let left_out = units[i]
+            .needs
+            .iter()
+            .find(|&&j| !wanted[j] && !not_skipped.selects(&units[j].aspects[0].id));
+        if let Some(&j) = left_out {
+            blocked[i] = Some(format!(
+                "needs {}, which --skip leaves out",
+                units[j].aspects[0].id
+            ));
+            continue;
+        }
+        for &j in &units[i].needs {
+            if !wanted[j] {
+                wanted[j] = true;
+                forced[j] = true;
             }
         }
     }
@@ -289,9 +309,12 @@ pub async fn run_all(
     let mut kept = Vec::new();
     for (i, mut unit) in units.into_iter().enumerate() {
         if wanted[i] {
+            if blocked[i].is_some() {
+                unit.needs.clear();
+            }
             unit.needs = unit.needs.iter().map(|&j| new_index[j]).collect();
             new_index[i] = kept.len();
-            kept.push((Arc::new(unit), forced[i]));
+            kept.push((Arc::new(unit), forced[i], blocked[i].take()));
         }
     }
     // Each unit announces whether it passed; dependents wait for that.
@@ -302,14 +325,18 @@ pub async fn run_all(
     let tasks: Vec<_> = kept
         .iter()
         .zip(senders)
-        .map(|((unit, _), done)| {
-            let (unit, ctx) = (Arc::clone(unit), Arc::clone(&ctx));
+        .map(|((unit, _, blocked), done)| {
+            let (unit, ctx, blocked) = (Arc::clone(unit), Arc::clone(&ctx), blocked.clone());
             let needs: Vec<(String, tokio::sync::watch::Receiver<Option<bool>>)> = unit
                 .needs
                 .iter()
                 .map(|&j| (kept[j].0.aspects[0].id.clone(), receivers[j].clone()))
                 .collect();
             tokio::spawn(async move {
+                if let Some(reason) = blocked {
+                    let _ = done.send(Some(false));
+                    return (Ok(skipped_after(&reason, unit.aspects.len())), Duration::ZERO);
+                }
                 for (id, mut rx) in needs {
                     let passed = matches!(rx.wait_for(Option::is_some).await.as_deref(), Ok(Some(true)));
                     if !passed {
@@ -322,7 +349,10 @@ pub async fn run_all(
                 let findings =
                     tokio::time::timeout(unit.timeout, unit.probe.run(&ctx, unit.aspects.len()))
                         .await;
-                let passed = matches!(&findings, Ok(f) if f.first().is_some_and(|f| !f.status.fails_run(false) && f.status != Status::Skip));
+                // Passed: every aspect (the tables of a database, not only its connection), and
+                // the first one was not skipped.
+                let passed = matches!(&findings, Ok(f) if f.first().is_some_and(|first| first.status != Status::Skip)
+                    && f.iter().all(|f| !f.status.fails_run(false)));
                 let _ = done.send(Some(passed));
                 (findings, begun.elapsed())
             })
@@ -332,7 +362,7 @@ pub async fn run_all(
     let mut results = Vec::new();
     let overall = tokio::time::sleep(deadline);
     tokio::pin!(overall);
-    for ((unit, forced), mut task) in kept.iter().zip(tasks) {
+    for ((unit, forced, _), mut task) in kept.iter().zip(tasks) {
         // Biased: a check that finished in time is reported even once the deadline has passed.
         let outcome = tokio::select! {
             biased;
@@ -364,8 +394,7 @@ pub async fn run_all(
                     .collect()
             }
         };
-        let everything = Selection::default();
-        let shown = if *forced { &everything } else { selection };
+        let shown = if *forced { &not_skipped } else { selection };
         results.extend(to_results(unit, findings, shown));
     }
     results

@@ -57,8 +57,15 @@ impl SqlProbe {
             (_, Backend::MySql) => "START TRANSACTION READ ONLY",
             (_, Backend::Sqlite) => "BEGIN",
         };
-        if let Err(e) = conn.execute(begin).await {
-            return Finding::fail(format!("{begin} failed: {}", describe_error(&e)));
+        match tokio::time::timeout(self.timeout, conn.execute(begin)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Finding::fail(format!("{begin} failed: {}", describe_error(&e))),
+            Err(_) => {
+                return Finding::fail(format!(
+                    "{begin} did not finish within {}",
+                    format_duration(self.timeout)
+                ));
+            }
         }
         let outcome = tokio::time::timeout(self.timeout, async {
             match run_query(conn, &self.query).await {

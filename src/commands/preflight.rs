@@ -9,7 +9,7 @@ use super::{Inputs, Outcome};
 use crate::checks::database::{DatabaseProbe, DbAspect};
 use crate::checks::env::{EnvProbe, ExampleRule, VarRule};
 use crate::checks::expect::{Expectations, HeaderExpect, JsonAssertion, StatusExpect};
-use crate::checks::http::{HttpProbe, Mode, Retry, Sampling};
+use crate::checks::http::{Body, HttpProbe, Mode, Retry, Sampling};
 use crate::checks::path::{PathAspect, PathProbe};
 use crate::checks::redis::{KeyRules, RedisAspect, RedisProbe};
 use crate::checks::tls::TlsProbe;
@@ -65,9 +65,11 @@ pub(crate) async fn run_checks(
     let mut plan = Planner {
         resolver,
         check_timeout,
+        deadline,
         units: Vec::new(),
         ids: HashSet::new(),
         names: HashMap::new(),
+        ambiguous: HashSet::new(),
         captures: HashMap::new(),
         migrate_table: inputs
             .config
@@ -82,7 +84,6 @@ pub(crate) async fn run_checks(
     let Planner {
         resolver, units, ..
     } = plan;
-    let units = queue_sql_checks(units);
 
     if units.is_empty() {
         return Err(InputError::new(format!(
@@ -120,32 +121,18 @@ pub(crate) async fn run_checks(
     Ok(Outcome { report, secrets })
 }
 
-/// SQL checks against one database share `SharedConnections::PER_URL` connections, so one
-/// may wait for others: its outer timeout makes room for every check of that URL ahead of it.
-fn queue_sql_checks(mut units: Vec<Unit>) -> Vec<Unit> {
-    let mut per_url: HashMap<String, usize> = HashMap::new();
-    for unit in &units {
-        if let Probe::Sql(p) = &unit.probe {
-            *per_url.entry(p.url.expose().to_string()).or_default() += 1;
-        }
-    }
-    for unit in &mut units {
-        if let Probe::Sql(p) = &unit.probe {
-            let rounds = per_url[p.url.expose()].div_ceil(crate::db::SharedConnections::PER_URL);
-            unit.timeout = p.timeout * 2 * rounds as u32 + Duration::from_secs(1);
-        }
-    }
-    units
-}
-
 /// Builds units, giving each a unique id.
 pub(crate) struct Planner<'a> {
     pub(super) resolver: Resolver<'a>,
     pub(super) check_timeout: Duration,
+    /// The overall deadline of the run.
+    deadline: Duration,
     pub(super) units: Vec<Unit>,
     ids: HashSet<String>,
     /// Check names and ids, to the index of their unit: what `needs` refers to.
     names: HashMap<String, usize>,
+    /// Names more than one check has (of different kinds): `needs` must use the id.
+    ambiguous: HashSet<String>,
     /// Captured value names, to the index of the unit that captures them.
     captures: HashMap<String, usize>,
     /// `[migrate] table`, the default history table of database checks' `migrations`.
@@ -1024,8 +1011,9 @@ impl Planner<'_> {
     /// Adds a unit that later checks may name in `needs`, by its name or its id.
     pub(super) fn push(&mut self, unit: Unit, name: &str) {
         let index = self.units.len();
-        self.names.insert(unit.aspects[0].id.clone(), index);
-        self.names.entry(name.to_string()).or_insert(index);
+        if self.names.insert(name.to_string(), index).is_some() {
+            self.ambiguous.insert(name.to_string());
+        }
         self.units.push(unit);
     }
 
@@ -1034,14 +1022,33 @@ impl Planner<'_> {
         let mut out = Vec::new();
         for need in needs {
             let name = self.resolver.string(need)?;
-            let by_id = || self.units.iter().position(|u| u.aspects[0].id == name);
-            match self.names.get(&name).copied().or_else(by_id) {
+            // Ids are unique; names are unique within a kind only.
+            let by_id = self
+                .units
+                .iter()
+                .position(|u| u.aspects.iter().any(|a| a.id == name));
+            if by_id.is_none() && self.ambiguous.contains(&name) {
+                let ids: Vec<&str> = self
+                    .units
+                    .iter()
+                    .filter(|u| u.aspects[0].id.ends_with(&format!(".{}", id_part(&name))))
+                    .map(|u| u.aspects[0].id.as_str())
+                    .collect();
+                return Err(self
+                    .resolver
+                    .error(
+                        &need.span,
+                        format!("needs `{name}`, and more than one check has that name"),
+                    )
+                    .help(format!("name it by its id: {}", ids.join(" or "))));
+            }
+            match by_id.or_else(|| self.names.get(&name).copied()) {
                 Some(index) => out.push(index),
                 None => {
                     let known: Vec<&str> = self
                         .units
                         .iter()
-                        .map(|u| u.aspects[0].id.as_str())
+                        .flat_map(|u| u.aspects.iter().map(|a| a.id.as_str()))
                         .chain(self.names.keys().map(String::as_str))
                         .collect();
                     let mut err = self.resolver.error(
@@ -1107,7 +1114,10 @@ impl Planner<'_> {
                     format!("sql {}", sql.name),
                     loc,
                 )],
-                timeout: timeout * 2 + Duration::from_secs(1),
+                // SQL checks of one database share a few connections and may queue for one:
+                // the probe bounds each of its own steps (connect, begin, query, rollback) by
+                // `timeout`, and the run's deadline bounds the queue.
+                timeout: self.deadline,
                 probe: Probe::Sql(SqlProbe {
                     shown_url: mask_url(&connect_url),
                     url: Secret::new(connect_url),
@@ -1257,6 +1267,55 @@ pub(crate) fn http_probe(
         query.push((name.clone(), value));
     }
     let body = request_body(resolver, http, &mut headers)?;
+    // `${captured.…}` is filled into what is sent, never into what is expected: from here on,
+    // the resolver refuses it (the caller gets the names met so far back at the end).
+    let captured_names = resolver.captured.take();
+    let uses_captured = captured_names.as_ref().is_some_and(|c| !c.is_empty());
+    let rest = http_probe_rest(resolver, http, default_timeout);
+    resolver.captured = captured_names;
+    let rest = rest?;
+    if !http.capture.is_empty() && matches!(rest.mode, Mode::Samples(_)) {
+        return Err(resolver
+            .error(
+                &http.span,
+                "`capture` takes values from one answer, and `samples` sends many",
+            )
+            .help("capture in a check of its own (the login), and list it in this one's `needs`"));
+    }
+    Ok(HttpProbe {
+        url: url.value,
+        method,
+        headers,
+        query,
+        body,
+        uses_captured,
+        problem,
+        timeout: rest.timeout,
+        client: rest.client,
+        insecure: http.insecure,
+        expect: rest.expect,
+        retry: rest.retry,
+        consecutive: http.consecutive.unwrap_or(1).max(1),
+        mode: rest.mode,
+        captures: rest.captures,
+    })
+}
+
+/// What an HTTP check expects and how it sends: the parts that cannot hold captured values.
+struct ProbeRest {
+    timeout: Duration,
+    expect: Expectations,
+    retry: Option<Retry>,
+    mode: Mode,
+    client: Option<reqwest::Client>,
+    captures: Vec<crate::checks::http::Capture>,
+}
+
+fn http_probe_rest(
+    resolver: &mut Resolver<'_>,
+    http: &Located<HttpConfig>,
+    default_timeout: Duration,
+) -> Result<ProbeRest, InputError> {
     let timeout = resolver.duration_or(http.timeout.as_ref(), default_timeout)?;
     let mut expect = expectations(resolver, http)?;
     let retry = match &http.retry {
@@ -1307,22 +1366,13 @@ pub(crate) fn http_probe(
             path: parsed,
         });
     }
-    Ok(HttpProbe {
-        url: url.value,
-        method,
-        headers,
-        query,
-        body,
+    Ok(ProbeRest {
         timeout,
-        client,
-        insecure: http.insecure,
         expect,
         retry,
-        consecutive: http.consecutive.unwrap_or(1).max(1),
         mode,
+        client,
         captures,
-        uses_captured: resolver.captured.as_ref().is_some_and(|c| !c.is_empty()),
-        problem,
     })
 }
 
@@ -1351,7 +1401,9 @@ pub(super) fn request_headers(
     let mut headers = Vec::new();
     for (header, value) in given {
         let value = resolver.string(value)?;
-        if name_looks_secret(header) {
+        // A `${captured.…}` placeholder is not the secret; the value filled in is, and joins
+        // the secrets when it is captured.
+        if name_looks_secret(header) && !value.contains("${captured.") {
             resolver.secrets.add(&value);
             if let Some((_, credential)) = value.split_once(' ') {
                 resolver.secrets.add(credential);
@@ -1368,7 +1420,7 @@ fn request_body(
     resolver: &mut Resolver<'_>,
     http: &Located<HttpConfig>,
     headers: &mut Vec<(String, Secret)>,
-) -> Result<Option<String>, InputError> {
+) -> Result<Option<Body>, InputError> {
     let given = [
         http.body.is_some(),
         http.json.is_some(),
@@ -1383,13 +1435,15 @@ fn request_body(
             .help("keep one of them"));
     }
     if let Some(body) = &http.body {
-        return Ok(Some(resolver.string(body)?));
+        return Ok(Some(Body::Text(resolver.string(body)?)));
     }
     if let Some(file) = &http.body_file {
         let path = resolver.string(file)?;
-        return std::fs::read_to_string(&path).map(Some).map_err(|e| {
-            resolver.error(&file.span, format!("cannot read the body file {path}: {e}"))
-        });
+        return std::fs::read_to_string(&path)
+            .map(|b| Some(Body::Text(b)))
+            .map_err(|e| {
+                resolver.error(&file.span, format!("cannot read the body file {path}: {e}"))
+            });
     }
     let Some(json) = &http.json else {
         return Ok(None);
@@ -1401,7 +1455,7 @@ fn request_body(
     {
         headers.push(("Content-Type".into(), Secret::new("application/json")));
     }
-    Ok(Some(value.to_string()))
+    Ok(Some(Body::Json(value)))
 }
 
 /// `${VAR}` in every string of a JSON body (keys stay as written).

@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::preflight::{Planner, from_flag, request_headers, text, url_problem};
+use super::preflight::{Planner, from_flag, http_probe, text};
 use super::{Inputs, Outcome};
 use crate::checks::log::LogProbe;
 use crate::checks::metrics::{MetricAssertion, MetricsProbe};
 use crate::checks::{Aspect, Probe, Unit};
 use crate::cli::{GlobalArgs, PreflightArgs, VerifyArgs};
 use crate::config::Located;
-use crate::config::preflight::{LogConfig, MetricsConfig, ScalarText, SqlConfig};
+use crate::config::preflight::{HttpConfig, LogConfig, MetricsConfig, ScalarText, SqlConfig};
 use crate::error::InputError;
 
 pub async fn run(
@@ -41,8 +41,6 @@ impl Planner<'_> {
         let needs = self.needs(&metrics.needs)?;
         let label = metrics.name.clone().unwrap_or_else(|| "metrics".into());
         let name = self.claim("metrics", &label, metrics.name.is_some(), &metrics.span)?;
-        let url = self.resolver.text(&metrics.url)?;
-        let headers = request_headers(&mut self.resolver, &metrics.headers)?;
         if metrics.expect.is_empty() {
             return Err(self
                 .resolver
@@ -56,9 +54,28 @@ impl Planner<'_> {
                 MetricAssertion::parse(&value).map_err(|e| self.resolver.error(&text.span, e))?,
             );
         }
-        let timeout = self
-            .resolver
-            .duration_or(metrics.timeout.as_ref(), self.check_timeout)?;
+        // The scrape is a plain GET of the HTTP check kind, asking for the text format: an
+        // endpoint that also speaks protobuf or OpenMetrics must not pick those.
+        let mut http = HttpConfig::get(metrics.url.clone());
+        http.headers = metrics.headers.clone();
+        if !http
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("accept"))
+        {
+            http.headers.insert(
+                "Accept".into(),
+                Located::unplaced("text/plain;version=0.0.4;q=1,*/*;q=0.1".into()),
+            );
+        }
+        http.timeout = metrics.timeout.clone();
+        let http = Located {
+            value: http,
+            span: metrics.span.clone(),
+        };
+        let url = self.resolver.text(&metrics.url)?;
+        let request = http_probe(&mut self.resolver, &http, url, self.check_timeout)?;
+        let timeout = request.timeout;
         self.push(
             Unit {
                 kind: "metrics",
@@ -71,10 +88,7 @@ impl Planner<'_> {
                 // The headers, then the body: each within `timeout`.
                 timeout: timeout * 2 + Duration::from_secs(1),
                 probe: Probe::Metrics(MetricsProbe {
-                    problem: url_problem(&url),
-                    url: url.value,
-                    headers,
-                    timeout,
+                    request,
                     assertions,
                 }),
             },
