@@ -85,6 +85,9 @@ pub enum Command {
     Migrate(Box<MigrateArgs>),
     /// Roll migrations back with their down scripts: refuses missing downs and data loss, runs hooks
     Rollback(Box<RollbackArgs>),
+    /// Prove a rate limiter: engages at its limit, advertises it correctly, recovers, cannot be dodged
+    #[command(name = "rate-limit-test")]
+    RateLimitTest(Box<RateLimitArgs>),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -242,6 +245,79 @@ pub struct MigrationsArgs {
     /// Back the database up into DIR first (pg_dump -Fc checked with pg_restore --list, mysqldump, VACUUM INTO)
     #[arg(long, value_name = "DIR")]
     pub backup: Option<std::path::PathBuf>,
+}
+
+/// One target from flags; without a URL, the `[[rate_limit.target]]` entries of the config.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RateLimitArgs {
+    /// The endpoint to test (only this one is contacted)
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Request method [default: GET]
+    #[arg(long, short = 'X', value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Request header `Name: value` (repeatable)
+    #[arg(long, short = 'H', value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+
+    /// Request body
+    #[arg(long, short = 'd', value_name = "BODY")]
+    pub body: Option<String>,
+
+    /// Requests to send [default: 150]
+    #[arg(long, short = 'n', value_name = "N")]
+    pub requests: Option<u32>,
+
+    /// Requests in flight at once [default: 1]
+    #[arg(long, short = 'c', value_name = "C", conflicts_with = "rate")]
+    pub concurrency: Option<u32>,
+
+    /// Open loop at this rate, e.g. 50/s or 600/m (latency measured from each intended send time)
+    #[arg(long, value_name = "R/s", value_parser = checked(crate::units::parse_rate))]
+    pub rate: Option<String>,
+
+    /// Stop sending after this long [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
+    pub max_duration: Option<String>,
+
+    /// Deadline of each request [default: 10s]
+    #[arg(long = "request-timeout", value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
+    pub request_timeout: Option<String>,
+
+    /// Successes expected before the first limited response
+    #[arg(long, value_name = "N")]
+    pub expect_limit: Option<u32>,
+
+    /// Accepted distance from --expect-limit [default: 0]
+    #[arg(long, value_name = "N", requires = "expect_limit")]
+    pub tolerance: Option<u32>,
+
+    /// The limiter's window, e.g. 60s [default: the advertised policy's window]
+    #[arg(long, value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
+    pub window: Option<String>,
+
+    /// Status of a limited response [default: 429; nginx limit_req answers 503 unless configured]
+    #[arg(long, value_name = "STATUS")]
+    pub limited_status: Option<u16>,
+
+    /// A limited response without Retry-After is a warning or a failure [default: warn]
+    #[arg(long, value_name = "warn|fail", value_parser = ["warn", "fail"])]
+    pub missing_retry_after: Option<String>,
+
+    /// After the limit, wait for Retry-After (or the window) and send one request that must pass
+    #[arg(long)]
+    pub verify_recovery: bool,
+
+    /// The longest wait for --verify-recovery [default: 2m]
+    #[arg(long, value_name = "DURATION", value_parser = checked(crate::units::parse_duration))]
+    pub max_wait: Option<String>,
+
+    /// After the limit, send requests with rotated X-Forwarded-For (and without it): passing ones
+    /// mean the limiter is keyed on a header the client controls
+    #[arg(long)]
+    pub probe_bypass: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

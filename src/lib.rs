@@ -12,6 +12,7 @@ pub mod env;
 pub mod error;
 pub mod migrate;
 pub mod output;
+pub mod ratelimit;
 pub mod report;
 pub mod secret;
 pub mod units;

@@ -49,6 +49,10 @@ fn main() -> ExitCode {
                 commands::rollback::run(&cli.global, args, &inputs).await
             })
         }
+        Command::RateLimitTest(args) => run(&plan, || async {
+            let inputs = Inputs::load(&cli.global, &argv)?;
+            commands::rate_limit::run(&cli.global, args, &inputs).await
+        }),
         Command::Verify(args) => run(&plan, || async {
             let inputs = Inputs::load(&cli.global, &argv)?;
             commands::verify::run(&cli.global, args, &inputs).await

@@ -44,6 +44,34 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// `1 statement`, `3 statements`.
+/// A request rate: `50/s`, `600/m`, `3000/h`, or a bare number per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let (number, per) = match text.split_once('/') {
+        Some((n, unit)) => {
+            let seconds = match unit.trim() {
+                "s" | "sec" | "second" => 1.0,
+                "m" | "min" | "minute" => 60.0,
+                "h" | "hour" => 3600.0,
+                other => {
+                    return Err(format!(
+                        "`{other}` in `{text}` is not a unit: write /s, /m or /h"
+                    ));
+                }
+            };
+            (n.trim(), seconds)
+        }
+        None => (text, 1.0),
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a rate: write e.g. 50/s or 600/m"))?;
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(format!("`{text}`: the rate must be above 0"));
+    }
+    Ok(n / per)
+}
+
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

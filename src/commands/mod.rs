@@ -3,6 +3,7 @@
 
 pub mod migrate;
 pub mod preflight;
+pub mod rate_limit;
 pub mod rollback;
 pub mod verify;
 

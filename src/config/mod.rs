@@ -4,6 +4,7 @@ pub mod interp;
 pub mod located;
 pub mod migrate;
 pub mod preflight;
+pub mod rate_limit;
 pub mod resolve;
 pub mod rollback;
 pub mod source;
@@ -30,6 +31,8 @@ pub struct Config {
     pub migrate: Option<migrate::MigrateConfig>,
     /// Rolling migrations back.
     pub rollback: Option<rollback::RollbackConfig>,
+    /// Rate limiters to prove.
+    pub rate_limit: Option<rate_limit::RateLimitConfig>,
 }
 
 /// A parsed config and the text it came from (for positions in later errors).

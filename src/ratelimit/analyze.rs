@@ -1,0 +1,385 @@
+//! What a burst says about a rate limiter: whether it engaged, after how many requests, whether
+//! anything leaked through after it did, and whether its headers tell the truth.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::headers::Syntax;
+use super::send::{Run, Sample};
+use crate::checks::Finding;
+use crate::report::Status;
+use crate::units::{format_duration, millis, plural};
+
+/// What the limiter is expected to do.
+#[derive(Clone, Debug)]
+pub struct Expect {
+    /// Successes before the first limited response.
+    pub limit: Option<u32>,
+    pub tolerance: u32,
+    /// The limiter's window; `None`: the policy's `w` if advertised, else the whole burst.
+    pub window: Option<Duration>,
+    /// The status of a limited response (429; nginx's `limit_req` answers 503 by default).
+    pub limited_status: u16,
+    /// A limited response without `Retry-After`: `Warn` or `Fail`.
+    pub missing_retry_after: Status,
+    /// Requests were sent one at a time: completion order is the server's order.
+    pub sequential: bool,
+}
+
+/// The numbers of a burst.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub sent: u32,
+    pub by_status: BTreeMap<u16, u32>,
+    pub transport_errors: u32,
+    /// Send index (0-based) and intended time of the first limited response.
+    pub first_limited: Option<(u32, Duration)>,
+    pub observed_limit: Option<u32>,
+    /// Successes after the first limited response, within the window.
+    pub leaks: u32,
+    pub window: Option<Duration>,
+    /// The limit and window the headers advertise, and in which syntax.
+    pub advertised: Option<(Syntax, Option<u64>, Option<u64>)>,
+    pub requests_per_second: f64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+fn success(status: u16) -> bool {
+    (200..400).contains(&status)
+}
+
+pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
+    let samples = &run.samples;
+    let mut by_status = BTreeMap::new();
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds");
+    for s in samples {
+        if let Some(status) = s.status {
+            *by_status.entry(status).or_insert(0) += 1;
+        }
+        histogram.saturating_record(s.latency.as_micros().max(1) as u64);
+    }
+    let transport_errors = samples.iter().filter(|s| s.status.is_none()).count() as u32;
+    let first_limited = samples
+        .iter()
+        .find(|s| s.status == Some(expect.limited_status))
+        .map(|s| (s.index, s.intended));
+    let advertised = samples
+        .iter()
+        .filter_map(|s| s.headers.as_ref())
+        .find_map(|h| h.primary())
+        .map(|(syntax, q)| (*syntax, q.limit, q.window));
+    let window = expect
+        .window
+        .or_else(|| advertised.and_then(|(_, _, w)| w).map(Duration::from_secs));
+    let observed_limit = first_limited.map(|(index, _)| {
+        samples
+            .iter()
+            .filter(|s| s.index < index && s.status.is_some_and(success))
+            .count() as u32
+    });
+    let leaks = match first_limited {
+        Some((index, at)) => samples
+            .iter()
+            .filter(|s| s.index > index && s.status.is_some_and(success))
+            .filter(|s| window.is_none_or(|w| s.intended.saturating_sub(at) < w))
+            .count() as u32,
+        None => 0,
+    };
+    let at = |q: f64| Duration::from_micros(histogram.value_at_quantile(q));
+    Analysis {
+        sent: samples.len() as u32,
+        by_status,
+        transport_errors,
+        first_limited,
+        observed_limit,
+        leaks,
+        window,
+        advertised,
+        requests_per_second: samples.len() as f64 / run.elapsed.as_secs_f64().max(1e-9),
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: Duration::from_micros(histogram.max()),
+    }
+}
+
+impl Analysis {
+    fn statuses(&self) -> String {
+        let mut parts: Vec<String> = self
+            .by_status
+            .iter()
+            .map(|(status, n)| format!("{n}× {status}"))
+            .collect();
+        if self.transport_errors > 0 {
+            parts.push(format!("{}× no response", self.transport_errors));
+        }
+        parts.join(", ")
+    }
+
+    /// Did the limiter engage, at the expected count, and hold?
+    pub fn limit_finding(&self, expect: &Expect, run: &Run) -> Finding {
+        let limited = expect.limited_status;
+        let sent = plural(self.sent as usize, "request", "requests");
+        let finding = match (self.first_limited, self.observed_limit) {
+            _ if self.sent == 0 => Finding::fail("no request was sent"),
+            _ if self.transport_errors == self.sent => Finding::fail(format!(
+                "none of {sent} got a response: {}",
+                run.errors.first().map_or("", String::as_str)
+            )),
+            (None, _) => {
+                let mut message = format!("no {limited} after {sent}: limiter not engaged");
+                let other = [429u16, 503]
+                    .into_iter()
+                    .filter(|s| *s != limited)
+                    .find_map(|s| self.by_status.get(&s).map(|n| (s, *n)));
+                if let Some((status, n)) = other {
+                    message.push_str(&format!(
+                        "; but {n} answered {status}{}: pass --limited-status {status} if that is the limiter",
+                        if status == 503 {
+                            " (nginx's limit_req answers 503 unless limit_req_status is set)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                Finding::fail(message)
+            }
+            (Some((index, at)), Some(observed)) => {
+                let first = format!(
+                    "first {limited} at request {} after {}",
+                    index + 1,
+                    format_duration(at)
+                );
+                let off = expect
+                    .limit
+                    .filter(|want| observed.abs_diff(*want) > expect.tolerance);
+                let expected = expect.limit.map(|want| {
+                    if expect.tolerance > 0 {
+                        format!("expected {want} ± {}", expect.tolerance)
+                    } else {
+                        format!("expected {want}")
+                    }
+                });
+                let leaked = (self.leaks > 0).then(|| {
+                    format!(
+                        "{} succeeded after the first {limited}{}: the limiter leaks",
+                        plural(self.leaks as usize, "request", "requests"),
+                        self.window
+                            .map(|w| format!(" within the {} window", format_duration(w)))
+                            .unwrap_or_default()
+                    )
+                });
+                match (off, leaked) {
+                    (Some(_), leaked) => Finding::fail(format!(
+                        "limited after {observed} requests, {} ({first}){}",
+                        expected.unwrap_or_default(),
+                        leaked.map(|l| format!("; {l}")).unwrap_or_default()
+                    )),
+                    (None, Some(leaked)) => Finding::fail(format!(
+                        "limited after {observed} requests ({first}); {leaked}"
+                    )),
+                    (None, None) => Finding::pass(format!(
+                        "limited after {observed} requests{} ({first})",
+                        expected.map(|e| format!(", {e}")).unwrap_or_default()
+                    )),
+                }
+            }
+            (Some(_), None) => {
+                unreachable!("an observed limit comes with the first limited response")
+            }
+        };
+        let mut finding = finding
+            .detail("requests", self.sent)
+            .detail(
+                "by_status",
+                self.by_status
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+                    .collect::<serde_json::Map<_, _>>(),
+            )
+            .detail("statuses", self.statuses())
+            .detail("transport_errors", self.transport_errors)
+            .detail("limited_status", limited)
+            .detail("observed_limit", self.observed_limit)
+            .detail("expected_limit", expect.limit)
+            .detail("tolerance", expect.tolerance)
+            .detail(
+                "first_limited_index",
+                self.first_limited.map(|(i, _)| i + 1),
+            )
+            .detail(
+                "first_limited_after_ms",
+                self.first_limited.map(|(_, at)| millis(at)),
+            )
+            .detail("leaks", self.leaks)
+            .detail("window_s", self.window.map(|w| w.as_secs_f64()))
+            .detail(
+                "requests_per_second",
+                (self.requests_per_second * 10.0).round() / 10.0,
+            )
+            .detail("p50_ms", millis(self.p50))
+            .detail("p90_ms", millis(self.p90))
+            .detail("p99_ms", millis(self.p99))
+            .detail("max_ms", millis(self.max))
+            .detail("elapsed_ms", millis(run.elapsed))
+            .took(run.elapsed);
+        if let Some(cut) = &run.cut_short {
+            finding = finding.detail("cut_short", cut.clone());
+        }
+        if !run.errors.is_empty() {
+            finding = finding.detail("errors", run.errors.clone());
+        }
+        finding
+    }
+
+    /// Do the headers advertise the limit the limiter enforces, count down to 0, and tell a
+    /// limited client when to come back?
+    pub fn headers_finding(&self, expect: &Expect, samples: &[Sample]) -> Finding {
+        let with_headers: Vec<&Sample> = samples.iter().filter(|s| s.headers.is_some()).collect();
+        let limited: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.status == Some(expect.limited_status))
+            .collect();
+        let mut syntaxes: Vec<Syntax> = with_headers
+            .iter()
+            .flat_map(|s| s.headers.as_ref().unwrap().quotas.iter().map(|(x, _)| *x))
+            .collect();
+        syntaxes.sort();
+        syntaxes.dedup();
+        let mut failures: Vec<String> = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
+
+        let problems: Vec<&String> = with_headers
+            .iter()
+            .flat_map(|s| s.headers.as_ref().unwrap().problems.iter())
+            .collect();
+        if let Some(first) = problems.first() {
+            failures.push(format!(
+                "{} unreadable: {first}",
+                plural(problems.len(), "header value is", "header values are")
+            ));
+        }
+
+        if let (Some((syntax, Some(advertised), _)), Some(observed)) =
+            (self.advertised, self.observed_limit)
+            && u64::from(observed).abs_diff(advertised) > u64::from(expect.tolerance)
+        {
+            failures.push(format!(
+                "{} advertises a limit of {advertised}, but the limiter allowed {observed}",
+                syntax.name()
+            ));
+        }
+
+        // Remaining, in the server's order, up to the first limited response.
+        let cutoff = self.first_limited.map_or(u32::MAX, |(i, _)| i);
+        let mut counted: Vec<(&Sample, u64)> = samples
+            .iter()
+            .filter(|s| s.index < cutoff && s.status.is_some_and(success))
+            .filter_map(|s| {
+                let remaining = s.headers.as_ref()?.primary()?.1.remaining?;
+                Some((s, remaining))
+            })
+            .collect();
+        counted.sort_by_key(|(s, _)| s.completed);
+        if expect.sequential
+            && let Some(pair) = counted.windows(2).find(|w| w[1].1 > w[0].1)
+        {
+            {
+                let syntax = self
+                    .advertised
+                    .map_or("RateLimit-Remaining", |(s, _, _)| match s {
+                        Syntax::Legacy => "X-RateLimit-Remaining",
+                        _ => "RateLimit-Remaining",
+                    });
+                failures.push(format!(
+                    "{syntax} rose from {} to {} (requests {} → {})",
+                    pair[0].1,
+                    pair[1].1,
+                    pair[0].0.index + 1,
+                    pair[1].0.index + 1
+                ));
+            }
+        }
+        if self.first_limited.is_some()
+            && let Some((last, remaining)) = counted.iter().max_by_key(|(s, _)| s.completed)
+            && *remaining != 0
+        {
+            failures.push(format!(
+                "remaining was {remaining} at request {}, the last success before the limit (expected 0)",
+                last.index + 1
+            ));
+        }
+
+        let without_retry_after = limited
+            .iter()
+            .filter(|s| s.headers.as_ref().is_none_or(|h| h.retry_after.is_none()))
+            .count();
+        if without_retry_after > 0 {
+            let message = format!(
+                "{} of {} limited responses had no Retry-After",
+                without_retry_after,
+                limited.len()
+            );
+            if expect.missing_retry_after == Status::Fail {
+                failures.push(message);
+            } else {
+                warnings.push(message);
+            }
+        }
+
+        let seen = if syntaxes.is_empty() {
+            "no rate-limit headers".to_string()
+        } else {
+            syntaxes
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let advertised = match self.advertised {
+            Some((_, Some(limit), Some(w))) => format!(", limit {limit} per {w}s"),
+            Some((_, Some(limit), None)) => format!(", limit {limit}"),
+            _ => String::new(),
+        };
+        let finding = if !failures.is_empty() {
+            let mut all = failures.clone();
+            all.extend(warnings.iter().cloned());
+            Finding::fail(format!("{seen}{advertised}: {}", all.join("; ")))
+        } else if syntaxes.is_empty() {
+            warnings.insert(
+                0,
+                "no response carried rate-limit headers: clients cannot pace themselves".into(),
+            );
+            Finding::warn(warnings.join("; "))
+        } else if !warnings.is_empty() {
+            Finding::warn(format!("{seen}{advertised}: {}", warnings.join("; ")))
+        } else {
+            Finding::pass(format!(
+                "{seen}{advertised}: remaining counts down to 0 at the limit{}",
+                if limited.is_empty() {
+                    String::new()
+                } else {
+                    ", every limited response says when to retry".into()
+                }
+            ))
+        };
+        finding
+            .detail(
+                "syntaxes",
+                syntaxes.iter().map(|s| s.id()).collect::<Vec<_>>(),
+            )
+            .detail("advertised_limit", self.advertised.and_then(|(_, l, _)| l))
+            .detail(
+                "advertised_window_s",
+                self.advertised.and_then(|(_, _, w)| w),
+            )
+            .detail("observed_limit", self.observed_limit)
+            .detail("limited_without_retry_after", without_retry_after)
+    }
+}

@@ -1,0 +1,385 @@
+//! Rate-limit headers in every syntax in use: legacy `X-RateLimit-*`, IETF draft-6
+//! `RateLimit-Limit/-Remaining/-Reset` + `RateLimit-Policy: 100;w=60`, draft-7
+//! `RateLimit: limit=100, remaining=0, reset=42`, draft-8 and later structured lists
+//! (`RateLimit-Policy: "default";q=100;w=60`, `RateLimit: "default";r=0;t=42`), and
+//! `Retry-After` (delay-seconds or an HTTP date). Structured fields are parsed with `sfv`
+//! (RFC 9651).
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use sfv::{BareItem, Dictionary, List, ListEntry, Parser};
+
+/// Which header syntax a value came from, most recent last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Syntax {
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset`.
+    Legacy,
+    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`.
+    Draft6,
+    /// `RateLimit: limit=…, remaining=…, reset=…`.
+    Draft7,
+    /// `RateLimit: "name";r=…;t=…`, `RateLimit-Policy: "name";q=…;w=…`.
+    Draft8,
+}
+
+impl Syntax {
+    pub fn name(self) -> &'static str {
+        match self {
+            Syntax::Legacy => "X-RateLimit-* (legacy)",
+            Syntax::Draft6 => "RateLimit-* (IETF draft 6)",
+            Syntax::Draft7 => "RateLimit (IETF draft 7)",
+            Syntax::Draft8 => "RateLimit (IETF draft 8+)",
+        }
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Syntax::Legacy => "legacy",
+            Syntax::Draft6 => "draft-6",
+            Syntax::Draft7 => "draft-7",
+            Syntax::Draft8 => "draft-8",
+        }
+    }
+}
+
+/// What one syntax says about the quota.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Quota {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// Seconds until the window resets.
+    pub reset: Option<u64>,
+    /// The policy's window in seconds (`w`).
+    pub window: Option<u64>,
+}
+
+/// `Retry-After` as sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RetryAfter {
+    Seconds(u64),
+    Date(SystemTime),
+}
+
+impl RetryAfter {
+    /// How long to wait from `now`.
+    pub fn delay(&self, now: SystemTime) -> Duration {
+        match self {
+            RetryAfter::Seconds(s) => Duration::from_secs(*s),
+            RetryAfter::Date(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
+        }
+    }
+}
+
+/// The rate-limit headers of one response.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RateLimitHeaders {
+    /// By syntax, in the order of [`Syntax`].
+    pub quotas: Vec<(Syntax, Quota)>,
+    pub retry_after: Option<RetryAfter>,
+    /// Values that were present but could not be read, as sentences.
+    pub problems: Vec<String>,
+}
+
+impl RateLimitHeaders {
+    /// The quota of the most recent syntax the response used.
+    pub fn primary(&self) -> Option<&(Syntax, Quota)> {
+        self.quotas.last()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.quotas.is_empty() && self.retry_after.is_none() && self.problems.is_empty()
+    }
+}
+
+/// Every line of a header, joined as one field value (RFC 9110 §5.3).
+fn field(headers: &HeaderMap, name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// The first integer of a value such as `100` or `100, 100;w=60` (early drafts).
+fn leading_integer(value: &str) -> Option<u64> {
+    let digits: String = value
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn integer(item: &BareItem) -> Option<u64> {
+    item.as_integer()
+        .and_then(|i| u64::try_from(i64::from(i)).ok())
+}
+
+pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitHeaders {
+    let mut out = RateLimitHeaders::default();
+    let number = |name: &str, problems: &mut Vec<String>| -> Option<u64> {
+        let value = field(headers, name)?;
+        let parsed = leading_integer(&value);
+        if parsed.is_none() {
+            problems.push(format!("{name}: `{value}` is not a number"));
+        }
+        parsed
+    };
+
+    let legacy = Quota {
+        limit: number("x-ratelimit-limit", &mut out.problems),
+        remaining: number("x-ratelimit-remaining", &mut out.problems),
+        reset: number("x-ratelimit-reset", &mut out.problems)
+            .map(|reset| epoch_or_delta(reset, now)),
+        window: None,
+    };
+    if legacy != Quota::default() {
+        out.quotas.push((Syntax::Legacy, legacy));
+    }
+
+    let policy = field(headers, "ratelimit-policy").map(|p| parse_policy(&p, &mut out.problems));
+    let (policy_integer, policy_named) = policy.unwrap_or_default();
+
+    let draft6 = Quota {
+        limit: number("ratelimit-limit", &mut out.problems),
+        remaining: number("ratelimit-remaining", &mut out.problems),
+        reset: number("ratelimit-reset", &mut out.problems),
+        window: None,
+    };
+    let combined = field(headers, "ratelimit");
+    if draft6 != Quota::default() {
+        let window = policy_integer.as_ref().and_then(|q| q.window);
+        out.quotas
+            .push((Syntax::Draft6, Quota { window, ..draft6 }));
+    }
+    if let Some(value) = combined {
+        match parse_combined(&value) {
+            Some((Syntax::Draft7, mut quota)) => {
+                quota.window = policy_integer.as_ref().and_then(|q| q.window);
+                out.quotas.push((Syntax::Draft7, quota));
+            }
+            Some((syntax, mut quota)) => {
+                if let Some(policy) = &policy_named {
+                    quota.limit = policy.limit;
+                    quota.window = policy.window;
+                }
+                out.quotas.push((syntax, quota));
+            }
+            None => out.problems.push(format!(
+                "RateLimit: `{value}` is neither draft-7 nor draft-8 syntax"
+            )),
+        }
+    } else if let Some(policy) = policy_named {
+        // A policy without a RateLimit field still advertises the limit.
+        out.quotas.push((Syntax::Draft8, policy));
+    }
+
+    if let Some(value) = field(headers, "retry-after") {
+        let value = value.trim().to_string();
+        out.retry_after = match value.parse::<u64>() {
+            Ok(seconds) => Some(RetryAfter::Seconds(seconds)),
+            Err(_) => match httpdate::parse_http_date(&value) {
+                Ok(at) => Some(RetryAfter::Date(at)),
+                Err(_) => {
+                    out.problems.push(format!(
+                        "Retry-After: `{value}` is neither delay-seconds nor an HTTP date"
+                    ));
+                    None
+                }
+            },
+        };
+    }
+    out
+}
+
+/// `X-RateLimit-Reset` is seconds from now (GitHub-style epoch seconds too): a value past
+/// 2001-09-09 (1e9) is read as a Unix time.
+fn epoch_or_delta(reset: u64, now: SystemTime) -> u64 {
+    if reset >= 1_000_000_000 {
+        let now = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        reset.saturating_sub(now)
+    } else {
+        reset
+    }
+}
+
+/// `RateLimit-Policy`: draft 6/7 `100;w=60` (an Integer item) and draft 8+
+/// `"default";q=100;w=60` (a String item), possibly several; the first of each form counts.
+fn parse_policy(value: &str, problems: &mut Vec<String>) -> (Option<Quota>, Option<Quota>) {
+    let Ok(list) = Parser::new(value).parse::<List>() else {
+        problems.push(format!(
+            "RateLimit-Policy: `{value}` is not a structured list"
+        ));
+        return (None, None);
+    };
+    let (mut integer_form, mut named_form) = (None, None);
+    for entry in &list {
+        let ListEntry::Item(item) = entry else {
+            continue;
+        };
+        let window = item.params.get("w").and_then(integer);
+        if let Some(limit) = integer(&item.bare_item) {
+            integer_form.get_or_insert(Quota {
+                limit: Some(limit),
+                window,
+                ..Quota::default()
+            });
+        } else if item.bare_item.as_string().is_some() {
+            named_form.get_or_insert(Quota {
+                limit: item.params.get("q").and_then(integer),
+                window,
+                ..Quota::default()
+            });
+        }
+    }
+    (integer_form, named_form)
+}
+
+/// `RateLimit`: a draft-7 dictionary (`limit=100, remaining=0, reset=42`) or a draft-8 list of
+/// named items (`"default";r=0;t=42`).
+fn parse_combined(value: &str) -> Option<(Syntax, Quota)> {
+    if let Ok(dict) = Parser::new(value).parse::<Dictionary>() {
+        let get = |key: &str| match dict.get(key) {
+            Some(ListEntry::Item(item)) => integer(&item.bare_item),
+            _ => None,
+        };
+        if dict.contains_key("limit") || dict.contains_key("remaining") {
+            return Some((
+                Syntax::Draft7,
+                Quota {
+                    limit: get("limit"),
+                    remaining: get("remaining"),
+                    reset: get("reset"),
+                    window: None,
+                },
+            ));
+        }
+    }
+    let list = Parser::new(value).parse::<List>().ok()?;
+    list.iter().find_map(|entry| match entry {
+        ListEntry::Item(item) if item.bare_item.as_string().is_some() => Some((
+            Syntax::Draft8,
+            Quota {
+                limit: None,
+                remaining: item.params.get("r").and_then(integer),
+                reset: item.params.get("t").and_then(integer),
+                window: None,
+            },
+        )),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    fn quota(limit: u64, remaining: u64, reset: u64, window: Option<u64>) -> Quota {
+        Quota {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset: Some(reset),
+            window,
+        }
+    }
+
+    #[test]
+    fn legacy_headers_with_an_epoch_reset() {
+        let h = headers(&[
+            ("X-RateLimit-Limit", "100"),
+            ("X-RateLimit-Remaining", "99"),
+            ("X-RateLimit-Reset", "1700000042"),
+        ]);
+        let parsed = parse(&h, now());
+        assert_eq!(parsed.quotas, [(Syntax::Legacy, quota(100, 99, 42, None))]);
+        assert!(parsed.problems.is_empty());
+    }
+
+    #[test]
+    fn draft6_split_headers_and_policy() {
+        let h = headers(&[
+            ("RateLimit-Policy", "100;w=60"),
+            ("RateLimit-Limit", "100"),
+            ("RateLimit-Remaining", "0"),
+            ("RateLimit-Reset", "42"),
+            ("Retry-After", "42"),
+        ]);
+        let parsed = parse(&h, now());
+        assert_eq!(
+            parsed.primary(),
+            Some(&(Syntax::Draft6, quota(100, 0, 42, Some(60))))
+        );
+        assert_eq!(parsed.retry_after, Some(RetryAfter::Seconds(42)));
+    }
+
+    #[test]
+    fn draft7_dictionary() {
+        let h = headers(&[
+            ("RateLimit-Policy", "100;w=60"),
+            ("RateLimit", "limit=100, remaining=3, reset=42"),
+        ]);
+        assert_eq!(
+            parse(&h, now()).primary(),
+            Some(&(Syntax::Draft7, quota(100, 3, 42, Some(60))))
+        );
+    }
+
+    #[test]
+    fn draft8_named_lists_as_express_rate_limit_sends_them() {
+        let h = headers(&[
+            (
+                "RateLimit-Policy",
+                r#""100-in-1min"; q=100; w=60; pk=:ZGVhZGJlZWY=:"#,
+            ),
+            ("RateLimit", r#""100-in-1min"; r=0; t=42"#),
+        ]);
+        let parsed = parse(&h, now());
+        assert_eq!(
+            parsed.primary(),
+            Some(&(Syntax::Draft8, quota(100, 0, 42, Some(60)))),
+            "{parsed:?}"
+        );
+        assert!(parsed.problems.is_empty(), "{parsed:?}");
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let h = headers(&[("Retry-After", "Tue, 14 Nov 2023 22:14:20 GMT")]);
+        let parsed = parse(&h, now());
+        let delay = parsed.retry_after.unwrap().delay(now());
+        assert_eq!(delay, Duration::from_secs(1_700_000_060 - 1_700_000_000));
+    }
+
+    #[test]
+    fn unreadable_values_are_problems_not_panics() {
+        let h = headers(&[
+            ("X-RateLimit-Remaining", "lots"),
+            ("RateLimit", "what?"),
+            ("Retry-After", "soon"),
+        ]);
+        let parsed = parse(&h, now());
+        assert_eq!(parsed.problems.len(), 3, "{parsed:?}");
+        assert!(parsed.retry_after.is_none());
+        assert!(parse(&HeaderMap::new(), now()).is_empty());
+    }
+}
