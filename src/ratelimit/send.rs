@@ -230,13 +230,15 @@ async fn one(
     completed: &AtomicU32,
     set: &[(HeaderName, HeaderValue)],
 ) -> (Sample, Option<String>) {
+    let mut headers = request.headers.clone();
+    // Replaced, not added: a second X-Forwarded-For line would leave the first one in charge.
+    for (name, value) in set {
+        headers.insert(name, value.clone());
+    }
     let mut builder = client
         .request(request.method.clone(), request.url.clone())
-        .headers(request.headers.clone())
+        .headers(headers)
         .timeout(request.timeout);
-    for (name, value) in set {
-        builder = builder.header(name, value);
-    }
     if let Some(body) = &request.body {
         builder = builder.body(body.clone());
     }
