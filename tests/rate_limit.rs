@@ -578,3 +578,41 @@ fn config_targets_run_in_turn_and_secrets_stay_hidden() {
     let (code, _, all) = run(&w, &["--only", "rate-limit.nope"]);
     assert_eq!(code, Some(2), "{all}");
 }
+
+#[test]
+fn dry_run_and_a_mistyped_only_send_nothing() {
+    let limiter = Limiter::new(5);
+    let counts = Arc::clone(&limiter.counts);
+    let s = limiter.serve();
+    let w = Workdir::new();
+    let (code, report, all) = run(&w, &[&s.url("/api"), "--dry-run", "--probe-bypass"]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(result(&report, ID)["status"], "skip");
+    assert!(
+        message(&report, ID).starts_with("would send 150 requests to http://127.0.0.1:"),
+        "{report:#}"
+    );
+    let (code, _, all) = run(
+        &w,
+        &[&s.url("/api"), "--only", "rate-limit.127-0-0-1.bypas"],
+    );
+    assert_eq!(code, Some(2));
+    assert!(all.contains("no rate-limit result has the id"), "{all}");
+    assert!(counts.lock().unwrap().is_empty(), "requests were sent");
+
+    // A probe left out by --skip is not sent: 8 requests, no control or probe requests after.
+    let (code, report, all) = run(
+        &w,
+        &[
+            &s.url("/api"),
+            "-n",
+            "8",
+            "--probe-bypass",
+            "--skip",
+            "rate-limit.127-0-0-1.bypass",
+        ],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(report["results"].as_array().unwrap().len(), 2);
+    assert_eq!(counts.lock().unwrap()["socket"].1, 8);
+}

@@ -223,7 +223,7 @@ pub struct Selection {
 }
 
 impl Selection {
-    fn matches(pattern: &str, id: &str) -> bool {
+    pub fn matches(pattern: &str, id: &str) -> bool {
         id == pattern
             || id
                 .strip_prefix(pattern)

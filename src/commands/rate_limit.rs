@@ -81,18 +81,42 @@ pub async fn run(
         only: global.only.clone(),
         skip: global.skip.clone(),
     };
+    // Checked before any traffic: a typo in --only must not cost a burst.
+    let ids: Vec<String> = targets.iter().flat_map(Target::ids).collect();
+    for pattern in selection.only.iter().chain(&selection.skip) {
+        if !ids.iter().any(|id| Selection::matches(pattern, id)) {
+            let mut err = InputError::new(format!("no rate-limit result has the id `{pattern}`"));
+            err = match crate::error::did_you_mean(pattern, ids.iter().map(String::as_str)) {
+                Some(near) => err.help(format!("did you mean `{near}`?")),
+                None => err.help(format!("the ids are: {}", ids.join(", "))),
+            };
+            return Err(err);
+        }
+    }
+    if !ids.iter().any(|id| selection.selects(id)) {
+        return Err(
+            InputError::new("--only and --skip leave no rate-limit result to report")
+                .help(format!("the ids are: {}", ids.join(", "))),
+        );
+    }
+    // A probe whose result is not wanted is not sent either.
+    for t in &mut targets {
+        t.probe_bypass &= selection.selects(&format!("{}.bypass", t.id));
+        if !selection.selects(&format!("{}.recovery", t.id)) {
+            t.recovery = None;
+        }
+    }
     let started = SystemTime::now();
     let client = super::http_client();
     let show_progress =
         std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !global.quiet;
     let mut results = Vec::new();
     for target in &targets {
-        if !selection.selects(&target.id)
-            && !selection
-                .only
-                .iter()
-                .any(|o| o.starts_with(&format!("{}.", target.id)))
-        {
+        if !target.ids().iter().any(|id| selection.selects(id)) {
+            continue;
+        }
+        if global.dry_run {
+            results.push(dry_run_result(target, &inputs.reproduce_base));
             continue;
         }
         let findings = match global.timeout {
@@ -130,20 +154,6 @@ pub async fn run(
             });
         }
     }
-    if results.is_empty() {
-        return Err(
-            InputError::new("--only and --skip leave no rate-limit result to report").help(
-                format!(
-                    "the ids are: {}",
-                    targets
-                        .iter()
-                        .map(|t| t.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
-        );
-    }
     let report = Report::new(
         "rate-limit-test",
         started,
@@ -155,6 +165,43 @@ pub async fn run(
         report,
         secrets: resolver.secrets,
     })
+}
+
+impl Target {
+    /// Every result id this target reports.
+    fn ids(&self) -> Vec<String> {
+        let mut ids = vec![self.id.clone(), format!("{}.headers", self.id)];
+        if self.probe_bypass {
+            ids.push(format!("{}.bypass", self.id));
+        }
+        if self.recovery.is_some() {
+            ids.push(format!("{}.recovery", self.id));
+        }
+        ids
+    }
+}
+
+/// `--dry-run`: what would be sent, and nothing sent.
+fn dry_run_result(target: &Target, reproduce_base: &str) -> CheckResult {
+    let how = match target.load.rate {
+        Some(rate) => format!("at {rate}/s"),
+        None => format!("{} at a time", target.load.concurrency),
+    };
+    let mut r = super::step_result(
+        "rate-limit",
+        &target.id,
+        &format!("rate limit {}: limit", target.label),
+        Status::Skip,
+        format!(
+            "would send {} to {} ({how}, for at most {}); dry run: nothing sent",
+            plural(target.load.requests as usize, "request", "requests"),
+            target.shown_url,
+            format_duration(target.load.max_duration)
+        ),
+    );
+    r.location = target.location.clone();
+    r.reproduce = Some(format!("{reproduce_base} --only {}", target.id));
+    r
 }
 
 /// The burst, then (once the limit is reached) the bypass probe, then recovery: a recovered
