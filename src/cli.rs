@@ -270,8 +270,8 @@ pub struct RateLimitArgs {
     #[arg(long, short = 'n', value_name = "N")]
     pub requests: Option<u32>,
 
-    /// Requests in flight at once [default: 1]
-    #[arg(long, short = 'c', value_name = "C", conflicts_with = "rate")]
+    /// Requests in flight at once [default: 1; with --rate, the most in flight: 256]
+    #[arg(long, short = 'c', value_name = "C")]
     pub concurrency: Option<u32>,
 
     /// Open loop at this rate, e.g. 50/s or 600/m (latency measured from each intended send time)

@@ -22,7 +22,13 @@ fn version_and_completions() {
 fn every_subcommand_is_listed() {
     let out = Workdir::new().cmd().arg("--help").output().unwrap();
     let help = stdout(&out);
-    for command in ["preflight", "migrate", "rollback", "verify", "rate-limit-test"] {
+    for command in [
+        "preflight",
+        "migrate",
+        "rollback",
+        "verify",
+        "rate-limit-test",
+    ] {
         assert!(help.contains(command), "{command} is missing:\n{help}");
     }
 }

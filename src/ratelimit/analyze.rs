@@ -34,7 +34,7 @@ pub struct Analysis {
     pub sent: u32,
     pub by_status: BTreeMap<u16, u32>,
     pub transport_errors: u32,
-    /// Send index (0-based) and intended time of the first limited response.
+    /// Position among the answers (0-based) and intended send time of the first limited one.
     pub first_limited: Option<(u32, Duration)>,
     pub observed_limit: Option<u32>,
     /// Successes after the first limited response, within the window.
@@ -65,10 +65,13 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
         histogram.saturating_record(s.latency.as_micros().max(1) as u64);
     }
     let transport_errors = samples.iter().filter(|s| s.status.is_none()).count() as u32;
+    // In the order the server answered: with several requests in flight, send order is not
+    // the order the limiter counted them in.
     let first_limited = samples
         .iter()
-        .find(|s| s.status == Some(expect.limited_status))
-        .map(|s| (s.index, s.intended));
+        .filter(|s| s.status == Some(expect.limited_status))
+        .min_by_key(|s| s.completed)
+        .map(|s| (s.completed, s.intended));
     let advertised = samples
         .iter()
         .filter_map(|s| s.headers.as_ref())
@@ -77,16 +80,16 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
     let window = expect
         .window
         .or_else(|| advertised.and_then(|(_, _, w)| w).map(Duration::from_secs));
-    let observed_limit = first_limited.map(|(index, _)| {
+    let observed_limit = first_limited.map(|(position, _)| {
         samples
             .iter()
-            .filter(|s| s.index < index && s.status.is_some_and(success))
+            .filter(|s| s.completed < position && s.status.is_some_and(success))
             .count() as u32
     });
     let leaks = match first_limited {
-        Some((index, at)) => samples
+        Some((position, at)) => samples
             .iter()
-            .filter(|s| s.index > index && s.status.is_some_and(success))
+            .filter(|s| s.completed > position && s.status.is_some_and(success))
             .filter(|s| window.is_none_or(|w| s.intended.saturating_sub(at) < w))
             .count() as u32,
         None => 0,
@@ -150,12 +153,18 @@ impl Analysis {
                 }
                 Finding::fail(message)
             }
-            (Some((index, at)), Some(observed)) => {
+            (Some((position, at)), Some(observed)) => {
                 let first = format!(
-                    "first {limited} at request {} after {}",
-                    index + 1,
+                    "first {limited} at {} {} after {}",
+                    if expect.sequential {
+                        "request"
+                    } else {
+                        "answer"
+                    },
+                    position + 1,
                     format_duration(at)
                 );
+                let observed_text = plural(observed as usize, "request", "requests");
                 let off = expect
                     .limit
                     .filter(|want| observed.abs_diff(*want) > expect.tolerance);
@@ -177,7 +186,7 @@ impl Analysis {
                 });
                 match (off, leaked) {
                     (Some(_), leaked) => Finding::fail(format!(
-                        "limited after {observed} requests, {} ({first}){}",
+                        "limited after {observed_text}, {} ({first}){}",
                         expected.unwrap_or_default(),
                         leaked.map(|l| format!("; {l}")).unwrap_or_default()
                     )),
@@ -185,7 +194,7 @@ impl Analysis {
                         "limited after {observed} requests ({first}); {leaked}"
                     )),
                     (None, None) => Finding::pass(format!(
-                        "limited after {observed} requests{} ({first})",
+                        "limited after {observed_text}{} ({first})",
                         expected.map(|e| format!(", {e}")).unwrap_or_default()
                     )),
                 }
@@ -193,6 +202,28 @@ impl Analysis {
             (Some(_), None) => {
                 unreachable!("an observed limit comes with the first limited response")
             }
+        };
+        // Requests that got no answer (a limiter that delays instead of rejecting, a server
+        // that fell over) cast doubt on any count: said in the verdict, and a pass becomes a
+        // warning.
+        let finding = if self.transport_errors > 0 && self.transport_errors < self.sent {
+            let note = format!(
+                "; {} of {sent} got no response ({})",
+                self.transport_errors,
+                run.errors.first().map_or("unknown error", String::as_str)
+            );
+            let status = if finding.status == Status::Pass {
+                Status::Warn
+            } else {
+                finding.status
+            };
+            Finding {
+                message: format!("{}{note}", finding.message),
+                ..finding
+            }
+            .with_status(status)
+        } else {
+            finding
         };
         let mut finding = finding
             .detail("requests", self.sent)
@@ -277,10 +308,12 @@ impl Analysis {
         }
 
         // Remaining, in the server's order, up to the first limited response.
-        let cutoff = self.first_limited.map_or(u32::MAX, |(i, _)| i);
+        let cutoff = self
+            .first_limited
+            .map_or(u32::MAX, |(position, _)| position);
         let mut counted: Vec<(&Sample, u64)> = samples
             .iter()
-            .filter(|s| s.index < cutoff && s.status.is_some_and(success))
+            .filter(|s| s.completed < cutoff && s.status.is_some_and(success))
             .filter_map(|s| {
                 let remaining = s.headers.as_ref()?.primary()?.1.remaining?;
                 Some((s, remaining))
