@@ -742,11 +742,14 @@ fn nginx_burst_without_nodelay_delays_instead_of_rejecting() {
     assert_eq!(by_status(limit), statuses(&[("200", 1), ("503", 5)]));
     assert_eq!(d["observed_limit"], 1, "{limit:#}");
     assert_eq!(d["leaks"], 0, "{limit:#}");
-    assert_eq!(d["first_limited_index"], 2, "{limit:#}");
+    // Ten connections race: the 200 may come back before or after the first 503; either way
+    // it was sent before any 503 arrived, so it counts before the limit, not as a leak.
+    let first = d["first_limited_index"].as_u64().unwrap();
+    assert!(first == 1 || first == 2, "{limit:#}");
     assert_eq!(d["transport_errors"], 4, "{limit:#}");
     assert_eq!(d["statuses"], "1× 200, 5× 503, 4× no response", "{limit:#}");
     assert!(
-        message(limit).starts_with("limited after 1 request (first 503 at answer 2 after "),
+        message(limit).starts_with("limited after 1 request (first 503 at answer "),
         "{limit:#}"
     );
     assert!(

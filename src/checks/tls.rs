@@ -89,26 +89,7 @@ impl TlsProbe {
     }
 
     fn roots(&self) -> Result<RootCertStore, String> {
-        let mut roots = RootCertStore::empty();
-        // Missing or unreadable system roots only narrow what verifies; a ca_file can still help.
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = &self.ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert =
-                    cert.map_err(|e| format!("cannot parse ca_file {}: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| {
-                    format!(
-                        "ca_file {} holds an unusable certificate: {e}",
-                        path.display()
-                    )
-                })?;
-            }
-        }
-        Ok(roots)
+        root_store(self.ca_file.as_deref())
     }
 
     fn judge(
@@ -232,6 +213,29 @@ impl ServerCertVerifier for RecordingVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// The system's trusted roots, plus those of a CA file. Missing or unreadable system roots only
+/// narrow what verifies; a CA file can still help.
+pub fn root_store(ca_file: Option<&std::path::Path>) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("cannot parse ca_file {}: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| {
+                format!(
+                    "ca_file {} holds an unusable certificate: {e}",
+                    path.display()
+                )
+            })?;
+        }
+    }
+    Ok(roots)
 }
 
 fn describe_tls_error(e: &rustls::Error) -> String {

@@ -107,7 +107,6 @@ pub async fn run(
         }
     }
     let started = SystemTime::now();
-    let client = super::http_client();
     let show_progress =
         std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !global.quiet;
     let mut results = Vec::new();
@@ -120,7 +119,7 @@ pub async fn run(
             continue;
         }
         let findings = match global.timeout {
-            Some(limit) => tokio::time::timeout(limit, test(&client, target, show_progress))
+            Some(limit) => tokio::time::timeout(limit, test(target, show_progress))
                 .await
                 .unwrap_or_else(|_| {
                     vec![(
@@ -135,7 +134,7 @@ pub async fn run(
                         ),
                     )]
                 }),
-            None => test(&client, target, show_progress).await,
+            None => test(target, show_progress).await,
         };
         for (id, title, finding) in findings {
             if !selection.selects(&id) {
@@ -206,14 +205,20 @@ fn dry_run_result(target: &Target, reproduce_base: &str) -> CheckResult {
 
 /// The burst, then (once the limit is reached) the bypass probe, then recovery: a recovered
 /// limiter would let the probe's requests through for the wrong reason.
-async fn test(
-    client: &reqwest::Client,
-    target: &Target,
-    show_progress: bool,
-) -> Vec<(String, String, Finding)> {
+async fn test(target: &Target, show_progress: bool) -> Vec<(String, String, Finding)> {
     let progress: send::Progress = Arc::new(AtomicU32::new(0));
     let bar = show_progress.then(|| progress_bar(target, Arc::clone(&progress)));
-    let run = send::burst(client, &target.request, &target.load, progress).await;
+    let run = send::burst(&target.request, &target.load, progress).await;
+    let run = match run {
+        Ok(run) => run,
+        Err(why) => {
+            return vec![(
+                target.id.clone(),
+                "limit".to_string(),
+                Finding::fail(format!("cannot send to {}: {why}", target.shown_url)),
+            )];
+        }
+    };
     if let Some(bar) = bar {
         bar.abort();
         eprint!("\r\x1b[2K");
@@ -236,7 +241,7 @@ async fn test(
     let engaged = analysis.first_limited.is_some();
     if target.probe_bypass {
         let finding = if engaged {
-            bypass(client, target).await
+            bypass(target).await
         } else {
             Finding::skip("skipped: the limiter never engaged, so there is nothing to dodge")
         };
@@ -259,7 +264,7 @@ async fn test(
                     .and_then(|h| h.retry_after)
                     .map(|r| (r.delay(SystemTime::now()), "Retry-After"));
                 let wait = retry_after.or(analysis.window.map(|w| (w, "the window")));
-                recovery(client, target, wait, max_wait).await
+                recovery(target, wait, max_wait).await
             }
         };
         out.push((
@@ -281,7 +286,7 @@ struct Probe {
 /// Requests that change only `X-Forwarded-For` (rotated, then removed when the user sent one),
 /// each after an unchanged control request: a change that passes while its control is limited
 /// is a bypass; a control that passes means the limiter let go meanwhile (inconclusive).
-async fn bypass(client: &reqwest::Client, target: &Target) -> Finding {
+async fn bypass(target: &Target) -> Finding {
     let xff = HeaderName::from_static("x-forwarded-for");
     let limited = target.expect.limited_status;
     let is_pass = |s: &Single| s.status.is_some_and(|s| (200..400).contains(&s));
@@ -304,8 +309,8 @@ async fn bypass(client: &reqwest::Client, target: &Target) -> Finding {
     }
     let (mut dodged, mut controls_passed) = (Vec::new(), 0);
     for Probe { what, set, remove } in &probes {
-        let control = send::single(client, &target.request, &[], None).await;
-        let probe = send::single(client, &target.request, set, remove.then_some(&xff)).await;
+        let control = send::single(&target.request, &[], None).await;
+        let probe = send::single(&target.request, set, remove.then_some(&xff)).await;
         if is_pass(&control) {
             controls_passed += 1;
         } else if is_pass(&probe) {
@@ -347,12 +352,7 @@ async fn bypass(client: &reqwest::Client, target: &Target) -> Finding {
         .detail("controls_passed", controls_passed)
 }
 
-async fn recovery(
-    client: &reqwest::Client,
-    target: &Target,
-    wait: Option<(Duration, &str)>,
-    max_wait: Duration,
-) -> Finding {
+async fn recovery(target: &Target, wait: Option<(Duration, &str)>, max_wait: Duration) -> Finding {
     let Some((wait, from)) = wait else {
         return Finding::fail(
             "cannot tell how long to wait: the limited response had no Retry-After and no window is known (set --window)",
@@ -369,7 +369,7 @@ async fn recovery(
     // A little past the moment, so a limiter whose clock is a tick behind is not caught early.
     let slack = Duration::from_millis(250);
     tokio::time::sleep(wait + slack).await;
-    let answer = send::single(client, &target.request, &[], None).await;
+    let answer = send::single(&target.request, &[], None).await;
     let waited = format!("after waiting {} ({from})", format_duration(wait));
     let finding = match (answer.status, &answer.error) {
         (Some(status), _) if (200..400).contains(&status) => {
@@ -467,6 +467,7 @@ fn resolve(
             format!("`{}` is not an http(s) URL", mask_url(&url_text)),
         ));
     }
+    crate::ratelimit::conn::Endpoint::new(&url).map_err(|e| resolver.error(&config.url.span, e))?;
     let label = config
         .name
         .clone()

@@ -36,6 +36,8 @@ pub struct Analysis {
     pub transport_errors: u32,
     /// Position among the answers (0-based) and intended send time of the first limited one.
     pub first_limited: Option<(u32, Duration)>,
+    /// When that answer came back, from the start: requests sent later count after it.
+    pub engaged_at: Option<Duration>,
     pub observed_limit: Option<u32>,
     /// Successes after the first limited response, within the window.
     pub leaks: u32,
@@ -65,13 +67,15 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
         histogram.saturating_record(s.latency.as_micros().max(1) as u64);
     }
     let transport_errors = samples.iter().filter(|s| s.status.is_none()).count() as u32;
-    // In the order the server answered: with several requests in flight, send order is not
-    // the order the limiter counted them in.
-    let first_limited = samples
+    // The first limited answer to come back. With several requests in flight neither send nor
+    // completion order is the order the limiter counted in; but a request sent after that
+    // answer arrived was surely counted after it.
+    let first = samples
         .iter()
         .filter(|s| s.status == Some(expect.limited_status))
-        .min_by_key(|s| s.completed)
-        .map(|s| (s.completed, s.intended));
+        .min_by_key(|s| s.completed);
+    let first_limited = first.map(|s| (s.completed, s.intended));
+    let engaged_at = first.map(|s| s.intended + s.latency);
     let advertised = samples
         .iter()
         .filter_map(|s| s.headers.as_ref())
@@ -80,17 +84,17 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
     let window = expect
         .window
         .or_else(|| advertised.and_then(|(_, _, w)| w).map(Duration::from_secs));
-    let observed_limit = first_limited.map(|(position, _)| {
+    let observed_limit = engaged_at.map(|engaged| {
         samples
             .iter()
-            .filter(|s| s.completed < position && s.status.is_some_and(success))
+            .filter(|s| s.intended < engaged && s.status.is_some_and(success))
             .count() as u32
     });
-    let leaks = match first_limited {
-        Some((position, at)) => samples
+    let leaks = match engaged_at {
+        Some(engaged) => samples
             .iter()
-            .filter(|s| s.completed > position && s.status.is_some_and(success))
-            .filter(|s| window.is_none_or(|w| s.intended.saturating_sub(at) < w))
+            .filter(|s| s.intended >= engaged && s.status.is_some_and(success))
+            .filter(|s| window.is_none_or(|w| s.intended.saturating_sub(engaged) < w))
             .count() as u32,
         None => 0,
     };
@@ -100,6 +104,7 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
         by_status,
         transport_errors,
         first_limited,
+        engaged_at,
         observed_limit,
         leaks,
         window,

@@ -119,6 +119,14 @@ fn integer(item: &BareItem) -> Option<u64> {
 
 pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitHeaders {
     let mut out = RateLimitHeaders::default();
+    // Most responses of a burst carry none of these: one pass over the names decides.
+    let relevant = headers.keys().any(|name| {
+        let name = name.as_str();
+        name.starts_with("ratelimit") || name.starts_with("x-ratelimit") || name == "retry-after"
+    });
+    if !relevant {
+        return out;
+    }
     let number = |name: &str, problems: &mut Vec<String>| -> Option<u64> {
         let value = field(headers, name)?;
         let parsed = leading_integer(&value);

@@ -2,5 +2,6 @@
 //! every syntax ([`headers`]), and judge what the limiter did ([`analyze`]).
 
 pub mod analyze;
+pub mod conn;
 pub mod headers;
 pub mod send;

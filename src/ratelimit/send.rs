@@ -1,16 +1,17 @@
 //! Sends a bounded burst of requests to one target: closed-loop (`concurrency` requests in
-//! flight) or open-loop (`rate` per second, each request with an intended send time from which
-//! its latency is measured, so a slow server cannot hide its slowness by slowing the sender:
-//! no coordinated omission). Stops by itself at the request count or the time limit.
+//! flight, each sender keeping its connection) or open-loop (`rate` per second, each request
+//! with an intended send time from which its latency is measured, so a slow server cannot hide
+//! its slowness by slowing the sender: no coordinated omission). Stops by itself at the request
+//! count or the time limit.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::conn::{Endpoint, Sender};
 use super::headers::{self, RateLimitHeaders};
-use crate::checks::http::error_chain;
 use crate::units::format_duration;
 
 /// Response bodies are drained (so connections are reused) up to this size.
@@ -26,6 +27,7 @@ pub struct Request {
     pub headers: HeaderMap,
     /// Cheap to clone for every request.
     pub body: Option<bytes::Bytes>,
+    /// For each request, connecting included.
     pub timeout: Duration,
 }
 
@@ -70,46 +72,114 @@ pub struct Run {
 /// Counts progress for a progress bar; the sender knows nothing of terminals.
 pub type Progress = Arc<AtomicU32>;
 
-pub async fn burst(
-    client: &reqwest::Client,
-    request: &Request,
-    load: &Load,
+/// What every request of a burst shares.
+struct Shared {
+    endpoint: Endpoint,
+    request: Request,
+    /// `Host`, `User-Agent` and the request's own headers, ready to clone.
+    headers: HeaderMap,
+    started: Instant,
+    completed: AtomicU32,
     progress: Progress,
-) -> Run {
+}
+
+impl Shared {
+    /// One request, on `conn` or a new connection; the connection back when reusable.
+    async fn send(
+        &self,
+        conn: Option<Sender>,
+        index: u32,
+        intended: Duration,
+        headers: &HeaderMap,
+    ) -> (Sample, Option<String>, Option<Sender>) {
+        let exchange = async {
+            let sender = match conn {
+                Some(sender) => sender,
+                None => self.endpoint.connect().await?,
+            };
+            self.endpoint
+                .exchange(
+                    sender,
+                    &self.request.method,
+                    headers,
+                    self.request.body.as_ref(),
+                    MAX_DRAIN,
+                )
+                .await
+        };
+        let result = tokio::time::timeout(self.request.timeout, exchange).await;
+        let latency = self.started.elapsed().saturating_sub(intended);
+        let completed = self.completed.fetch_add(1, Ordering::Relaxed);
+        self.progress.fetch_add(1, Ordering::Relaxed);
+        let mut sample = Sample {
+            index,
+            completed,
+            intended,
+            status: None,
+            latency,
+            headers: None,
+        };
+        match result {
+            Ok(Ok((status, response_headers, conn))) => {
+                let parsed = headers::parse(&response_headers, SystemTime::now());
+                sample.status = Some(status);
+                sample.headers = (!parsed.is_empty()).then(|| Box::new(parsed));
+                (sample, None, conn)
+            }
+            Ok(Err(why)) => (sample, Some(why), None),
+            Err(_) => (
+                sample,
+                Some(format!(
+                    "no answer within {}",
+                    format_duration(self.request.timeout)
+                )),
+                None,
+            ),
+        }
+    }
+}
+
+pub async fn burst(request: &Request, load: &Load, progress: Progress) -> Result<Run, String> {
     let started = Instant::now();
     let deadline = started + load.max_duration;
-    let completed = Arc::new(AtomicU32::new(0));
+    let endpoint = Endpoint::new(&request.url)?;
+    let shared = Arc::new(Shared {
+        headers: endpoint.headers(&request.headers),
+        endpoint,
+        request: request.clone(),
+        started,
+        completed: AtomicU32::new(0),
+        progress,
+    });
     let mut samples: Vec<Sample> = Vec::with_capacity(load.requests as usize);
     let mut errors = Vec::new();
+    let keep = |error: Option<String>, errors: &mut Vec<String>| {
+        if let Some(e) = error
+            && errors.len() < ERRORS_KEPT
+        {
+            errors.push(e);
+        }
+    };
     match load.rate {
         None => {
             let next = Arc::new(AtomicU32::new(0));
+            let total = load.requests;
             let workers: Vec<_> = (0..load.concurrency.max(1))
                 .map(|_| {
-                    let (client, request, next, completed, progress) = (
-                        client.clone(),
-                        request.clone(),
-                        Arc::clone(&next),
-                        Arc::clone(&completed),
-                        Arc::clone(&progress),
-                    );
-                    let total = load.requests;
+                    let (shared, next) = (Arc::clone(&shared), Arc::clone(&next));
                     tokio::spawn(async move {
-                        let mut mine = Vec::new();
-                        let mut errors = Vec::new();
-                        loop {
-                            if Instant::now() >= deadline {
-                                break;
-                            }
+                        let (mut mine, mut errors) = (Vec::new(), Vec::new());
+                        let mut conn = None;
+                        while Instant::now() < deadline {
                             let index = next.fetch_add(1, Ordering::Relaxed);
                             if index >= total {
                                 break;
                             }
-                            let intended = started.elapsed();
-                            let (sample, error) =
-                                one(&client, &request, index, intended, started, &completed, &[])
-                                    .await;
-                            progress.fetch_add(1, Ordering::Relaxed);
+                            let intended = shared.started.elapsed();
+                            let (sample, error, back) = shared
+                                .send(conn.take(), index, intended, &shared.headers)
+                                .await;
+                            conn = back;
                             if let Some(e) = error
                                 && errors.len() < ERRORS_KEPT
                             {
@@ -124,11 +194,15 @@ pub async fn burst(
             for worker in workers {
                 if let Ok((mine, worker_errors)) = worker.await {
                     samples.extend(mine);
-                    errors.extend(worker_errors);
+                    for e in worker_errors {
+                        keep(Some(e), &mut errors);
+                    }
                 }
             }
         }
         Some(rate) => {
+            // Connections idle between requests, shared by the tasks of the open loop.
+            let idle: Arc<Mutex<Vec<Sender>>> = Arc::default();
             let in_flight = Arc::new(tokio::sync::Semaphore::new(load.concurrency.max(1) as usize));
             let mut tasks = tokio::task::JoinSet::new();
             for index in 0..load.requests {
@@ -141,27 +215,21 @@ pub async fn burst(
                 let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
                     break;
                 };
-                let (client, request, completed, progress) = (
-                    client.clone(),
-                    request.clone(),
-                    Arc::clone(&completed),
-                    Arc::clone(&progress),
-                );
+                let (shared, idle) = (Arc::clone(&shared), Arc::clone(&idle));
                 tasks.spawn(async move {
-                    let result =
-                        one(&client, &request, index, intended, started, &completed, &[]).await;
-                    progress.fetch_add(1, Ordering::Relaxed);
+                    let conn = idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let (sample, error, back) =
+                        shared.send(conn, index, intended, &shared.headers).await;
+                    if let Some(conn) = back {
+                        idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+                    }
                     drop(permit);
-                    result
+                    (sample, error)
                 });
             }
             while let Some(joined) = tasks.join_next().await {
                 if let Ok((sample, error)) = joined {
-                    if let Some(e) = error
-                        && errors.len() < ERRORS_KEPT
-                    {
-                        errors.push(e);
-                    }
+                    keep(error, &mut errors);
                     samples.push(sample);
                 }
             }
@@ -176,12 +244,12 @@ pub async fn burst(
             format_duration(load.max_duration)
         )
     });
-    Run {
+    Ok(Run {
         samples,
         errors,
         elapsed: started.elapsed(),
         cut_short,
-    }
+    })
 }
 
 /// What a single extra request (recovery, bypass probe) got back.
@@ -192,93 +260,43 @@ pub struct Single {
     pub error: Option<String>,
 }
 
-/// One request outside the burst, with headers added (`set`) and removed (`remove`).
+/// One request outside the burst, on a connection of its own, with headers replaced (`set`) and
+/// removed (`remove`).
 pub async fn single(
-    client: &reqwest::Client,
     request: &Request,
     set: &[(HeaderName, HeaderValue)],
     remove: Option<&HeaderName>,
 ) -> Single {
-    let mut request = request.clone();
-    if let Some(name) = remove {
-        request.headers.remove(name);
-    }
-    let completed = AtomicU32::new(0);
-    let (sample, error) = one(
-        client,
-        &request,
-        0,
-        Duration::ZERO,
-        Instant::now(),
-        &completed,
-        set,
-    )
-    .await;
-    Single {
-        status: sample.status,
-        headers: sample.headers.map(|h| *h).unwrap_or_default(),
-        error,
-    }
-}
-
-async fn one(
-    client: &reqwest::Client,
-    request: &Request,
-    index: u32,
-    intended: Duration,
-    started: Instant,
-    completed: &AtomicU32,
-    set: &[(HeaderName, HeaderValue)],
-) -> (Sample, Option<String>) {
+    let endpoint = match Endpoint::new(&request.url) {
+        Ok(e) => e,
+        Err(why) => {
+            return Single {
+                status: None,
+                headers: RateLimitHeaders::default(),
+                error: Some(why),
+            };
+        }
+    };
     let mut headers = request.headers.clone();
+    if let Some(name) = remove {
+        headers.remove(name);
+    }
     // Replaced, not added: a second X-Forwarded-For line would leave the first one in charge.
     for (name, value) in set {
         headers.insert(name, value.clone());
     }
-    let mut builder = client
-        .request(request.method.clone(), request.url.clone())
-        .headers(headers)
-        .timeout(request.timeout);
-    if let Some(body) = &request.body {
-        builder = builder.body(body.clone());
-    }
-    let result = async {
-        let mut response = builder.send().await?;
-        let status = response.status().as_u16();
-        let parsed = headers::parse(response.headers(), SystemTime::now());
-        let mut drained = 0;
-        while let Some(chunk) = response.chunk().await? {
-            drained += chunk.len();
-            if drained > MAX_DRAIN {
-                break;
-            }
-        }
-        Ok::<_, reqwest::Error>((status, parsed))
-    }
-    .await;
-    let latency = started.elapsed().saturating_sub(intended);
-    let completed = completed.fetch_add(1, Ordering::Relaxed);
-    let mut sample = Sample {
-        index,
-        completed,
-        intended,
-        status: None,
-        latency,
-        headers: None,
+    let shared = Shared {
+        headers: endpoint.headers(&headers),
+        endpoint,
+        request: request.clone(),
+        started: Instant::now(),
+        completed: AtomicU32::new(0),
+        progress: Progress::default(),
     };
-    match result {
-        Ok((status, parsed)) => {
-            sample.status = Some(status);
-            sample.headers = (!parsed.is_empty()).then(|| Box::new(parsed));
-            (sample, None)
-        }
-        Err(e) => {
-            let why = if e.is_timeout() {
-                format!("no answer within {}", format_duration(request.timeout))
-            } else {
-                error_chain(&e.without_url())
-            };
-            (sample, Some(why))
-        }
+    let (sample, error, _) = shared.send(None, 0, Duration::ZERO, &shared.headers).await;
+    Single {
+        status: sample.status,
+        headers: sample.headers.map(|h| *h).unwrap_or_default(),
+        error,
     }
 }
