@@ -266,6 +266,10 @@ pub struct RateLimitArgs {
     #[arg(long, short = 'd', value_name = "BODY")]
     pub body: Option<String>,
 
+    /// Extra trusted CA certificate (PEM) for an https URL, besides the system's
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
+
     /// Requests to send [default: 150]
     #[arg(long, short = 'n', value_name = "N")]
     pub requests: Option<u32>,

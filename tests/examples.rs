@@ -312,3 +312,75 @@ fn phase4_example_waits_for_health_and_judges_the_canary() {
     assert_eq!(latency["details"]["errors"], 0);
     assert!(calls.load(Ordering::SeqCst) >= 103);
 }
+
+#[test]
+fn lp_reporting_example_proves_its_rate_limit() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // 100 per minute per client, keyed on the connection (not on X-Forwarded-For), with
+    // draft-7 headers and Retry-After: what the runbook's LP_RATE_LIMIT_* settings describe.
+    let hits = Arc::new(AtomicU32::new(0));
+    let router = Router::new().route(
+        "/api/lp/health",
+        get(move |headers: HeaderMap| {
+            let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+                    == Some(&format!("Bearer {LP_TOKEN}"));
+                if !authorized {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                let remaining = 100u32.saturating_sub(n);
+                let limit_headers = [
+                    ("ratelimit-policy", "100;w=60".to_string()),
+                    (
+                        "ratelimit",
+                        format!("limit=100, remaining={remaining}, reset=60"),
+                    ),
+                ];
+                if n > 100 {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        limit_headers,
+                        [("retry-after", "60")],
+                        "Too many requests",
+                    )
+                        .into_response()
+                } else {
+                    (limit_headers, r#"{"status":"healthy"}"#).into_response()
+                }
+            }
+        }),
+    );
+    let api = TestServer::start(router);
+    let out = shipgate(repo())
+        .args([
+            "rate-limit-test",
+            "--config",
+            "examples/lp-reporting/shipgate.toml",
+            "--format",
+            "json",
+        ])
+        .env("LP_API_URL", api.url(""))
+        .env("TEST_TOKEN", LP_TOKEN)
+        .output()
+        .unwrap();
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains(LP_TOKEN), "the token leaked:\n{all}");
+    let report = json_report(&out);
+    let limit = result(&report, "rate-limit.lp-health");
+    assert_eq!(limit["details"]["observed_limit"], 100, "{limit:#}");
+    assert_eq!(
+        result(&report, "rate-limit.lp-health.headers")["status"],
+        "pass"
+    );
+    assert_eq!(
+        result(&report, "rate-limit.lp-health.bypass")["status"],
+        "pass"
+    );
+    assert_eq!(
+        limit["location"]["file"],
+        "examples/lp-reporting/shipgate.toml"
+    );
+}

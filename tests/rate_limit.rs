@@ -304,7 +304,10 @@ fn a_wrong_limit_a_lying_header_and_rising_remaining_fail() {
         headers.contains("advertises a limit of 100, but the limiter allowed 60"),
         "{headers}"
     );
-    assert!(headers.contains("remaining was 40"), "{headers}");
+    assert!(
+        headers.contains("the lowest remaining before the limit was 40 (request 60), expected 0"),
+        "{headers}"
+    );
 
     let s = Limiter {
         remaining_bug_at: Some(17),
@@ -332,7 +335,7 @@ fn successes_after_the_limit_are_leaks() {
     let m = message(&report, ID);
     assert!(
         m.contains(
-            "4 requests succeeded after the first 429 within the 1m window: the limiter leaks"
+            "4 requests succeeded after the first 429 while it should still hold: the limiter leaks"
         ),
         "{m}"
     );
@@ -615,4 +618,189 @@ fn dry_run_and_a_mistyped_only_send_nothing() {
     assert_eq!(code, Some(0), "{all}");
     assert_eq!(report["results"].as_array().unwrap().len(), 2);
     assert_eq!(counts.lock().unwrap()["socket"].1, 8);
+}
+
+#[test]
+fn https_targets_verify_the_certificate_and_accept_an_extra_ca() {
+    use common::tls::{HttpsServer, TestCa};
+    let ca = TestCa::new();
+    let limiter = Limiter::new(5);
+    let router = Router::new()
+        .route("/api", get(limited))
+        .with_state(limiter);
+    let https = HttpsServer::start(ca.leaf(&["localhost"], Duration::from_secs(86_400)), router);
+    let w = Workdir::new();
+    w.write("ca.pem", &ca.cert_pem);
+    let url = https.url("/api");
+
+    // Unknown issuer: no response at all, and the reason.
+    let (code, report, _) = run(&w, &[&url, "--requests", "3"]);
+    assert_eq!(code, Some(1));
+    let m = message(&report, "rate-limit.localhost");
+    assert!(
+        m.starts_with("none of 3 requests got a response: TLS handshake with localhost failed"),
+        "{m}"
+    );
+
+    let (code, report, all) = run(
+        &w,
+        &[
+            &url,
+            "--requests",
+            "8",
+            "--concurrency",
+            "2",
+            "--expect-limit",
+            "5",
+            "--ca-file",
+            "ca.pem",
+        ],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(
+        result(&report, "rate-limit.localhost")["details"]["observed_limit"],
+        5
+    );
+}
+
+#[test]
+fn servers_that_close_connections_are_answered_on_new_ones() {
+    let limiter = Limiter::new(5);
+    let router = Router::new()
+        .route(
+            "/api",
+            get(|state: State<Limiter>, headers: HeaderMap| async move {
+                let mut response = limited(state, headers).await;
+                response
+                    .headers_mut()
+                    .insert("connection", HeaderValue::from_static("close"));
+                response
+            }),
+        )
+        .with_state(limiter);
+    let s = TestServer::start(router);
+    let (code, report, all) = run(
+        &Workdir::new(),
+        &[&s.url("/api"), "-n", "20", "-c", "2", "--expect-limit", "5"],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    let limit = result(&report, ID);
+    assert_eq!(limit["status"], "pass", "{limit:#}");
+    assert_eq!(limit["details"]["transport_errors"], 0, "{limit:#}");
+}
+
+#[test]
+fn url_credentials_are_sent_as_basic_auth_and_never_shown() {
+    let router = Router::new().route(
+        "/private",
+        get(|headers: HeaderMap| async move {
+            // "ops:pa ss@word" in base64.
+            let expected = "Basic b3BzOnBhIHNzQHdvcmQ=";
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected) {
+                StatusCode::TOO_MANY_REQUESTS.into_response()
+            } else {
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+        }),
+    );
+    let s = TestServer::start(router);
+    let url = format!("http://ops:pa%20ss%40word@{}/private", s.addr);
+    let out = Workdir::new()
+        .cmd()
+        .args(["rate-limit-test", &url, "-n", "3"])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    // Every answer is a 429: authenticated, and limited from the start.
+    assert!(all.contains("limited after 0 requests"), "{all}");
+    assert!(!all.contains("pa%20ss") && !all.contains("pa ss"), "{all}");
+
+    // Without credentials nothing succeeds, and the verdict says so.
+    let (code, report, _) = run(&Workdir::new(), &[&s.url("/private"), "-n", "3"]);
+    assert_eq!(code, Some(1));
+    let m = message(&report, "rate-limit.127-0-0-1");
+    assert!(
+        m.contains("no request succeeded either (3× 401): check the URL, method and credentials"),
+        "{m}"
+    );
+}
+
+#[test]
+fn the_overall_deadline_is_reported_under_a_selected_id() {
+    let (_listener, port) = common::silent_server();
+    let (code, report, all) = run(
+        &Workdir::new(),
+        &[
+            &format!("http://127.0.0.1:{port}/"),
+            "-n",
+            "3",
+            "--timeout",
+            "1s",
+            "--only",
+            "rate-limit.127-0-0-1.headers",
+        ],
+    );
+    assert_eq!(code, Some(1), "{all}");
+    let r = result(&report, "rate-limit.127-0-0-1.headers");
+    assert_eq!(r["status"], "error");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("did not finish before the overall deadline of 1.0s"),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn a_malformed_header_flag_never_shows_its_value() {
+    let out = Workdir::new()
+        .cmd()
+        .args([
+            "rate-limit-test",
+            "http://127.0.0.1:9/",
+            "-H",
+            "Authorization=Bearer s3cr3t-RL-77",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--header `Authorization…` is not `Name: value`"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t-RL-77"), "{err}");
+}
+
+#[test]
+fn a_fixed_window_that_resets_during_the_burst_is_not_a_leak() {
+    let s = Limiter {
+        retry_after: Some(1),
+        window: Duration::from_secs(1),
+        ..Limiter::new(5)
+    }
+    .serve();
+    let (code, report, all) = run(
+        &Workdir::new(),
+        &[&s.url("/api"), "-n", "40", "--rate", "20/s"],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    let d = &result(&report, ID)["details"];
+    assert_eq!(d["observed_limit"], 5, "{d:#}");
+    assert_eq!(d["leaks"], 0, "{d:#}");
+    // The next window's requests passed, as they should, and are counted.
+    assert!(d["successes_after_limit"].as_u64().unwrap() >= 5, "{d:#}");
+}
+
+#[test]
+fn an_absurdly_slow_rate_sends_one_request_and_ends() {
+    let s = Limiter {
+        limit: None,
+        ..Limiter::new(1)
+    }
+    .serve();
+    let (code, report, all) = run(&Workdir::new(), &[&s.url("/api"), "--rate", "1e-20/s"]);
+    assert_eq!(code, Some(1), "{all}");
+    assert_eq!(result(&report, ID)["details"]["requests"], 1);
 }

@@ -318,12 +318,8 @@ impl Planner<'_> {
         for url in &args.http {
             let mut http = HttpConfig::get(text(url));
             for header in &args.header {
-                let (name, value) = header.split_once(':').ok_or_else(|| {
-                    InputError::new(format!("--header `{header}` is not `Name: value`"))
-                        .key("--header")
-                })?;
-                http.headers
-                    .insert(name.trim().to_string(), text(value.trim()));
+                let (name, value) = super::header_flag(header)?;
+                http.headers.insert(name, text(&value));
             }
             http.expect_status = args
                 .expect_status

@@ -36,6 +36,8 @@ pub struct TargetConfig {
     #[serde(default)]
     pub headers: IndexMap<String, Text>,
     pub body: Option<Text>,
+    /// Extra trusted CA certificate (PEM) for https, besides the system's.
+    pub ca_file: Option<Text>,
     /// Requests to send (default 150).
     pub requests: Option<u32>,
     /// Requests in flight at once (default 1: one after another, as a curl loop).

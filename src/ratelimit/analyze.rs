@@ -2,7 +2,7 @@
 //! anything leaked through after it did, and whether its headers tell the truth.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
@@ -39,8 +39,12 @@ pub struct Analysis {
     /// When that answer came back, from the start: requests sent later count after it.
     pub engaged_at: Option<Duration>,
     pub observed_limit: Option<u32>,
-    /// Successes after the first limited response, within the window.
+    /// Successes after the first limited response, while the limiter should still hold.
     pub leaks: u32,
+    /// Successes after the first limited response, however late.
+    pub successes_after_limit: u32,
+    /// Until when (from the start) the limiter should hold once engaged, if known.
+    pub holds_until: Option<Duration>,
     pub window: Option<Duration>,
     /// The limit and window the headers advertise, and in which syntax.
     pub advertised: Option<(Syntax, Option<u64>, Option<u64>)>,
@@ -74,7 +78,14 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
         .iter()
         .filter(|s| s.status == Some(expect.limited_status))
         .min_by_key(|s| s.completed);
-    let first_limited = first.map(|s| (s.completed, s.intended));
+    // Its position among the answers (requests that got none are not counted).
+    let first_limited = first.map(|f| {
+        let before = samples
+            .iter()
+            .filter(|s| s.status.is_some() && s.completed < f.completed)
+            .count() as u32;
+        (before, f.intended)
+    });
     let engaged_at = first.map(|s| s.intended + s.latency);
     let advertised = samples
         .iter()
@@ -90,11 +101,34 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
             .filter(|s| s.intended < engaged && s.status.is_some_and(success))
             .count() as u32
     });
-    let leaks = match engaged_at {
-        Some(engaged) => samples
+    // A success after the limit engaged is a leak only while the limiter should still hold:
+    // until the first limited answer's Retry-After (or reset) ran out, else until the window
+    // that began with the burst ended. A token bucket refills continuously: with neither
+    // known, later successes are counted but not judged.
+    let told = first.and_then(|f| f.headers.as_ref()).and_then(|h| {
+        h.retry_after
+            .map(|r| r.delay(SystemTime::now()))
+            .or_else(|| {
+                h.primary()
+                    .and_then(|(_, q)| q.reset)
+                    .map(Duration::from_secs)
+            })
+    });
+    // Both count whole seconds, rounded up: the last second is not held against the limiter.
+    let holds_until = match (engaged_at, told, window) {
+        (Some(engaged), Some(told), _) => Some(engaged + told.saturating_sub(Duration::from_secs(1))),
+        (Some(_), None, Some(window)) => Some(window),
+        _ => None,
+    };
+    let after_limit = |s: &&Sample| {
+        engaged_at.is_some_and(|engaged| s.intended >= engaged) && s.status.is_some_and(success)
+    };
+    let successes_after_limit = samples.iter().filter(after_limit).count() as u32;
+    let leaks = match holds_until {
+        Some(until) => samples
             .iter()
-            .filter(|s| s.intended >= engaged && s.status.is_some_and(success))
-            .filter(|s| window.is_none_or(|w| s.intended.saturating_sub(engaged) < w))
+            .filter(after_limit)
+            .filter(|s| s.intended < until)
             .count() as u32,
         None => 0,
     };
@@ -107,6 +141,8 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
         engaged_at,
         observed_limit,
         leaks,
+        successes_after_limit,
+        holds_until,
         window,
         advertised,
         requests_per_second: samples.len() as f64 / run.elapsed.as_secs_f64().max(1e-9),
@@ -142,6 +178,18 @@ impl Analysis {
             )),
             (None, _) => {
                 let mut message = format!("no {limited} after {sent}: limiter not engaged");
+                let succeeded: u32 = self
+                    .by_status
+                    .iter()
+                    .filter(|(s, _)| success(**s))
+                    .map(|(_, n)| *n)
+                    .sum();
+                if succeeded == 0 {
+                    message.push_str(&format!(
+                        "; but no request succeeded either ({}): check the URL, method and credentials",
+                        self.statuses()
+                    ));
+                }
                 let other = [429u16, 503]
                     .into_iter()
                     .filter(|s| *s != limited)
@@ -182,11 +230,8 @@ impl Analysis {
                 });
                 let leaked = (self.leaks > 0).then(|| {
                     format!(
-                        "{} succeeded after the first {limited}{}: the limiter leaks",
-                        plural(self.leaks as usize, "request", "requests"),
-                        self.window
-                            .map(|w| format!(" within the {} window", format_duration(w)))
-                            .unwrap_or_default()
+                        "{} succeeded after the first {limited} while it should still hold: the limiter leaks",
+                        plural(self.leaks as usize, "request", "requests")
                     )
                 });
                 match (off, leaked) {
@@ -254,6 +299,8 @@ impl Analysis {
                 self.first_limited.map(|(_, at)| millis(at)),
             )
             .detail("leaks", self.leaks)
+            .detail("successes_after_limit", self.successes_after_limit)
+            .detail("holds_until_ms", self.holds_until.map(millis))
             .detail("window_s", self.window.map(|w| w.as_secs_f64()))
             .detail(
                 "requests_per_second",
@@ -344,13 +391,14 @@ impl Analysis {
                 ));
             }
         }
+        // The lowest, not the last: with requests in flight, answers arrive in any order.
         if self.first_limited.is_some()
-            && let Some((last, remaining)) = counted.iter().max_by_key(|(s, _)| s.completed)
+            && let Some((lowest, remaining)) = counted.iter().min_by_key(|(_, r)| *r)
             && *remaining != 0
         {
             failures.push(format!(
-                "remaining was {remaining} at request {}, the last success before the limit (expected 0)",
-                last.index + 1
+                "the lowest remaining before the limit was {remaining} (request {}), expected 0",
+                lowest.index + 1
             ));
         }
 

@@ -25,10 +25,13 @@ pub struct Endpoint {
     /// Path and query, the request target of every request.
     target: http::Uri,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    /// `Authorization: Basic …` from the URL's `user:password@`, as a browser or curl sends it.
+    basic: Option<HeaderValue>,
 }
 
 impl Endpoint {
-    pub fn new(url: &reqwest::Url) -> Result<Endpoint, String> {
+    /// `ca_file`: extra trusted CA certificates (PEM) for an https URL, besides the system's.
+    pub fn new(url: &reqwest::Url, ca_file: Option<&std::path::Path>) -> Result<Endpoint, String> {
         let host = url
             .host_str()
             .ok_or_else(|| format!("{url} has no host"))?
@@ -50,7 +53,7 @@ impl Endpoint {
         let tls = match url.scheme() {
             "https" => {
                 crate::commands::install_crypto_provider();
-                let roots = crate::checks::tls::root_store(None)?;
+                let roots = crate::checks::tls::root_store(ca_file)?;
                 let mut config = rustls::ClientConfig::builder()
                     .with_root_certificates(roots)
                     .with_no_client_auth();
@@ -61,7 +64,28 @@ impl Endpoint {
             }
             _ => None,
         };
+        let basic = if url.username().is_empty() && url.password().is_none() {
+            None
+        } else {
+            use base64::Engine;
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let pair = format!(
+                "{}:{}",
+                decode(url.username()),
+                decode(url.password().unwrap_or(""))
+            );
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+                .map_err(|_| "the URL's credentials cannot be sent as a header".to_string())?;
+            value.set_sensitive(true);
+            Some(value)
+        };
         Ok(Endpoint {
+            basic,
             authority: HeaderValue::from_str(&authority)
                 .map_err(|_| format!("`{authority}` cannot be a Host header"))?,
             target: target
@@ -101,13 +125,16 @@ impl Endpoint {
             USER_AGENT,
             HeaderValue::from_static(concat!("shipgate/", env!("CARGO_PKG_VERSION"))),
         );
+        if let Some(basic) = &self.basic {
+            h.insert(http::header::AUTHORIZATION, basic.clone());
+        }
         for (name, value) in given {
             h.insert(name, value.clone());
         }
         h
     }
 
-    /// One request on `sender` with `headers` (from [`Endpoint::headers`]): the status and
+    /// One request on `sender` (from [`Endpoint::ready`]) with `headers` (from [`Endpoint::headers`]): the status and
     /// headers, the body drained up to `max_body`. Returns the connection when it can carry the
     /// next request.
     pub async fn exchange(
@@ -122,12 +149,19 @@ impl Endpoint {
         *request.method_mut() = method.clone();
         *request.uri_mut() = self.target.clone();
         *request.headers_mut() = headers.clone();
-        sender.ready().await.map_err(|e| error_chain(&e))?;
         let response = sender
             .send_request(request)
             .await
             .map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
+        // A server that closes after this answer (`Connection: close`, HTTP/1.0) cannot take
+        // the next request on this connection.
+        let closing = response.version() < http::Version::HTTP_11
+            || response
+                .headers()
+                .get(http::header::CONNECTION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let (parts, mut body) = response.into_parts();
         let mut drained = 0;
         while let Some(frame) = body.frame().await {
@@ -140,7 +174,21 @@ impl Endpoint {
                 }
             }
         }
-        Ok((status, parts.headers, Some(sender)))
+        let reusable = !closing && !sender.is_closed();
+        Ok((status, parts.headers, reusable.then_some(sender)))
+    }
+
+    /// A connection ready for a request: `reused` if it still is (a server may close an idle
+    /// connection at any time; nothing was sent on it yet, so no quota is spent), else a new one.
+    pub async fn ready(&self, reused: Option<Sender>) -> Result<Sender, String> {
+        if let Some(mut sender) = reused
+            && sender.ready().await.is_ok()
+        {
+            return Ok(sender);
+        }
+        let mut sender = self.connect().await?;
+        sender.ready().await.map_err(|e| error_chain(&e))?;
+        Ok(sender)
     }
 }
 

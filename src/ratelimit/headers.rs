@@ -147,8 +147,17 @@ pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitHeaders {
         out.quotas.push((Syntax::Legacy, legacy));
     }
 
-    let policy = field(headers, "ratelimit-policy").map(|p| parse_policy(&p, &mut out.problems));
-    let (policy_integer, policy_named) = policy.unwrap_or_default();
+    let (integer_policies, named_policies) = field(headers, "ratelimit-policy")
+        .map(|p| parse_policy(&p, &mut out.problems))
+        .unwrap_or_default();
+    // Of several policies, the one whose limit the other headers state (else the first).
+    let window_for = |limit: Option<u64>| {
+        integer_policies
+            .iter()
+            .find(|q| q.limit == limit)
+            .or(integer_policies.first())
+            .and_then(|q| q.window)
+    };
 
     let draft6 = Quota {
         limit: number("ratelimit-limit", &mut out.problems),
@@ -156,32 +165,45 @@ pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitHeaders {
         reset: number("ratelimit-reset", &mut out.problems),
         window: None,
     };
-    let combined = field(headers, "ratelimit");
     if draft6 != Quota::default() {
-        let window = policy_integer.as_ref().and_then(|q| q.window);
+        let window = window_for(draft6.limit);
         out.quotas
             .push((Syntax::Draft6, Quota { window, ..draft6 }));
     }
-    if let Some(value) = combined {
-        match parse_combined(&value) {
-            Some((Syntax::Draft7, mut quota)) => {
-                quota.window = policy_integer.as_ref().and_then(|q| q.window);
+    match field(headers, "ratelimit") {
+        Some(value) => match parse_combined(&value) {
+            Some(Combined::Draft7(mut quota)) => {
+                quota.window = window_for(quota.limit);
                 out.quotas.push((Syntax::Draft7, quota));
             }
-            Some((syntax, mut quota)) => {
-                if let Some(policy) = &policy_named {
-                    quota.limit = policy.limit;
-                    quota.window = policy.window;
+            Some(Combined::Draft8(items)) => {
+                // The quota closest to running out is the one that limits; its policy is the
+                // one of the same name.
+                if let Some((name, mut quota)) = items
+                    .into_iter()
+                    .min_by_key(|(_, q)| q.remaining.unwrap_or(u64::MAX))
+                {
+                    let policy = named_policies
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .or(named_policies.first());
+                    if let Some((_, policy)) = policy {
+                        quota.limit = policy.limit;
+                        quota.window = policy.window;
+                    }
+                    out.quotas.push((Syntax::Draft8, quota));
                 }
-                out.quotas.push((syntax, quota));
             }
             None => out.problems.push(format!(
                 "RateLimit: `{value}` is neither draft-7 nor draft-8 syntax"
             )),
-        }
-    } else if let Some(policy) = policy_named {
+        },
         // A policy without a RateLimit field still advertises the limit.
-        out.quotas.push((Syntax::Draft8, policy));
+        None => {
+            if let Some((_, policy)) = named_policies.into_iter().next() {
+                out.quotas.push((Syntax::Draft8, policy));
+            }
+        }
     }
 
     if let Some(value) = field(headers, "retry-after") {
@@ -215,71 +237,85 @@ fn epoch_or_delta(reset: u64, now: SystemTime) -> u64 {
     }
 }
 
-/// `RateLimit-Policy`: draft 6/7 `100;w=60` (an Integer item) and draft 8+
-/// `"default";q=100;w=60` (a String item), possibly several; the first of each form counts.
-fn parse_policy(value: &str, problems: &mut Vec<String>) -> (Option<Quota>, Option<Quota>) {
+/// `RateLimit-Policy`: draft 6/7 `100;w=60` (Integer items) and draft 8+ `"default";q=100;w=60`
+/// (String items, by name); a field may list several.
+fn parse_policy(value: &str, problems: &mut Vec<String>) -> (Vec<Quota>, Vec<(String, Quota)>) {
     let Ok(list) = Parser::new(value).parse::<List>() else {
         problems.push(format!(
             "RateLimit-Policy: `{value}` is not a structured list"
         ));
-        return (None, None);
+        return (Vec::new(), Vec::new());
     };
-    let (mut integer_form, mut named_form) = (None, None);
+    let (mut integer_form, mut named_form) = (Vec::new(), Vec::new());
     for entry in &list {
         let ListEntry::Item(item) = entry else {
             continue;
         };
         let window = item.params.get("w").and_then(integer);
         if let Some(limit) = integer(&item.bare_item) {
-            integer_form.get_or_insert(Quota {
+            integer_form.push(Quota {
                 limit: Some(limit),
                 window,
                 ..Quota::default()
             });
-        } else if item.bare_item.as_string().is_some() {
-            named_form.get_or_insert(Quota {
-                limit: item.params.get("q").and_then(integer),
-                window,
-                ..Quota::default()
-            });
+        } else if let Some(name) = item.bare_item.as_string() {
+            named_form.push((
+                name.as_str().to_string(),
+                Quota {
+                    limit: item.params.get("q").and_then(integer),
+                    window,
+                    ..Quota::default()
+                },
+            ));
         }
     }
     (integer_form, named_form)
 }
 
+/// The two forms of the `RateLimit` field.
+enum Combined {
+    Draft7(Quota),
+    /// Named quotas: remaining (`r`) and reset (`t`).
+    Draft8(Vec<(String, Quota)>),
+}
+
 /// `RateLimit`: a draft-7 dictionary (`limit=100, remaining=0, reset=42`) or a draft-8 list of
 /// named items (`"default";r=0;t=42`).
-fn parse_combined(value: &str) -> Option<(Syntax, Quota)> {
+fn parse_combined(value: &str) -> Option<Combined> {
     if let Ok(dict) = Parser::new(value).parse::<Dictionary>() {
         let get = |key: &str| match dict.get(key) {
             Some(ListEntry::Item(item)) => integer(&item.bare_item),
             _ => None,
         };
         if dict.contains_key("limit") || dict.contains_key("remaining") {
-            return Some((
-                Syntax::Draft7,
-                Quota {
-                    limit: get("limit"),
-                    remaining: get("remaining"),
-                    reset: get("reset"),
-                    window: None,
-                },
-            ));
+            return Some(Combined::Draft7(Quota {
+                limit: get("limit"),
+                remaining: get("remaining"),
+                reset: get("reset"),
+                window: None,
+            }));
         }
     }
     let list = Parser::new(value).parse::<List>().ok()?;
-    list.iter().find_map(|entry| match entry {
-        ListEntry::Item(item) if item.bare_item.as_string().is_some() => Some((
-            Syntax::Draft8,
-            Quota {
-                limit: None,
-                remaining: item.params.get("r").and_then(integer),
-                reset: item.params.get("t").and_then(integer),
-                window: None,
-            },
-        )),
-        _ => None,
-    })
+    let items: Vec<(String, Quota)> = list
+        .iter()
+        .filter_map(|entry| match entry {
+            ListEntry::Item(item) => {
+                let name = item.bare_item.as_string()?.as_str().to_string();
+                Some((
+                    name,
+                    Quota {
+                        limit: None,
+                        remaining: item.params.get("r").and_then(integer),
+                        reset: item.params.get("t").and_then(integer),
+                        window: None,
+                    },
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    (!items.is_empty()).then_some(Combined::Draft8(items))
 }
 
 #[cfg(test)]
@@ -368,6 +404,31 @@ mod tests {
             "{parsed:?}"
         );
         assert!(parsed.problems.is_empty(), "{parsed:?}");
+    }
+
+    #[test]
+    fn several_named_policies_are_matched_by_name() {
+        let h = headers(&[
+            (
+                "RateLimit-Policy",
+                r#""daily";q=1000;w=86400, "burst";q=5;w=60"#,
+            ),
+            ("RateLimit", r#""daily";r=990;t=3600, "burst";r=0;t=12"#),
+        ]);
+        assert_eq!(
+            parse(&h, now()).primary(),
+            Some(&(Syntax::Draft8, quota(5, 0, 12, Some(60))))
+        );
+        let h = headers(&[
+            ("RateLimit-Policy", "1000;w=86400, 100;w=60"),
+            ("RateLimit-Limit", "100"),
+            ("RateLimit-Remaining", "7"),
+            ("RateLimit-Reset", "30"),
+        ]);
+        assert_eq!(
+            parse(&h, now()).primary(),
+            Some(&(Syntax::Draft6, quota(100, 7, 30, Some(60))))
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Request {
     pub body: Option<bytes::Bytes>,
     /// For each request, connecting included.
     pub timeout: Duration,
+    /// Extra trusted CA certificates (PEM) for https.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// How many, how fast, for how long.
@@ -93,10 +95,7 @@ impl Shared {
         headers: &HeaderMap,
     ) -> (Sample, Option<String>, Option<Sender>) {
         let exchange = async {
-            let sender = match conn {
-                Some(sender) => sender,
-                None => self.endpoint.connect().await?,
-            };
+            let sender = self.endpoint.ready(conn).await?;
             self.endpoint
                 .exchange(
                     sender,
@@ -142,7 +141,7 @@ impl Shared {
 pub async fn burst(request: &Request, load: &Load, progress: Progress) -> Result<Run, String> {
     let started = Instant::now();
     let deadline = started + load.max_duration;
-    let endpoint = Endpoint::new(&request.url)?;
+    let endpoint = Endpoint::new(&request.url, request.ca_file.as_deref())?;
     let shared = Arc::new(Shared {
         headers: endpoint.headers(&request.headers),
         endpoint,
@@ -206,8 +205,10 @@ pub async fn burst(request: &Request, load: &Load, progress: Progress) -> Result
             let in_flight = Arc::new(tokio::sync::Semaphore::new(load.concurrency.max(1) as usize));
             let mut tasks = tokio::task::JoinSet::new();
             for index in 0..load.requests {
-                let intended = Duration::from_secs_f64(f64::from(index) / rate);
-                if started + intended >= deadline {
+                let Ok(intended) = Duration::try_from_secs_f64(f64::from(index) / rate) else {
+                    break;
+                };
+                if intended >= load.max_duration {
                     break;
                 }
                 tokio::time::sleep_until((started + intended).into()).await;
@@ -215,6 +216,9 @@ pub async fn burst(request: &Request, load: &Load, progress: Progress) -> Result
                 let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
                     break;
                 };
+                if Instant::now() >= deadline {
+                    break;
+                }
                 let (shared, idle) = (Arc::clone(&shared), Arc::clone(&idle));
                 tasks.spawn(async move {
                     let conn = idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -267,7 +271,7 @@ pub async fn single(
     set: &[(HeaderName, HeaderValue)],
     remove: Option<&HeaderName>,
 ) -> Single {
-    let endpoint = match Endpoint::new(&request.url) {
+    let endpoint = match Endpoint::new(&request.url, request.ca_file.as_deref()) {
         Ok(e) => e,
         Err(why) => {
             return Single {
