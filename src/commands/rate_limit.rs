@@ -19,7 +19,7 @@ use crate::error::InputError;
 use crate::ratelimit::analyze::{self, Expect};
 use crate::ratelimit::send::{self, Load, Request, Single};
 use crate::report::{CheckResult, Location, Report, Status};
-use crate::secret::{mask_url, name_looks_secret};
+use crate::secret::mask_url;
 use crate::units::{format_duration, parse_rate, plural};
 
 /// Requests one target may send unless `[rate_limit] max_requests` raises it.
@@ -519,17 +519,10 @@ fn resolve(
         )
     })?;
     let mut headers = HeaderMap::new();
-    for (name, value) in &config.headers {
-        let value = resolver.string(value)?;
-        if name_looks_secret(name) {
-            resolver.secrets.add(&value);
-            if let Some((_, credential)) = value.split_once(' ') {
-                resolver.secrets.add(credential);
-            }
-        }
+    for (name, value) in super::preflight::request_headers(resolver, &config.headers)? {
         let header_name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| resolver.error(&config.span, format!("`{name}` is not a header name")))?;
-        let header_value = HeaderValue::from_str(&value).map_err(|_| {
+        let header_value = HeaderValue::from_str(value.expose()).map_err(|_| {
             resolver.error(
                 &config.span,
                 format!("the value of header {name} is not valid in HTTP"),

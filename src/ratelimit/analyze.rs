@@ -116,7 +116,9 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
     });
     // Both count whole seconds, rounded up: the last second is not held against the limiter.
     let holds_until = match (engaged_at, told, window) {
-        (Some(engaged), Some(told), _) => Some(engaged + told.saturating_sub(Duration::from_secs(1))),
+        (Some(engaged), Some(told), _) => {
+            Some(engaged + told.saturating_sub(Duration::from_secs(1)))
+        }
         (Some(_), None, Some(window)) => Some(window),
         _ => None,
     };
