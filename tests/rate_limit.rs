@@ -185,6 +185,7 @@ fn finds_the_limit_exactly_and_reads_every_header_syntax() {
         assert_eq!(code, Some(0), "{syntax}: {all}");
         let limit = result(&report, ID);
         assert_eq!(limit["details"]["observed_limit"], 20);
+        assert_eq!(limit["details"]["advertised_limit"], 20);
         assert_eq!(limit["details"]["first_limited_index"], 21);
         assert_eq!(limit["details"]["by_status"]["200"], 20);
         assert_eq!(limit["details"]["by_status"]["429"], 10);

@@ -290,6 +290,7 @@ impl Analysis {
             .detail("transport_errors", self.transport_errors)
             .detail("limited_status", limited)
             .detail("observed_limit", self.observed_limit)
+            .detail("advertised_limit", self.advertised.and_then(|(_, l, _)| l))
             .detail("expected_limit", expect.limit)
             .detail("tolerance", expect.tolerance)
             .detail(
