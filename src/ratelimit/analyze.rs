@@ -362,13 +362,12 @@ impl Analysis {
             ));
         }
 
-        // Remaining, in the server's order, up to the first limited response.
-        let cutoff = self
-            .first_limited
-            .map_or(u32::MAX, |(position, _)| position);
+        // Remaining of the successes counted before the limit: those sent before the first
+        // limited answer came back, in the order they were answered.
+        let cutoff = self.engaged_at.unwrap_or(Duration::MAX);
         let mut counted: Vec<(&Sample, u64)> = samples
             .iter()
-            .filter(|s| s.completed < cutoff && s.status.is_some_and(success))
+            .filter(|s| s.intended < cutoff && s.status.is_some_and(success))
             .filter_map(|s| {
                 let remaining = s.headers.as_ref()?.primary()?.1.remaining?;
                 Some((s, remaining))
