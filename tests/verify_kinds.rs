@@ -1117,3 +1117,32 @@ fn sql_checks_of_an_unreachable_database_fail_together_not_one_timeout_each() {
         "{messages:#?}"
     );
 }
+
+#[test]
+fn redis_database_and_log_checks_wait_for_what_they_need() {
+    let w = Workdir::new();
+    w.write("api.log", "all good\n");
+    std::fs::File::create(w.path().join("app.db")).unwrap();
+    w.write(
+        "shipgate.toml",
+        "[[verify.http]]\nname = \"health\"\nurl = \"http://127.0.0.1:9/health\"\ntimeout = \"1s\"\n\n\
+         [[verify.redis]]\nurl = \"${REDIS_URL}\"\nneeds = [\"health\"]\nkeys_absent = [\"maintenance_mode\"]\n\n\
+         [[verify.database]]\nurl = \"sqlite://app.db\"\nneeds = [\"http.health\"]\n\n\
+         [[verify.log]]\npath = \"api.log\"\npattern = \"(?i)error\"\nneeds = [\"health\"]\n",
+    );
+    let (code, report, all) = verify(&w, &[], &[("REDIS_URL", &redis_url())]);
+    assert_eq!(code, Some(1), "{all}");
+    for id in [
+        "redis.cache",
+        "redis.cache.keys",
+        "database.main",
+        "log.api",
+    ] {
+        let r = result(&report, id);
+        assert_eq!(r["status"], "skip", "{id}: {r:#}");
+        assert_eq!(
+            r["message"], "skipped: needs http.health, which did not pass",
+            "{id}"
+        );
+    }
+}

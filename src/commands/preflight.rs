@@ -227,6 +227,7 @@ impl Planner<'_> {
                 connections_fail_percent: None,
                 migrations: None,
                 migrations_table: None,
+                needs: Vec::new(),
             };
             self.database(&Located::unplaced(db))
                 .map_err(|e| from_flag(e, "--database-url"))?;
@@ -250,6 +251,7 @@ impl Planner<'_> {
                 keys_present: Vec::new(),
                 keys_absent: Vec::new(),
                 key_equals: indexmap::IndexMap::new(),
+                needs: Vec::new(),
             };
             self.redis(&Located::unplaced(redis))
                 .map_err(|e| from_flag(e, "--redis-url"))?;
@@ -681,9 +683,10 @@ impl Planner<'_> {
                 )
             })
             .collect();
+        let needs = self.needs(&db.needs)?;
         self.units.push(Unit {
             kind: "database",
-            needs: Vec::new(),
+            needs,
             aspects,
             // Waiting, connecting, then each query with its own `timeout`: the probe bounds
             // them all; this outer limit is the backstop.
@@ -813,9 +816,10 @@ impl Planner<'_> {
                 )
             })
             .collect();
+        let needs = self.needs(&redis.needs)?;
         self.units.push(Unit {
             kind: "redis",
-            needs: Vec::new(),
+            needs,
             aspects,
             timeout: timeout + Duration::from_secs(1),
             probe: Probe::Redis(RedisProbe {

@@ -110,6 +110,7 @@ impl Planner<'_> {
             .file_stem()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "log".into());
+        let needs = self.needs(&log.needs)?;
         let label = log.name.clone().unwrap_or(default_name);
         let name = self.claim("log", &label, log.name.is_some(), &log.span)?;
         let lines = log.lines.unwrap_or(100);
@@ -127,7 +128,7 @@ impl Planner<'_> {
         self.push(
             Unit {
                 kind: "log",
-                needs: Vec::new(),
+                needs,
                 aspects: vec![Aspect::new(
                     format!("log.{name}"),
                     format!("log {label}"),

@@ -130,6 +130,9 @@ pub struct DatabaseConfig {
     pub migrations: Option<Text>,
     /// The history table of those migrations (default: `[migrate] table`, else `shipgate_migrations`).
     pub migrations_table: Option<String>,
+    /// Checks (by name or id) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -177,6 +180,9 @@ pub struct RedisConfig {
     /// Keys whose (string) value must equal the given one.
     #[serde(default)]
     pub key_equals: IndexMap<String, Text>,
+    /// Checks (by name or id) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
 }
 
 /// `[[preflight.path]]`: a directory the deployment writes to.
@@ -473,4 +479,7 @@ pub struct LogConfig {
     /// A missing file is a warning rather than a failure.
     #[serde(default)]
     pub optional: bool,
+    /// Checks (by name or id) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
 }
