@@ -161,6 +161,35 @@ impl fmt::Display for Version {
     }
 }
 
+/// Latencies in an HDR histogram (1 µs to 1 h, 3 significant digits): percentiles of many
+/// requests without keeping each one. Used by HTTP samples and rate-limit bursts alike.
+pub struct Latencies(hdrhistogram::Histogram<u64>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies(
+            hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds"),
+        )
+    }
+}
+
+impl Latencies {
+    /// Past an hour counts as an hour.
+    pub fn record(&mut self, latency: Duration) {
+        self.0
+            .saturating_record(latency.as_micros().clamp(1, u128::from(u64::MAX)) as u64);
+    }
+
+    /// The latency at quantile `q` (0.95 for p95); zero when nothing was recorded.
+    pub fn quantile(&self, q: f64) -> Duration {
+        Duration::from_micros(self.0.value_at_quantile(q))
+    }
+
+    pub fn max(&self) -> Duration {
+        Duration::from_micros(self.0.max())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -601,7 +601,14 @@ fn dry_run_and_a_mistyped_only_send_nothing() {
         &[&s.url("/api"), "--only", "rate-limit.127-0-0-1.bypas"],
     );
     assert_eq!(code, Some(2));
-    assert!(all.contains("no rate-limit result has the id"), "{all}");
+    assert!(
+        all.contains("no check has the id `rate-limit.127-0-0-1.bypas`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("did you mean `rate-limit.127-0-0-1`?"),
+        "{all}"
+    );
     assert!(counts.lock().unwrap().is_empty(), "requests were sent");
 
     // A probe left out by --skip is not sent: 8 requests, no control or probe requests after.

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
@@ -15,7 +14,7 @@ use super::{Captured, Context, Finding};
 use crate::config::preflight::CacheMode;
 use crate::report::Status;
 use crate::secret::{Secret, mask_url};
-use crate::units::{format_duration, millis, plural};
+use crate::units::{Latencies, format_duration, millis, plural};
 
 /// Bodies are read up to this size: a health endpoint that streams megabytes is a finding, not
 /// a reason to run out of memory.
@@ -364,26 +363,23 @@ impl HttpProbe {
     /// the share that failed their expectations.
     async fn sample(&self, ctx: &Context, rule: &Sampling) -> Finding {
         let started = Instant::now();
-        // Microseconds, from 1 µs to one hour, 3 significant digits.
-        let mut histogram =
-            Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds");
+        let mut latencies = Latencies::default();
         let (mut errors, mut first_error) = (0u32, None);
         for _ in 0..rule.count {
             let attempt = self.once(ctx).await;
             // Failed and timed-out requests count too: leaving them out would hide exactly the
             // slowest ones from p99 and max.
-            histogram.saturating_record(attempt.latency.as_micros().max(1) as u64);
+            latencies.record(attempt.latency);
             if !attempt.failures.is_empty() {
                 errors += 1;
                 first_error.get_or_insert_with(|| attempt.failures.join("; "));
             }
         }
-        let at = |q: f64| Duration::from_micros(histogram.value_at_quantile(q));
         let (p50, p95, p99, max) = (
-            at(0.50),
-            at(0.95),
-            at(0.99),
-            Duration::from_micros(histogram.max()),
+            latencies.quantile(0.50),
+            latencies.quantile(0.95),
+            latencies.quantile(0.99),
+            latencies.max(),
         );
         let rate = f64::from(errors) / f64::from(rule.count.max(1));
         let mut over = Vec::new();

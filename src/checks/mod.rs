@@ -98,6 +98,21 @@ impl Finding {
         self
     }
 
+    /// The reported result of this finding for `aspect`, which took `duration`.
+    pub fn into_result(self, kind: &str, aspect: Aspect, duration: Duration) -> CheckResult {
+        CheckResult {
+            id: aspect.id,
+            name: aspect.name,
+            kind: kind.to_string(),
+            status: self.status,
+            duration_ms: duration.as_millis() as u64,
+            message: self.message,
+            details: self.details,
+            location: aspect.location,
+            reproduce: None,
+        }
+    }
+
     /// The status a measured value earns against warn and fail thresholds.
     pub fn graded<T: PartialOrd>(value: T, warn: T, fail: T) -> Status {
         if value > fail {
@@ -223,7 +238,7 @@ pub struct Selection {
 }
 
 impl Selection {
-    pub fn matches(pattern: &str, id: &str) -> bool {
+    fn matches(pattern: &str, id: &str) -> bool {
         id == pattern
             || id
                 .strip_prefix(pattern)
@@ -241,6 +256,11 @@ impl Selection {
             .iter()
             .flat_map(|u| u.aspects.iter().map(|a| a.id.as_str()))
             .collect();
+        self.validate_ids(&ids)
+    }
+
+    /// Refuses an `--only`/`--skip` that names no result id, or that leaves nothing selected.
+    pub fn validate_ids(&self, ids: &[&str]) -> Result<(), InputError> {
         for pattern in self.only.iter().chain(&self.skip) {
             if !ids.iter().any(|id| Self::matches(pattern, id)) {
                 let mut err = InputError::new(format!("no check has the id `{pattern}`"));
@@ -450,16 +470,8 @@ fn to_results(
         .zip(&unit.aspects)
         .enumerate()
         .filter(|(i, (_, a))| selection.selects(&a.id) || (*i == 0 && prerequisite_needed))
-        .map(|(_, ((finding, duration), aspect))| CheckResult {
-            id: aspect.id.clone(),
-            name: aspect.name.clone(),
-            kind: unit.kind.to_string(),
-            status: finding.status,
-            duration_ms: duration.as_millis() as u64,
-            message: finding.message,
-            details: finding.details,
-            location: aspect.location.clone(),
-            reproduce: None,
+        .map(|(_, ((finding, duration), aspect))| {
+            finding.into_result(unit.kind, aspect.clone(), duration)
         })
         .collect()
 }

@@ -1249,14 +1249,7 @@ pub(crate) fn http_probe(
     default_timeout: Duration,
 ) -> Result<HttpProbe, InputError> {
     let problem = url_problem(&url);
-    let method_text = http
-        .method
-        .clone()
-        .unwrap_or_else(|| "GET".into())
-        .to_ascii_uppercase();
-    let method = reqwest::Method::from_bytes(method_text.as_bytes()).map_err(|_| {
-        resolver.error(&http.span, format!("`{method_text}` is not an HTTP method"))
-    })?;
+    let method = http_method(resolver, http.method.as_deref(), &http.span)?;
     let mut headers = request_headers(resolver, &http.headers)?;
     let mut query = Vec::new();
     for (name, value) in &http.query {
@@ -1373,6 +1366,20 @@ fn http_probe_rest(
         mode,
         client,
         captures,
+    })
+}
+
+/// A request method as written (any case; default GET).
+pub(super) fn http_method(
+    resolver: &Resolver<'_>,
+    method: Option<&str>,
+    span: &std::ops::Range<usize>,
+) -> Result<reqwest::Method, InputError> {
+    let text = method.unwrap_or("GET").to_ascii_uppercase();
+    reqwest::Method::from_bytes(text.as_bytes()).map_err(|_| {
+        resolver
+            .error(span, format!("`{text}` is not an HTTP method"))
+            .help("e.g. GET, POST, PUT, DELETE, HEAD")
     })
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{Inputs, Outcome};
-use crate::checks::{Finding, Selection, id_part};
+use crate::checks::{Aspect, Finding, Selection, id_part};
 use crate::cli::{GlobalArgs, RateLimitArgs};
 use crate::config::rate_limit::{Severity, TargetConfig};
 use crate::config::{Located, Resolver, Text};
@@ -55,7 +55,7 @@ pub async fn run(
     let mut targets = Vec::new();
     if let Some(url) = &args.url {
         let config = Located::unplaced(from_flags(url, args)?);
-        targets.push(resolve(&mut resolver, &config, cap).map_err(|e| flag_error(e, "URL"))?);
+        targets.push(resolve(&mut resolver, &config, cap)?);
     } else {
         for config in section.map(|s| s.target.as_slice()).unwrap_or_default() {
             targets.push(resolve(&mut resolver, config, cap)?);
@@ -83,22 +83,7 @@ pub async fn run(
     };
     // Checked before any traffic: a typo in --only must not cost a burst.
     let ids: Vec<String> = targets.iter().flat_map(Target::ids).collect();
-    for pattern in selection.only.iter().chain(&selection.skip) {
-        if !ids.iter().any(|id| Selection::matches(pattern, id)) {
-            let mut err = InputError::new(format!("no rate-limit result has the id `{pattern}`"));
-            err = match crate::error::did_you_mean(pattern, ids.iter().map(String::as_str)) {
-                Some(near) => err.help(format!("did you mean `{near}`?")),
-                None => err.help(format!("the ids are: {}", ids.join(", "))),
-            };
-            return Err(err);
-        }
-    }
-    if !ids.iter().any(|id| selection.selects(id)) {
-        return Err(
-            InputError::new("--only and --skip leave no rate-limit result to report")
-                .help(format!("the ids are: {}", ids.join(", "))),
-        );
-    }
+    selection.validate_ids(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
     // A probe whose result is not wanted is not sent either.
     for t in &mut targets {
         t.probe_bypass &= selection.selects(&format!("{}.bypass", t.id));
@@ -149,17 +134,16 @@ pub async fn run(
             if !selection.selects(&id) {
                 continue;
             }
-            results.push(CheckResult {
-                reproduce: Some(format!("{} --only {id}", inputs.reproduce_base)),
+            let reproduce = format!("{} --only {id}", inputs.reproduce_base);
+            let aspect = Aspect::new(
                 id,
-                name: format!("rate limit {}: {title}", target.label),
-                kind: "rate-limit".into(),
-                status: finding.status,
-                duration_ms: finding.duration.map_or(0, |d| d.as_millis() as u64),
-                message: finding.message,
-                details: finding.details,
-                location: target.location.clone(),
-            });
+                format!("rate limit {}: {title}", target.label),
+                target.location.clone(),
+            );
+            let duration = finding.duration.unwrap_or_default();
+            let mut result = finding.into_result("rate-limit", aspect, duration);
+            result.reproduce = Some(reproduce);
+            results.push(result);
         }
     }
     let report = Report::new(
@@ -469,14 +453,6 @@ fn from_flags(url: &str, args: &RateLimitArgs) -> Result<TargetConfig, InputErro
     })
 }
 
-fn flag_error(error: InputError, what: &str) -> InputError {
-    if error.key.is_some() || error.location.is_some() {
-        error
-    } else {
-        error.key(what)
-    }
-}
-
 fn resolve(
     resolver: &mut Resolver<'_>,
     config: &Located<TargetConfig>,
@@ -507,17 +483,7 @@ fn resolve(
         .name
         .clone()
         .unwrap_or_else(|| url.host_str().unwrap_or("target").to_string());
-    let method_text = config
-        .method
-        .clone()
-        .unwrap_or_else(|| "GET".into())
-        .to_ascii_uppercase();
-    let method = reqwest::Method::from_bytes(method_text.as_bytes()).map_err(|_| {
-        resolver.error(
-            &config.span,
-            format!("`{method_text}` is not an HTTP method"),
-        )
-    })?;
+    let method = super::preflight::http_method(resolver, config.method.as_deref(), &config.span)?;
     let mut headers = HeaderMap::new();
     for (name, value) in super::preflight::request_headers(resolver, &config.headers)? {
         let header_name = HeaderName::from_bytes(name.as_bytes())

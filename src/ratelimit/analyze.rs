@@ -4,13 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use hdrhistogram::Histogram;
-
 use super::headers::Syntax;
 use super::send::{Run, Sample};
 use crate::checks::Finding;
 use crate::report::Status;
-use crate::units::{format_duration, millis, plural};
+use crate::units::{Latencies, format_duration, millis, plural};
 
 /// What the limiter is expected to do.
 #[derive(Clone, Debug)]
@@ -62,13 +60,12 @@ fn success(status: u16) -> bool {
 pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
     let samples = &run.samples;
     let mut by_status = BTreeMap::new();
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds");
+    let mut latencies = Latencies::default();
     for s in samples {
         if let Some(status) = s.status {
             *by_status.entry(status).or_insert(0) += 1;
         }
-        histogram.saturating_record(s.latency.as_micros().max(1) as u64);
+        latencies.record(s.latency);
     }
     let transport_errors = samples.iter().filter(|s| s.status.is_none()).count() as u32;
     // The first limited answer to come back. With several requests in flight neither send nor
@@ -134,7 +131,6 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
             .count() as u32,
         None => 0,
     };
-    let at = |q: f64| Duration::from_micros(histogram.value_at_quantile(q));
     Analysis {
         sent: samples.len() as u32,
         by_status,
@@ -148,10 +144,10 @@ pub fn analyze(run: &Run, expect: &Expect) -> Analysis {
         window,
         advertised,
         requests_per_second: samples.len() as f64 / run.elapsed.as_secs_f64().max(1e-9),
-        p50: at(0.50),
-        p90: at(0.90),
-        p99: at(0.99),
-        max: Duration::from_micros(histogram.max()),
+        p50: latencies.quantile(0.50),
+        p90: latencies.quantile(0.90),
+        p99: latencies.quantile(0.99),
+        max: latencies.max(),
     }
 }
 
