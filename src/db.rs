@@ -19,14 +19,29 @@ pub enum Backend {
 impl Backend {
     /// The backend a URL's scheme names, and the URL sqlx accepts for it.
     pub fn from_url(url: &str) -> Result<(Backend, String), String> {
-        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        if url.trim().is_empty() {
+            return Err("the database URL is empty".into());
+        }
+        // Only a real scheme is echoed: the text before a colon of something that is not a
+        // URL (`host=db password=ab:cd`) may be a password.
+        let scheme = url.split_once(':').map(|(s, _)| s).filter(|s| {
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+        });
+        let Some(scheme) = scheme else {
+            return Err(
+                "the database URL is not a URL (its text is not shown: it may hold a password); \
+                 write postgres://user:password@host:5432/db, mysql://…, mariadb://… or sqlite://path"
+                    .into(),
+            );
+        };
         match scheme {
             "postgres" | "postgresql" => Ok((Backend::Postgres, url.to_string())),
             "mysql" => Ok((Backend::MySql, url.to_string())),
             // sqlx speaks the MySQL protocol MariaDB uses, under the `mysql` scheme.
             "mariadb" => Ok((Backend::MySql, format!("mysql{}", &url["mariadb".len()..]))),
             "sqlite" => Ok((Backend::Sqlite, url.to_string())),
-            "" => Err("the database URL is empty".into()),
             other => Err(format!(
                 "the database URL has the scheme `{other}`; use postgres://, mysql://, mariadb:// or sqlite://"
             )),
@@ -240,6 +255,19 @@ pub async fn table_exists(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dsn_that_is_not_a_url_is_refused_without_echoing_it() {
+        let err = Backend::from_url("host=db user=app password=ab:cd").unwrap_err();
+        assert!(err.contains("is not a URL"), "{err}");
+        assert!(!err.contains("password=ab"), "{err}");
+        assert!(Backend::from_url("  ").unwrap_err().contains("empty"));
+        assert!(
+            Backend::from_url("oracle://x")
+                .unwrap_err()
+                .contains("the scheme `oracle`")
+        );
+    }
 
     #[test]
     fn sqlite_urls_made_read_only() {

@@ -586,3 +586,25 @@ fn pattern_alternatives_match_the_whole_value() {
         "does not match the pattern",
     );
 }
+
+#[test]
+fn a_url_variable_shows_its_value_with_even_a_short_password_masked() {
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        "[preflight.env]\nrequired = [\"DATABASE_URL\"]\n",
+    );
+    let (out, report) = run(
+        &w,
+        &[("DATABASE_URL", "postgres://app:ab1@db.internal:5432/app")],
+        &[],
+    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!all.contains(":ab1@"), "{all}");
+    let r = result(&report, "env.DATABASE_URL");
+    assert_eq!(r["status"], "pass");
+    assert_eq!(
+        r["details"]["value"],
+        "postgres://app:***@db.internal:5432/app"
+    );
+}

@@ -492,12 +492,20 @@ fn a_capture_that_matches_nothing_fails_its_check() {
             s.url("/login")
         ),
     );
-    let (code, report, _) = verify(&w, &[]);
+    let (code, report, all) = verify(&w, &[]);
     assert_eq!(code, Some(1));
     assert!(
         message(&report, "http.login")
             .contains("capture `refresh`: $.refresh_token matched nothing"),
         "{report:#}"
+    );
+    // The login's answer holds an access token nobody captured: it stays out of the report.
+    assert!(!all.contains(TOKEN), "{all}");
+    assert!(
+        result(&report, "http.login")["details"]["body_excerpt"]
+            .as_str()
+            .unwrap()
+            .starts_with("(not shown")
     );
 }
 

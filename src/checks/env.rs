@@ -79,7 +79,8 @@ impl EnvProbe {
             if rule.secret {
                 "(value hidden)".to_string()
             } else {
-                format!("`{value}`")
+                // DATABASE_URL is not secret by name, but its password is, however short.
+                format!("`{}`", crate::secret::mask_url(value))
             }
         };
         let value = match rule.value.as_deref() {
@@ -124,7 +125,7 @@ impl EnvProbe {
         }
         let mut finding = Finding::pass(format!("{name} is set {}", shown(value)));
         if !rule.secret {
-            finding = finding.detail("value", value);
+            finding = finding.detail("value", crate::secret::mask_url(value));
         }
         finding
     }

@@ -8,6 +8,8 @@ use regex::Regex;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+use crate::secret::name_looks_secret;
+
 use crate::units::format_duration;
 
 /// `200`, `2xx`, `!5xx` / `not 5xx`.
@@ -115,12 +117,27 @@ impl JsonAssertion {
     /// `Err` says what was expected and what the document holds.
     pub fn check(&self, doc: &Value) -> Result<(), String> {
         let nodes: Vec<&Value> = self.path.query(doc).all();
-        let shown = |v: &Value| {
+        let reveal = |v: &Value| {
             let s = v.to_string();
             if s.len() > 80 {
                 format!("{}…", &s[..s.floor_char_boundary(80)])
             } else {
                 s
+            }
+        };
+        // `$.password_hash absent` must not print the hash it found.
+        let secret_path = name_looks_secret(&self.text);
+        let shown = |v: &Value| {
+            if secret_path && !v.is_null() {
+                let kind = match v {
+                    Value::String(s) => format!("a string of {} characters", s.chars().count()),
+                    Value::Array(a) => format!("an array of {}", a.len()),
+                    Value::Object(o) => format!("an object of {} keys", o.len()),
+                    _ => "a value".to_string(),
+                };
+                format!("{kind} (not shown: the path names a secret)")
+            } else {
+                reveal(v)
             }
         };
         let fail = |got: String| Err(format!("expected {} but {got}", self.text));
@@ -329,7 +346,14 @@ impl Expectations {
                 ),
             };
             if !ok {
-                let got = header(r, name).map_or("absent".to_string(), |v| format!("`{v}`"));
+                // A cookie or token header is described, never shown.
+                let got = match header(r, name) {
+                    None => "absent".to_string(),
+                    Some(v) if name_looks_secret(name) => {
+                        format!("set ({} characters, not shown)", v.chars().count())
+                    }
+                    Some(v) => format!("`{v}`"),
+                };
                 out.push(format!("header {name} is {got} (expected {want})"));
             }
         }
@@ -437,6 +461,25 @@ mod tests {
         );
         assert!(JsonAssertion::parse("$.status is healthy").is_err());
         assert!(JsonAssertion::parse("status == 1").is_err());
+    }
+
+    #[test]
+    fn values_at_secret_paths_are_described_not_shown() {
+        let doc = json!({"user": {"password_hash": "$2b$12$abcdefghijkl"}, "name": "x"});
+        let err = JsonAssertion::parse("$.user.password_hash absent")
+            .unwrap()
+            .check(&doc)
+            .unwrap_err();
+        assert!(!err.contains("abcdefghijkl"), "{err}");
+        assert!(
+            err.contains("a string of 19 characters (not shown"),
+            "{err}"
+        );
+        let err = JsonAssertion::parse(r#"$.name == "y""#)
+            .unwrap()
+            .check(&doc)
+            .unwrap_err();
+        assert!(err.contains(r#"found "x""#), "{err}");
     }
 
     #[test]

@@ -321,7 +321,14 @@ impl HttpProbe {
             if !failures.is_empty() {
                 finding = finding.detail("failures", failures);
             }
-            if let Some(body) = last.excerpt() {
+            // A response values are captured from carries credentials (a login's token): when
+            // the capture failed, those were never learned as secrets, so the body stays out.
+            if !self.captures.is_empty() {
+                finding = finding.detail(
+                    "body_excerpt",
+                    "(not shown: this check captures values, so its body may hold credentials)",
+                );
+            } else if let Some(body) = last.excerpt() {
                 finding = finding.detail("body_excerpt", body);
             }
         }
