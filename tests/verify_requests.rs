@@ -530,6 +530,10 @@ fn captured_references_without_needs_or_outside_requests_are_input_errors() {
             "[[verify.http]]\nname = \"p\"\nurl = \"http://127.0.0.1:9/\"\nneeds = [\"logn\"]\n",
             "needs `logn`",
         ),
+        (
+            "[[verify.http]]\nname = \"p\"\nurl = \"http://127.0.0.1:9/\"\nconsecutive = 0\n",
+            "consecutive = 0: give 1 to 1000",
+        ),
     ];
     for (config, expected) in cases {
         w.write("shipgate.toml", config);
@@ -793,4 +797,37 @@ fn captures_and_captured_references_only_where_they_make_sense() {
         assert_eq!(code, Some(2), "{config}\n{all}");
         assert!(all.contains(expected), "{config}\n{all}");
     }
+}
+
+#[test]
+fn invalid_header_names_and_values_are_input_errors_where_they_are_written() {
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        "[[verify.http]]\nurl = \"http://127.0.0.1:9/\"\nheaders = { \"X Bad\" = \"1\" }\n",
+    );
+    let (code, _, all) = verify(&w, &[]);
+    assert_eq!(code, Some(2), "{all}");
+    assert!(all.contains("shipgate.toml:3:"), "{all}");
+    assert!(
+        all.contains("`X Bad` is not a valid HTTP header name"),
+        "{all}"
+    );
+
+    std::fs::remove_file(w.path().join("shipgate.toml")).unwrap();
+    let (code, _, all) = verify(
+        &w,
+        &[
+            "--http",
+            "http://127.0.0.1:9/",
+            "--header",
+            "X-Token: a\u{7f}b",
+        ],
+    );
+    assert_eq!(code, Some(2), "{all}");
+    assert!(all.contains("`--header`"), "{all}");
+    assert!(
+        all.contains("the value of header X-Token is not valid in HTTP"),
+        "{all}"
+    );
 }

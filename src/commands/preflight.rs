@@ -1260,6 +1260,15 @@ pub(crate) fn http_probe(
         query.push((name.clone(), value));
     }
     let body = request_body(resolver, http, &mut headers)?;
+    let consecutive = http.consecutive.unwrap_or(1);
+    if !(1..=1000).contains(&consecutive) {
+        return Err(resolver
+            .error(
+                &http.span,
+                format!("consecutive = {consecutive}: give 1 to 1000"),
+            )
+            .help("the number of passes in a row needed, e.g. consecutive = 3"));
+    }
     // `${captured.…}` is filled into what is sent, never into what is expected: from here on,
     // the resolver refuses it (the caller gets the names met so far back at the end).
     let captured_names = resolver.captured.take();
@@ -1288,7 +1297,7 @@ pub(crate) fn http_probe(
         insecure: http.insecure,
         expect: rest.expect,
         retry: rest.retry,
-        consecutive: http.consecutive.unwrap_or(1).max(1),
+        consecutive,
         mode: rest.mode,
         captures: rest.captures,
     })
@@ -1406,8 +1415,30 @@ pub(super) fn request_headers(
     given: &indexmap::IndexMap<String, Text>,
 ) -> Result<Vec<(String, Secret)>, InputError> {
     let mut headers = Vec::new();
-    for (header, value) in given {
-        let value = resolver.string(value)?;
+    for (header, text) in given {
+        let value = resolver.string(text)?;
+        // Checked here, once, for every kind that sends headers: at send time it would be an
+        // unplaced "builder error", retried for a whole retry window.
+        let problem = if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            Some(format!(
+                "`{header}` is not a valid HTTP header name (letters, digits and `-`, e.g. X-LP-ID)"
+            ))
+        } else if reqwest::header::HeaderValue::from_str(&value).is_err() {
+            Some(format!(
+                "the value of header {header} is not valid in HTTP (a control character or line break?)"
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let err = resolver.error(&text.span, problem);
+            // From a flag there is no file position: name the flag.
+            return Err(if text.is_unplaced() {
+                err.key("--header")
+            } else {
+                err
+            });
+        }
         // A `${captured.…}` placeholder is not the secret; the value filled in is, and joins
         // the secrets when it is captured.
         if name_looks_secret(header) && !value.contains("${captured.") {

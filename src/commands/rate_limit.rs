@@ -486,15 +486,13 @@ fn resolve(
     let method = super::preflight::http_method(resolver, config.method.as_deref(), &config.span)?;
     let mut headers = HeaderMap::new();
     for (name, value) in super::preflight::request_headers(resolver, &config.headers)? {
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| resolver.error(&config.span, format!("`{name}` is not a header name")))?;
-        let header_value = HeaderValue::from_str(value.expose()).map_err(|_| {
-            resolver.error(
-                &config.span,
-                format!("the value of header {name} is not valid in HTTP"),
-            )
-        })?;
-        headers.append(header_name, header_value);
+        // Both checked by request_headers.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value.expose()),
+        ) {
+            headers.append(name, value);
+        }
     }
     let body = config
         .body
