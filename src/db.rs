@@ -90,7 +90,12 @@ pub async fn limit_lock_waits(
     let ms = timeout.as_millis().max(1);
     let sql = match backend {
         Backend::Postgres => format!("SET lock_timeout = {ms}"),
-        Backend::MySql => format!("SET SESSION lock_wait_timeout = {}", ms.div_ceil(1000)),
+        // lock_wait_timeout covers metadata locks (ALTER, DROP); row locks of UPDATE and DELETE
+        // wait on innodb_lock_wait_timeout.
+        Backend::MySql => format!(
+            "SET SESSION lock_wait_timeout = {0}, SESSION innodb_lock_wait_timeout = {0}",
+            ms.div_ceil(1000)
+        ),
         Backend::Sqlite => format!("PRAGMA busy_timeout = {ms}"),
     };
     sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql))

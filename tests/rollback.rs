@@ -711,6 +711,27 @@ fn a_partial_migration_is_refused() {
 // The data-loss guard
 
 #[test]
+fn a_big_table_at_risk_is_counted_only_up_to_the_cap() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    applied_lp(&w, &db);
+    db.execute(
+        "INSERT INTO limited_partners (name, email, entity_type)
+           SELECT 'LP ' || n, 'lp' || n || '@example.com', 'individual' FROM generate_series(1, 12000) n;
+         INSERT INTO lp_reports (limited_partner_id, report_type, format)
+           SELECT id, 'quarterly', 'pdf' FROM limited_partners;",
+    );
+    let (out, report) = rollback(&w, &db, &["--to", "001-lp-base"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let msg = message(&report, "rollback.data-loss");
+    assert!(
+        msg.contains("table lp_reports: more than 10000 rows;"),
+        "{msg}"
+    );
+    assert_eq!(scalar(&db, "SELECT count(*) FROM lp_reports"), 12000);
+}
+
+#[test]
 fn dropping_a_table_with_rows_is_refused_unless_allowed() {
     let w = Workdir::new();
     let db = TestDb::postgres();

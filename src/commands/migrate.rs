@@ -1120,6 +1120,24 @@ fn state_result(
 }
 
 fn failure_result(m: &Migration, f: &Failure) -> CheckResult {
+    step_failure(
+        &migration_id(m),
+        &title(m),
+        &m.version,
+        f,
+        "nothing of it was applied",
+    )
+}
+
+/// A script that failed while migrating or rolling back: where, why, and what state it left
+/// (`undone`: what a failure inside a transaction means for this command).
+pub(super) fn step_failure(
+    id: &str,
+    title: &str,
+    version: &str,
+    f: &Failure,
+    undone: &str,
+) -> CheckResult {
     let what = if f.statement > 0 {
         format!(" at statement {}", f.statement)
     } else {
@@ -1127,20 +1145,19 @@ fn failure_result(m: &Migration, f: &Failure) -> CheckResult {
     };
     let state = if f.partial {
         format!(
-            "; {} statements before it stayed applied: fix the cause, then re-run with --resume",
-            f.completed
+            "; {} before it took effect and stay: fix the cause, then re-run with --resume",
+            plural(f.completed, "statement", "statements")
         )
     } else {
-        "; nothing of it was applied".to_string()
+        format!("; {undone}")
     };
     let mut r = with_details(
         result(
-            &migration_id(m),
-            &title(m),
+            id,
+            title,
             Status::Fail,
             format!(
-                "{} failed{what}: {}{}{state}",
-                m.version,
+                "{version} failed{what}: {}{}{state}",
                 f.message,
                 f.sqlstate
                     .as_ref()
@@ -1153,6 +1170,7 @@ fn failure_result(m: &Migration, f: &Failure) -> CheckResult {
             "detail": f.detail,
             "hint": f.hint,
             "statement": f.statement,
+            "completed": f.partial.then_some(f.completed),
             "code_frame": f.code_frame,
         }),
     );

@@ -283,7 +283,7 @@ async fn rollback_locked(
     for step in &steps {
         let m = &source.migrations[step.index.expect("checked above")];
         for loss in revert::losses(m) {
-            match revert::rows_at_risk(conn, target.backend, &loss).await {
+            match revert::rows_at_risk(conn, target.backend, &loss, target.lock_timeout).await {
                 Ok(Some(n)) if n > 0 => at_risk.push((loss.describe(), n)),
                 Ok(_) => {}
                 Err(e) => at_risk.push((format!("{} (cannot count: {e})", loss.describe()), -1)),
@@ -294,7 +294,9 @@ async fn rollback_locked(
         let listed: Vec<String> = at_risk
             .iter()
             .map(|(what, n)| {
-                if *n >= 0 {
+                if *n > revert::COUNT_CAP {
+                    format!("{what}: more than {} rows", revert::COUNT_CAP)
+                } else if *n >= 0 {
                     format!("{what}: {}", plural(*n as usize, "row", "rows"))
                 } else {
                     what.clone()
@@ -412,31 +414,13 @@ async fn rollback_locked(
                 results.push(r);
             }
             Err(f) => {
-                let mut r = with_details(
-                    result(
-                        &step_id(step),
-                        &title(m),
-                        Status::Fail,
-                        format!(
-                            "{} failed at statement {}: {}{}; {}",
-                            m.version,
-                            f.statement,
-                            f.message,
-                            f.sqlstate
-                                .as_ref()
-                                .map(|c| format!(" (SQLSTATE {c})"))
-                                .unwrap_or_default(),
-                            if f.partial {
-                                "statements before it stayed applied"
-                            } else {
-                                "it was rolled back: the database is as before this step"
-                            }
-                        ),
-                    ),
-                    json!({"sqlstate": f.sqlstate, "detail": f.detail, "hint": f.hint, "code_frame": f.code_frame}),
+                let r = super::migrate::step_failure(
+                    &step_id(step),
+                    &title(m),
+                    &m.version,
+                    &f,
+                    "it was rolled back: the database is as before this step",
                 );
-                r.details.retain(|_, v| !v.is_null());
-                r.location = Some(f.location.clone());
                 results.push(r);
                 failed = Some(m.version.clone());
             }

@@ -204,22 +204,30 @@ pub async fn apply(
             )
         };
         // Recorded before the first statement: a crash at any point leaves a row saying how far it got.
+        // Without a transaction, statements that ran stay: a bookkeeping failure says how many.
+        let stuck = |done: usize| {
+            move |e: String| Failure {
+                completed: done,
+                partial: done > 0,
+                ..bookkeeping_failure(script, e)
+            }
+        };
         history
             .record_progress(conn, &record(resume_from))
             .await
-            .map_err(|e| bookkeeping_failure(script, e))?;
+            .map_err(stuck(resume_from))?;
         for (i, stmt) in stmts.iter().enumerate().skip(resume_from) {
             run_statement(conn, script, stmt, i + 1, i, true).await?;
             history
                 .record_progress(conn, &record(i + 1))
                 .await
-                .map_err(|e| bookkeeping_failure(script, e))?;
+                .map_err(stuck(i + 1))?;
         }
         let ms = started.elapsed().as_millis() as i64;
         history
             .record_progress(conn, &row(status::APPLIED, None, ms))
             .await
-            .map_err(|e| bookkeeping_failure(script, e))?;
+            .map_err(stuck(stmts.len()))?;
         Ok(Done {
             statements: stmts.len(),
             duration: started.elapsed(),
@@ -297,7 +305,8 @@ fn failure(
     }
 }
 
-fn bookkeeping_failure(script: &Script, message: String) -> Failure {
+/// A failure of shipgate's own statements (BEGIN, COMMIT, the history row) around a script.
+pub(crate) fn bookkeeping_failure(script: &Script, message: String) -> Failure {
     Failure {
         message,
         sqlstate: None,

@@ -95,95 +95,116 @@ pub async fn take(
     };
     // Written under a temporary name: a dump cut short must not look like a backup.
     let path = PathBuf::from(format!("{}.partial", final_path.display()));
-    match backend {
-        Backend::Postgres => {
-            // The password goes through PGPASSWORD, whether written in the userinfo or as a
-            // `?password=` parameter: a command line is visible to every user in `ps`.
-            let mut password = parsed.password().map(|p| {
-                percent_encoding::percent_decode_str(p)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            });
-            let mut without_password = parsed.clone();
-            let _ = without_password.set_password(None);
-            let kept: Vec<(String, String)> = parsed
-                .query_pairs()
-                .filter_map(|(k, v)| {
-                    if k == "password" {
-                        password = Some(v.into_owned());
-                        None
-                    } else {
-                        Some((k.into_owned(), v.into_owned()))
-                    }
-                })
-                .collect();
-            without_password.set_query(None);
-            if !kept.is_empty() {
-                without_password.query_pairs_mut().extend_pairs(kept);
-            }
-            let mut cmd = tokio::process::Command::new("pg_dump");
-            cmd.args(["-Fc", "--no-password", "-f"])
-                .arg(&path)
-                .arg("-d")
-                .arg(without_password.as_str());
-            if let Some(p) = password {
-                cmd.env("PGPASSWORD", p);
-            }
-            run(cmd, "pg_dump", timeout).await?;
-            let mut list = tokio::process::Command::new("pg_restore");
-            list.arg("--list").arg(&path);
-            let listing = run(list, "pg_restore --list", timeout).await?;
-            if listing.trim().is_empty() {
-                return Err(format!(
-                    "pg_restore --list read nothing from {}",
-                    path.display()
-                ));
-            }
-        }
-        Backend::MySql => {
-            let mut cmd = tokio::process::Command::new("mysqldump");
-            cmd.args([
-                "--single-transaction",
-                "--routines",
-                "--triggers",
-                "--protocol=TCP",
-            ]);
-            let host = parsed
-                .host_str()
-                .unwrap_or("127.0.0.1")
-                .trim_start_matches('[')
-                .trim_end_matches(']');
-            cmd.arg(format!("--host={host}"));
-            cmd.arg(format!("--port={}", parsed.port().unwrap_or(3306)));
-            if !parsed.username().is_empty() {
-                let user =
-                    percent_encoding::percent_decode_str(parsed.username()).decode_utf8_lossy();
-                cmd.arg(format!("--user={user}"));
-            }
-            if let Some(p) = parsed.password() {
-                cmd.env(
-                    "MYSQL_PWD",
+    let written: Result<(), String> = async {
+        match backend {
+            Backend::Postgres => {
+                // The password goes through PGPASSWORD, whether written in the userinfo or as a
+                // `?password=` parameter: a command line is visible to every user in `ps`.
+                let mut password = parsed.password().map(|p| {
                     percent_encoding::percent_decode_str(p)
                         .decode_utf8_lossy()
-                        .into_owned(),
-                );
+                        .into_owned()
+                });
+                let mut without_password = parsed.clone();
+                let _ = without_password.set_password(None);
+                let kept: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .filter_map(|(k, v)| {
+                        if k == "password" {
+                            password = Some(v.into_owned());
+                            None
+                        } else {
+                            Some((k.into_owned(), v.into_owned()))
+                        }
+                    })
+                    .collect();
+                without_password.set_query(None);
+                if !kept.is_empty() {
+                    without_password.query_pairs_mut().extend_pairs(kept);
+                }
+                let mut cmd = tokio::process::Command::new("pg_dump");
+                cmd.args(["-Fc", "--no-password", "-f"])
+                    .arg(&path)
+                    .arg("-d")
+                    .arg(without_password.as_str());
+                if let Some(p) = password {
+                    cmd.env("PGPASSWORD", p);
+                }
+                run(cmd, "pg_dump", timeout).await?;
+                let mut list = tokio::process::Command::new("pg_restore");
+                list.arg("--list").arg(&path);
+                let listing = run(list, "pg_restore --list", timeout).await?;
+                if listing.trim().is_empty() {
+                    return Err(format!(
+                        "pg_restore --list read nothing from {}",
+                        path.display()
+                    ));
+                }
             }
-            cmd.arg(format!("--result-file={}", path.display()))
-                .arg(&name);
-            run(cmd, "mysqldump", timeout).await?;
+            Backend::MySql => {
+                let mut cmd = tokio::process::Command::new("mysqldump");
+                cmd.args([
+                    "--single-transaction",
+                    "--routines",
+                    "--triggers",
+                    "--protocol=TCP",
+                ]);
+                let host = parsed
+                    .host_str()
+                    .unwrap_or("127.0.0.1")
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                cmd.arg(format!("--host={host}"));
+                cmd.arg(format!("--port={}", parsed.port().unwrap_or(3306)));
+                if !parsed.username().is_empty() {
+                    let user =
+                        percent_encoding::percent_decode_str(parsed.username()).decode_utf8_lossy();
+                    cmd.arg(format!("--user={user}"));
+                }
+                if let Some(p) = parsed.password() {
+                    cmd.env(
+                        "MYSQL_PWD",
+                        percent_encoding::percent_decode_str(p)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    );
+                }
+                cmd.arg(format!("--result-file={}", path.display()))
+                    .arg(&name);
+                run(cmd, "mysqldump", timeout).await?;
+            }
+            Backend::Sqlite => {
+                let target = path.display().to_string().replace('\'', "''");
+                let vacuum = conn.execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{target}'")));
+                tokio::time::timeout(timeout, vacuum)
+                    .await
+                    .map_err(|_| {
+                        format!(
+                            "VACUUM INTO {} did not finish within {}",
+                            path.display(),
+                            format_duration(timeout)
+                        )
+                    })?
+                    .map_err(|e| {
+                        format!(
+                            "VACUUM INTO {} failed: {}",
+                            path.display(),
+                            describe_error(&e)
+                        )
+                    })?;
+            }
         }
-        Backend::Sqlite => {
-            let target = path.display().to_string().replace('\'', "''");
-            conn.execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{target}'")))
-                .await
-                .map_err(|e| {
-                    format!(
-                        "VACUUM INTO {} failed: {}",
-                        path.display(),
-                        describe_error(&e)
-                    )
-                })?;
-        }
+        Ok(())
+    }
+    .await;
+    // A dump cut short (an error, a timeout) must not be left behind to be taken for a backup.
+    if let Err(why) = written {
+        let removed = std::fs::remove_file(&path).is_ok();
+        return Err(if removed {
+            format!("{why} (the partial file {} was removed)", path.display())
+        } else {
+            why
+        });
     }
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     if bytes == 0 {

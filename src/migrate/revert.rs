@@ -199,34 +199,55 @@ fn unquote(name: &str) -> String {
     name.trim().to_string()
 }
 
-/// Rows that would be lost: a table's row count, or a column's non-null count. `None` when the
+/// Counted up to this many: the guard needs "any?", the message a size; a full count of a big
+/// table while holding the migration lock would take as long as a scan.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// Rows that would be lost: a table's rows, or a column's non-null values, counted up to
+/// [`COUNT_CAP`] + 1 (more reads as "more than COUNT_CAP"), within `timeout`. `None` when the
 /// table is already gone.
 pub async fn rows_at_risk(
     conn: &mut AnyConnection,
     backend: Backend,
     loss: &Loss,
+    timeout: std::time::Duration,
 ) -> Result<Option<i64>, String> {
+    let limit = COUNT_CAP + 1;
     let (table, sql) = match loss {
-        Loss::Table(t) => (t, format!("SELECT count(*) FROM {t}")),
+        Loss::Table(t) => (
+            t,
+            format!("SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT {limit}) AS at_risk"),
+        ),
         Loss::Column { table, column } => (
             table,
-            format!("SELECT count(*) FROM {table} WHERE {column} IS NOT NULL"),
+            format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} IS NOT NULL LIMIT {limit}) AS at_risk"
+            ),
         ),
     };
-    if !crate::db::table_exists(conn, backend, table).await? {
-        return Ok(None);
-    }
-    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-        .fetch_one(&mut *conn)
-        .await
-        .map(Some)
-        .map_err(|e| {
-            format!(
-                "cannot count the rows of {}: {}",
-                loss.describe(),
-                describe_error(&e)
-            )
-        })
+    let counted = async {
+        if !crate::db::table_exists(conn, backend, table).await? {
+            return Ok(None);
+        }
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await
+            .map(Some)
+            .map_err(|e| {
+                format!(
+                    "cannot count the rows of {}: {}",
+                    loss.describe(),
+                    describe_error(&e)
+                )
+            })
+    };
+    tokio::time::timeout(timeout, counted).await.map_err(|_| {
+        format!(
+            "counting the rows of {} took longer than {}",
+            loss.describe(),
+            crate::units::format_duration(timeout)
+        )
+    })?
 }
 
 #[derive(Clone, Debug)]
@@ -250,17 +271,7 @@ pub async fn revert(
         .as_ref()
         .expect("revert is only called for migrations with a down script");
     let stmts = statements(down);
-    let bookkeeping = |message: String| Failure {
-        message,
-        sqlstate: None,
-        detail: None,
-        hint: None,
-        statement: 0,
-        location: down.location(),
-        code_frame: None,
-        completed: 0,
-        partial: false,
-    };
+    let bookkeeping = |message: String| super::apply::bookkeeping_failure(down, message);
     if runs_in_transaction(history.backend, down) {
         let begin = if history.backend == Backend::Sqlite {
             "BEGIN IMMEDIATE"
@@ -295,21 +306,29 @@ pub async fn revert(
     } else {
         // Outside a transaction every statement sticks: record how far it got, so a failed or
         // killed rollback can be resumed instead of re-running statements already done.
+        // A bookkeeping failure here comes after statements that stayed: it says how many.
+        let stuck = |done: usize| {
+            move |e: String| Failure {
+                completed: done,
+                partial: done > 0,
+                ..bookkeeping(e)
+            }
+        };
         history
             .set_reverting(conn, recorded_version, resume_from)
             .await
-            .map_err(bookkeeping)?;
+            .map_err(stuck(resume_from))?;
         for (i, stmt) in stmts.iter().enumerate().skip(resume_from) {
             run_statement(conn, down, stmt, i + 1, i, true).await?;
             history
                 .set_reverting(conn, recorded_version, i + 1)
                 .await
-                .map_err(bookkeeping)?;
+                .map_err(stuck(i + 1))?;
         }
         history
             .delete(conn, recorded_version)
             .await
-            .map_err(bookkeeping)?;
+            .map_err(stuck(stmts.len()))?;
     }
     Ok(Reverted {
         statements: stmts.len(),
