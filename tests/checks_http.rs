@@ -283,6 +283,8 @@ fn check_order_across_kinds_follows_the_config() {
         ["env.MODE", "path.data", "path.data.space", "http.api"],
         "{got:?}"
     );
+    // Then the --writable-dir flag's directory: exists, writable, free space.
+    assert_eq!(got.len(), 7, "{got:?}");
     assert!(got[4..].iter().all(|id| id.starts_with("path.")), "{got:?}");
 }
 

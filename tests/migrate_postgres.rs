@@ -1142,7 +1142,12 @@ fn the_database_password_never_appears_in_any_output() {
     w.write("migrations/001_a.sql", "CREATE TABLE a (x int);\n");
     w.write("migrations/002_bad.sql", "SELECT nope FROM a;\n");
     w.write("shipgate.toml", "[migrate]\ndatabase_url = \"${APP_DB}\"\n");
-    let unreachable = url.replace(":5432/", ":1/");
+    let unreachable = {
+        let mut u = url::Url::parse(&url).expect("test URL");
+        u.set_port(Some(1)).expect("a port can be set");
+        u.to_string()
+    };
+    assert!(unreachable.contains(":1/") && unreachable.contains(SENTINEL));
 
     type Run<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
     let runs: Vec<Run> = vec![

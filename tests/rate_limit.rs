@@ -813,23 +813,6 @@ fn an_absurdly_slow_rate_sends_one_request_and_ends() {
     assert_eq!(result(&report, ID)["details"]["requests"], 1);
 }
 
-/// Runs shipgate under `script` (util-linux), which gives it a terminal.
-fn on_a_terminal(args: &[&str], ci: bool) -> String {
-    let bin = assert_cmd::cargo::cargo_bin!("shipgate");
-    let line = std::iter::once(bin.display().to_string())
-        .chain(args.iter().map(|a| a.to_string()))
-        .map(|a| shlex::try_quote(&a).unwrap().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qec", &line, "/dev/null"]).env_remove("CI");
-    if ci {
-        cmd.env("CI", "true");
-    }
-    let out = cmd.output().expect("script (util-linux) runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn a_progress_bar_on_a_terminal_and_never_in_ci() {
     let slow = TestServer::start(Router::new().route(
@@ -841,9 +824,11 @@ fn a_progress_bar_on_a_terminal_and_never_in_ci() {
     ));
     let url = slow.url("/api");
     let args = ["rate-limit-test", url.as_str(), "-n", "15"];
-    let shown = on_a_terminal(&args, false);
+    let w = Workdir::new();
+    // A terminal session has a TERM; without one, the bar library treats it as dumb.
+    let shown = common::process::run_in_terminal(&w, &args, &[("TERM", "xterm")]);
     assert!(shown.contains("rate-limit 127.0.0.1 ["), "{shown}");
-    let in_ci = on_a_terminal(&args, true);
+    let in_ci = common::process::run_in_terminal(&w, &args, &[("TERM", "xterm"), ("CI", "true")]);
     assert!(!in_ci.contains("rate-limit 127.0.0.1 ["), "{in_ci}");
     assert!(in_ci.contains("no 429 after 15 requests"), "{in_ci}");
     // Not a terminal (a pipe): no bar either.

@@ -1074,6 +1074,21 @@ fn the_range_is_decided_under_the_lock() {
          is the newest migration; history now {after:?}, exit {}:\n{report:#}",
         code(&out)
     );
+    // Either it reverted 004 (the newest once it held the lock) or it refused; it did not crash.
+    match code(&out) {
+        0 => {
+            assert!(
+                !after.iter().any(|v| v.starts_with("004")),
+                "{after:?}\n{report:#}"
+            );
+            assert_eq!(status(&report, "rollback.lock"), "pass", "{report:#}");
+        }
+        1 => assert_eq!(
+            report["summary"]["errors"], 0,
+            "a refusal, not a crash:\n{report:#}"
+        ),
+        other => panic!("exit {other}:\n{}", both(&out)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
