@@ -315,44 +315,10 @@ fn phase4_example_waits_for_health_and_judges_the_canary() {
 
 #[test]
 fn lp_reporting_example_proves_its_rate_limit() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    // 100 per minute per client, keyed on the connection (not on X-Forwarded-For), with
-    // draft-7 headers and Retry-After: what the runbook's LP_RATE_LIMIT_* settings describe.
-    let hits = Arc::new(AtomicU32::new(0));
-    let router = Router::new().route(
-        "/api/lp/health",
-        get(move |headers: HeaderMap| {
-            let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
-            async move {
-                let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
-                    == Some(&format!("Bearer {LP_TOKEN}"));
-                if !authorized {
-                    return StatusCode::UNAUTHORIZED.into_response();
-                }
-                let remaining = 100u32.saturating_sub(n);
-                let limit_headers = [
-                    ("ratelimit-policy", "100;w=60".to_string()),
-                    (
-                        "ratelimit",
-                        format!("limit=100, remaining={remaining}, reset=60"),
-                    ),
-                ];
-                if n > 100 {
-                    (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        limit_headers,
-                        [("retry-after", "60")],
-                        "Too many requests",
-                    )
-                        .into_response()
-                } else {
-                    (limit_headers, r#"{"status":"healthy"}"#).into_response()
-                }
-            }
-        }),
-    );
-    let api = TestServer::start(router);
+    // The runbook's limiter for real: express-rate-limit, 100 per 60 s, draft-7 headers with
+    // Retry-After, keyed on the connection (trust proxy off), so X-Forwarded-For dodges nothing.
+    let w = common::Workdir::new();
+    let express = common::express::Express::start(&w, &["no-trust-proxy"]);
     let out = shipgate(repo())
         .args([
             "rate-limit-test",
@@ -361,7 +327,7 @@ fn lp_reporting_example_proves_its_rate_limit() {
             "--format",
             "json",
         ])
-        .env("LP_API_URL", api.url(""))
+        .env("LP_API_URL", express.base("no-trust-proxy"))
         .env("TEST_TOKEN", LP_TOKEN)
         .output()
         .unwrap();
@@ -370,6 +336,8 @@ fn lp_reporting_example_proves_its_rate_limit() {
     assert!(!all.contains(LP_TOKEN), "the token leaked:\n{all}");
     let report = json_report(&out);
     let limit = result(&report, "rate-limit.lp-health");
+    assert_eq!(limit["details"]["advertised_limit"], 100, "{limit:#}");
+    assert_eq!(limit["details"]["first_limited_index"], 101, "{limit:#}");
     assert_eq!(limit["details"]["observed_limit"], 100, "{limit:#}");
     assert_eq!(
         result(&report, "rate-limit.lp-health.headers")["status"],

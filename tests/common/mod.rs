@@ -2,6 +2,7 @@
 //! and HTTP servers on loopback.
 #![allow(dead_code)]
 
+pub mod express;
 pub mod process;
 pub mod tls;
 
