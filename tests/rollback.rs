@@ -1826,3 +1826,47 @@ fn mariadb_a_rollback_that_stops_part_way_is_resumed_not_repeated() {
     assert_eq!(status(&report, "rollback.verify"), "pass");
     assert!(mysql_history(&db).is_empty());
 }
+
+/// A file renamed after it ran keeps its history row (matched by number): it is the same
+/// migration under its new name, for `--to` as for the order of the others.
+#[test]
+fn a_renamed_migration_is_reverted_in_its_place() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-a",
+        "CREATE TABLE a (x int);",
+        Some("DROP TABLE a;"),
+    );
+    write_pair(
+        &w,
+        "002-b",
+        "CREATE TABLE b (x int);",
+        Some("DROP TABLE b;"),
+    );
+    write_pair(
+        &w,
+        "003-c",
+        "CREATE TABLE c (x int);",
+        Some("DROP TABLE c;"),
+    );
+    migrate(&w, &db, &[]);
+    for suffix in ["up", "down"] {
+        std::fs::rename(
+            w.path().join(format!("migrations/002-b.{suffix}.sql")),
+            w.path().join(format!("migrations/002-bee.{suffix}.sql")),
+        )
+        .unwrap();
+    }
+    // Named as the file is named now: it is applied (its row says 002-b).
+    let (out, report) = rollback(&w, &db, &["--to", "002-bee"]);
+    assert_eq!(code(&out), 0, "{}\n{report:#}", both(&out));
+    assert_eq!(history(&db), ["001-a", "002-b"]);
+    assert!(table_exists(&db, "b") && !table_exists(&db, "c"));
+
+    let (out, report) = rollback(&w, &db, &["--to", "001-a"]);
+    assert_eq!(code(&out), 0, "{}\n{report:#}", both(&out));
+    assert_eq!(history(&db), ["001-a"]);
+    assert!(table_exists(&db, "a") && !table_exists(&db, "b"));
+}

@@ -32,13 +32,6 @@ pub struct Step {
 
 /// The applied migrations a range covers, newest first.
 pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>, String> {
-    let order_of = |version: &str| -> Option<Vec<u64>> {
-        source
-            .migrations
-            .iter()
-            .find(|m| m.version == version)
-            .map(|m| m.order.clone())
-    };
     let mut applied: Vec<Step> = rows
         .iter()
         .map(|r| Step {
@@ -56,15 +49,12 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
             row: r.clone(),
         })
         .collect();
+    // Ordered by the file each row was matched to (renamed files included), not by its name.
+    let order = |s: &Step| s.index.map(|i| source.migrations[i].order.clone());
     // Newest first, in the order they were applied (a total order: ties, such as rows adopted
     // in one go, fall back to the file order).
     applied.sort_by(|a, b| {
-        let key = |s: &Step| {
-            (
-                s.row.applied_at.clone(),
-                order_of(&s.version).unwrap_or_default(),
-            )
-        };
+        let key = |s: &Step| (s.row.applied_at.clone(), order(s).unwrap_or_default());
         key(b).cmp(&key(a))
     });
     match range {
@@ -74,20 +64,19 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
             let index = super::plan::find(source, version)
                 .ok_or_else(|| format!("--to {version}: no migration file has that version"))?;
             let target = &source.migrations[index];
-            if !rows.iter().any(|r| r.version == target.version) {
+            let Some(target_applied_at) = applied
+                .iter()
+                .find(|s| s.index == Some(index))
+                .map(|s| s.row.applied_at.clone())
+            else {
                 return Err(format!(
                     "--to {version}: {} is not applied, so it cannot be the point to roll back to",
                     target.version
                 ));
-            }
-            let target_applied_at = rows
-                .iter()
-                .find(|r| r.version == target.version)
-                .map(|r| r.applied_at.clone())
-                .unwrap_or_default();
+            };
             Ok(applied
                 .into_iter()
-                .filter(|s| match order_of(&s.version) {
+                .filter(|s| match order(s) {
                     Some(o) => o > target.order,
                     // A row without a file: only if it was applied after the target.
                     None => s.row.applied_at > target_applied_at,
