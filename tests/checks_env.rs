@@ -608,3 +608,24 @@ fn a_url_variable_shows_its_value_with_even_a_short_password_masked() {
         "postgres://app:***@db.internal:5432/app"
     );
 }
+
+#[test]
+fn an_unreadable_env_example_is_placed_on_its_own_line() {
+    let w = Workdir::new();
+    w.write(
+        ".env.example",
+        "DATABASE_URL=\nSESSION_SECRET=\"unterminated\n",
+    );
+    w.write(
+        "shipgate.toml",
+        "[preflight.env]\nexample = \".env.example\"\n",
+    );
+    let out = w.cmd().args(["preflight"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot use the env example .env.example"),
+        "{err}"
+    );
+    assert!(err.contains(".env.example:2"), "{err}");
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, Connection};
 
 use super::{Finding, skipped_after};
-use crate::db::{Backend, describe_error, install_drivers, table_exists};
+use crate::db::{Backend, describe_error, table_exists};
 use crate::report::Status;
 use crate::secret::Secret;
 use crate::units::{Version, format_duration};
@@ -207,20 +207,14 @@ impl DatabaseProbe {
 
     /// Connects, retrying with backoff until `wait` has passed (one attempt when it is zero).
     async fn connect(&self) -> Result<(AnyConnection, u32), (String, u32)> {
-        install_drivers();
         let deadline = Instant::now() + self.wait;
         let mut delay = Duration::from_millis(100);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = tokio::time::timeout(
-                self.attempt_timeout,
-                AnyConnection::connect(self.url.expose()),
-            );
-            let error = match attempt.await {
-                Ok(Ok(conn)) => return Ok((conn, attempts)),
-                Ok(Err(e)) => describe_error(&e),
-                Err(_) => format!("no answer within {}", format_duration(self.attempt_timeout)),
+            let error = match crate::db::connect(self.url.expose(), self.attempt_timeout).await {
+                Ok(conn) => return Ok((conn, attempts)),
+                Err(e) => e,
             };
             let now = Instant::now();
             if now + delay >= deadline {

@@ -523,9 +523,16 @@ impl Planner<'_> {
         }
         let example = match example {
             Some((path, loc)) => {
+                // Placed in the example file itself (its line), which the message names.
                 let keys = crate::env::read_env_file(&path).map_err(|e| {
-                    InputError::new(format!("cannot use the env example: {}", e.message))
-                        .at(loc.clone().or(e.location.clone()))
+                    let mut err = InputError::new(format!(
+                        "cannot use the env example {}: {}",
+                        path.display(),
+                        e.message
+                    ))
+                    .at(e.location.clone().or(loc.clone()));
+                    err.help = e.help.clone();
+                    err
                 })?;
                 let keys: Vec<(String, Option<String>)> = keys
                     .keys()
