@@ -1146,3 +1146,18 @@ fn redis_database_and_log_checks_wait_for_what_they_need() {
         );
     }
 }
+
+#[test]
+fn a_sql_check_whose_url_variable_is_unset_names_it() {
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        "[[verify.sql]]\nname = \"q\"\nurl = \"${LP_DB_URL}\"\nquery = \"SELECT 1\"\nexpect = 1\n",
+    );
+    let (code, report, all) = verify(&w, &[], &[]);
+    assert_eq!(code, Some(1), "{all}");
+    assert_eq!(
+        message(result(&report, "sql.q")),
+        "the database URL is empty: LP_DB_URL is not set"
+    );
+}

@@ -593,14 +593,7 @@ impl Planner<'_> {
         // Ids are made id-safe; people read the name as written.
         let label = db.name.clone().unwrap_or_else(|| name.clone());
         let url = self.resolver.text(&db.url)?;
-        let backend = if !url.unset.is_empty() && url.value.is_empty() {
-            Err(format!(
-                "the database URL is empty: {} is not set",
-                url.unset.join(", ")
-            ))
-        } else {
-            Backend::from_url(&url.value)
-        };
+        let backend = database_backend(&url);
         let connect_url = backend.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
         let min_version = db
             .min_version
@@ -1080,8 +1073,8 @@ impl Planner<'_> {
         let loc = self.resolver.table_location(&sql.span);
         let name = self.claim("sql", &sql.name, true, &sql.span)?;
         let needs = self.needs(&sql.needs)?;
-        let url = self.resolver.string(&sql.url)?;
-        let backend = Backend::from_url(&url);
+        let url = self.resolver.text(&sql.url)?;
+        let backend = database_backend(&url);
         let connect_url = backend.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
         let query = self.resolver.string(&sql.query)?;
         let mut expects = Vec::new();
@@ -1383,6 +1376,19 @@ fn http_probe_rest(
         client,
         captures,
     })
+}
+
+/// The backend of a database URL; an empty one names the variables that left it empty.
+fn database_backend(
+    url: &crate::config::interp::Interpolated,
+) -> Result<(Backend, String), String> {
+    if url.value.trim().is_empty() && !url.unset.is_empty() {
+        return Err(format!(
+            "the database URL is empty: {} is not set",
+            url.unset.join(", ")
+        ));
+    }
+    Backend::from_url(&url.value)
 }
 
 /// A request method as written (any case; default GET).
