@@ -170,14 +170,20 @@ impl HttpProbe {
             let done = in_a_row >= needed;
             // Bounded: by the retry timeout, or by the passes needed without one (at most `needed`
             // attempts when every one passes, one when it fails).
+            // With a retry window, the last attempt is made at its end (not skipped because a
+            // whole interval no longer fits): `--retry-timeout 1s` tries at 0 s and at 1 s.
             let out_of_time = match deadline {
-                Some(d) => Instant::now() + interval > d,
+                Some(d) => Instant::now() >= d,
                 None => !attempt.failures.is_empty() || attempts >= needed,
             };
             if done || out_of_time {
                 return self.finding(ctx, attempt, attempts, done, started.elapsed());
             }
-            tokio::time::sleep(interval).await;
+            let pause = match deadline {
+                Some(d) => interval.min(d.saturating_duration_since(Instant::now())),
+                None => interval,
+            };
+            tokio::time::sleep(pause).await;
             if let Some(r) = &self.retry {
                 interval = interval.mul_f64(r.backoff.clamp(1.0, 10.0)).min(r.timeout);
             }
