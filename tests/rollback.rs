@@ -1391,6 +1391,15 @@ fn hooks_are_skipped_in_a_dry_run() {
     for id in ["hook.disable-flag", "hook.notify"] {
         assert_eq!(status(&report, id), "skip", "{report:#}");
     }
+    // Each says what it would do, as the rest of the dry run does.
+    assert!(
+        message(&report, "hook.notify").contains("dry run: would run `touch hook-ran`"),
+        "{report:#}"
+    );
+    assert!(
+        message(&report, "hook.disable-flag").contains("dry run: would send "),
+        "{report:#}"
+    );
     assert!(requests.lock().unwrap().is_empty(), "no request was sent");
     assert!(!w.path().join("hook-ran").exists());
     assert_eq!(history(&db), LP);

@@ -126,6 +126,56 @@ impl Attempt {
 }
 
 impl HttpProbe {
+    /// What `--dry-run` reports instead of sending: the request as it would go out, with
+    /// secret-named header values masked (the run's redaction masks every other secret).
+    pub fn would(&self) -> Finding {
+        let url = mask_url(&self.url);
+        let mut message = format!("dry run: would send {} {url}", self.method);
+        if !self.query.is_empty() {
+            let query: Vec<String> = self.query.iter().map(|(k, _)| k.clone()).collect();
+            message.push_str(&format!(" with query {}", query.join(", ")));
+        }
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                if crate::secret::name_looks_secret(name) {
+                    format!("{name}: {}", crate::secret::MASK)
+                } else {
+                    format!("{name}: {}", value.expose())
+                }
+            })
+            .collect();
+        if !headers.is_empty() {
+            message.push_str(&format!(" (headers {})", headers.join(", ")));
+        }
+        let body = match &self.body {
+            Some(Body::Text(text)) => Some(format!("a {}-byte body", text.len())),
+            Some(Body::Json(value)) => {
+                Some(format!("a JSON body of {} bytes", value.to_string().len()))
+            }
+            None => None,
+        };
+        if let Some(body) = &body {
+            message.push_str(&format!(" with {body}"));
+        }
+        let sends = match &self.mode {
+            Mode::Once if self.retry.is_some() || self.consecutive > 1 => {
+                "until it passes".to_string()
+            }
+            Mode::Once => "once".to_string(),
+            Mode::Samples(s) => format!("{} times (samples)", s.count),
+            Mode::Cache(_) => "twice (cache)".to_string(),
+        };
+        Finding::skip(message)
+            .detail("dry_run", true)
+            .detail("method", self.method.as_str())
+            .detail("url", url)
+            .detail("headers", headers)
+            .detail("sends", sends)
+            .detail("expect_status", self.expect.status_text())
+    }
+
     pub async fn run(&self, ctx: &Context) -> Finding {
         if let Some(problem) = &self.problem {
             return Finding::fail(problem.clone());

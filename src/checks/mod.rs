@@ -149,6 +149,36 @@ pub enum Probe {
 }
 
 impl Probe {
+    /// Under `--dry-run`: what this probe would do, for probes that would reach out (send a
+    /// request, connect, run a program); `None` for those that only read local state
+    /// (variables, directories without creating them, log files), which run as usual.
+    pub fn dry_run(&self) -> Option<Finding> {
+        let would = |message: String| {
+            Some(Finding::skip(format!("dry run: would {message}")).detail("dry_run", true))
+        };
+        match self {
+            Probe::Env(_) | Probe::Path(_) | Probe::Log(_) => None,
+            Probe::Http(p) => Some(p.would()),
+            Probe::Metrics(p) => Some(p.request.would()),
+            Probe::Database(p) => would(format!("connect to {}", p.shown_url)),
+            Probe::Redis(p) => would(format!("connect to {}", p.shown_url)),
+            Probe::Tls(p) => would(format!(
+                "connect to {}:{} and read its certificate",
+                p.host, p.port
+            )),
+            Probe::Tool(p) => would(format!("run `{}`", p.command.join(" "))),
+            Probe::Command(p) => would(format!("run `{}`", p.command.join(" "))),
+            Probe::Sql(p) => {
+                let query = p.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                would(format!(
+                    "run `{}` on {}",
+                    expect::excerpt(&query, 120),
+                    p.shown_url
+                ))
+            }
+        }
+    }
+
     async fn run(&self, ctx: &Context, aspects: usize) -> Vec<Finding> {
         match self {
             Probe::Env(p) => p.run(),
@@ -356,6 +386,13 @@ pub async fn run_all(
                 if let Some(reason) = blocked {
                     let _ = done.send(Some(false));
                     return (Ok(skipped_after(&reason, unit.aspects.len())), Duration::ZERO);
+                }
+                // A dry run describes what would reach out instead of doing it, whatever it
+                // needs: its needs were not run either.
+                if ctx.dry_run && let Some(would) = unit.probe.dry_run() {
+                    let _ = done.send(Some(false));
+                    let rest = skipped_after("dry run", unit.aspects.len() - 1);
+                    return (Ok(std::iter::once(would).chain(rest).collect()), Duration::ZERO);
                 }
                 for (id, mut rx) in needs {
                     let passed = matches!(rx.wait_for(Option::is_some).await.as_deref(), Ok(Some(true)));

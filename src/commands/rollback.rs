@@ -567,6 +567,11 @@ async fn run_hooks(
     for unit in hooks {
         if let Some(reason) = skipped_because {
             let aspect = &unit.aspects[0];
+            // A dry run says what the hook would do, as every other dry-run row does.
+            let reason = match unit.probe.dry_run().filter(|_| dry_run) {
+                Some(would) => format!("{}, after the database steps", would.message),
+                None => reason.to_string(),
+            };
             let mut r = result(&aspect.id, &aspect.name, Status::Skip, reason);
             r.kind = "hook".into();
             r.location = aspect.location.clone();
