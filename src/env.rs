@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 
 use crate::error::InputError;
 use crate::report::Location;
+use crate::secret::{Redactor, name_looks_secret};
 
 #[derive(Clone, Default)]
 pub struct Environment {
@@ -83,6 +84,34 @@ impl Environment {
     pub fn file_path(&self) -> Option<&Path> {
         self.file_path.as_deref()
     }
+
+    /// Every secret the environment holds, whether the config refers to it or not: a hook or
+    /// a command may print any variable it inherits. The values of variables named like
+    /// secrets (`*TOKEN*`, `*SECRET*`, …; see [`name_looks_secret`]), from the process and the
+    /// env file, and the passwords and secret query values of every URL-shaped value.
+    pub fn secrets(&self) -> Redactor {
+        let mut secrets = Redactor::new();
+        for (name, value) in self.process.iter().chain(self.file.iter()) {
+            if name_looks_secret(name) && !is_plainly_not_secret(value) {
+                secrets.add(value);
+            }
+            if value.contains("://") {
+                secrets.add_url(value);
+            }
+        }
+        secrets
+    }
+}
+
+/// Values that a secret-looking name may hold but that protect nothing, and that masking
+/// everywhere would garble the report with (`KEY_TTL=3600` would turn "3600 rows" into
+/// "*** rows"): switches and short numbers.
+fn is_plainly_not_secret(value: &str) -> bool {
+    let value = value.trim();
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "none"
+    ) || (value.len() < 8 && value.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Reads a dotenv file into its keys and values, in file order. A line it cannot parse is
@@ -171,6 +200,28 @@ mod tests {
         assert_eq!(env.get("SHIPGATE_ENV_TEST_A"), Some("from-process"));
         assert_eq!(env.get("SHIPGATE_ENV_TEST_ONLY_FILE"), Some("yes"));
         assert_eq!(env.file_keys().count(), 2);
+    }
+
+    #[test]
+    fn secrets_of_every_variable_not_only_those_referenced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "STRIPE_SECRET=sk_live_file\nFEATURE_KEY_TTL=3600\n").unwrap();
+        let mut env = Environment::load(Some(&path), true).unwrap();
+        env.process = [
+            ("API_TOKEN", "tok-process-1"),
+            ("CACHE_URL", "redis://:redis-pass@cache:6379/0"),
+            ("DEBUG_KEYS", "true"),
+            ("HOME", "/root"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let r = env.secrets();
+        assert_eq!(
+            r.redact("tok-process-1 sk_live_file redis-pass 3600 true /root"),
+            "*** *** *** 3600 true /root"
+        );
     }
 
     #[test]

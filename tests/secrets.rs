@@ -440,3 +440,136 @@ one_of = ["a", "b"]
         );
     }
 }
+
+/// A hook prints variables the config never mentions: a token and a URL with a password.
+/// Every secret of the environment and the env file is masked, in every format and file.
+#[test]
+fn secrets_a_hook_prints_from_the_environment_are_masked_everywhere() {
+    const HOOK_TOKEN: &str = "SENTINEL-HOOK-TOKEN-0d4c";
+    const REDIS_PASSWORD: &str = "SENTINEL-REDIS-PW-e81a";
+    const FILE_SECRET: &str = "SENTINEL-FILE-SECRET-77b0";
+    let w = Workdir::new();
+    w.write(
+        "migrations/001_init.up.sql",
+        "CREATE TABLE t (id integer);\n",
+    );
+    w.write("migrations/001_init.down.sql", "DROP TABLE t;\n");
+    w.write(".env", &format!("WEBHOOK_SECRET={FILE_SECRET}\n"));
+    w.write(
+        "shipgate.toml",
+        "[migrate]\ndir = \"migrations\"\n\n[[rollback.hooks]]\nname = \"announce\"\n\
+         command = \"sh -c 'echo token=$API_TOKEN cache=$CACHE_URL; cat .env; exit 1'\"\n",
+    );
+    let db = format!("sqlite://{}?mode=rwc", w.path().join("app.db").display());
+    let vars = [
+        ("API_TOKEN", HOOK_TOKEN.to_string()),
+        (
+            "CACHE_URL",
+            format!("redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0"),
+        ),
+    ];
+    let sentinels = [HOOK_TOKEN, REDIS_PASSWORD, FILE_SECRET];
+    for format in ["human", "json", "junit", "markdown"] {
+        let migrated = w
+            .cmd()
+            .args(["migrate", "--database-url", &db])
+            .output()
+            .unwrap();
+        assert_eq!(migrated.status.code(), Some(0), "{}", show(&migrated));
+        let mut cmd = w.cmd();
+        github(&mut cmd, &w);
+        for (k, v) in &vars {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args([
+                "rollback",
+                "--all",
+                "-v",
+                "--database-url",
+                &db,
+                "--format",
+                format,
+            ])
+            .args(["--output", &format!("json=rb-{format}.json")])
+            .args(["--output", &format!("markdown=rb-{format}.md")])
+            .args(["--output", &format!("junit=rb-{format}.xml")])
+            .output()
+            .unwrap();
+        // The hook failed, so the run did: its output is in the report, masked.
+        assert_eq!(out.status.code(), Some(1), "{format}: {}", show(&out));
+        assert_no_leak(
+            format,
+            &out,
+            w.path(),
+            &["shipgate.toml", ".env", "app.db"],
+            &sentinels,
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&w.read(&format!("rb-{format}.json"))).unwrap();
+        let hook = result(&report, "hook.announce");
+        assert_eq!(hook["status"], "fail", "{hook:#}");
+        let printed = hook["details"]["stdout"].as_str().unwrap();
+        assert!(
+            printed.contains("token=*** cache=redis://:***@127.0.0.1:6379/0\nWEBHOOK_SECRET=***"),
+            "{printed}"
+        );
+    }
+}
+
+/// URL passwords with a raw `@`, percent-encoded passwords (both spellings) and secret query
+/// parameters are masked end to end, in every format, even when the check fails and quotes
+/// the URL.
+#[test]
+fn url_passwords_in_every_spelling_and_secret_query_values_are_masked() {
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        r#"[[preflight.database]]
+name = "raw-at"
+url = "${RAW_AT_URL}"
+wait = "0s"
+timeout = "1s"
+
+[[preflight.database]]
+name = "encoded"
+url = "${ENCODED_URL}"
+wait = "0s"
+timeout = "1s"
+
+[[preflight.http]]
+name = "keyed"
+url = "http://127.0.0.1:1/health?region=eu&api_key=SENTINEL-QUERY-KEY-31"
+timeout = "1s"
+"#,
+    );
+    let env = [
+        (
+            "RAW_AT_URL",
+            "postgres://app:p@ss-SENTINEL-RAW-9a@127.0.0.1:1/app".to_string(),
+        ),
+        (
+            "ENCODED_URL",
+            "postgres://app:SENTINEL%2FENC%40pw-44@127.0.0.1:1/app".to_string(),
+        ),
+    ];
+    let sentinels = [
+        "ss-SENTINEL-RAW-9a",
+        "SENTINEL%2FENC%40pw-44",
+        "SENTINEL/ENC@pw-44",
+        "SENTINEL-QUERY-KEY-31",
+    ];
+    for format in ["human", "json", "junit", "markdown"] {
+        let out = run_all_outputs(&w, &env, format, &[]);
+        assert_eq!(out.status.code(), Some(1), "{format}: {}", show(&out));
+        assert_no_leak(format, &out, w.path(), &["shipgate.toml"], &sentinels);
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&w.read("out-json.json")).expect("JSON report");
+    let raw = result(&report, "database.raw-at")["message"]
+        .as_str()
+        .unwrap();
+    assert!(raw.contains("postgres://app:***@127.0.0.1:1"), "{raw}");
+    let keyed = result(&report, "http.keyed")["message"].as_str().unwrap();
+    assert!(keyed.contains("region=eu&api_key=***"), "{keyed}");
+}

@@ -28,7 +28,8 @@ impl<'a> Resolver<'a> {
         Resolver {
             env,
             source,
-            secrets: Redactor::new(),
+            // Seeded with every secret of the environment before anything prints.
+            secrets: env.secrets(),
             captured: None,
         }
     }
