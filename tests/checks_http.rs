@@ -311,3 +311,73 @@ fn overall_timeout_cuts_a_slow_check() {
         "the 1s deadline was ignored ({took:?})"
     );
 }
+
+/// A server that answers every connection with `head` and `body`, then either closes the
+/// connection (`then_close`) or trickles a byte every 100 ms for up to 10 s.
+fn raw_http_server(head: &'static str, body: &'static str, then_close: bool) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // Bounded: the test sends one request per check.
+        for mut stream in listener.incoming().take(8).flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body.as_bytes());
+                if then_close {
+                    return;
+                }
+                for _ in 0..100 {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if stream.write_all(b"x").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_status_only_check_fails_when_the_body_never_completes() {
+    // 200 and a Content-Length of 1000, then the connection closes after 10 bytes.
+    let cut = raw_http_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: text/plain\r\n\r\n",
+        "0123456789",
+        true,
+    );
+    // 200 and a Content-Length of 1000, then one byte every 100 ms: never done in 1 s.
+    let trickle = raw_http_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: text/plain\r\n\r\n",
+        "0123456789",
+        false,
+    );
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[preflight.http]]\nname = \"cut\"\nurl = \"http://127.0.0.1:{cut}/health\"\n\n\
+             [[preflight.http]]\nname = \"trickle\"\nurl = \"http://127.0.0.1:{trickle}/health\"\ntimeout = \"1s\"\n"
+        ),
+    );
+    let started = Instant::now();
+    let (out, report) = run(&w, &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let cut = result(&report, "http.cut");
+    assert_eq!(cut["status"], "fail", "{cut:#}");
+    assert!(
+        message(cut).contains("did not complete") && message(cut).contains("after 10 bytes"),
+        "{cut:#}"
+    );
+    let trickle = result(&report, "http.trickle");
+    assert_eq!(trickle["status"], "fail", "{trickle:#}");
+    assert!(message(trickle).contains("did not complete"), "{trickle:#}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the trickling body was waited for {:?}",
+        started.elapsed()
+    );
+}

@@ -583,12 +583,18 @@ impl HttpProbe {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = read_body(response, self.timeout).await;
-        let failures = self.expect.failures(&Response {
+        let mut failures = self.expect.failures(&Response {
             status,
             headers: &headers,
-            body: body.as_deref().map_err(Clone::clone),
+            body: body.as_deref().map_err(ToString::to_string),
             latency,
         });
+        // A pass needs the whole response, not only its status line.
+        if let Err(BodyError::Incomplete(why)) = &body
+            && !failures.iter().any(|f| f.contains(why.as_str()))
+        {
+            failures.push(format!("the response did not complete: {why}"));
+        }
         let mut details = Map::new();
         if (300..400).contains(&status)
             && let Some(location) = headers.get("location").and_then(|v| v.to_str().ok())
@@ -606,12 +612,31 @@ impl HttpProbe {
     }
 }
 
+/// Why a body cannot be used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BodyError {
+    /// The response never completed: it trickled past the timeout, or the connection broke
+    /// mid-body. No check passes on it, whatever it expects.
+    Incomplete(String),
+    /// Complete as far as it was read, but unusable as text: too large, or not UTF-8. Only
+    /// checks that look at the body fail on it.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Incomplete(why) | BodyError::Unreadable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The body as text: at most MAX_BODY bytes (+1, to know it was larger), within `timeout`.
-/// A body too large, too slow or not UTF-8 is a sentence saying so.
+/// A body too large, too slow, cut off or not UTF-8 is a sentence saying so.
 pub async fn read_body(
     mut response: reqwest::Response,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, BodyError> {
     let mut bytes = Vec::new();
     let mut too_large = false;
     let read = tokio::time::timeout(timeout, async {
@@ -626,23 +651,25 @@ pub async fn read_body(
     })
     .await;
     match read {
-        Err(_) => Err(format!(
-            "the body did not arrive within {}",
-            format_duration(timeout)
-        )),
-        Ok(Err(e)) => Err(format!(
-            "reading the body failed: {}",
+        Err(_) => Err(BodyError::Incomplete(format!(
+            "the body did not arrive within {} ({} bytes read)",
+            format_duration(timeout),
+            bytes.len()
+        ))),
+        Ok(Err(e)) => Err(BodyError::Incomplete(format!(
+            "the response broke off after {} bytes of its body: {}",
+            bytes.len(),
             error_chain(&e.without_url())
-        )),
-        Ok(Ok(())) if too_large => Err(format!(
+        ))),
+        Ok(Ok(())) if too_large => Err(BodyError::Unreadable(format!(
             "the body is larger than {}",
             crate::units::format_size(MAX_BODY as u64)
-        )),
+        ))),
         Ok(Ok(())) => String::from_utf8(bytes).map_err(|e| {
-            format!(
+            BodyError::Unreadable(format!(
                 "the body is not UTF-8 (invalid byte at {})",
                 e.utf8_error().valid_up_to()
-            )
+            ))
         }),
     }
 }
