@@ -142,6 +142,40 @@ fn placeholder_values_fail() {
     assert_eq!(report["summary"]["failed"], 5);
 }
 
+/// The runbooks' own sample values, from an env file as a new user copies it, with the
+/// spaces a hand-edited file leaves around a value.
+#[test]
+fn the_runbooks_sample_values_are_placeholders() {
+    let w = Workdir::new();
+    w.write(
+        ".env",
+        "SESSION_SECRET=your-secure-session-secret\n\
+         SENTRY_DSN=\"your_dsn_here\"\n\
+         DATABASE_URL=postgresql://user:password@host:port/database\n\
+         JWT_SECRET=change-this-in-production\n\
+         API_KEY=\"  changeme  \"\n\
+         WEBHOOK_URL=https://hooks.example.com/services/T000\n",
+    );
+    w.write(
+        "shipgate.toml",
+        "[preflight.env]\nrequired = [\"SESSION_SECRET\", \"SENTRY_DSN\", \"DATABASE_URL\", \"JWT_SECRET\", \"API_KEY\", \"WEBHOOK_URL\"]\n",
+    );
+    let (out, report) = run(&w, &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    for name in [
+        "SESSION_SECRET",
+        "SENTRY_DSN",
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "API_KEY",
+    ] {
+        let r = result(&report, &format!("env.{name}"));
+        assert_eq!(r["status"], "fail", "{name}: {r:#}");
+        assert!(message(r).contains("placeholder"), "{r:#}");
+    }
+    assert_eq!(result(&report, "env.WEBHOOK_URL")["status"], "pass");
+}
+
 #[test]
 fn values_that_merely_contain_placeholder_words_pass() {
     let w = Workdir::new();

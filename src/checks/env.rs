@@ -186,6 +186,7 @@ impl EnvProbe {
     fn is_placeholder(&self, value: &str) -> bool {
         let value = value.trim();
         builtin_placeholder().is_match(value)
+            || is_template_url(value)
             || self
                 .placeholders
                 .iter()
@@ -193,15 +194,50 @@ impl EnvProbe {
     }
 }
 
-/// The values runbooks leave in `.env.example` for a person to replace.
+/// The values runbooks leave in `.env.example` for a person to replace: `changeme`, `xxx`,
+/// `<token>`, `your-secure-session-secret` and `your_dsn_here` (the seeds' own samples),
+/// `change-this-secret`, `replace-me`, `example`/`sample`/`dummy` values, and variables left
+/// unexpanded (`${API_KEY}`, `{{ token }}`).
 fn builtin_placeholder() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(
-            r"(?i)^(changeme|change[_-]me|change[_-]this|x{3,}|todo|tbd|fixme|placeholder|your[_-].*[_-]here|<[^>]*>|\.\.\.)$",
+            r"(?xi)^(
+                changeme | x{3,} | todo | tbd | fixme | placeholder | \.\.\. | <[^>]*>
+              | change[-_\ .]?(me|this|it)([-_\ .].*)?
+              | replace[-_\ .]?(me|this|with)([-_\ .].*)?
+              | your[-_\ .].+
+              | (example|sample|dummy|fake)([-_\ .].*)?
+              | .+[-_\ ](example|sample|placeholder)
+              | \$\{[^}]*\} | \{\{.*\}\}
+            )$",
         )
         .expect("static regex")
     })
+}
+
+/// A connection URL written as a template: `postgresql://user:password@host:port/database`
+/// (a runbook's own sample) has a literal `password`, `host` or `port` where values go.
+fn is_template_url(value: &str) -> bool {
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let password = userinfo.and_then(|u| u.split_once(':')).map(|(_, p)| p);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+        _ => (host_port, None),
+    };
+    let is = |v: Option<&str>, words: &[&str]| {
+        v.is_some_and(|v| words.iter().any(|w| v.eq_ignore_ascii_case(w)))
+    };
+    is(password, &["password", "pass", "secret", "changeme"])
+        || is(Some(host), &["host", "hostname", "your-host", "server"])
+        || is(port, &["port"])
 }
 
 /// Whether a value has its declared type; the error completes "NAME `value` …".
@@ -324,10 +360,37 @@ mod tests {
             "TODO",
             "your_api_key_here",
             "<token>",
+            // The seeds' own samples.
+            "your-secure-session-secret",
+            "your_dsn_here",
+            "YOUR_VALID_TOKEN",
+            "postgresql://user:password@host:port/database",
+            "change-this-secret",
+            "changethis",
+            "replace-me",
+            "example",
+            "example-secret",
+            "sample_key",
+            "dummy",
+            "secret-example",
+            "${API_KEY}",
+            "{{ token }}",
+            "  changeme  ",
         ] {
             assert!(p.is_placeholder(v), "{v}");
         }
-        for v in ["production", "x", "todo-list-service", "300"] {
+        for v in [
+            "production",
+            "x",
+            "todo-list-service",
+            "300",
+            "yourcompany",
+            "https://api.example.com/v1",
+            "postgres://app:s3cret@db.internal:5432/app",
+            "counterexample",
+            "exchange-rates",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        ] {
             assert!(!p.is_placeholder(v), "{v}");
         }
     }
