@@ -117,8 +117,9 @@ fn is_plainly_not_secret(value: &str) -> bool {
 /// Reads a dotenv file into its keys and values, in file order. A line it cannot parse is
 /// reported by number only: the line may hold a secret.
 pub fn read_env_file(path: &Path) -> Result<IndexMap<String, String>, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_text_bounded(path, crate::files::CONFIG_LIMIT).map_err(|e| {
         InputError::new(format!("cannot read the env file {}: {e}", path.display()))
+            .help("check the --env-file path: it names a dotenv file of NAME=value lines")
     })?;
     let mut out = IndexMap::new();
     for item in dotenvy::from_read_iter(text.as_bytes()) {

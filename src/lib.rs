@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod env;
 pub mod error;
+pub mod files;
 pub mod migrate;
 pub mod output;
 pub mod ratelimit;

@@ -387,13 +387,23 @@ fn unset_url_variable_fails_naming_it() {
 }
 
 #[test]
-fn unknown_scheme_fails_naming_it() {
+fn unknown_scheme_is_wrong_input_naming_it() {
+    // Not a database shipgate speaks: the input is wrong, and nothing runs (exit 2), placed
+    // on the config line that names the URL.
     let w = Workdir::new();
     config(&w, "");
-    let (out, report) = run(&w, &[("DATABASE_URL", "mongodb://127.0.0.1/app")], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let main = result(&report, "database.main");
-    assert!(message(main).contains("`mongodb`"), "{main:#}");
+    let out = w
+        .cmd()
+        .env("DATABASE_URL", "mongodb://127.0.0.1/app")
+        .args(["preflight", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`mongodb`") && err.contains("shipgate.toml:"),
+        "{err}"
+    );
 }
 
 #[test]

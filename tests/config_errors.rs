@@ -361,3 +361,158 @@ fn explicit_env_file_that_does_not_exist() {
     assert!(stderr(&out).contains("prod.env"), "{}", show(&out));
     assert!(!w.path().join("made").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bad input that used to crash, hang or run (issue 9): each exits 2, at its line, at once.
+
+#[test]
+fn a_backoff_or_threshold_that_is_no_number_is_refused() {
+    let rest = "[[preflight.http]]\nurl = \"http://127.0.0.1:1/\"\nretry = { timeout = \"5s\", backoff = nan }\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "backoff"));
+    assert!(err.contains("not a finite number"), "{err}");
+
+    let rest = "[[preflight.sql]]\nname = \"q\"\nurl = \"postgres://127.0.0.1:1/x\"\nquery = \"select 1\"\nexpect_at_least = nan\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "expect_at_least"));
+    assert!(err.contains("not a finite number"), "{err}");
+
+    let rest = "[[preflight.http]]\nurl = \"http://127.0.0.1:1/\"\nretry = { timeout = \"5s\", backoff = 50 }\n";
+    let (_, err) = input_error(rest, &[]);
+    assert!(err.contains("backoff = 50: give 1 to 10"), "{err}");
+}
+
+#[test]
+fn a_retry_interval_below_the_floor_is_refused() {
+    let rest = "[[preflight.http]]\nurl = \"http://127.0.0.1:1/\"\nretry = { timeout = \"2s\", interval = \"0s\" }\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "interval"));
+    assert!(err.contains("below the floor of 100ms"), "{err}");
+}
+
+#[test]
+fn urls_that_are_not_urls_are_input_errors_not_failing_checks() {
+    let rest = "[[preflight.http]]\nname = \"v6\"\nurl = \"http://[::1\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "[::1"));
+    assert!(err.contains("is not a URL"), "{err}");
+
+    let rest = "[[preflight.database]]\nurl = \"${APP_DB}\"\n";
+    let (_, err) = input_error(rest, &[("APP_DB", "::::")]);
+    assert_place(&err, line_of(rest, "APP_DB"));
+    assert!(err.contains("not a URL"), "{err}");
+
+    let rest = "[[preflight.redis]]\nurl = \"http://127.0.0.1:6379\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert!(err.contains("is not a Redis URL"), "{err}");
+
+    // The same from flags.
+    for args in [
+        &["preflight", "--database-url", "::::"][..],
+        &["preflight", "--http-url", "http://[::1"][..],
+        &["verify", "--http", "http://[::1"][..],
+        &["migrate", "--database-url", "::::"][..],
+    ] {
+        let w = Workdir::new();
+        let out = w.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+    }
+}
+
+#[test]
+fn config_and_env_files_must_be_regular_files_of_sane_size() {
+    let w = Workdir::new();
+    let fifo = w.path().join("pipe.toml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = w.path().join("huge.toml");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(64 * 1024 * 1024).unwrap(); // sparse: no disk used
+    for (flag, path, says) in [
+        ("--config", "/dev/zero", "a device, not a regular file"),
+        ("--env-file", "/dev/zero", "a device, not a regular file"),
+        ("--config", fifo.to_str().unwrap(), "a FIFO"),
+        ("--env-file", fifo.to_str().unwrap(), "a FIFO"),
+        ("--config", huge.to_str().unwrap(), "larger than"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = w
+            .cmd()
+            .timeout(std::time::Duration::from_secs(10))
+            .args(["preflight", flag, path])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {path}: {}", show(&out));
+        assert!(stderr(&out).contains(says), "{flag} {path}: {}", show(&out));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn a_fifo_among_the_migrations_is_refused_not_waited_on() {
+    let w = Workdir::new();
+    w.write("migrations/001_init.sql", "CREATE TABLE t (id integer);\n");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(w.path().join("migrations/002_pipe.sql"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let db = format!("sqlite://{}?mode=rwc", w.path().join("app.db").display());
+    let out = w
+        .cmd()
+        .timeout(std::time::Duration::from_secs(10))
+        .args(["migrate", "--dir", "migrations", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr(&out).contains("002_pipe.sql"), "{}", show(&out));
+    assert!(stderr(&out).contains("FIFO"), "{}", show(&out));
+}
+
+#[test]
+fn max_requests_past_the_ceiling_is_refused_at_once() {
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        "[rate_limit]\nmax_requests = 4294967295\n\n[[rate_limit.target]]\nurl = \"http://127.0.0.1:1/\"\nrequests = 4294967295\n",
+    );
+    let out = w
+        .cmd()
+        .timeout(std::time::Duration::from_secs(10))
+        .arg("rate-limit-test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr(&out).contains("above the ceiling"), "{}", show(&out));
+    assert!(stderr(&out).contains("shipgate.toml:2:"), "{}", show(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values from variables (issue 9): numbers and booleans from `"${VAR}"`, and `${` refused where
+// a key is taken as written.
+
+#[test]
+fn a_number_from_a_variable_that_is_not_one_is_refused_at_its_line() {
+    let rest = "[[preflight.tls]]\nhost = \"127.0.0.1\"\nport = \"${TLS_PORT}\"\n";
+    let (_, err) = input_error(rest, &[("TLS_PORT", "eighty")]);
+    assert_place(&err, line_of(rest, "TLS_PORT"));
+    assert!(
+        err.contains("`${TLS_PORT}` is `eighty`: expected a whole number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_variable_in_a_key_taken_as_written_is_refused() {
+    let rest = "[[preflight.http]]\nname = \"${SERVICE}\"\nurl = \"http://127.0.0.1:1/\"\n";
+    let (_, err) = input_error(rest, &[("SERVICE", "api")]);
+    assert_place(&err, line_of(rest, "SERVICE"));
+    assert!(err.contains("`name` is taken as written"), "{err}");
+}

@@ -835,3 +835,53 @@ fn a_progress_bar_on_a_terminal_and_never_in_ci() {
     let (_, _, all) = run(&Workdir::new(), &[&url, "-n", "5"]);
     assert!(!all.contains("rate-limit 127.0.0.1 ["), "{all}");
 }
+
+/// The runbook keeps its limit in the environment (`LP_RATE_LIMIT_MAX=100`): numbers and
+/// switches of a target may come from variables, and are judged as if written.
+#[test]
+fn numbers_and_switches_come_from_variables() {
+    let s = Limiter::new(4).serve();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[rate_limit]\nmax_requests = \"${{RL_CAP}}\"\n\n\
+             [[rate_limit.target]]\nname = \"api\"\nurl = \"{}\"\nrequests = \"${{RL_REQUESTS}}\"\n\
+             expect_limit = \"${{LP_RATE_LIMIT_MAX}}\"\ntolerance = \"${{RL_TOLERANCE:-0}}\"\n\
+             probe_bypass = \"${{RL_PROBE:-false}}\"\n",
+            s.url("/api")
+        ),
+    );
+    let out = w
+        .cmd()
+        .args(["rate-limit-test", "--format", "json"])
+        .env("RL_CAP", "50")
+        .env("RL_REQUESTS", "8")
+        .env("LP_RATE_LIMIT_MAX", "4")
+        .output()
+        .unwrap();
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let report = json_report(&out);
+    assert_eq!(result(&report, "rate-limit.api")["status"], "pass", "{all}");
+
+    // A different limit in the environment is judged as such: expected 6, found 4.
+    let s = Limiter::new(4).serve();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[rate_limit.target]]\nname = \"api\"\nurl = \"{}\"\nrequests = 8\nexpect_limit = \"${{LP_RATE_LIMIT_MAX}}\"\n",
+            s.url("/api")
+        ),
+    );
+    let out = w
+        .cmd()
+        .args(["rate-limit-test", "--format", "json"])
+        .env("LP_RATE_LIMIT_MAX", "6")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report = json_report(&out);
+    let m = message(&report, "rate-limit.api");
+    assert!(m.contains("expected 6"), "{m}");
+}

@@ -376,3 +376,44 @@ fn an_unhealthy_service_fails_with_its_status_and_the_reason_in_the_body() {
             .contains("connection refused")
     );
 }
+
+/// Expected headers and body text may come from variables like everything else the config
+/// says; a value that differs fails, proving the variable was used, not the literal `${…}`.
+#[test]
+fn expected_headers_and_body_text_interpolate_variables() {
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            r#"[[verify.http]]
+name = "health"
+url = "{}"
+expect_headers = {{ "cache-control" = "${{CACHE_POLICY}}" }}
+body_contains = ["${{EXPECTED_STATUS}}"]
+body_matches = ['"status":"${{EXPECTED_STATUS}}"']
+"#,
+            s.url("/api/lp/health")
+        ),
+    );
+    let vars = [
+        ("CACHE_POLICY", "max-age=60"),
+        ("EXPECTED_STATUS", "healthy"),
+    ];
+    let (code, report, all) = verify(&w, &[], &vars);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(result(&report, "http.health")["status"], "pass");
+
+    let vars = [
+        ("CACHE_POLICY", "no-store"),
+        ("EXPECTED_STATUS", "degraded"),
+    ];
+    let (code, report, _) = verify(&w, &[], &vars);
+    assert_eq!(code, Some(1));
+    let m = result(&report, "http.health")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(m.contains("`no-store`"), "{m}");
+    assert!(m.contains("does not contain `degraded`"), "{m}");
+}

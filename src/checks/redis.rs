@@ -109,7 +109,7 @@ impl RedisProbe {
         let client = match &self.ca_file {
             None => redis::Client::open(self.url.expose()),
             Some(path) => {
-                let root_cert = std::fs::read(path)
+                let root_cert = crate::files::read_bounded(path, crate::files::PAYLOAD_LIMIT)
                     .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
                 let certs = redis::TlsCertificates {
                     client_tls: None,

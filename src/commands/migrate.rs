@@ -221,6 +221,8 @@ fn resolve(
 ) -> Result<Settings, InputError> {
     let config = inputs.config.config.migrate.as_ref();
     let target = resolve_target(&args.target, inputs, resolver)?;
+    let allow_out_of_order_config =
+        resolver.value_or(config.and_then(|c| c.allow_out_of_order.as_ref()), false)?;
     let require_tables = config
         .map(|c| {
             c.require_tables
@@ -235,8 +237,7 @@ fn resolve(
         require_tables,
         plan: plan::Options {
             to: args.to.clone(),
-            allow_out_of_order: args.allow_out_of_order
-                || config.is_some_and(|c| c.allow_out_of_order),
+            allow_out_of_order: args.allow_out_of_order || allow_out_of_order_config,
         },
         check: args.check,
         resume: args.resume,

@@ -20,7 +20,7 @@ use crate::config::preflight::{
     DatabaseConfig, EnvConfig, HttpConfig, LogConfig, MetricsConfig, PathConfig, PreflightConfig,
     RateText, RedisConfig, SqlConfig, StatusText, TlsConfig, ToolConfig, VarType,
 };
-use crate::config::{Located, Resolver, Text};
+use crate::config::{Located, Resolver, Text, Typed};
 use crate::db::Backend;
 use crate::error::InputError;
 use crate::report::{Location, Report};
@@ -240,7 +240,7 @@ impl Planner<'_> {
             let redis = RedisConfig {
                 name: None,
                 url: text(url),
-                optional: args.redis_optional,
+                optional: Some(Typed::literal(args.redis_optional)),
                 timeout: None,
                 latency_warn: None,
                 latency_fail: None,
@@ -268,9 +268,9 @@ impl Planner<'_> {
             let path = PathConfig {
                 name: None,
                 path: text(&dir.display().to_string()),
-                create,
+                create: Some(Typed::literal(create)),
                 mode: None,
-                writable: true,
+                writable: None,
                 min_free: args.min_free.as_deref().map(text),
                 usage_warn_percent: None,
                 usage_fail_percent: None,
@@ -288,7 +288,7 @@ impl Planner<'_> {
             let tls = TlsConfig {
                 name: None,
                 host: text(&host),
-                port,
+                port: port.map(Typed::literal),
                 ca_file: None,
                 warn_days: None,
                 fail_days: None,
@@ -329,7 +329,7 @@ impl Planner<'_> {
                 .map(|s| StatusText::Text(s.clone()))
                 .collect();
             http.expect_json = args.expect_json.iter().map(|j| text(j)).collect();
-            http.body_contains = args.expect_body.clone();
+            http.body_contains = args.expect_body.iter().map(|b| text(b)).collect();
             http.max_latency = args.max_latency.as_deref().map(text);
             http.retry =
                 args.retry_timeout
@@ -457,14 +457,14 @@ impl Planner<'_> {
                     VarRule {
                         name: name.clone(),
                         value: None,
-                        required: rule.required,
+                        required: self.resolver.value_or(rule.required.as_ref(), true)?,
                         kind: rule.kind,
-                        min: rule.min,
-                        max: rule.max,
+                        min: self.resolver.optional(rule.min.as_ref())?,
+                        max: self.resolver.optional(rule.max.as_ref())?,
                         schemes: rule.schemes.clone(),
                         one_of: rule.one_of.clone(),
                         pattern,
-                        secret: rule.secret,
+                        secret: self.resolver.value_or(rule.secret.as_ref(), false)?,
                     },
                 ));
             }
@@ -593,7 +593,7 @@ impl Planner<'_> {
         // Ids are made id-safe; people read the name as written.
         let label = db.name.clone().unwrap_or_else(|| name.clone());
         let url = self.resolver.text(&db.url)?;
-        let backend = database_backend(&url);
+        let backend = database_backend(&self.resolver, &url, &db.url.span)?;
         let connect_url = backend.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
         let min_version = db
             .min_version
@@ -623,8 +623,10 @@ impl Planner<'_> {
             .resolver
             .duration_or(db.latency_fail.as_ref(), Duration::from_millis(500))?;
         let (warn_pct, fail_pct) = (
-            db.connections_warn_percent.unwrap_or(80),
-            db.connections_fail_percent.unwrap_or(95),
+            self.resolver
+                .value_or(db.connections_warn_percent.as_ref(), 80)?,
+            self.resolver
+                .value_or(db.connections_fail_percent.as_ref(), 95)?,
         );
         self.percents(
             [
@@ -731,6 +733,15 @@ impl Planner<'_> {
                 format!("is not configured: {} is not set", url.unset.join(", "))
             }
         });
+        if problem.is_none() && redis::parse_redis_url(&url.value).is_none() {
+            let err = self.resolver.error(
+                &redis.url.span,
+                format!("`{}` is not a Redis URL", mask_url(&url.value)),
+            );
+            return Err(err.help(
+                "write redis://[:password@]host:6379[/db], rediss://… for TLS, or unix:///path",
+            ));
+        }
         let timeout = self
             .resolver
             .duration_or(redis.timeout.as_ref(), self.check_timeout)?;
@@ -826,7 +837,7 @@ impl Planner<'_> {
                 name,
                 shown_url: mask_url(&url.value),
                 url: Secret::new(url.value),
-                optional: redis.optional,
+                optional: self.resolver.value_or(redis.optional.as_ref(), false)?,
                 problem,
                 timeout,
                 latency_warn,
@@ -883,8 +894,10 @@ impl Planner<'_> {
             .map(|s| self.resolver.size(s))
             .transpose()?;
         let (usage_warn, usage_fail) = (
-            path.usage_warn_percent.unwrap_or(80),
-            path.usage_fail_percent.unwrap_or(95),
+            self.resolver
+                .value_or(path.usage_warn_percent.as_ref(), 80)?,
+            self.resolver
+                .value_or(path.usage_fail_percent.as_ref(), 95)?,
         );
         self.percents(
             [
@@ -894,7 +907,7 @@ impl Planner<'_> {
             &path.span,
         )?;
         let mut plan = vec![PathAspect::Exists];
-        if path.writable {
+        if self.resolver.value_or(path.writable.as_ref(), true)? {
             plan.push(PathAspect::Writable);
         }
         plan.push(PathAspect::Space);
@@ -922,7 +935,7 @@ impl Planner<'_> {
             probe: Probe::Path(PathProbe {
                 name,
                 path: dir,
-                create: path.create,
+                create: self.resolver.value_or(path.create.as_ref(), false)?,
                 mode,
                 min_free,
                 usage_warn_percent: usage_warn,
@@ -1074,24 +1087,24 @@ impl Planner<'_> {
         let name = self.claim("sql", &sql.name, true, &sql.span)?;
         let needs = self.needs(&sql.needs)?;
         let url = self.resolver.text(&sql.url)?;
-        let backend = database_backend(&url);
+        let backend = database_backend(&self.resolver, &url, &sql.url.span)?;
         let connect_url = backend.as_ref().map(|(_, u)| u.clone()).unwrap_or_default();
         let query = self.resolver.string(&sql.query)?;
         let mut expects = Vec::new();
         if let Some(v) = &sql.expect {
             expects.push(SqlExpect::Equals(v.as_text()));
         }
-        if let Some(n) = sql.expect_at_least {
+        if let Some(n) = self.resolver.optional(sql.expect_at_least.as_ref())? {
             expects.push(SqlExpect::AtLeast(n));
         }
-        if let Some(n) = sql.expect_rows {
+        if let Some(n) = self.resolver.optional(sql.expect_rows.as_ref())? {
             expects.push(SqlExpect::Rows(n));
         }
-        if sql.expect_empty == Some(true) {
+        if self.resolver.optional(sql.expect_empty.as_ref())? == Some(true) {
             expects.push(SqlExpect::Empty);
         }
         if let Some(code) = &sql.expect_error {
-            expects.push(SqlExpect::Error(code.clone()));
+            expects.push(SqlExpect::Error(self.resolver.string(code)?));
         }
         let expect = match expects.len() {
             1 => expects.remove(0),
@@ -1151,7 +1164,11 @@ impl Planner<'_> {
             .as_ref()
             .map(|f| self.resolver.string(f).map(PathBuf::from))
             .transpose()?;
-        let (warn_days, fail_days) = (tls.warn_days.unwrap_or(30), tls.fail_days.unwrap_or(7));
+        let (warn_days, fail_days) = (
+            self.resolver.value_or(tls.warn_days.as_ref(), 30)?,
+            self.resolver.value_or(tls.fail_days.as_ref(), 7)?,
+        );
+        let port = self.resolver.value_or(tls.port.as_ref(), 443)?;
         if fail_days > warn_days {
             return Err(self.resolver.error(
                 &tls.span,
@@ -1172,7 +1189,7 @@ impl Planner<'_> {
             timeout: timeout + Duration::from_secs(1),
             probe: Probe::Tls(TlsProbe {
                 host,
-                port: tls.port.unwrap_or(443),
+                port,
                 ca_file,
                 warn_days,
                 fail_days,
@@ -1249,6 +1266,13 @@ pub(crate) fn http_probe(
     default_timeout: Duration,
 ) -> Result<HttpProbe, InputError> {
     let problem = url_problem(&url);
+    // Empty because a variable is unset: the environment's failure, reported by the check.
+    // Not a URL at all: the input is wrong, and nothing runs.
+    if problem.is_some() && !url.value.trim().is_empty() && url.captured.is_empty() {
+        return Err(resolver
+            .error(&http.url.span, problem.unwrap_or_default())
+            .help("write a full URL such as https://api.example.com/health"));
+    }
     let method = http_method(resolver, http.method.as_deref(), &http.span)?;
     let mut headers = request_headers(resolver, &http.headers)?;
     let mut query = Vec::new();
@@ -1260,7 +1284,7 @@ pub(crate) fn http_probe(
         query.push((name.clone(), value));
     }
     let body = request_body(resolver, http, &mut headers)?;
-    let consecutive = http.consecutive.unwrap_or(1);
+    let consecutive = resolver.value_or(http.consecutive.as_ref(), 1)?;
     if !(1..=1000).contains(&consecutive) {
         return Err(resolver
             .error(
@@ -1294,7 +1318,7 @@ pub(crate) fn http_probe(
         problem,
         timeout: rest.timeout,
         client: rest.client,
-        insecure: http.insecure,
+        insecure: rest.insecure,
         expect: rest.expect,
         retry: rest.retry,
         consecutive,
@@ -1306,11 +1330,51 @@ pub(crate) fn http_probe(
 /// What an HTTP check expects and how it sends: the parts that cannot hold captured values.
 struct ProbeRest {
     timeout: Duration,
+    insecure: bool,
     expect: Expectations,
     retry: Option<Retry>,
     mode: Mode,
     client: Option<reqwest::Client>,
     captures: Vec<crate::checks::http::Capture>,
+}
+
+/// The shortest wait between two attempts: a `0s` interval would hammer the service (1,600
+/// requests in 2 s) and prove nothing a 100 ms one does not.
+const MIN_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+fn retry(
+    resolver: &mut Resolver<'_>,
+    r: &crate::config::preflight::RetryConfig,
+) -> Result<Retry, InputError> {
+    let timeout = resolver.duration(&r.timeout)?;
+    let interval = resolver.duration_or(r.interval.as_ref(), Duration::from_secs(1))?;
+    if interval < MIN_RETRY_INTERVAL
+        && let Some(text) = &r.interval
+    {
+        return Err(resolver
+            .error(
+                &text.span,
+                format!(
+                    "retry interval {} is below the floor of {}",
+                    crate::units::format_duration(interval),
+                    crate::units::format_duration(MIN_RETRY_INTERVAL)
+                ),
+            )
+            .help("wait at least 100ms between attempts, e.g. interval = \"500ms\""));
+    }
+    let backoff = resolver.value_or(r.backoff.as_ref(), 1.0)?;
+    if !(1.0..=10.0).contains(&backoff)
+        && let Some(b) = &r.backoff
+    {
+        return Err(resolver
+            .error(&b.span, format!("backoff = {backoff}: give 1 to 10"))
+            .help("the factor the interval grows by after each attempt, e.g. backoff = 1.5"));
+    }
+    Ok(Retry {
+        timeout,
+        interval,
+        backoff,
+    })
 }
 
 fn http_probe_rest(
@@ -1321,23 +1385,25 @@ fn http_probe_rest(
     let timeout = resolver.duration_or(http.timeout.as_ref(), default_timeout)?;
     let mut expect = expectations(resolver, http)?;
     let retry = match &http.retry {
-        Some(r) => Some(Retry {
-            timeout: resolver.duration(&r.timeout)?,
-            interval: resolver.duration_or(r.interval.as_ref(), Duration::from_secs(1))?,
-            backoff: r.backoff.unwrap_or(1.0),
-        }),
+        Some(r) => Some(retry(resolver, r)?),
         None => None,
     };
     let mode = send_mode(resolver, http, &mut expect)?;
-    let client = if http.redirects.unwrap_or(0) > 0 || http.ca_file.is_some() || http.insecure {
+    let redirects = resolver.value_or(http.redirects.as_ref(), 0)?;
+    let insecure = resolver.value_or(http.insecure.as_ref(), false)?;
+    let client = if redirects > 0 || http.ca_file.is_some() || insecure {
         let mut options = super::ClientOptions {
-            redirects: http.redirects.unwrap_or(0),
-            insecure: http.insecure,
+            redirects,
+            insecure,
             ..Default::default()
         };
         if let Some(file) = &http.ca_file {
             let path = resolver.string(file)?;
-            let pem = std::fs::read(&path).map_err(|e| {
+            let pem = crate::files::read_bounded(
+                std::path::Path::new(&path),
+                crate::files::PAYLOAD_LIMIT,
+            )
+            .map_err(|e| {
                 resolver.error(&file.span, format!("cannot read the CA file {path}: {e}"))
             })?;
             options.extra_roots = reqwest::Certificate::from_pem_bundle(&pem)
@@ -1370,6 +1436,7 @@ fn http_probe_rest(
     }
     Ok(ProbeRest {
         timeout,
+        insecure,
         expect,
         retry,
         mode,
@@ -1379,16 +1446,26 @@ fn http_probe_rest(
 }
 
 /// The backend of a database URL; an empty one names the variables that left it empty.
+/// An empty URL (its variable unset) is the check's failure, reported with the rest of the
+/// run; a URL that is not a database URL is wrong input, refused before anything runs.
 fn database_backend(
+    resolver: &Resolver<'_>,
     url: &crate::config::interp::Interpolated,
-) -> Result<(Backend, String), String> {
-    if url.value.trim().is_empty() && !url.unset.is_empty() {
-        return Err(format!(
-            "the database URL is empty: {} is not set",
-            url.unset.join(", ")
-        ));
+    span: &std::ops::Range<usize>,
+) -> Result<Result<(Backend, String), String>, InputError> {
+    if url.value.trim().is_empty() {
+        return Ok(Err(if url.unset.is_empty() {
+            "the database URL is empty".to_string()
+        } else {
+            format!(
+                "the database URL is empty: {} is not set",
+                url.unset.join(", ")
+            )
+        }));
     }
     Backend::from_url(&url.value)
+        .map(Ok)
+        .map_err(|e| resolver.error(span, e))
 }
 
 /// A request method as written (any case; default GET).
@@ -1490,11 +1567,12 @@ fn request_body(
     }
     if let Some(file) = &http.body_file {
         let path = resolver.string(file)?;
-        return std::fs::read_to_string(&path)
-            .map(|b| Some(Body::Text(b)))
-            .map_err(|e| {
-                resolver.error(&file.span, format!("cannot read the body file {path}: {e}"))
-            });
+        return crate::files::read_text_bounded(
+            std::path::Path::new(&path),
+            crate::files::PAYLOAD_LIMIT,
+        )
+        .map(|b| Some(Body::Text(b)))
+        .map_err(|e| resolver.error(&file.span, format!("cannot read the body file {path}: {e}")));
     }
     let Some(json) = &http.json else {
         return Ok(None);
@@ -1546,7 +1624,7 @@ fn send_mode(
     expect: &mut Expectations,
 ) -> Result<Mode, InputError> {
     let sampling_keys = http.latency.is_some() || http.max_error_rate.is_some();
-    let Some(count) = http.samples else {
+    let Some(count) = resolver.optional(http.samples.as_ref())? else {
         if sampling_keys {
             return Err(resolver
                 .error(
@@ -1631,6 +1709,7 @@ fn expectations(
         expect.status.push(parsed.map_err(|e| err(resolver, e))?);
     }
     for (name, want) in &http.expect_headers {
+        let want = resolver.string(want)?;
         expect.headers.push(if want == "present" {
             HeaderExpect::Present(name.clone())
         } else if let Some(pattern) = want.strip_prefix('~') {
@@ -1647,12 +1726,12 @@ fn expectations(
             HeaderExpect::Equals(name.clone(), want.clone())
         });
     }
-    expect.body_contains = http.body_contains.clone();
+    for text in &http.body_contains {
+        let text = resolver.string(text)?;
+        expect.body_contains.push(text);
+    }
     for pattern in &http.body_matches {
-        expect.body_matches.push(
-            regex::Regex::new(pattern)
-                .map_err(|e| err(resolver, format!("body_matches: invalid regex: {e}")))?,
-        );
+        expect.body_matches.push(resolver.regex(pattern)?);
     }
     for assertion in &http.expect_json {
         let text = resolver.string(assertion)?;

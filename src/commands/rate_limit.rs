@@ -14,7 +14,7 @@ use super::{Inputs, Outcome};
 use crate::checks::{Aspect, Finding, Selection, id_part};
 use crate::cli::{GlobalArgs, RateLimitArgs};
 use crate::config::rate_limit::{Severity, TargetConfig};
-use crate::config::{Located, Resolver, Text};
+use crate::config::{Located, Resolver, Text, Typed};
 use crate::error::InputError;
 use crate::ratelimit::analyze::{self, Expect};
 use crate::ratelimit::send::{self, Load, Request, Single};
@@ -24,6 +24,8 @@ use crate::units::{format_duration, parse_rate, plural};
 
 /// Requests one target may send unless `[rate_limit] max_requests` raises it.
 const DEFAULT_MAX_REQUESTS: u32 = 10_000;
+/// What `max_requests` may be raised to: a million samples are ~60 MB; four billion were 240 GB.
+const HARD_MAX_REQUESTS: u32 = 1_000_000;
 const DEFAULT_REQUESTS: u32 = 150;
 /// Addresses from the documentation ranges (RFC 5737): they reach no one.
 const SPOOFED: [&str; 4] = ["192.0.2.10", "198.51.100.10", "192.0.2.11", "198.51.100.11"];
@@ -49,9 +51,22 @@ pub async fn run(
 ) -> Result<Outcome, InputError> {
     let section = inputs.config.config.rate_limit.as_ref();
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
-    let cap = section
-        .and_then(|s| s.max_requests)
-        .unwrap_or(DEFAULT_MAX_REQUESTS);
+    let cap = resolver.value_or(
+        section.and_then(|s| s.max_requests.as_ref()),
+        DEFAULT_MAX_REQUESTS,
+    )?;
+    if cap > HARD_MAX_REQUESTS {
+        let span = section
+            .and_then(|s| s.max_requests.as_ref())
+            .map(|m| m.span.clone())
+            .unwrap_or_default();
+        return Err(resolver
+            .error(
+                &span,
+                format!("max_requests = {cap} is above the ceiling of {HARD_MAX_REQUESTS} requests per target"),
+            )
+            .help("a rate limiter shows itself within thousands of requests; this ceiling keeps a typo from becoming a load test"));
+    }
     let mut targets = Vec::new();
     if let Some(url) = &args.url {
         let config = Located::unplaced(from_flags(url, args)?);
@@ -434,22 +449,22 @@ fn from_flags(url: &str, args: &RateLimitArgs) -> Result<TargetConfig, InputErro
             .ca_file
             .as_ref()
             .map(|p| text(&p.display().to_string())),
-        requests: args.requests,
-        concurrency: args.concurrency,
+        requests: args.requests.map(Typed::literal),
+        concurrency: args.concurrency.map(Typed::literal),
         rate: args.rate.as_deref().map(text),
         max_duration: args.max_duration.as_deref().map(text),
         timeout: args.request_timeout.as_deref().map(text),
-        expect_limit: args.expect_limit,
-        tolerance: args.tolerance,
+        expect_limit: args.expect_limit.map(Typed::literal),
+        tolerance: args.tolerance.map(Typed::literal),
         window: args.window.as_deref().map(text),
-        limited_status: args.limited_status,
+        limited_status: args.limited_status.map(Typed::literal),
         missing_retry_after: args.missing_retry_after.as_deref().map(|s| match s {
             "fail" => Severity::Fail,
             _ => Severity::Warn,
         }),
-        verify_recovery: args.verify_recovery,
+        verify_recovery: Some(Typed::literal(args.verify_recovery)),
         max_wait: args.max_wait.as_deref().map(text),
-        probe_bypass: args.probe_bypass,
+        probe_bypass: Some(Typed::literal(args.probe_bypass)),
     })
 }
 
@@ -499,7 +514,7 @@ fn resolve(
         .as_ref()
         .map(|b| resolver.string(b).map(bytes::Bytes::from))
         .transpose()?;
-    let requests = config.requests.unwrap_or(DEFAULT_REQUESTS);
+    let requests = resolver.value_or(config.requests.as_ref(), DEFAULT_REQUESTS)?;
     if requests == 0 {
         return Err(resolver.error(&config.span, "requests = 0: nothing would be sent"));
     }
@@ -519,7 +534,7 @@ fn resolve(
             parse_rate(&text).map_err(|e| resolver.error(&r.span, e))
         })
         .transpose()?;
-    let concurrency = match (config.concurrency, rate) {
+    let concurrency = match (resolver.optional(config.concurrency.as_ref())?, rate) {
         (Some(0), _) => return Err(resolver.error(&config.span, "concurrency must be at least 1")),
         (Some(c), _) => c,
         // Open loop: in flight is bounded, generously, so a stalled server cannot take every socket.
@@ -561,17 +576,19 @@ fn resolve(
             max_duration,
         },
         expect: Expect {
-            limit: config.expect_limit,
-            tolerance: config.tolerance.unwrap_or(0),
+            limit: resolver.optional(config.expect_limit.as_ref())?,
+            tolerance: resolver.value_or(config.tolerance.as_ref(), 0)?,
             window,
-            limited_status: config.limited_status.unwrap_or(429),
+            limited_status: resolver.value_or(config.limited_status.as_ref(), 429)?,
             missing_retry_after: match config.missing_retry_after {
                 Some(Severity::Fail) => Status::Fail,
                 _ => Status::Warn,
             },
             sequential: concurrency == 1 && rate.is_none(),
         },
-        recovery: config.verify_recovery.then_some(max_wait),
-        probe_bypass: config.probe_bypass,
+        recovery: resolver
+            .value_or(config.verify_recovery.as_ref(), false)?
+            .then_some(max_wait),
+        probe_bypass: resolver.value_or(config.probe_bypass.as_ref(), false)?,
     })
 }

@@ -113,13 +113,14 @@ impl Planner<'_> {
         let needs = self.needs(&log.needs)?;
         let label = log.name.clone().unwrap_or(default_name);
         let name = self.claim("log", &label, log.name.is_some(), &log.span)?;
-        let lines = log.lines.unwrap_or(100);
+        let lines = self.resolver.value_or(log.lines.as_ref(), 100)?;
         if lines == 0 || lines > 1_000_000 {
             return Err(self
                 .resolver
                 .error(&log.span, format!("lines = {lines}: give 1 to 1000000")));
         }
         let pattern = self.resolver.regex(&log.pattern)?;
+        let optional = self.resolver.value_or(log.optional.as_ref(), false)?;
         let ignore = log
             .ignore
             .as_ref()
@@ -140,7 +141,7 @@ impl Planner<'_> {
                     lines: lines as usize,
                     pattern,
                     ignore,
-                    optional: log.optional,
+                    optional,
                 }),
             },
             &label,

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::located::Text;
+use super::setting::Typed;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +24,5 @@ pub struct MigrateConfig {
     #[serde(default)]
     pub require_tables: Vec<Text>,
     /// Apply a pending migration older than the newest applied one instead of refusing.
-    #[serde(default)]
-    pub allow_out_of_order: bool,
+    pub allow_out_of_order: Option<Typed<bool>>,
 }

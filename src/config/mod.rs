@@ -7,6 +7,7 @@ pub mod preflight;
 pub mod rate_limit;
 pub mod resolve;
 pub mod rollback;
+pub mod setting;
 pub mod source;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use crate::error::{InputError, did_you_mean};
 pub use located::{Located, Text};
 pub use resolve::Resolver;
+pub use setting::{Scalar, Setting, Typed};
 pub use source::Source;
 
 /// The whole file. Each section is one phase of a runbook.
@@ -49,23 +51,105 @@ impl LoadedConfig {
 }
 
 pub fn load(path: &Path) -> Result<LoadedConfig, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_text_bounded(path, crate::files::CONFIG_LIMIT).map_err(|e| {
         InputError::new(format!(
             "cannot read the config file {}: {e}",
             path.display()
         ))
-        .help("check the --config path")
+        .help("check the --config path: it names a TOML file such as shipgate.toml")
     })?;
     parse(Source::new(path.display().to_string(), text))
 }
 
 pub fn parse(source: Source) -> Result<LoadedConfig, InputError> {
     match toml::from_str::<Config>(&source.text) {
-        Ok(config) => Ok(LoadedConfig {
-            config,
-            source: Some(source),
-        }),
+        Ok(config) => {
+            refuse_verbatim_references(&source)?;
+            Ok(LoadedConfig {
+                config,
+                source: Some(source),
+            })
+        }
         Err(e) => Err(toml_error(&source, &e)),
+    }
+}
+
+/// Keys taken as written: names and identifiers, where a `${VAR}` would silently stay literal
+/// text (a check named `${SERVICE}`, a history table `${SCHEMA}.migrations`). Every other
+/// string is interpolated.
+const VERBATIM_KEYS: &[&str] = &[
+    "name",
+    "method",
+    "layout",
+    "table",
+    "migrations_table",
+    "schemes",
+    "one_of",
+    "placeholders",
+];
+
+/// Tables whose keys are the user's own (header names, JSON fields, Redis keys): a key there
+/// named `name` is data, not the verbatim `name` above.
+const USER_KEYED_TABLES: &[&str] = &[
+    "headers",
+    "query",
+    "json",
+    "capture",
+    "key_equals",
+    "expect_headers",
+];
+
+/// Refuses `${` in a key that is taken as written, at its line, rather than leave it literal.
+fn refuse_verbatim_references(source: &Source) -> Result<(), InputError> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(table: &DeTable<'_>, source: &Source) -> Result<(), InputError> {
+        for (key, value) in table {
+            let key = key.get_ref().as_ref();
+            if USER_KEYED_TABLES.contains(&key) {
+                continue;
+            }
+            let strings: Vec<&toml::Spanned<DeValue<'_>>> = match value.get_ref() {
+                DeValue::Table(inner) => {
+                    walk(inner, source)?;
+                    continue;
+                }
+                DeValue::Array(items) => {
+                    for item in items.iter() {
+                        if let DeValue::Table(inner) = item.get_ref() {
+                            walk(inner, source)?;
+                        }
+                    }
+                    items.iter().collect()
+                }
+                _ => vec![value],
+            };
+            if !VERBATIM_KEYS.contains(&key) {
+                continue;
+            }
+            for s in strings {
+                if let DeValue::String(text) = s.get_ref()
+                    && text.contains("${")
+                {
+                    let mut err = InputError::new(format!(
+                        "`{key}` is taken as written: `{text}` would not be filled in"
+                    ))
+                    .at(source.location(&s.span()))
+                    .help(format!(
+                        "write the {key} itself here; variables fill in URLs, headers, bodies, expectations and values"
+                    ));
+                    if let Some(dotted) = source.dotted_key_at(s.span().start) {
+                        err = err.key(dotted);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+    match DeTable::parse(&source.text) {
+        Ok(root) => walk(root.get_ref(), source),
+        // The document parsed a moment ago; a second parse cannot fail differently.
+        Err(_) => Ok(()),
     }
 }
 
@@ -184,12 +268,12 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_key() {
-        let err = parse_str(
-            "[preflight]\n[[preflight.redis]]\nurl = \"redis://x\"\noptional = \"yes\"\n",
-        )
-        .unwrap_err();
+        let err =
+            parse_str("[preflight]\n[[preflight.redis]]\nurl = \"redis://x\"\noptional = 3\n")
+                .unwrap_err();
         assert_eq!(err.location.as_ref().unwrap().line, 4, "{err}");
         assert_eq!(err.key.as_deref(), Some("preflight.redis.optional"));
+        assert!(err.message.contains("expected a boolean"), "{err}");
     }
 
     #[test]

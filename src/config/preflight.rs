@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::located::{Located, Text};
+use super::setting::Typed;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -66,14 +67,13 @@ pub enum VarType {
 #[serde(deny_unknown_fields)]
 pub struct EnvVarConfig {
     /// Whether the variable must be set (default true). An unset optional variable passes.
-    #[serde(default = "yes")]
-    pub required: bool,
+    pub required: Option<Typed<bool>>,
     #[serde(rename = "type", default = "string_type")]
     pub kind: VarType,
     /// Smallest allowed value (integer).
-    pub min: Option<i64>,
+    pub min: Option<Typed<i64>>,
     /// Largest allowed value (integer).
-    pub max: Option<i64>,
+    pub max: Option<Typed<i64>>,
     /// Allowed URL schemes (url), e.g. `["postgres", "postgresql"]`.
     #[serde(default)]
     pub schemes: Vec<String>,
@@ -83,12 +83,7 @@ pub struct EnvVarConfig {
     /// A regular expression the whole value must match.
     pub pattern: Option<Text>,
     /// Treat the value as secret even if the name does not say so.
-    #[serde(default)]
-    pub secret: bool,
-}
-
-fn yes() -> bool {
-    true
+    pub secret: Option<Typed<bool>>,
 }
 
 fn string_type() -> VarType {
@@ -121,10 +116,10 @@ pub struct DatabaseConfig {
     pub latency_fail: Option<Text>,
     /// Warn when this share of `max_connections` is in use (default 80).
     #[schemars(range(max = 100))]
-    pub connections_warn_percent: Option<u8>,
+    pub connections_warn_percent: Option<Typed<u8>>,
     /// Fail when this share of `max_connections` is in use (default 95).
     #[schemars(range(max = 100))]
-    pub connections_fail_percent: Option<u8>,
+    pub connections_fail_percent: Option<Typed<u8>>,
     /// A migrations directory: report pending migrations, and fail on applied files that changed
     /// or migrations that stopped part-way (as `shipgate migrate --check` does).
     pub migrations: Option<Text>,
@@ -157,8 +152,7 @@ pub struct RedisConfig {
     /// `redis://[:password@]host:port[/db]` or `rediss://…`.
     pub url: Text,
     /// An unreachable (or unconfigured) Redis is a warning, not a failure.
-    #[serde(default)]
-    pub optional: bool,
+    pub optional: Option<Typed<bool>>,
     pub timeout: Option<Text>,
     /// Warn when PING takes longer (default `100ms`).
     pub latency_warn: Option<Text>,
@@ -193,21 +187,19 @@ pub struct PathConfig {
     pub name: Option<String>,
     pub path: Text,
     /// Create the directory (and parents) when missing; never under `--dry-run`.
-    #[serde(default)]
-    pub create: bool,
+    pub create: Option<Typed<bool>>,
     /// Octal mode for a created directory, e.g. `"755"`.
     pub mode: Option<Text>,
     /// Prove the directory writable by creating and removing a file (default true).
-    #[serde(default = "yes")]
-    pub writable: bool,
+    pub writable: Option<Typed<bool>>,
     /// Free space needed, e.g. `"1GiB"`.
     pub min_free: Option<Text>,
     /// Warn when the filesystem is fuller than this (default 80).
     #[schemars(range(max = 100))]
-    pub usage_warn_percent: Option<u8>,
+    pub usage_warn_percent: Option<Typed<u8>>,
     /// Fail when the filesystem is fuller than this (default 95).
     #[schemars(range(max = 100))]
-    pub usage_fail_percent: Option<u8>,
+    pub usage_fail_percent: Option<Typed<u8>>,
 }
 
 /// `[[preflight.http]]`: a dependency answers.
@@ -237,21 +229,20 @@ pub struct HttpConfig {
     pub body_file: Option<Text>,
     pub timeout: Option<Text>,
     /// Redirects to follow (default 0: a redirect is the answer, as with curl without -L).
-    pub redirects: Option<u8>,
+    pub redirects: Option<Typed<u8>>,
     /// Extra trusted CA certificate (PEM), besides the system's.
     pub ca_file: Option<Text>,
     /// Do not verify the server's certificate. Reported as a warning on every run.
-    #[serde(default)]
-    pub insecure: bool,
+    pub insecure: Option<Typed<bool>>,
     /// Response headers: `"present"`, an exact value, or `"~regex"`.
     #[serde(default)]
-    pub expect_headers: IndexMap<String, String>,
+    pub expect_headers: IndexMap<String, Text>,
     /// Texts the body must contain.
     #[serde(default)]
-    pub body_contains: Vec<String>,
+    pub body_contains: Vec<Text>,
     /// Regular expressions the body must match.
     #[serde(default)]
-    pub body_matches: Vec<String>,
+    pub body_matches: Vec<Text>,
     /// JSON assertions: `$.status == "healthy"`, `$.items length >= 1`, `$.token exists`.
     #[serde(default)]
     pub expect_json: Vec<Text>,
@@ -260,10 +251,10 @@ pub struct HttpConfig {
     /// Keep trying until the expectations hold (waiting for health).
     pub retry: Option<RetryConfig>,
     /// Pass only after this many passes in a row (default 1).
-    pub consecutive: Option<u32>,
+    pub consecutive: Option<Typed<u32>>,
     /// Send this many requests, one after another, and judge their latency distribution
     /// (`latency`) and error rate (`max_error_rate`).
-    pub samples: Option<u32>,
+    pub samples: Option<Typed<u32>>,
     /// Latency limits over the samples: `{ p50 = "100ms", p95 = "500ms", p99 = "1s", max = "2s" }`.
     pub latency: Option<Located<LatencyConfig>>,
     /// Share of samples allowed to fail their expectations: `"0.1%"` or `0.001` (default 0).
@@ -323,7 +314,7 @@ impl HttpConfig {
             timeout: None,
             redirects: None,
             ca_file: None,
-            insecure: false,
+            insecure: None,
             expect_headers: IndexMap::new(),
             body_contains: Vec::new(),
             body_matches: Vec::new(),
@@ -358,7 +349,7 @@ pub struct RetryConfig {
     /// Wait between attempts (default `1s`).
     pub interval: Option<Text>,
     /// Multiply the interval after each attempt (default 1, at most 10).
-    pub backoff: Option<f64>,
+    pub backoff: Option<Typed<f64>>,
 }
 
 /// `[[preflight.tls]]`: the certificate a server presents.
@@ -369,13 +360,13 @@ pub struct TlsConfig {
     pub name: Option<String>,
     pub host: Text,
     /// Default 443.
-    pub port: Option<u16>,
+    pub port: Option<Typed<u16>>,
     /// Extra trusted CA certificates (PEM), besides the system's.
     pub ca_file: Option<Text>,
     /// Warn when the certificate expires within this many days (default 30).
-    pub warn_days: Option<u32>,
+    pub warn_days: Option<Typed<u32>>,
     /// Fail when the certificate expires within this many days (default 7).
-    pub fail_days: Option<u32>,
+    pub fail_days: Option<Typed<u32>>,
     pub timeout: Option<Text>,
 }
 
@@ -407,13 +398,13 @@ pub struct SqlConfig {
     /// The first column of the first row equals this.
     pub expect: Option<ScalarText>,
     /// The first column of the first row is at least this number.
-    pub expect_at_least: Option<f64>,
+    pub expect_at_least: Option<Typed<f64>>,
     /// The query returns this many rows.
-    pub expect_rows: Option<usize>,
+    pub expect_rows: Option<Typed<usize>>,
     /// The query returns no rows.
-    pub expect_empty: Option<bool>,
+    pub expect_empty: Option<Typed<bool>>,
     /// The statement fails with this SQLSTATE, e.g. `"23505"` (unique violation).
-    pub expect_error: Option<String>,
+    pub expect_error: Option<Text>,
     pub timeout: Option<Text>,
     /// Checks (by name or id) that must pass before this one starts.
     #[serde(default)]
@@ -471,14 +462,13 @@ pub struct LogConfig {
     pub name: Option<String>,
     pub path: Text,
     /// How many lines from the end to read (default 100, as in `tail -100`).
-    pub lines: Option<u32>,
+    pub lines: Option<Typed<u32>>,
     /// A regular expression no line may match, e.g. `"(?i)error"`.
     pub pattern: Text,
     /// Lines matching this are not counted, e.g. `"(?i)0 errors"`.
     pub ignore: Option<Text>,
     /// A missing file is a warning rather than a failure.
-    #[serde(default)]
-    pub optional: bool,
+    pub optional: Option<Typed<bool>>,
     /// Checks (by name or id) that must pass before this one starts.
     #[serde(default)]
     pub needs: Vec<Text>,

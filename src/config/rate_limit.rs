@@ -5,13 +5,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::located::{Located, Text};
+use super::setting::Typed;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// The most requests one target may send (default 10000). A larger `requests` is refused
     /// unless this is raised here, on purpose.
-    pub max_requests: Option<u32>,
+    pub max_requests: Option<Typed<u32>>,
     #[serde(default)]
     pub target: Vec<Located<TargetConfig>>,
 }
@@ -39,9 +40,9 @@ pub struct TargetConfig {
     /// Extra trusted CA certificate (PEM) for https, besides the system's.
     pub ca_file: Option<Text>,
     /// Requests to send (default 150).
-    pub requests: Option<u32>,
+    pub requests: Option<Typed<u32>>,
     /// Requests in flight at once (default 1: one after another, as a curl loop).
-    pub concurrency: Option<u32>,
+    pub concurrency: Option<Typed<u32>>,
     /// Open loop at this rate instead, e.g. `"50/s"`, `"600/m"`.
     pub rate: Option<Text>,
     /// Stop sending after this long (default `60s`).
@@ -49,22 +50,20 @@ pub struct TargetConfig {
     /// Deadline of each request (default `10s`).
     pub timeout: Option<Text>,
     /// Successes expected before the first limited response.
-    pub expect_limit: Option<u32>,
+    pub expect_limit: Option<Typed<u32>>,
     /// Accepted distance from `expect_limit` (default 0).
-    pub tolerance: Option<u32>,
+    pub tolerance: Option<Typed<u32>>,
     /// The limiter's window, e.g. `"60s"` (default: the advertised policy's `w`).
     pub window: Option<Text>,
     /// The status of a limited response (default 429).
-    pub limited_status: Option<u16>,
+    pub limited_status: Option<Typed<u16>>,
     /// A limited response without `Retry-After`: `"warn"` (default) or `"fail"`.
     pub missing_retry_after: Option<Severity>,
     /// After the limit: wait for `Retry-After` (or the window), then one request must pass.
-    #[serde(default)]
-    pub verify_recovery: bool,
+    pub verify_recovery: Option<Typed<bool>>,
     /// The longest wait for recovery (default `2m`).
     pub max_wait: Option<Text>,
     /// After the limit: requests with rotated `X-Forwarded-For`, and without it, must stay
     /// limited; if they pass, the limiter is keyed on a header the client controls.
-    #[serde(default)]
-    pub probe_bypass: bool,
+    pub probe_bypass: Option<Typed<bool>>,
 }

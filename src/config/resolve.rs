@@ -5,7 +5,8 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::interp::{Interpolated, interpolate};
-use super::located::Text;
+use super::located::{Located, Text};
+use super::setting::{Scalar, Setting, Typed};
 use super::source::Source;
 use crate::env::Environment;
 use crate::error::InputError;
@@ -100,6 +101,46 @@ impl<'a> Resolver<'a> {
         }
         self.secrets.add_url(&resolved.value);
         Ok(resolved)
+    }
+
+    /// A number or boolean, written as itself or as text that interpolates to it
+    /// (`"${LP_RATE_LIMIT_MAX}"`); NaN and infinities are refused.
+    pub fn value<T: Scalar>(&mut self, setting: &Typed<T>) -> Result<T, InputError> {
+        let value = match &setting.value {
+            Setting::Literal(v) => *v,
+            Setting::Text(text) => {
+                let located = Located {
+                    value: text.clone(),
+                    span: setting.span.clone(),
+                };
+                let resolved = self.string(&located)?;
+                resolved.trim().parse::<T>().map_err(|_| {
+                    let from = if text.contains("${") {
+                        format!("`{text}` is `{resolved}`")
+                    } else {
+                        format!("`{resolved}`")
+                    };
+                    self.error(&setting.span, format!("{from}: expected {}", T::EXPECTED))
+                })?
+            }
+        };
+        value.check().map_err(|e| self.error(&setting.span, e))
+    }
+
+    pub fn value_or<T: Scalar>(
+        &mut self,
+        setting: Option<&Typed<T>>,
+        default: T,
+    ) -> Result<T, InputError> {
+        setting.map_or(Ok(default), |s| self.value(s))
+    }
+
+    /// An optional setting, resolved when present.
+    pub fn optional<T: Scalar>(
+        &mut self,
+        setting: Option<&Typed<T>>,
+    ) -> Result<Option<T>, InputError> {
+        setting.map(|s| self.value(s)).transpose()
     }
 
     pub fn string(&mut self, text: &Text) -> Result<String, InputError> {

@@ -337,17 +337,9 @@ fn decide_layout(
 }
 
 fn read_text(path: &Path) -> Result<String, InputError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| bad_file(path, format!("cannot read {}: {e}", path.display())))?;
-    String::from_utf8(bytes).map_err(|e| {
-        bad_file(
-            path,
-            format!(
-                "{} is not UTF-8 text (invalid byte at offset {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ),
-        )
+    crate::files::read_text_bounded(path, crate::files::MIGRATION_LIMIT).map_err(|e| {
+        bad_file(path, format!("cannot read {}: {e}", path.display()))
+            .help("a migration is a regular UTF-8 text file; move anything else out of the migrations directory")
     })
 }
 
@@ -450,8 +442,13 @@ fn dbmate_scripts(path: &Path) -> Result<(Script, Option<Script>), InputError> {
 }
 
 fn diesel_scripts(dir: &Path) -> Result<(Script, Option<Script>), InputError> {
-    let no_tx = match std::fs::read_to_string(dir.join("metadata.toml")) {
-        Ok(meta) => {
+    let metadata = dir.join("metadata.toml");
+    let no_tx = match metadata
+        .exists()
+        .then(|| read_text(&metadata))
+        .transpose()?
+    {
+        Some(meta) => {
             let table: toml::Table = toml::from_str(&meta).map_err(|e| {
                 bad_file(
                     &dir.join("metadata.toml"),
@@ -463,7 +460,7 @@ fn diesel_scripts(dir: &Path) -> Result<(Script, Option<Script>), InputError> {
                 .and_then(toml::Value::as_bool)
                 == Some(false)
         }
-        Err(_) => false,
+        None => false,
     };
     let up = whole_file(&dir.join("up.sql"), no_tx)?;
     let down_path = dir.join("down.sql");
@@ -478,7 +475,8 @@ fn diesel_scripts(dir: &Path) -> Result<(Script, Option<Script>), InputError> {
 /// Flyway's per-script `<file>.sql.conf` may say `executeInTransaction=false`.
 fn flyway_no_transaction(path: &Path) -> bool {
     let conf = PathBuf::from(format!("{}.conf", path.display()));
-    std::fs::read_to_string(conf)
+    // A conf that is not a regular file is not Flyway's: it says nothing.
+    crate::files::read_text_bounded(&conf, crate::files::CONFIG_LIMIT)
         .map(|c| {
             c.lines()
                 .any(|l| l.replace(' ', "") == "executeInTransaction=false")

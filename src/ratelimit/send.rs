@@ -150,7 +150,8 @@ pub async fn burst(request: &Request, load: &Load, progress: Progress) -> Result
         completed: AtomicU32::new(0),
         progress,
     });
-    let mut samples: Vec<Sample> = Vec::with_capacity(load.requests as usize);
+    // Grown as answers come: a large `requests` must not reserve its memory up front.
+    let mut samples: Vec<Sample> = Vec::with_capacity(load.requests.min(65_536) as usize);
     let mut errors = Vec::new();
     let keep = |error: Option<String>, errors: &mut Vec<String>| {
         if let Some(e) = error

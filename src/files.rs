@@ -1,0 +1,133 @@
+//! Reading the files a user names (config, env file, migrations, request bodies, CA bundles):
+//! only regular files, and only up to a size. A FIFO blocks forever, `/dev/zero` never ends,
+//! and a multi-gigabyte file by mistake must not take the machine's memory.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use crate::units::format_size;
+
+/// Config files and env files: far above any real one.
+pub const CONFIG_LIMIT: u64 = 4 * 1024 * 1024;
+/// One migration script: data migrations can be large, but not this large.
+pub const MIGRATION_LIMIT: u64 = 256 * 1024 * 1024;
+/// A request body or a certificate bundle.
+pub const PAYLOAD_LIMIT: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug)]
+pub enum ReadError {
+    /// A directory, FIFO, socket or device: named by what it is.
+    NotRegular(&'static str),
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::NotRegular(what) => write!(f, "it is {what}, not a regular file"),
+            ReadError::TooLarge { size, limit } => write!(
+                f,
+                "it is larger than {} ({} or more)",
+                format_size(*limit),
+                format_size(*size)
+            ),
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The bytes of the regular file at `path`, refusing anything else and anything over `limit`.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+    let metadata = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if let Some(what) = not_regular(&metadata.file_type()) {
+        return Err(ReadError::NotRegular(what));
+    }
+    if metadata.len() > limit {
+        return Err(ReadError::TooLarge {
+            size: metadata.len(),
+            limit,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    // The file may grow between the check and the read: read one byte past the limit at most.
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] as UTF-8 text; the error says at which byte it stops being text.
+pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, String> {
+    let bytes = read_bounded(path, limit).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn not_regular(file_type: &std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("a directory")
+    } else if file_type.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        Some("a device")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_devices_directories_and_large_files() {
+        let err = read_bounded(Path::new("/dev/zero"), CONFIG_LIMIT).unwrap_err();
+        assert_eq!(err.to_string(), "it is a device, not a regular file");
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_bounded(dir.path(), CONFIG_LIMIT).unwrap_err();
+        assert_eq!(err.to_string(), "it is a directory, not a regular file");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; 2048]).unwrap();
+        assert!(matches!(
+            read_bounded(&big, 1024),
+            Err(ReadError::TooLarge { size: 2048, .. })
+        ));
+        assert_eq!(read_bounded(&big, 4096).unwrap().len(), 2048);
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let err = read_bounded(&fifo, CONFIG_LIMIT).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is a FIFO (named pipe), not a regular file"
+        );
+    }
+}
