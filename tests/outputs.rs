@@ -816,3 +816,38 @@ timeout = "10s"
     assert_eq!(count(&junit, "//testcase[error]"), 1);
     assert_eq!(xpath(&junit, "string(/testsuites/@errors)"), "1");
 }
+
+/// Under `--strict` a warning fails the run, so it is shown like a failure: its details under
+/// its row in the human view and in a section of the Markdown summary. Without `--strict` the
+/// same warning stays one line.
+#[test]
+fn strict_shows_a_warnings_details_like_a_failures() {
+    // Any disk is more than 1 % used: the free-space aspect warns.
+    let w = workdir(
+        "[[preflight.path]]\nname = \"here\"\npath = \".\"\nusage_warn_percent = 1\nusage_fail_percent = 100\n",
+    );
+    let plain = run(&w, &["preflight", "--no-color"]);
+    assert_eq!(plain.status.code(), Some(0), "{}", show(&plain));
+    assert!(
+        !stdout(&plain).contains("used_percent:"),
+        "{}",
+        show(&plain)
+    );
+
+    let strict = run(&w, &["preflight", "--no-color", "--strict"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", show(&strict));
+    let text = stdout(&strict);
+    let row = text.find("path.here.space").expect("the warning's row");
+    let details = text.find("used_percent:").expect("the warning's details");
+    assert!(details > row, "{text}");
+    assert!(text.contains("reproduce: shipgate preflight"), "{text}");
+
+    let md = run(&w, &["preflight", "--strict", "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(1));
+    let md = stdout(&md);
+    assert!(md.starts_with("### ❌"), "{md}");
+    assert!(md.contains("#### ⚠️ `path.here.space`"), "{md}");
+    assert!(md.contains("- **used_percent**:"), "{md}");
+    let plain_md = stdout(&run(&w, &["preflight", "--format", "markdown"]));
+    assert!(!plain_md.contains("#### "), "{plain_md}");
+}

@@ -464,6 +464,42 @@ mod tests {
     }
 
     #[test]
+    fn every_matched_node_must_hold() {
+        let doc = json!({"checks": {"database": {"status": "healthy"}, "redis": {"status": "degraded"},
+                                     "storage": {"status": "healthy"}}});
+        let a = JsonAssertion::parse(r#"$.checks[*].status == "healthy""#).unwrap();
+        let err = a.check(&doc).unwrap_err();
+        assert!(err.contains(r#"found "degraded""#), "{err}");
+        let healthy = json!({"checks": {"a": {"status": "healthy"}, "b": {"status": "healthy"}}});
+        assert!(a.check(&healthy).is_ok());
+        // `!=` too holds for every node.
+        let ne = JsonAssertion::parse(r#"$.checks[*].status != "degraded""#).unwrap();
+        assert!(ne.check(&doc).is_err());
+        assert!(ne.check(&healthy).is_ok());
+    }
+
+    #[test]
+    fn comparisons_at_their_boundary() {
+        let doc = json!({"ms": 200, "ratio": 0.5});
+        let ok = |t: &str| JsonAssertion::parse(t).unwrap().check(&doc).is_ok();
+        assert!(!ok("$.ms < 200"), "< is strict");
+        assert!(ok("$.ms <= 200"));
+        assert!(ok("$.ms < 200.5"));
+        assert!(!ok("$.ms > 200"), "> is strict");
+        assert!(ok("$.ms >= 200"));
+        assert!(ok("$.ratio == 0.5") && !ok("$.ratio < 0.5"));
+    }
+
+    #[test]
+    fn string_length_counts_characters_not_bytes() {
+        let doc = json!({"name": "Zoë Ångström", "emoji": "🚀🚀"});
+        let ok = |t: &str| JsonAssertion::parse(t).unwrap().check(&doc).is_ok();
+        assert!(ok("$.name length == 12"), "12 characters, 15 bytes");
+        assert!(!ok("$.name length == 15"));
+        assert!(ok("$.emoji length == 2"));
+    }
+
+    #[test]
     fn values_at_secret_paths_are_described_not_shown() {
         let doc = json!({"user": {"password_hash": "$2b$12$abcdefghijkl"}, "name": "x"});
         let err = JsonAssertion::parse("$.user.password_hash absent")

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::{CheckResult, Report, Status};
+use super::{CheckResult, Report, RunStatus, Status};
 use crate::units::format_duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +64,9 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
         format_duration(std::time::Duration::from_millis(report.duration_ms))
     );
     let color = match report.summary.status {
-        Status::Pass => GREEN,
-        Status::Warn => YELLOW,
-        _ => RED,
+        RunStatus::Pass => GREEN,
+        RunStatus::Warn => YELLOW,
+        RunStatus::Fail => RED,
     };
     let _ = writeln!(out, "{}", paint(&closing, color, opts.color));
     out

@@ -10,7 +10,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "### {} shipgate {}: {}\n",
-        icon(report.summary.status),
+        icon(report.summary.status.as_status()),
         report.command,
         super::human::counts_sentence(report)
     );

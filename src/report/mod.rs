@@ -87,9 +87,37 @@ pub struct Summary {
     pub warnings: usize,
     pub skipped: usize,
     pub errors: usize,
-    /// `pass` (warnings allowed unless strict), `warn` (warnings and nothing worse, not strict),
-    /// or `fail`.
-    pub status: Status,
+    /// The run's verdict, which the exit code states.
+    pub status: RunStatus,
+}
+
+/// The verdict of a whole run. A result may also be `skip` or `error`; a run is not: skipped
+/// checks do not change it, and a check that errored fails it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Everything passed or was skipped; under `--strict`, no warnings either.
+    #[default]
+    Pass,
+    /// Warnings and nothing worse, without `--strict`: the run passes (exit 0).
+    Warn,
+    /// A check failed or errored, or warned under `--strict` (exit 1).
+    Fail,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        self.as_status().as_str()
+    }
+
+    /// The result status shown for the run (its icon and colour).
+    pub fn as_status(self) -> Status {
+        match self {
+            RunStatus::Pass => Status::Pass,
+            RunStatus::Warn => Status::Warn,
+            RunStatus::Fail => Status::Fail,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -141,11 +169,12 @@ impl Report {
         }
     }
 
-    /// 0 when the run passed, 1 when a check failed (see the README's exit codes).
+    /// [`crate::exit::PASSED`] when the run passed (warnings allowed unless `--strict`),
+    /// [`crate::exit::FAILED`] when a check failed or errored.
     pub fn exit_code(&self) -> u8 {
         match self.summary.status {
-            Status::Pass | Status::Warn | Status::Skip => 0,
-            Status::Fail | Status::Error => 1,
+            RunStatus::Pass | RunStatus::Warn => crate::exit::PASSED,
+            RunStatus::Fail => crate::exit::FAILED,
         }
     }
 
@@ -191,11 +220,11 @@ impl Summary {
             count(Status::Error),
         );
         let status = if failed + errors > 0 || (strict && warnings > 0) {
-            Status::Fail
+            RunStatus::Fail
         } else if warnings > 0 {
-            Status::Warn
+            RunStatus::Warn
         } else {
-            Status::Pass
+            RunStatus::Pass
         };
         Summary {
             total: results.len(),
@@ -278,8 +307,19 @@ mod tests {
         let report = sample::report();
         assert_eq!(report.summary.failed, 1);
         assert_eq!(report.summary.errors, 1);
-        assert_eq!(report.summary.status, Status::Fail);
+        assert_eq!(report.summary.status, RunStatus::Fail);
         assert_eq!(report.exit_code(), 1);
+        // An errored check alone fails the run; skipped ones do not.
+        let t = SystemTime::now();
+        let only = |status: Status| {
+            let mut r = report.results[0].clone();
+            r.status = status;
+            Report::new("verify", t, t, false, vec![r])
+        };
+        assert_eq!(only(Status::Error).summary.status, RunStatus::Fail);
+        assert_eq!(only(Status::Error).exit_code(), crate::exit::FAILED);
+        assert_eq!(only(Status::Skip).summary.status, RunStatus::Pass);
+        assert_eq!(only(Status::Skip).exit_code(), crate::exit::PASSED);
         let warn_only: Vec<_> = report
             .results
             .iter()
