@@ -725,7 +725,7 @@ fn a_big_table_at_risk_is_counted_only_up_to_the_cap() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     let msg = message(&report, "rollback.data-loss");
     assert!(
-        msg.contains("table lp_reports: more than 10000 rows;"),
+        msg.contains("would destroy data in 1 table: lp_reports (more than 10000 rows);"),
         "{msg}"
     );
     assert_eq!(scalar(&db, "SELECT count(*) FROM lp_reports"), 12000);
@@ -743,15 +743,18 @@ fn dropping_a_table_with_rows_is_refused_unless_allowed() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table lp_reports: 1 row;"), "{msg}");
+    assert!(
+        msg.starts_with("would destroy data in 1 table: lp_reports (1 row);"),
+        "{msg}"
+    );
     assert!(msg.contains("--allow-data-loss"), "{msg}");
     assert!(
         !msg.contains("lp_fund_commitments"),
         "an empty table is no loss: {msg}"
     );
     assert_eq!(
-        result(&report, "rollback.data-loss")["details"]["at_risk"],
-        json!([{"what": "table lp_reports", "rows": 1}])
+        result(&report, "rollback.data-loss")["details"]["tables"],
+        json!([{"table": "lp_reports", "rows": 1, "dropped": true}])
     );
     // Decided under the lock (taken first), and nothing changed.
     assert!(has(&report, "rollback.lock"), "{report:#}");
@@ -764,7 +767,7 @@ fn dropping_a_table_with_rows_is_refused_unless_allowed() {
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "warn", "{report:#}");
     assert!(
-        message(&report, "rollback.data-loss").contains("table lp_reports: 1 row"),
+        message(&report, "rollback.data-loss").contains("lp_reports (1 row)"),
         "{}",
         message(&report, "rollback.data-loss")
     );
@@ -790,9 +793,10 @@ fn rows_in_every_dropped_table_are_counted() {
     let (out, report) = rollback(&w, &db, &["--all"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table lp_reports: 1 row"), "{msg}");
-    assert!(msg.contains("table lp_fund_commitments: 2 rows"), "{msg}");
-    assert!(msg.contains("table limited_partners: 1 row"), "{msg}");
+    assert!(msg.contains("3 tables"), "{msg}");
+    assert!(msg.contains("lp_reports (1 row)"), "{msg}");
+    assert!(msg.contains("lp_fund_commitments (2 rows)"), "{msg}");
+    assert!(msg.contains("limited_partners (1 row)"), "{msg}");
     assert_eq!(history(&db), LP);
 }
 
@@ -825,7 +829,10 @@ fn dropping_a_column_with_values_is_refused() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("column accounts.nickname: 1 row;"), "{msg}");
+    assert!(
+        msg.contains("1 column: accounts.nickname (1 value);"),
+        "{msg}"
+    );
     assert!(column_exists(&db, "accounts", "nickname"));
     assert_eq!(history(&db), ["001-accounts", "002-nickname"]);
 
@@ -860,7 +867,7 @@ fn truncating_a_table_with_rows_is_refused_and_an_empty_one_passes() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table settings: 2 rows"), "{msg}");
+    assert!(msg.contains("1 table: settings (2 rows)"), "{msg}");
     assert_eq!(scalar(&db, "SELECT count(*) FROM settings"), 2);
     assert_eq!(history(&db), ["001-settings", "002-seed"]);
 
@@ -888,7 +895,7 @@ fn if_exists_cascade_and_quoted_names_are_guarded_too() {
     let (out, report) = rollback(&w, &db, &["--all"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table \"events\": 3 rows"), "{msg}");
+    assert!(msg.contains("1 table: events (3 rows)"), "{msg}");
     assert!(table_exists(&db, "events"));
 }
 
@@ -939,14 +946,29 @@ fn a_failing_down_script_stops_at_that_step_and_leaves_it_as_it_was() {
         "-- undo 002\nDROP TABLE lp_fund_commitments;\nDROP TABLE does_not_exist;\n",
     );
 
+    // The guard tries the down scripts first: it finds the failure before anything changed.
+    let before = schema_dump(&db);
     let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
+    let msg = message(&report, "rollback.data-loss");
+    assert!(
+        msg.contains("002-lp-commitments failed at")
+            && msg.contains("002-lp-commitments.down.sql:3"),
+        "{msg}"
+    );
+    assert!(!has(&report, "rollback.003-lp-reports"), "{report:#}");
+    assert_eq!(schema_dump(&db), before, "nothing reverted");
+
+    // Told to go ahead, the run stops at the failing step.
+    let (out, report) = rollback(&w, &db, &["--all", "--allow-data-loss"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(
         statuses(&report),
         pairs(&[
             ("rollback.lock", "pass"),
             ("rollback.plan", "pass"),
-            ("rollback.data-loss", "pass"),
+            ("rollback.data-loss", "warn"),
             ("rollback.003-lp-reports", "pass"),
             ("rollback.002-lp-commitments", "fail"),
             ("rollback.001-lp-base", "skip"),
@@ -1525,7 +1547,7 @@ fn mariadb_steps_one_reverts_the_newest_and_cleans_the_history() {
     let (out, report) = rollback(&w, &db, &["--steps", "1"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert!(
-        message(&report, "rollback.data-loss").contains("table notes: 1 row"),
+        message(&report, "rollback.data-loss").contains("1 table: notes (1 row)"),
         "{report:#}"
     );
     assert!(mysql_tables(&db).contains(&"notes".to_string()));

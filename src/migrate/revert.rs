@@ -1,9 +1,9 @@
 //! Rolling back: which applied migrations a `--to`/`--steps`/`--all` covers (newest first),
-//! what their down scripts would destroy, and running them with their history rows.
+//! and running their down scripts with their history rows (what those would destroy is
+//! `guard`'s business).
 
 use std::time::{Duration, Instant};
 
-use regex::Regex;
 use sqlx::{AnyConnection, Executor};
 
 use super::apply::{Failure, run_statement, runs_in_transaction, statements};
@@ -84,159 +84,6 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
                 .collect())
         }
     }
-}
-
-/// What a down script destroys that may hold data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Loss {
-    Table(String),
-    Column { table: String, column: String },
-}
-
-impl Loss {
-    pub fn describe(&self) -> String {
-        match self {
-            Loss::Table(t) => format!("table {t}"),
-            Loss::Column { table, column } => format!("column {table}.{column}"),
-        }
-    }
-}
-
-/// The statement shapes that destroy rows, compiled once (a rollback of hundreds of migrations
-/// reads hundreds of down scripts).
-struct Patterns {
-    drop_table: Regex,
-    truncate: Regex,
-    alter: Regex,
-    drop_column: Regex,
-    delete: Regex,
-}
-
-fn patterns() -> &'static Patterns {
-    static PATTERNS: std::sync::OnceLock<Patterns> = std::sync::OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        let re = |p: &str| Regex::new(p).expect("static regex");
-        Patterns {
-            drop_table: re(r"(?is)^drop\s+table\s+(?:if\s+exists\s+)?(.+?)(?:\s+(?:cascade|restrict))?$"),
-            truncate: re(r"(?is)^truncate\s+(?:table\s+)?(?:only\s+)?(.+?)(?:\s+(?:restart|continue|cascade|restrict)\b.*)?$"),
-            alter: re(r"(?is)^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(\S+)\s+(.*)$"),
-            drop_column: re(r"(?is)^\s*drop\s+(?:column\s+)?(?:if\s+exists\s+)?(\S+)"),
-            delete: re(r"(?is)^delete\s+from\s+(?:only\s+)?(\S+)"),
-        }
-    })
-}
-
-/// Finds `DROP TABLE`, `TRUNCATE`, `DELETE FROM` and `ALTER TABLE … DROP COLUMN` in a down script.
-pub fn losses(m: &Migration) -> Vec<Loss> {
-    let Some(down) = &m.down else {
-        return Vec::new();
-    };
-    let p = patterns();
-    let mut found = Vec::new();
-    for stmt in statements(down) {
-        let text = strip_comments(stmt.text);
-        let text = text.trim().trim_end_matches(';').trim();
-        if let Some(c) = p.delete.captures(text) {
-            // Counted whole: which rows a WHERE would keep is not known before running it.
-            found.push(Loss::Table(unquote(&c[1])));
-        } else if let Some(c) = p
-            .drop_table
-            .captures(text)
-            .or_else(|| p.truncate.captures(text))
-        {
-            for name in c[1].split(',') {
-                found.push(Loss::Table(unquote(name)));
-            }
-        } else if let Some(c) = p.alter.captures(text) {
-            let table = unquote(&c[1]);
-            for action in c[2].split(',') {
-                if let Some(col) = p.drop_column.captures(action) {
-                    let column = unquote(&col[1]);
-                    const NOT_COLUMNS: &[&str] = &[
-                        "constraint",
-                        "index",
-                        "key",
-                        "foreign",
-                        "primary",
-                        "check",
-                        "partition",
-                        "default",
-                    ];
-                    if !NOT_COLUMNS.iter().any(|k| column.eq_ignore_ascii_case(k)) {
-                        found.push(Loss::Column {
-                            table: table.clone(),
-                            column,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    found
-}
-
-fn strip_comments(text: &str) -> String {
-    text.lines()
-        .map(|l| l.split("--").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The identifier as written (`"LpReport"` keeps its quotes: unquoted, PostgreSQL would fold it
-/// to `lpreport`, find nothing to count, and let its rows go unguarded).
-fn unquote(name: &str) -> String {
-    name.trim().to_string()
-}
-
-/// Counted up to this many: the guard needs "any?", the message a size; a full count of a big
-/// table while holding the migration lock would take as long as a scan.
-pub const COUNT_CAP: i64 = 10_000;
-
-/// Rows that would be lost: a table's rows, or a column's non-null values, counted up to
-/// [`COUNT_CAP`] + 1 (more reads as "more than COUNT_CAP"), within `timeout`. `None` when the
-/// table is already gone.
-pub async fn rows_at_risk(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    loss: &Loss,
-    timeout: std::time::Duration,
-) -> Result<Option<i64>, String> {
-    let limit = COUNT_CAP + 1;
-    let (table, sql) = match loss {
-        Loss::Table(t) => (
-            t,
-            format!("SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT {limit}) AS at_risk"),
-        ),
-        Loss::Column { table, column } => (
-            table,
-            format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} IS NOT NULL LIMIT {limit}) AS at_risk"
-            ),
-        ),
-    };
-    let counted = async {
-        if !crate::db::table_exists(conn, backend, table).await? {
-            return Ok(None);
-        }
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&mut *conn)
-            .await
-            .map(Some)
-            .map_err(|e| {
-                format!(
-                    "cannot count the rows of {}: {}",
-                    loss.describe(),
-                    describe_error(&e)
-                )
-            })
-    };
-    tokio::time::timeout(timeout, counted).await.map_err(|_| {
-        format!(
-            "counting the rows of {} took longer than {}",
-            loss.describe(),
-            crate::units::format_duration(timeout)
-        )
-    })?
 }
 
 #[derive(Clone, Debug)]
@@ -396,31 +243,6 @@ mod tests {
             select(&source, &rows[..1], &Range::To("2".into()))
                 .unwrap_err()
                 .contains("not applied")
-        );
-    }
-
-    #[test]
-    fn finds_what_down_scripts_destroy() {
-        let m = migration(
-            "1",
-            1,
-            Some(
-                "-- undo\nDROP TABLE IF EXISTS lp_reports, \"lp_fund_commitments\" CASCADE;\n\
-                 TRUNCATE TABLE audit;\nALTER TABLE funds DROP COLUMN lp_count, DROP CONSTRAINT x, ADD COLUMN y int;\n\
-                 DROP INDEX lp_idx;",
-            ),
-        );
-        assert_eq!(
-            losses(&m),
-            [
-                Loss::Table("lp_reports".into()),
-                Loss::Table("\"lp_fund_commitments\"".into()),
-                Loss::Table("audit".into()),
-                Loss::Column {
-                    table: "funds".into(),
-                    column: "lp_count".into()
-                },
-            ]
         );
     }
 }
