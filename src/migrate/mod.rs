@@ -5,6 +5,7 @@
 pub mod adopt;
 pub mod apply;
 pub mod backup;
+pub mod concurrent_index;
 pub mod guard;
 pub mod history;
 pub mod lock;
