@@ -1047,6 +1047,81 @@ fn an_older_pending_migration_is_refused_unless_allowed() {
 }
 
 #[test]
+fn allow_out_of_order_in_the_config_is_honoured() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x int);\n");
+    w.write("migrations/003_c.sql", "CREATE TABLE c (x int);\n");
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    w.write("migrations/002_b.sql", "CREATE TABLE b (x int);\n");
+    w.write("shipgate.toml", "[migrate]\nallow_out_of_order = false\n");
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 1, "false keeps the refusal: {}", both(&out));
+    assert!(!table_exists(&db, "b"));
+
+    w.write("shipgate.toml", "[migrate]\nallow_out_of_order = true\n");
+    let (out, report) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "migration.002"), "pass", "{report:#}");
+    assert!(table_exists(&db, "b"));
+    assert_eq!(versions(&history(&db)), ["001", "002", "003"]);
+}
+
+#[test]
+fn a_partial_migration_whose_file_changed_is_not_resumed_until_accepted() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    let path = "migrations/001_steps.sql";
+    w.write(
+        path,
+        "-- shipgate:no-transaction\nCREATE TABLE a (x int);\nSELECT 1/0;\nCREATE TABLE b (x int);\n",
+    );
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let row = history(&db)
+        .into_iter()
+        .find(|r| r.version == "001")
+        .unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.statements_done),
+        ("partial", Some(1))
+    );
+
+    // The file is edited: the statement already run may not be the one now counted as done.
+    w.write(
+        path,
+        "-- shipgate:no-transaction\nCREATE TABLE a (x int);\nSELECT 1;\nCREATE TABLE b (x int);\n",
+    );
+    let (out, report) = migrate(&w, &db, &["--resume"]);
+    assert_eq!(code(&out), 1, "resumed a changed file: {}", both(&out));
+    let msg = message(&report, "migration.001");
+    assert!(msg.contains("changed after it was applied"), "{msg}");
+    assert!(msg.contains("--accept-checksum"), "{msg}");
+    assert!(!table_exists(&db, "b"));
+    let row = history(&db)
+        .into_iter()
+        .find(|r| r.version == "001")
+        .unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.statements_done),
+        ("partial", Some(1))
+    );
+
+    // Accepted on purpose, it resumes after the statement that completed.
+    let (out, _) = migrate(
+        &w,
+        &db,
+        &["--accept-checksum", "001", "--reason", "fixed the division"],
+    );
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let (out, report) = migrate(&w, &db, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "migration.001"), "pass", "{report:#}");
+    assert!(table_exists(&db, "b"));
+}
+
+#[test]
 fn check_reports_pending_work_and_changes_nothing() {
     let w = Workdir::new();
     let db = TestDb::postgres();
