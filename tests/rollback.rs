@@ -2261,3 +2261,88 @@ fn mariadb_backtick_names_are_read_and_counted() {
         "{msg}"
     );
 }
+
+/// A no-transaction down script cannot run inside the measuring transaction: it is read, the
+/// others are still measured, and the result says which was read.
+#[test]
+fn postgres_a_no_transaction_down_script_is_read_and_the_others_measured() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-orders",
+        "CREATE TABLE orders (id int primary key, note text);\n",
+        Some("DO $$ BEGIN DELETE FROM orders; END $$;\n"),
+    );
+    write_pair(
+        &w,
+        "002-index",
+        "-- shipgate:no-transaction\nCREATE INDEX CONCURRENTLY orders_note ON orders (note);\n",
+        Some("-- shipgate:no-transaction\nDROP INDEX CONCURRENTLY orders_note;\n"),
+    );
+    migrate(&w, &db, &[]);
+
+    let (out, report) = rollback(&w, &db, &["--steps", "1", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let guard = result(&report, "rollback.data-loss");
+    assert_eq!(guard["status"], "pass", "{report:#}");
+    assert!(
+        guard["message"]
+            .as_str()
+            .unwrap()
+            .contains("the no-transaction down scripts of 002-index were read, not tried"),
+        "{report:#}"
+    );
+
+    // The DO block of 001 is measured although 002's script is not tried.
+    db.execute("INSERT INTO orders VALUES (1, 'a')");
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "rollback.data-loss")
+            .starts_with("would destroy data in 1 table: orders (1 row)"),
+        "{report:#}"
+    );
+    assert_eq!(
+        result(&report, "rollback.data-loss")["details"]["read_instead"],
+        json!(["002-index"])
+    );
+    assert_eq!(scalar(&db, "SELECT count(*) FROM orders"), 1);
+}
+
+#[test]
+fn mariadb_a_count_that_waits_out_the_lock_timeout_refuses() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    write_pair(
+        &w,
+        "001-notes",
+        "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT);\n",
+        Some("DROP TABLE notes;\n"),
+    );
+    migrate(&w, &db, &[]);
+    block(async {
+        // Another session holds the table: the guard's count waits, then gives up.
+        let mut holder = mysql(&db).await;
+        sqlx::raw_sql("LOCK TABLES notes WRITE")
+            .execute(&mut holder)
+            .await
+            .expect("lock the table");
+        let started = Instant::now();
+        let (out, report) = rollback(&w, &db, &["--all", "--lock-timeout", "1s"]);
+        assert_eq!(code(&out), 1, "{}", both(&out));
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let msg = message(&report, "rollback.data-loss");
+        assert!(
+            msg.starts_with("cannot tell what the down scripts destroy: cannot count")
+                && msg.contains("notes"),
+            "{msg}"
+        );
+        assert!(!has(&report, "rollback.001-notes"), "{report:#}");
+        sqlx::raw_sql("UNLOCK TABLES")
+            .execute(&mut holder)
+            .await
+            .expect("unlock");
+    });
+    assert_eq!(mysql_history(&db), ["001-notes"]);
+}

@@ -606,12 +606,7 @@ pub async fn judge(
         tables.get(n).cloned().unwrap_or_else(|| n.clone())
     };
     for down in downs {
-        for (i, stmt) in statements(down.script)
-            .iter()
-            .enumerate()
-            .skip(down.resume_from)
-        {
-            let _ = i;
+        for stmt in statements(down.script).iter().skip(down.resume_from) {
             for effect in effects(stmt.text, backend) {
                 match effect {
                     Effect::Table { name, dropped } => {
