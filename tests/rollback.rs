@@ -2346,3 +2346,123 @@ fn mariadb_a_count_that_waits_out_the_lock_timeout_refuses() {
     });
     assert_eq!(mysql_history(&db), ["001-notes"]);
 }
+
+/// MariaDB cannot try the scripts: the reader follows renames to the original name, and a column
+/// that no longer exists (a later migration dropped it; its down script re-adds it) holds nothing.
+#[test]
+fn mariadb_renames_are_followed_and_re_added_columns_hold_nothing() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    write_pair(
+        &w,
+        "001-accounts",
+        "CREATE TABLE accounts (id INT PRIMARY KEY, nick TEXT);\n",
+        Some("DROP TABLE accounts;\n"),
+    );
+    write_pair(
+        &w,
+        "002-email",
+        "ALTER TABLE accounts ADD COLUMN email TEXT;\n",
+        Some("ALTER TABLE accounts DROP COLUMN email;\n"),
+    );
+    write_pair(
+        &w,
+        "003-drop-email",
+        "ALTER TABLE accounts DROP COLUMN email;\n",
+        Some("ALTER TABLE accounts ADD COLUMN email TEXT;\n"),
+    );
+    write_pair(
+        &w,
+        "004-archive",
+        "SELECT 1;\n",
+        Some(
+            "ALTER TABLE accounts CHANGE nick handle TEXT;\n\
+             ALTER TABLE accounts DROP COLUMN handle;\n\
+             RENAME TABLE accounts TO accounts_old;\n\
+             DROP TABLE accounts_old;\n",
+        ),
+    );
+    migrate(&w, &db, &[]);
+    db.execute("INSERT INTO accounts (id, nick) VALUES (1, 'ada'), (2, NULL)");
+
+    let (out, report) = rollback(&w, &db, &["--all", "--dry-run"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let guard = result(&report, "rollback.data-loss");
+    assert_eq!(
+        guard["message"],
+        "would destroy data in 1 table: accounts (2 rows); refused: back it up and pass --allow-data-loss to go ahead",
+        "{report:#}"
+    );
+    assert_eq!(guard["details"]["columns"], json!([]), "{report:#}");
+
+    // Without 004 (which renames and drops), the re-added email is no loss and 001 is kept.
+    w.write("migrations/004-archive.down.sql", "SELECT 1;\n");
+    let (out, report) = rollback(&w, &db, &["--to", "001-accounts"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    assert_eq!(mysql_history(&db), ["001-accounts"]);
+}
+
+/// A down script that re-creates an index concurrently, killed during the build: `--resume`
+/// finds the index the server finished, counts the statement done, and says so.
+#[test]
+fn a_killed_concurrent_index_build_in_a_down_script_is_resumed_as_done() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-big",
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g;\n",
+        Some("DROP TABLE big;\n"),
+    );
+    write_pair(
+        &w,
+        "002-no-index",
+        "-- shipgate:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS big_h;\n",
+        Some("-- shipgate:no-transaction\nCREATE INDEX CONCURRENTLY big_h ON big (h, id);\n"),
+    );
+    migrate(&w, &db, &[]);
+    let mut child = spawn(
+        &w,
+        &[
+            "rollback",
+            "--format",
+            "json",
+            "--database-url",
+            &db.url,
+            "--dir",
+            "migrations",
+            "--steps",
+            "1",
+        ],
+    );
+    wait_until(
+        "the concurrent index build",
+        Duration::from_secs(60),
+        || {
+            scalar(
+                &db,
+                "SELECT count(*) FROM pg_stat_activity a, pg_class c WHERE a.datname = current_database() \
+             AND a.state = 'active' AND a.query LIKE 'CREATE INDEX CONCURRENTLY%' AND c.relname = 'big_h'",
+            ) > 0
+        },
+    );
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let (out, report) = rollback(&w, &db, &["--steps", "1", "--resume"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let msg = message(&report, "rollback.002-no-index");
+    assert!(
+        msg.contains("index big_h already built by the interrupted run"),
+        "{msg}"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_index WHERE indexrelid = 'big_h'::regclass AND indisvalid"
+        ),
+        1
+    );
+    assert_eq!(history(&db), ["001-big"]);
+}

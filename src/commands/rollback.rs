@@ -363,19 +363,25 @@ async fn rollback_locked(
             ));
             continue;
         }
-        match revert::revert(conn, history, m, &step.row.version, resume_from(step)).await {
+        let resume = (step.row.status == crate::migrate::history::status::REVERTING)
+            .then(|| resume_from(step));
+        match revert::revert(conn, history, m, &step.row.version, resume).await {
             Ok(done) => {
                 let mut r = result(
                     &step_id(step),
                     &title(m),
                     Status::Pass,
                     format!(
-                        "reverted in {} ({} of {})",
+                        "reverted in {} ({} of {}){}",
                         format_duration(done.duration),
                         plural(done.statements, "statement", "statements"),
                         m.down
                             .as_ref()
                             .map(|d| d.path.display().to_string())
+                            .unwrap_or_default(),
+                        done.resumed
+                            .as_ref()
+                            .map(|r| format!("; {r}"))
                             .unwrap_or_default()
                     ),
                 );
@@ -501,7 +507,7 @@ fn guard_result(
         Some(guard::Method::Measured) => {
             "tried the down scripts in a transaction and rolled it back"
         }
-        _ => "read the down scripts' statements (they cannot be tried in a transaction here)",
+        _ => "read the down scripts' statements, which cannot be tried in a transaction here",
     };
     let details = json!({
         "method": how,
@@ -512,7 +518,7 @@ fn guard_result(
         "count_cap": guard::COUNT_CAP,
     });
     if verdict.clean() {
-        let mut message = format!("the down scripts destroy no data ({how})");
+        let mut message = format!("the down scripts destroy no data: {how}");
         if !verdict.read_instead.is_empty() {
             message.push_str(&format!(
                 "; the no-transaction down scripts of {} were read, not tried",

@@ -222,21 +222,17 @@ pub async fn apply(
         let mut resume_from = resume_from;
         let mut resumed = None;
         if history.backend == Backend::Postgres
-            && let Some(index) = stmts
-                .get(resume_from)
-                .and_then(|s| super::concurrent_index::parse(s.text))
+            && let Some(next) = stmts.get(resume_from)
             && history
                 .has(conn, &m.version)
                 .await
                 .map_err(stuck(resume_from))?
         {
-            let found = super::concurrent_index::resume(conn, &index)
+            let (note, done) = super::concurrent_index::settle(conn, next.text)
                 .await
                 .map_err(stuck(resume_from))?;
-            resumed = found.describe(&index);
-            if found == super::concurrent_index::Resumed::AlreadyBuilt {
-                resume_from += 1;
-            }
+            resumed = note;
+            resume_from += usize::from(done);
         }
         history
             .record_progress(conn, &record(resume_from))

@@ -117,6 +117,20 @@ impl Resumed {
     }
 }
 
+/// Before an interrupted statement runs again: if it builds an index concurrently, what the
+/// interrupted run left of it (dropped when INVALID). Returns the note for the report, and
+/// whether the statement is already done.
+pub async fn settle(
+    conn: &mut AnyConnection,
+    statement: &str,
+) -> Result<(Option<String>, bool), String> {
+    let Some(index) = parse(statement) else {
+        return Ok((None, false));
+    };
+    let found = resume(conn, &index).await?;
+    Ok((found.describe(&index), found == Resumed::AlreadyBuilt))
+}
+
 /// Looks at the index the interrupted statement was building, and drops it when invalid.
 pub async fn resume(conn: &mut AnyConnection, index: &ConcurrentIndex) -> Result<Resumed, String> {
     let lookup = sqlx::query(

@@ -90,17 +90,22 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
 pub struct Reverted {
     pub statements: usize,
     pub duration: Duration,
+    /// What resuming found of the interrupted statement (an index already built, or left
+    /// INVALID and rebuilt), for the report.
+    pub resumed: Option<String>,
 }
 
 /// Runs a down script and deletes the history row, in one transaction where the database
-/// allows it.
+/// allows it. `resume`: the statements an interrupted rollback of it completed (`--resume`).
 pub async fn revert(
     conn: &mut AnyConnection,
     history: &History,
     m: &Migration,
     recorded_version: &str,
-    resume_from: usize,
+    resume: Option<usize>,
 ) -> Result<Reverted, Failure> {
+    let mut resume_from = resume.unwrap_or(0);
+    let mut resumed = None;
     let started = Instant::now();
     let down = m
         .down
@@ -150,6 +155,18 @@ pub async fn revert(
                 ..bookkeeping(e)
             }
         };
+        // An interrupted CREATE INDEX CONCURRENTLY left its index behind, built or INVALID;
+        // running it again as is would fail with 42P07.
+        if resume.is_some()
+            && history.backend == Backend::Postgres
+            && let Some(next) = stmts.get(resume_from)
+        {
+            let (note, done) = super::concurrent_index::settle(conn, next.text)
+                .await
+                .map_err(stuck(resume_from))?;
+            resumed = note;
+            resume_from += usize::from(done);
+        }
         history
             .set_reverting(conn, recorded_version, resume_from)
             .await
@@ -169,6 +186,7 @@ pub async fn revert(
     Ok(Reverted {
         statements: stmts.len(),
         duration: started.elapsed(),
+        resumed,
     })
 }
 

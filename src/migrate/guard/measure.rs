@@ -212,7 +212,7 @@ async fn catalog(conn: &mut AnyConnection, settings: Settings<'_>) -> Result<Vec
         Backend::Postgres => {
             let rows = sqlx::query(
                 "SELECT c.oid::bigint AS oid, n.nspname::text AS schema, c.relname::text AS name, \
-                   (n.nspname = current_schema())::boolean AS current, c.relfilenode::bigint AS node, \
+                   COALESCE(n.nspname = current_schema(), false) AS current, c.relfilenode::bigint AS node, \
                    COALESCE(s.n_tup_del, 0)::bigint AS deleted, COALESCE(s.n_tup_upd, 0)::bigint AS updated \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  LEFT JOIN pg_stat_xact_user_tables s ON s.relid = c.oid \

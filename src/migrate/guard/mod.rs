@@ -123,16 +123,16 @@ pub async fn assess(
     } else {
         (Vec::new(), downs.to_vec())
     };
-    if measurable {
+    if !tried.is_empty() {
+        let m = measure::measure(conn, settings, &tried).await?;
+        verdict.tables = m.tables;
+        verdict.columns = m.columns;
         verdict.method = Some(Method::Measured);
-        if !tried.is_empty() {
-            let m = measure::measure(conn, settings, &tried).await?;
-            verdict.tables = m.tables;
-            verdict.columns = m.columns;
-        }
-        verdict.read_instead = read.iter().map(|d| d.version.to_string()).collect();
     } else {
         verdict.method = Some(Method::Read);
+    }
+    if measurable {
+        verdict.read_instead = read.iter().map(|d| d.version.to_string()).collect();
     }
     if !read.is_empty() {
         let r = parse::judge(conn, settings, &read).await?;

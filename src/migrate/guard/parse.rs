@@ -347,9 +347,34 @@ const HOLD_NO_ROWS: &[&str] = &[
 
 /// Statements that never remove rows or values.
 const KEEPS: &[&str] = &[
-    "create", "insert", "select", "set", "reset", "grant", "revoke", "comment", "analyze",
-    "vacuum", "reindex", "refresh", "notify", "listen", "lock", "unlock", "use", "flush",
-    "optimize", "cluster", "show", "discard", "security",
+    "create",
+    "insert",
+    "select",
+    "set",
+    "reset",
+    "grant",
+    "revoke",
+    "comment",
+    "analyze",
+    "vacuum",
+    "reindex",
+    "refresh",
+    "notify",
+    "listen",
+    "lock",
+    "unlock",
+    "use",
+    "flush",
+    "optimize",
+    "cluster",
+    "show",
+    "discard",
+    "security",
+    "start",
+    "begin",
+    "commit",
+    "savepoint",
+    "release",
 ];
 
 /// What one statement does to data.
