@@ -2466,3 +2466,32 @@ fn a_killed_concurrent_index_build_in_a_down_script_is_resumed_as_done() {
     );
     assert_eq!(history(&db), ["001-big"]);
 }
+
+/// Past the count cap, rows a down script deletes from a big table are still seen (PostgreSQL
+/// records the deletions of the transaction), and counted exactly.
+#[test]
+fn postgres_rows_deleted_from_a_table_past_the_cap_are_counted_exactly() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-events",
+        "CREATE TABLE events (id int primary key);\n",
+        Some("DROP TABLE events;\n"),
+    );
+    write_pair(
+        &w,
+        "002-seed",
+        "INSERT INTO events SELECT g FROM generate_series(1, 12000) g;\n",
+        Some("DELETE FROM events WHERE id <= 5;\n"),
+    );
+    migrate(&w, &db, &[]);
+    let (out, report) = rollback(&w, &db, &["--steps", "1"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "rollback.data-loss")
+            .starts_with("would destroy data in 1 table: events (5 rows);"),
+        "{report:#}"
+    );
+    assert_eq!(scalar(&db, "SELECT count(*) FROM events"), 12000);
+}

@@ -678,7 +678,7 @@ pub async fn judge(
                 if judged.tables.iter().any(|t| t.table == table.shown()) {
                     continue;
                 }
-                if let Some(rows) = count(conn, backend, &table, None).await?
+                if let Some(rows) = count(conn, settings, &table, None).await?
                     && rows > 0
                 {
                     judged.tables.push(TableLoss {
@@ -696,7 +696,7 @@ pub async fn judge(
                 {
                     continue;
                 }
-                if let Some(values) = count(conn, backend, &table, Some(&column)).await?
+                if let Some(values) = count(conn, settings, &table, Some(&column)).await?
                     && values > 0
                 {
                     judged.columns.push(ColumnLoss {
@@ -710,7 +710,7 @@ pub async fn judge(
     }
     for schema in schemas {
         for table in schema_tables(conn, backend, &schema).await? {
-            if let Some(rows) = count(conn, backend, &table, None).await?
+            if let Some(rows) = count(conn, settings, &table, None).await?
                 && rows > 0
             {
                 judged.tables.push(TableLoss {
@@ -738,9 +738,33 @@ fn qualified(backend: Backend, name: &Name) -> String {
     }
 }
 
+/// [`count_now`] within the guard's timeout: outside a transaction no `statement_timeout` bounds
+/// it, and a `WHERE c IS NOT NULL` over a big, mostly NULL table is a scan. A few seconds more
+/// than the session's lock wait timeout, so that a lock wait ends with the server's own reason.
+async fn count(
+    conn: &mut AnyConnection,
+    settings: Settings<'_>,
+    table: &Name,
+    column: Option<&str>,
+) -> Result<Option<i64>, String> {
+    let limit = settings.timeout + std::time::Duration::from_secs(5);
+    tokio::time::timeout(
+        limit,
+        count_now(conn, settings.backend, table, column),
+    )
+    .await
+    .map_err(|_| {
+        format!(
+            "counting what the rollback would destroy in {} took longer than {}",
+            table.shown(),
+            crate::units::format_duration(limit)
+        )
+    })?
+}
+
 /// Rows of a table (or non-NULL values of a column), up to COUNT_CAP + 1; `None` when the table
 /// or column does not exist now (a later migration dropped it: it holds nothing).
-async fn count(
+async fn count_now(
     conn: &mut AnyConnection,
     backend: Backend,
     table: &Name,
