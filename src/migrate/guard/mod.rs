@@ -7,14 +7,16 @@
 //! column that a down script re-adds and another drops again is seen to hold nothing.
 //!
 //! MySQL commits DDL as it goes, so there the scripts cannot be tried: the guard reads their
-//! statements instead ([`parse`]) and counts what they name. So does a no-transaction down script
+//! statements instead ([`read`]) and counts what they name. So does a no-transaction down script
 //! on PostgreSQL (`DROP INDEX CONCURRENTLY` cannot run inside the measuring transaction): it is
 //! judged by its statements and left out of the measurement. A statement the reader cannot judge
 //! (a `DO` block, a CTE, a procedure call) is listed as unjudged: the rollback is refused for it
 //! unless `--allow-data-loss`, never passed silently.
 
+mod lexer;
 mod measure;
-mod parse;
+mod read;
+mod statement;
 
 use std::time::Duration;
 
@@ -135,14 +137,14 @@ pub async fn assess(
         verdict.read_instead = read.iter().map(|d| d.version.to_string()).collect();
     }
     if !read.is_empty() {
-        let r = parse::judge(conn, settings, &read).await?;
+        let r = read::judge(conn, settings, &read).await?;
         merge(&mut verdict, r);
     }
     Ok(verdict)
 }
 
 /// Adds what the statements say to what was measured, once per table and column.
-fn merge(verdict: &mut Verdict, read: parse::Judged) {
+fn merge(verdict: &mut Verdict, read: read::Judged) {
     for t in read.tables {
         if !verdict.tables.iter().any(|x| x.table == t.table) {
             verdict.tables.push(t);
