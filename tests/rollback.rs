@@ -1980,10 +1980,17 @@ fn postgres_shapes_the_patterns_missed_are_measured() {
         "UPDATE orders SET note = NULL;\n",
         &["1 column: orders.note (2 values)"],
     );
+    refused_on_postgres(
+        "UPDATE … SET c = NULL in some rows",
+        orders,
+        rows,
+        "UPDATE orders SET note = NULL WHERE id = 1;\n",
+        &["1 column: orders.note (1 value)"],
+    );
 }
 
 #[test]
-fn postgres_a_rename_or_a_partial_update_keeps_data_and_passes() {
+fn postgres_a_rename_keeps_data_and_passes() {
     let w = Workdir::new();
     let db = TestDb::postgres();
     write_pair(

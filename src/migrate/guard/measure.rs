@@ -165,16 +165,25 @@ async fn measure_in_transaction(
             if held == 0 {
                 continue;
             }
-            let kept = a.columns.iter().find(|(k, _)| k == key);
-            let holds = match kept {
-                None => 0,
-                Some((k, _)) => now.non_null.get(k).copied().unwrap_or(0),
+            let holds = a
+                .columns
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(k, _)| now.non_null.get(k).copied().unwrap_or(0));
+            // Exact counts on both sides (no row lost, none past the cap) also show values set
+            // to NULL in some rows. Past the cap the counts come from the first rows read, which
+            // an UPDATE reorders: only "NULL everywhere" is sure there.
+            let exact = lost == 0 && was.rows <= COUNT_CAP && now.rows <= COUNT_CAP;
+            let gone = match holds {
+                None | Some(0) => held,
+                Some(n) if exact => (held - n).max(0),
+                Some(_) => 0,
             };
-            if holds == 0 {
+            if gone > 0 {
                 measured.columns.push(ColumnLoss {
                     table: t.shown.clone(),
                     column: name.clone(),
-                    values: held,
+                    values: gone,
                 });
             }
         }

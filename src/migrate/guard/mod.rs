@@ -50,12 +50,12 @@ pub struct TableLoss {
     pub dropped: bool,
 }
 
-/// A column whose values would be lost (dropped, or set to NULL everywhere).
+/// A column whose values would be lost (dropped, or set to NULL).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ColumnLoss {
     pub table: String,
     pub column: String,
-    /// Non-NULL values it holds, up to [`COUNT_CAP`] + 1.
+    /// Non-NULL values lost, up to [`COUNT_CAP`] + 1.
     pub values: i64,
 }
 
