@@ -744,6 +744,127 @@ fn a_killed_no_transaction_migration_resumes_where_it_stopped() {
     assert_eq!(status(&report, "migration.002"), "skip");
 }
 
+/// Kills `shipgate migrate` while it builds an index concurrently on a table big enough for
+/// the build to take a while, and (with `terminate_build`) the server's build too, which then
+/// leaves the index INVALID. Returns the report of `migrate --resume`.
+fn resume_after_a_killed_concurrent_index_build(terminate_build: bool) -> (TestDb, Output, Value) {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    w.write(
+        "migrations/001_big.sql",
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g;\n",
+    );
+    w.write(
+        "migrations/002_index.sql",
+        "-- shipgate:no-transaction\nCREATE TABLE before_index (x int);\n\
+         CREATE INDEX CONCURRENTLY big_h ON big (h, id);\nCREATE TABLE after_index (x int);\n",
+    );
+    let (out, _) = migrate(&w, &db, &["--to", "001"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+
+    let mut child = spawn(
+        &w,
+        &["migrate", "--format", "json", "--database-url", &db.url],
+    );
+    // The index is in the catalog (INVALID until the build ends) while the statement runs.
+    wait_until(
+        "the concurrent index build",
+        Duration::from_secs(60),
+        || {
+            scalar(
+                &db,
+                "SELECT count(*) FROM pg_stat_activity a, pg_class c WHERE a.datname = current_database() \
+             AND a.state = 'active' AND a.query LIKE 'CREATE INDEX CONCURRENTLY%' AND c.relname = 'big_h'",
+            ) > 0
+        },
+    );
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    if terminate_build {
+        scalar(
+            &db,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'CREATE INDEX CONCURRENTLY%'",
+        );
+        wait_until("the build to end", Duration::from_secs(30), || {
+            scalar(
+                &db,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND query LIKE 'CREATE INDEX CONCURRENTLY%'",
+            ) == 0
+        });
+        assert_eq!(
+            scalar(
+                &db,
+                "SELECT count(*) FROM pg_index WHERE indexrelid = 'big_h'::regclass AND NOT indisvalid"
+            ),
+            1,
+            "the stopped build left the index INVALID"
+        );
+    }
+    let row = history(&db)
+        .into_iter()
+        .find(|r| r.version == "002")
+        .expect("a row for 002");
+    assert_eq!(
+        (row.status.as_str(), row.statements_done),
+        ("partial", Some(1))
+    );
+    let (out, report) = migrate(&w, &db, &["--resume"]);
+    (db, out, report)
+}
+
+#[test]
+fn a_killed_concurrent_index_build_that_the_server_finished_is_resumed_as_done() {
+    let (db, out, report) = resume_after_a_killed_concurrent_index_build(false);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let msg = message(&report, "migration.002");
+    assert!(
+        msg.contains("index big_h already built by the interrupted run"),
+        "{msg}"
+    );
+    assert_eq!(
+        result(&report, "migration.002")["details"]["resumed"],
+        "index big_h already built by the interrupted run"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_index WHERE indexrelid = 'big_h'::regclass AND indisvalid"
+        ),
+        1
+    );
+    assert!(table_exists(&db, "after_index"));
+    let row = history(&db)
+        .into_iter()
+        .find(|r| r.version == "002")
+        .unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.statements_done),
+        ("applied", None)
+    );
+}
+
+#[test]
+fn a_killed_concurrent_index_build_left_invalid_is_dropped_and_rebuilt() {
+    let (db, out, report) = resume_after_a_killed_concurrent_index_build(true);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let msg = message(&report, "migration.002");
+    assert!(
+        msg.contains("index big_h was left INVALID by the interrupted run; dropped and rebuilt"),
+        "{msg}"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_index WHERE indexrelid = 'big_h'::regclass AND indisvalid"
+        ),
+        1,
+        "rebuilt, valid"
+    );
+    assert!(table_exists(&db, "after_index"));
+}
+
 #[test]
 fn a_second_migrator_waits_for_a_no_transaction_migration_in_progress() {
     // A no-transaction migration records a `partial` row as it goes. A second migrator started
@@ -923,6 +1044,81 @@ fn an_older_pending_migration_is_refused_unless_allowed() {
     assert_eq!(status(&report, "migration.002"), "pass");
     assert!(table_exists(&db, "b"));
     assert_eq!(versions(&history(&db)), ["001", "002", "003"]);
+}
+
+#[test]
+fn allow_out_of_order_in_the_config_is_honoured() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    w.write("migrations/001_a.sql", "CREATE TABLE a (x int);\n");
+    w.write("migrations/003_c.sql", "CREATE TABLE c (x int);\n");
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    w.write("migrations/002_b.sql", "CREATE TABLE b (x int);\n");
+    w.write("shipgate.toml", "[migrate]\nallow_out_of_order = false\n");
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 1, "false keeps the refusal: {}", both(&out));
+    assert!(!table_exists(&db, "b"));
+
+    w.write("shipgate.toml", "[migrate]\nallow_out_of_order = true\n");
+    let (out, report) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "migration.002"), "pass", "{report:#}");
+    assert!(table_exists(&db, "b"));
+    assert_eq!(versions(&history(&db)), ["001", "002", "003"]);
+}
+
+#[test]
+fn a_partial_migration_whose_file_changed_is_not_resumed_until_accepted() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    let path = "migrations/001_steps.sql";
+    w.write(
+        path,
+        "-- shipgate:no-transaction\nCREATE TABLE a (x int);\nSELECT 1/0;\nCREATE TABLE b (x int);\n",
+    );
+    let (out, _) = migrate(&w, &db, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let row = history(&db)
+        .into_iter()
+        .find(|r| r.version == "001")
+        .unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.statements_done),
+        ("partial", Some(1))
+    );
+
+    // The file is edited: the statement already run may not be the one now counted as done.
+    w.write(
+        path,
+        "-- shipgate:no-transaction\nCREATE TABLE a (x int);\nSELECT 1;\nCREATE TABLE b (x int);\n",
+    );
+    let (out, report) = migrate(&w, &db, &["--resume"]);
+    assert_eq!(code(&out), 1, "resumed a changed file: {}", both(&out));
+    let msg = message(&report, "migration.001");
+    assert!(msg.contains("changed after it was applied"), "{msg}");
+    assert!(msg.contains("--accept-checksum"), "{msg}");
+    assert!(!table_exists(&db, "b"));
+    let row = history(&db)
+        .into_iter()
+        .find(|r| r.version == "001")
+        .unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.statements_done),
+        ("partial", Some(1))
+    );
+
+    // Accepted on purpose, it resumes after the statement that completed.
+    let (out, _) = migrate(
+        &w,
+        &db,
+        &["--accept-checksum", "001", "--reason", "fixed the division"],
+    );
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let (out, report) = migrate(&w, &db, &["--resume"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "migration.001"), "pass", "{report:#}");
+    assert!(table_exists(&db, "b"));
 }
 
 #[test]

@@ -725,7 +725,7 @@ fn a_big_table_at_risk_is_counted_only_up_to_the_cap() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     let msg = message(&report, "rollback.data-loss");
     assert!(
-        msg.contains("table lp_reports: more than 10000 rows;"),
+        msg.contains("would destroy data in 1 table: lp_reports (more than 10000 rows);"),
         "{msg}"
     );
     assert_eq!(scalar(&db, "SELECT count(*) FROM lp_reports"), 12000);
@@ -743,15 +743,18 @@ fn dropping_a_table_with_rows_is_refused_unless_allowed() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table lp_reports: 1 row;"), "{msg}");
+    assert!(
+        msg.starts_with("would destroy data in 1 table: lp_reports (1 row);"),
+        "{msg}"
+    );
     assert!(msg.contains("--allow-data-loss"), "{msg}");
     assert!(
         !msg.contains("lp_fund_commitments"),
         "an empty table is no loss: {msg}"
     );
     assert_eq!(
-        result(&report, "rollback.data-loss")["details"]["at_risk"],
-        json!([{"what": "table lp_reports", "rows": 1}])
+        result(&report, "rollback.data-loss")["details"]["tables"],
+        json!([{"table": "lp_reports", "rows": 1, "dropped": true}])
     );
     // Decided under the lock (taken first), and nothing changed.
     assert!(has(&report, "rollback.lock"), "{report:#}");
@@ -764,7 +767,7 @@ fn dropping_a_table_with_rows_is_refused_unless_allowed() {
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "warn", "{report:#}");
     assert!(
-        message(&report, "rollback.data-loss").contains("table lp_reports: 1 row"),
+        message(&report, "rollback.data-loss").contains("lp_reports (1 row)"),
         "{}",
         message(&report, "rollback.data-loss")
     );
@@ -790,9 +793,10 @@ fn rows_in_every_dropped_table_are_counted() {
     let (out, report) = rollback(&w, &db, &["--all"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table lp_reports: 1 row"), "{msg}");
-    assert!(msg.contains("table lp_fund_commitments: 2 rows"), "{msg}");
-    assert!(msg.contains("table limited_partners: 1 row"), "{msg}");
+    assert!(msg.contains("3 tables"), "{msg}");
+    assert!(msg.contains("lp_reports (1 row)"), "{msg}");
+    assert!(msg.contains("lp_fund_commitments (2 rows)"), "{msg}");
+    assert!(msg.contains("limited_partners (1 row)"), "{msg}");
     assert_eq!(history(&db), LP);
 }
 
@@ -825,7 +829,10 @@ fn dropping_a_column_with_values_is_refused() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("column accounts.nickname: 1 row;"), "{msg}");
+    assert!(
+        msg.contains("1 column: accounts.nickname (1 value);"),
+        "{msg}"
+    );
     assert!(column_exists(&db, "accounts", "nickname"));
     assert_eq!(history(&db), ["001-accounts", "002-nickname"]);
 
@@ -860,7 +867,7 @@ fn truncating_a_table_with_rows_is_refused_and_an_empty_one_passes() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table settings: 2 rows"), "{msg}");
+    assert!(msg.contains("1 table: settings (2 rows)"), "{msg}");
     assert_eq!(scalar(&db, "SELECT count(*) FROM settings"), 2);
     assert_eq!(history(&db), ["001-settings", "002-seed"]);
 
@@ -888,7 +895,7 @@ fn if_exists_cascade_and_quoted_names_are_guarded_too() {
     let (out, report) = rollback(&w, &db, &["--all"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     let msg = message(&report, "rollback.data-loss");
-    assert!(msg.contains("table \"events\": 3 rows"), "{msg}");
+    assert!(msg.contains("1 table: events (3 rows)"), "{msg}");
     assert!(table_exists(&db, "events"));
 }
 
@@ -939,14 +946,29 @@ fn a_failing_down_script_stops_at_that_step_and_leaves_it_as_it_was() {
         "-- undo 002\nDROP TABLE lp_fund_commitments;\nDROP TABLE does_not_exist;\n",
     );
 
+    // The guard tries the down scripts first: it finds the failure before anything changed.
+    let before = schema_dump(&db);
     let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
+    let msg = message(&report, "rollback.data-loss");
+    assert!(
+        msg.contains("002-lp-commitments failed at")
+            && msg.contains("002-lp-commitments.down.sql:3"),
+        "{msg}"
+    );
+    assert!(!has(&report, "rollback.003-lp-reports"), "{report:#}");
+    assert_eq!(schema_dump(&db), before, "nothing reverted");
+
+    // Told to go ahead, the run stops at the failing step.
+    let (out, report) = rollback(&w, &db, &["--all", "--allow-data-loss"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(
         statuses(&report),
         pairs(&[
             ("rollback.lock", "pass"),
             ("rollback.plan", "pass"),
-            ("rollback.data-loss", "pass"),
+            ("rollback.data-loss", "warn"),
             ("rollback.003-lp-reports", "pass"),
             ("rollback.002-lp-commitments", "fail"),
             ("rollback.001-lp-base", "skip"),
@@ -1534,7 +1556,7 @@ fn mariadb_steps_one_reverts_the_newest_and_cleans_the_history() {
     let (out, report) = rollback(&w, &db, &["--steps", "1"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert!(
-        message(&report, "rollback.data-loss").contains("table notes: 1 row"),
+        message(&report, "rollback.data-loss").contains("1 table: notes (1 row)"),
         "{report:#}"
     );
     assert!(mysql_tables(&db).contains(&"notes".to_string()));
@@ -1878,4 +1900,614 @@ fn a_renamed_migration_is_reverted_in_its_place() {
     assert_eq!(code(&out), 0, "{}\n{report:#}", both(&out));
     assert_eq!(history(&db), ["001-a"]);
     assert!(table_exists(&db, "a") && !table_exists(&db, "b"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The data-loss guard measures (PostgreSQL, SQLite) and reads quoted names (MariaDB)
+
+/// One migration whose up script is `setup` and whose down script is `down`, applied, then
+/// `data` inserted: the rollback of it must be refused, naming `names`, and change nothing.
+fn refused_on_postgres(case: &str, setup: &str, data: &str, down: &str, names: &[&str]) {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(&w, "001-setup", setup, Some(down));
+    migrate(&w, &db, &[]);
+    db.execute(data);
+    let before = schema_dump(&db);
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "{case}: the guard let `{down}` through:\n{}",
+        both(&out)
+    );
+    assert_eq!(
+        status(&report, "rollback.data-loss"),
+        "fail",
+        "{case}: {report:#}"
+    );
+    let msg = message(&report, "rollback.data-loss");
+    assert!(msg.starts_with("would destroy data in "), "{case}: {msg}");
+    for name in names {
+        assert!(msg.contains(name), "{case}: {name} missing from: {msg}");
+    }
+    assert_eq!(schema_dump(&db), before, "{case}: nothing reverted");
+    assert_eq!(history(&db), ["001-setup"], "{case}");
+}
+
+#[test]
+fn postgres_shapes_the_patterns_missed_are_measured() {
+    let orders = "CREATE TABLE orders (id int primary key, note text);\n";
+    let rows = "INSERT INTO orders VALUES (1, 'a'), (2, 'b')";
+    let weird = "CREATE TABLE \"Weird Table\" (id int primary key, c text);\n";
+    refused_on_postgres(
+        "quoted table, DROP COLUMN",
+        weird,
+        "INSERT INTO \"Weird Table\" VALUES (1, 'x')",
+        "ALTER TABLE \"Weird Table\" DROP COLUMN c;\n",
+        &["1 column: Weird Table.c (1 value)"],
+    );
+    refused_on_postgres(
+        "schema-qualified quoted table",
+        "CREATE SCHEMA app;\nCREATE TABLE app.\"Weird Table\" (id int primary key, c text);\n",
+        "INSERT INTO app.\"Weird Table\" VALUES (1, 'x')",
+        "ALTER TABLE app.\"Weird Table\" DROP COLUMN c;\n",
+        &["app.Weird Table.c (1 value)"],
+    );
+    refused_on_postgres(
+        "data-modifying CTE",
+        orders,
+        rows,
+        "WITH gone AS (DELETE FROM orders WHERE id > 0 RETURNING id) SELECT count(*) FROM gone;\n",
+        &["1 table: orders (2 rows)"],
+    );
+    refused_on_postgres(
+        "DO block",
+        orders,
+        rows,
+        "DO $$ BEGIN DELETE FROM orders WHERE id = 2; END $$;\n",
+        &["orders (1 row)"],
+    );
+    refused_on_postgres(
+        "DROP SCHEMA CASCADE",
+        "CREATE SCHEMA app;\nCREATE TABLE app.orders (id int primary key);\n",
+        "INSERT INTO app.orders VALUES (1), (2), (3)",
+        "DROP SCHEMA app CASCADE;\n",
+        &["app.orders (3 rows)"],
+    );
+    refused_on_postgres(
+        "rename, then drop",
+        orders,
+        rows,
+        "ALTER TABLE orders RENAME TO orders_old;\nDROP TABLE orders_old;\n",
+        &["orders (2 rows)"],
+    );
+    refused_on_postgres(
+        "UPDATE … SET c = NULL",
+        orders,
+        rows,
+        "UPDATE orders SET note = NULL;\n",
+        &["1 column: orders.note (2 values)"],
+    );
+    refused_on_postgres(
+        "UPDATE … SET c = NULL in some rows",
+        orders,
+        rows,
+        "UPDATE orders SET note = NULL WHERE id = 1;\n",
+        &["1 column: orders.note (1 value)"],
+    );
+}
+
+#[test]
+fn postgres_a_rename_keeps_data_and_passes() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-orders",
+        "CREATE TABLE orders (id int primary key, note text);\n",
+        Some(
+            "ALTER TABLE orders RENAME TO orders_archive;\nALTER TABLE orders_archive RENAME COLUMN note TO remark;\n",
+        ),
+    );
+    migrate(&w, &db, &[]);
+    db.execute("INSERT INTO orders VALUES (1, 'a'), (2, 'b')");
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 0, "a rename is no loss: {}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    assert!(
+        message(&report, "rollback.data-loss").contains("rolled it back"),
+        "{}",
+        message(&report, "rollback.data-loss")
+    );
+    assert_eq!(scalar(&db, "SELECT count(remark) FROM orders_archive"), 2);
+}
+
+/// A column that a later migration dropped, whose down script re-adds it empty before an older
+/// down script drops it again: it holds nothing now, and nothing is lost (a real 247-migration
+/// history was refused 25 times for such columns: "cannot count … column does not exist").
+#[test]
+fn postgres_a_column_re_added_by_a_down_script_holds_no_data() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-accounts",
+        "CREATE TABLE accounts (id int primary key);\n",
+        Some("DROP TABLE accounts;\n"),
+    );
+    write_pair(
+        &w,
+        "002-email",
+        "ALTER TABLE accounts ADD COLUMN email text;\n",
+        Some("ALTER TABLE accounts DROP COLUMN email;\n"),
+    );
+    write_pair(
+        &w,
+        "003-drop-email",
+        "ALTER TABLE accounts DROP COLUMN email;\n",
+        Some("ALTER TABLE accounts ADD COLUMN email text;\n"),
+    );
+    migrate(&w, &db, &[]);
+
+    // Empty tables: the whole history rolls back.
+    let (out, report) = rollback(&w, &db, &["--all", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    assert!(
+        message(&report, "rollback.data-loss").contains("dry run: nothing changed"),
+        "{}",
+        message(&report, "rollback.data-loss")
+    );
+    assert_eq!(
+        history(&db),
+        ["001-accounts", "002-email", "003-drop-email"]
+    );
+
+    // With rows: back to 001 loses nothing (email is re-added empty, then dropped) ...
+    db.execute("INSERT INTO accounts VALUES (1), (2)");
+    let (out, report) = rollback(&w, &db, &["--to", "001-accounts", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    // ... and --all is refused for the table's rows alone, not for a phantom column.
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let guard = result(&report, "rollback.data-loss");
+    assert_eq!(
+        guard["message"],
+        "would destroy data in 1 table: accounts (2 rows); refused: back it up and pass --allow-data-loss to go ahead"
+    );
+    assert_eq!(
+        guard["details"]["tables"],
+        json!([{"table": "accounts", "rows": 2, "dropped": true}])
+    );
+    assert_eq!(guard["details"]["columns"], json!([]));
+    assert_eq!(
+        history(&db),
+        ["001-accounts", "002-email", "003-drop-email"]
+    );
+}
+
+#[test]
+fn the_refusal_is_short_and_the_details_hold_every_table() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    let tables: Vec<String> = (1..=8).map(|i| format!("t{i}")).collect();
+    let up: String = tables
+        .iter()
+        .map(|t| format!("CREATE TABLE {t} (id int primary key, c text);\n"))
+        .collect();
+    let down: String = tables
+        .iter()
+        .map(|t| format!("DROP TABLE {t};\n"))
+        .collect();
+    write_pair(&w, "001-many", &up, Some(&down));
+    migrate(&w, &db, &[]);
+    for t in &tables {
+        db.execute(&format!("INSERT INTO {t} VALUES (1, 'x')"));
+    }
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let guard = result(&report, "rollback.data-loss");
+    assert_eq!(
+        guard["message"],
+        "would destroy data in 8 tables: t1 (1 row), t2 (1 row), t3 (1 row), t4 (1 row), t5 (1 row) and 3 more; \
+         refused: back it up and pass --allow-data-loss to go ahead"
+    );
+    assert_eq!(guard["details"]["tables"].as_array().unwrap().len(), 8);
+}
+
+/// A role that may change a table but not read it: the guard cannot count what would be lost.
+struct Role(String);
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let sql = format!("DROP ROLE IF EXISTS {}", self.0);
+        block(async {
+            let mut conn = connect(&common::postgres_url()).await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await;
+        });
+    }
+}
+
+#[test]
+fn a_count_that_fails_refuses_the_rollback_instead_of_passing() {
+    let role = Role(format!("shipgate_guard_{}", uuid::Uuid::new_v4().simple()));
+    let db = TestDb::postgres();
+    let w = Workdir::new();
+    db.execute(&format!(
+        "CREATE ROLE {0} LOGIN; GRANT ALL ON SCHEMA public TO {0}",
+        role.0
+    ));
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_username(&role.0).unwrap();
+    let url = url.to_string();
+    write_pair(
+        &w,
+        "001-accounts",
+        "CREATE TABLE accounts (id int primary key, nickname text);\n",
+        Some("DROP TABLE accounts;\n"),
+    );
+    write_pair(
+        &w,
+        "002-secret",
+        "CREATE TABLE secrets (id int primary key);\n",
+        Some("ALTER TABLE accounts DROP COLUMN nickname;\nDROP TABLE secrets;\n"),
+    );
+    migrate_url(&w, &url, &[]);
+    db.execute(&format!(
+        "INSERT INTO accounts VALUES (1, 'ada'); REVOKE SELECT ON accounts FROM {}",
+        role.0
+    ));
+
+    let (out, report) = rollback_url(&w, &url, &["--dir", "migrations", "--steps", "1"], &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "fail", "{report:#}");
+    let msg = message(&report, "rollback.data-loss");
+    assert!(
+        msg.contains("cannot count")
+            && msg.contains("accounts")
+            && msg.contains("permission denied"),
+        "{msg}"
+    );
+    assert!(!has(&report, "rollback.002-secret"), "{report:#}");
+    assert_eq!(history(&db), ["001-accounts", "002-secret"]);
+    assert!(column_exists(&db, "accounts", "nickname"));
+}
+
+#[test]
+fn sqlite_down_scripts_are_measured_and_a_dry_run_reads_them() {
+    let w = Workdir::new();
+    let url = format!("sqlite://{}/app.db?mode=rwc", w.path().display());
+    write_pair(
+        &w,
+        "001-notes",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
+        Some("DROP TABLE notes;\n"),
+    );
+    write_pair(
+        &w,
+        "002-blank",
+        "SELECT 1;\n",
+        Some(
+            "WITH doomed AS (SELECT id FROM notes) UPDATE notes SET body = NULL WHERE id IN (SELECT id FROM doomed);\n",
+        ),
+    );
+    migrate_url(&w, &url, &[]);
+    block(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("INSERT INTO notes VALUES (1, 'keep me')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let (out, report) = rollback_url(&w, &url, &["--dir", "migrations", "--steps", "1"], &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "rollback.data-loss")
+            .starts_with("would destroy data in 1 column: notes.body (1 value)"),
+        "{report:#}"
+    );
+    // Read-only, a dry run cannot try the scripts: it reads them, and says what it cannot judge.
+    let (out, report) = rollback_url(
+        &w,
+        &url,
+        &["--dir", "migrations", "--steps", "1", "--dry-run"],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let msg = message(&report, "rollback.data-loss");
+    assert!(
+        msg.contains("cannot tell what 1 statement would destroy"),
+        "{msg}"
+    );
+    assert!(msg.contains("002-blank.down.sql:1"), "{msg}");
+}
+
+#[test]
+fn mariadb_backtick_names_are_read_and_counted() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    write_pair(
+        &w,
+        "001-weird",
+        "CREATE TABLE `Weird Table` (id INT PRIMARY KEY, c TEXT);\n",
+        Some("DROP TABLE `Weird Table`;\n"),
+    );
+    write_pair(
+        &w,
+        "002-prune",
+        "SELECT 1;\n",
+        Some("DELETE FROM `Weird Table` WHERE id > 1;\n"),
+    );
+    write_pair(
+        &w,
+        "003-drop-c",
+        "SELECT 1;\n",
+        Some("ALTER TABLE `Weird Table` DROP COLUMN `c`;\n"),
+    );
+    migrate(&w, &db, &[]);
+    db.execute("INSERT INTO `Weird Table` VALUES (1, 'x'), (2, NULL)");
+
+    let (out, report) = rollback(&w, &db, &["--to", "001-weird"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let msg = message(&report, "rollback.data-loss");
+    assert!(
+        msg.starts_with("would destroy data in 1 table and 1 column: Weird Table (2 rows), Weird Table.c (1 value)"),
+        "{msg}"
+    );
+    assert_eq!(mysql_history(&db), ["001-weird", "002-prune", "003-drop-c"]);
+
+    // Statements it cannot judge are not let through.
+    write_pair(
+        &w,
+        "004-call",
+        "SELECT 1;\n",
+        Some("CALL prune_everything();\n"),
+    );
+    migrate(&w, &db, &[]);
+    let (out, report) = rollback(&w, &db, &["--steps", "1"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let msg = message(&report, "rollback.data-loss");
+    assert!(
+        msg.contains("cannot tell what 1 statement would destroy")
+            && msg.contains("CALL prune_everything()"),
+        "{msg}"
+    );
+}
+
+/// A no-transaction down script cannot run inside the measuring transaction: it is read, the
+/// others are still measured, and the result says which was read.
+#[test]
+fn postgres_a_no_transaction_down_script_is_read_and_the_others_measured() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-orders",
+        "CREATE TABLE orders (id int primary key, note text);\n",
+        Some("DO $$ BEGIN DELETE FROM orders; END $$;\n"),
+    );
+    write_pair(
+        &w,
+        "002-index",
+        "-- shipgate:no-transaction\nCREATE INDEX CONCURRENTLY orders_note ON orders (note);\n",
+        Some("-- shipgate:no-transaction\nDROP INDEX CONCURRENTLY orders_note;\n"),
+    );
+    migrate(&w, &db, &[]);
+
+    let (out, report) = rollback(&w, &db, &["--steps", "1", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let guard = result(&report, "rollback.data-loss");
+    assert_eq!(guard["status"], "pass", "{report:#}");
+    assert!(
+        guard["message"]
+            .as_str()
+            .unwrap()
+            .contains("the no-transaction down scripts of 002-index were read, not tried"),
+        "{report:#}"
+    );
+
+    // The DO block of 001 is measured although 002's script is not tried.
+    db.execute("INSERT INTO orders VALUES (1, 'a')");
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "rollback.data-loss")
+            .starts_with("would destroy data in 1 table: orders (1 row)"),
+        "{report:#}"
+    );
+    assert_eq!(
+        result(&report, "rollback.data-loss")["details"]["read_instead"],
+        json!(["002-index"])
+    );
+    assert_eq!(scalar(&db, "SELECT count(*) FROM orders"), 1);
+}
+
+#[test]
+fn mariadb_a_count_that_waits_out_the_lock_timeout_refuses() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    write_pair(
+        &w,
+        "001-notes",
+        "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT);\n",
+        Some("DROP TABLE notes;\n"),
+    );
+    migrate(&w, &db, &[]);
+    block(async {
+        // Another session holds the table: the guard's count waits, then gives up.
+        let mut holder = mysql(&db).await;
+        sqlx::raw_sql("LOCK TABLES notes WRITE")
+            .execute(&mut holder)
+            .await
+            .expect("lock the table");
+        let started = Instant::now();
+        let (out, report) = rollback(&w, &db, &["--all", "--lock-timeout", "1s"]);
+        assert_eq!(code(&out), 1, "{}", both(&out));
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let msg = message(&report, "rollback.data-loss");
+        assert!(
+            msg.starts_with("cannot tell what the down scripts destroy: cannot count")
+                && msg.contains("notes"),
+            "{msg}"
+        );
+        assert!(!has(&report, "rollback.001-notes"), "{report:#}");
+        sqlx::raw_sql("UNLOCK TABLES")
+            .execute(&mut holder)
+            .await
+            .expect("unlock");
+    });
+    assert_eq!(mysql_history(&db), ["001-notes"]);
+}
+
+/// MariaDB cannot try the scripts: the reader follows renames to the original name, and a column
+/// that no longer exists (a later migration dropped it; its down script re-adds it) holds nothing.
+#[test]
+fn mariadb_renames_are_followed_and_re_added_columns_hold_nothing() {
+    let w = Workdir::new();
+    let db = TestDb::mysql();
+    write_pair(
+        &w,
+        "001-accounts",
+        "CREATE TABLE accounts (id INT PRIMARY KEY, nick TEXT);\n",
+        Some("DROP TABLE accounts;\n"),
+    );
+    write_pair(
+        &w,
+        "002-email",
+        "ALTER TABLE accounts ADD COLUMN email TEXT;\n",
+        Some("ALTER TABLE accounts DROP COLUMN email;\n"),
+    );
+    write_pair(
+        &w,
+        "003-drop-email",
+        "ALTER TABLE accounts DROP COLUMN email;\n",
+        Some("ALTER TABLE accounts ADD COLUMN email TEXT;\n"),
+    );
+    write_pair(
+        &w,
+        "004-archive",
+        "SELECT 1;\n",
+        Some(
+            "ALTER TABLE accounts CHANGE nick handle TEXT;\n\
+             ALTER TABLE accounts DROP COLUMN handle;\n\
+             RENAME TABLE accounts TO accounts_old;\n\
+             DROP TABLE accounts_old;\n",
+        ),
+    );
+    migrate(&w, &db, &[]);
+    db.execute("INSERT INTO accounts (id, nick) VALUES (1, 'ada'), (2, NULL)");
+
+    let (out, report) = rollback(&w, &db, &["--all", "--dry-run"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let guard = result(&report, "rollback.data-loss");
+    assert_eq!(
+        guard["message"],
+        "would destroy data in 1 table: accounts (2 rows); refused: back it up and pass --allow-data-loss to go ahead",
+        "{report:#}"
+    );
+    assert_eq!(guard["details"]["columns"], json!([]), "{report:#}");
+
+    // Without 004 (which renames and drops), the re-added email is no loss and 001 is kept.
+    w.write("migrations/004-archive.down.sql", "SELECT 1;\n");
+    let (out, report) = rollback(&w, &db, &["--to", "001-accounts"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    assert_eq!(mysql_history(&db), ["001-accounts"]);
+}
+
+/// A down script that re-creates an index concurrently, killed during the build: `--resume`
+/// finds the index the server finished, counts the statement done, and says so.
+#[test]
+fn a_killed_concurrent_index_build_in_a_down_script_is_resumed_as_done() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-big",
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g;\n",
+        Some("DROP TABLE big;\n"),
+    );
+    write_pair(
+        &w,
+        "002-no-index",
+        "-- shipgate:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS big_h;\n",
+        Some("-- shipgate:no-transaction\nCREATE INDEX CONCURRENTLY big_h ON big (h, id);\n"),
+    );
+    migrate(&w, &db, &[]);
+    let mut child = spawn(
+        &w,
+        &[
+            "rollback",
+            "--format",
+            "json",
+            "--database-url",
+            &db.url,
+            "--dir",
+            "migrations",
+            "--steps",
+            "1",
+        ],
+    );
+    wait_until(
+        "the concurrent index build",
+        Duration::from_secs(60),
+        || {
+            scalar(
+                &db,
+                "SELECT count(*) FROM pg_stat_activity a, pg_class c WHERE a.datname = current_database() \
+             AND a.state = 'active' AND a.query LIKE 'CREATE INDEX CONCURRENTLY%' AND c.relname = 'big_h'",
+            ) > 0
+        },
+    );
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let (out, report) = rollback(&w, &db, &["--steps", "1", "--resume"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let msg = message(&report, "rollback.002-no-index");
+    assert!(
+        msg.contains("index big_h already built by the interrupted run"),
+        "{msg}"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_index WHERE indexrelid = 'big_h'::regclass AND indisvalid"
+        ),
+        1
+    );
+    assert_eq!(history(&db), ["001-big"]);
+}
+
+/// Past the count cap, rows a down script deletes from a big table are still seen (PostgreSQL
+/// records the deletions of the transaction), and counted exactly.
+#[test]
+fn postgres_rows_deleted_from_a_table_past_the_cap_are_counted_exactly() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-events",
+        "CREATE TABLE events (id int primary key);\n",
+        Some("DROP TABLE events;\n"),
+    );
+    write_pair(
+        &w,
+        "002-seed",
+        "INSERT INTO events SELECT g FROM generate_series(1, 12000) g;\n",
+        Some("DELETE FROM events WHERE id <= 5;\n"),
+    );
+    migrate(&w, &db, &[]);
+    let (out, report) = rollback(&w, &db, &["--steps", "1"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "rollback.data-loss")
+            .starts_with("would destroy data in 1 table: events (5 rows);"),
+        "{report:#}"
+    );
+    assert_eq!(scalar(&db, "SELECT count(*) FROM events"), 12000);
 }

@@ -977,12 +977,16 @@ fn report_items(
                     &title(m),
                     Status::Pass,
                     format!(
-                        "applied in {} ({})",
+                        "applied in {} ({}){}",
                         format_duration(done.duration),
-                        plural(done.statements, "statement", "statements")
+                        plural(done.statements, "statement", "statements"),
+                        done.resumed
+                            .as_ref()
+                            .map(|r| format!("; {r}"))
+                            .unwrap_or_default()
                     ),
                 ),
-                json!({"statements": done.statements, "duration_ms": done.duration.as_millis() as u64, "transaction": apply::runs_in_transaction(view.backend, &m.up)}),
+                json!({"statements": done.statements, "duration_ms": done.duration.as_millis() as u64, "transaction": apply::runs_in_transaction(view.backend, &m.up), "resumed": done.resumed}),
             ),
             (Some(Err(f)), _) => failure_result(m, f),
             (None, state) => state_result(m, item, state, view, outcomes.and_then(|(_, f)| f)),

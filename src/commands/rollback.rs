@@ -13,6 +13,7 @@ use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::config::Resolver;
 use crate::db;
 use crate::error::InputError;
+use crate::migrate::guard;
 use crate::migrate::history::History;
 use crate::migrate::revert::{self, Range, Step};
 use crate::migrate::{apply, lock, plan::title, source};
@@ -278,61 +279,34 @@ async fn rollback_locked(
         }
     }
 
-    // The data-loss guard: what the down scripts destroy, and how many rows it holds.
-    let mut at_risk = Vec::new();
-    for step in &steps {
-        let m = &source.migrations[step.index.expect("checked above")];
-        for loss in revert::losses(m) {
-            match revert::rows_at_risk(conn, target.backend, &loss, target.lock_timeout).await {
-                Ok(Some(n)) if n > 0 => at_risk.push((loss.describe(), n)),
-                Ok(_) => {}
-                Err(e) => at_risk.push((format!("{} (cannot count: {e})", loss.describe()), -1)),
+    // The data-loss guard: what the down scripts destroy, measured where the database can try
+    // them in a transaction it rolls back, read from their statements elsewhere.
+    let downs: Vec<guard::Down<'_>> = steps
+        .iter()
+        .map(|step| {
+            let m = &source.migrations[step.index.expect("checked above")];
+            guard::Down {
+                version: &m.version,
+                script: m.down.as_ref().expect("checked above"),
+                resume_from: resume_from(step),
             }
-        }
-    }
-    if !at_risk.is_empty() {
-        let listed: Vec<String> = at_risk
-            .iter()
-            .map(|(what, n)| {
-                if *n > revert::COUNT_CAP {
-                    format!("{what}: more than {} rows", revert::COUNT_CAP)
-                } else if *n >= 0 {
-                    format!("{what}: {}", plural(*n as usize, "row", "rows"))
-                } else {
-                    what.clone()
-                }
-            })
-            .collect();
-        let status = if allow_data_loss {
-            Status::Warn
-        } else {
-            Status::Fail
-        };
-        let message = if allow_data_loss {
-            format!(
-                "the down scripts destroy data (--allow-data-loss given): {}",
-                listed.join("; ")
-            )
-        } else {
-            format!(
-                "refused: the down scripts would destroy data: {}; back it up and pass --allow-data-loss to go ahead",
-                listed.join("; ")
-            )
-        };
-        results.push(with_details(
-            result("rollback.data-loss", "data-loss guard", status, message),
-            json!({"at_risk": at_risk.iter().map(|(w, n)| json!({"what": w, "rows": n})).collect::<Vec<_>>()}),
-        ));
-        if !allow_data_loss {
-            return Ok(Database::Failed);
-        }
-    } else {
-        results.push(result(
-            "rollback.data-loss",
-            "data-loss guard",
-            Status::Pass,
-            "the down scripts drop nothing that holds rows",
-        ));
+        })
+        .collect();
+    let settings = guard::Settings {
+        backend: target.backend,
+        history_table: &history.table,
+        timeout: target.lock_timeout,
+        // A dry run on SQLite opens the file read-only: the scripts cannot be tried there.
+        writable: !(dry_run && target.backend == db::Backend::Sqlite),
+    };
+    let started_guard = Instant::now();
+    let verdict = guard::assess(conn, settings, &downs).await;
+    let mut r = guard_result(verdict.as_ref(), allow_data_loss, dry_run);
+    r.duration_ms = started_guard.elapsed().as_millis() as u64;
+    let refused = r.status == Status::Fail;
+    results.push(r);
+    if refused {
+        return Ok(Database::Failed);
     }
 
     if dry_run {
@@ -389,24 +363,25 @@ async fn rollback_locked(
             ));
             continue;
         }
-        let resume_from = if step.row.status == crate::migrate::history::status::REVERTING {
-            step.row.statements_done.unwrap_or(0).max(0) as usize
-        } else {
-            0
-        };
-        match revert::revert(conn, history, m, &step.row.version, resume_from).await {
+        let resume = (step.row.status == crate::migrate::history::status::REVERTING)
+            .then(|| resume_from(step));
+        match revert::revert(conn, history, m, &step.row.version, resume).await {
             Ok(done) => {
                 let mut r = result(
                     &step_id(step),
                     &title(m),
                     Status::Pass,
                     format!(
-                        "reverted in {} ({} of {})",
+                        "reverted in {} ({} of {}){}",
                         format_duration(done.duration),
                         plural(done.statements, "statement", "statements"),
                         m.down
                             .as_ref()
                             .map(|d| d.path.display().to_string())
+                            .unwrap_or_default(),
+                        done.resumed
+                            .as_ref()
+                            .map(|r| format!("; {r}"))
                             .unwrap_or_default()
                     ),
                 );
@@ -480,6 +455,150 @@ async fn rollback_locked(
     } else {
         Database::Failed
     })
+}
+
+/// Down statements an interrupted rollback of this step already ran (`--resume` skips them).
+fn resume_from(step: &Step) -> usize {
+    if step.row.status == crate::migrate::history::status::REVERTING {
+        step.row.statements_done.unwrap_or(0).max(0) as usize
+    } else {
+        0
+    }
+}
+
+/// How many names the guard's message lists before "and N more" (the details hold them all).
+const LISTED: usize = 5;
+
+/// The guard's verdict as a result: pass, or a short refusal (a warning with
+/// `--allow-data-loss`) whose details list every table and column.
+fn guard_result(
+    verdict: Result<&guard::Verdict, &String>,
+    allow_data_loss: bool,
+    dry_run: bool,
+) -> CheckResult {
+    let id = "rollback.data-loss";
+    let name = "data-loss guard";
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(e) => {
+            let (status, then) = if allow_data_loss {
+                (Status::Warn, "going ahead (--allow-data-loss given)")
+            } else {
+                (
+                    Status::Fail,
+                    "refused: fix the cause, or back the data up and pass --allow-data-loss",
+                )
+            };
+            return with_details(
+                result(
+                    id,
+                    name,
+                    status,
+                    format!("cannot tell what the down scripts destroy: {e}; {then}"),
+                ),
+                json!({"error": e}),
+            );
+        }
+    };
+    let how = match verdict.method {
+        Some(guard::Method::Measured) if dry_run => {
+            "tried the down scripts in a transaction and rolled it back (dry run: nothing changed)"
+        }
+        Some(guard::Method::Measured) => {
+            "tried the down scripts in a transaction and rolled it back"
+        }
+        _ => "read the down scripts' statements, which cannot be tried in a transaction here",
+    };
+    let details = json!({
+        "method": how,
+        "tables": verdict.tables.iter().map(|t| json!({"table": t.table, "rows": t.rows, "dropped": t.dropped})).collect::<Vec<_>>(),
+        "columns": verdict.columns.iter().map(|c| json!({"table": c.table, "column": c.column, "values": c.values})).collect::<Vec<_>>(),
+        "unjudged": verdict.unjudged.iter().map(|u| json!({"version": u.version, "at": u.at, "statement": u.statement})).collect::<Vec<_>>(),
+        "read_instead": verdict.read_instead,
+        "count_cap": guard::COUNT_CAP,
+    });
+    if verdict.clean() {
+        let mut message = format!("the down scripts destroy no data: {how}");
+        if !verdict.read_instead.is_empty() {
+            message.push_str(&format!(
+                "; the no-transaction down scripts of {} were read, not tried",
+                verdict.read_instead.join(", ")
+            ));
+        }
+        return with_details(result(id, name, Status::Pass, message), details);
+    }
+    let mut parts = Vec::new();
+    if verdict.destroys_data() {
+        let mut counts = Vec::new();
+        if !verdict.tables.is_empty() {
+            counts.push(plural(verdict.tables.len(), "table", "tables"));
+        }
+        if !verdict.columns.is_empty() {
+            counts.push(plural(verdict.columns.len(), "column", "columns"));
+        }
+        let names: Vec<String> = verdict
+            .tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} ({})",
+                    t.table,
+                    guard::count_words(t.rows, "row", "rows")
+                )
+            })
+            .chain(verdict.columns.iter().map(|c| {
+                format!(
+                    "{}.{} ({})",
+                    c.table,
+                    c.column,
+                    guard::count_words(c.values, "value", "values")
+                )
+            }))
+            .collect();
+        parts.push(format!(
+            "would destroy data in {}: {}",
+            counts.join(" and "),
+            listed(&names)
+        ));
+    }
+    if !verdict.unjudged.is_empty() {
+        let names: Vec<String> = verdict
+            .unjudged
+            .iter()
+            .map(|u| format!("{} (`{}`)", u.at, u.statement))
+            .collect();
+        parts.push(format!(
+            "cannot tell what {} would destroy: {}",
+            plural(verdict.unjudged.len(), "statement", "statements"),
+            listed(&names)
+        ));
+    }
+    let (status, then) = if allow_data_loss {
+        (Status::Warn, "going ahead (--allow-data-loss given)")
+    } else {
+        (
+            Status::Fail,
+            "refused: back it up and pass --allow-data-loss to go ahead",
+        )
+    };
+    with_details(
+        result(id, name, status, format!("{}; {then}", parts.join("; "))),
+        details,
+    )
+}
+
+/// The first few names, then how many more.
+fn listed(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LISTED {
+        text.push_str(&format!(" and {} more", names.len() - LISTED));
+    }
+    text
 }
 
 /// The hooks of `[rollback]`, as check units (one each).

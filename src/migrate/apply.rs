@@ -37,6 +37,9 @@ pub struct Done {
     pub duration: Duration,
     /// Another migrator recorded it first (seen inside our transaction): nothing was run.
     pub already_applied: bool,
+    /// What resuming found of the interrupted statement (an index already built, or left
+    /// INVALID and rebuilt), for the report.
+    pub resumed: Option<String>,
 }
 
 /// How a script is run on this backend.
@@ -158,6 +161,7 @@ pub async fn apply(
                     statements: 0,
                     duration: started.elapsed(),
                     already_applied: true,
+                    resumed: None,
                 });
             }
             Ok(false) => {}
@@ -188,6 +192,7 @@ pub async fn apply(
                     statements: stmts.len(),
                     duration: started.elapsed(),
                     already_applied: false,
+                    resumed: None,
                 })
             }
             Err(failure) => {
@@ -212,6 +217,23 @@ pub async fn apply(
                 ..bookkeeping_failure(script, e)
             }
         };
+        // Resuming (a partial row is recorded): an interrupted CREATE INDEX CONCURRENTLY left
+        // its index behind, built or INVALID; running it again as is would fail with 42P07.
+        let mut resume_from = resume_from;
+        let mut resumed = None;
+        if history.backend == Backend::Postgres
+            && let Some(next) = stmts.get(resume_from)
+            && history
+                .has(conn, &m.version)
+                .await
+                .map_err(stuck(resume_from))?
+        {
+            let (note, done) = super::concurrent_index::settle(conn, next.text)
+                .await
+                .map_err(stuck(resume_from))?;
+            resumed = note;
+            resume_from += usize::from(done);
+        }
         history
             .record_progress(conn, &record(resume_from))
             .await
@@ -232,6 +254,7 @@ pub async fn apply(
             statements: stmts.len(),
             duration: started.elapsed(),
             already_applied: false,
+            resumed,
         })
     }
 }

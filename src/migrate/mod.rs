@@ -5,6 +5,8 @@
 pub mod adopt;
 pub mod apply;
 pub mod backup;
+pub mod concurrent_index;
+pub mod guard;
 pub mod history;
 pub mod lock;
 pub mod plan;

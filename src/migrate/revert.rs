@@ -1,9 +1,9 @@
 //! Rolling back: which applied migrations a `--to`/`--steps`/`--all` covers (newest first),
-//! what their down scripts would destroy, and running them with their history rows.
+//! and running their down scripts with their history rows (what those would destroy is
+//! `guard`'s business).
 
 use std::time::{Duration, Instant};
 
-use regex::Regex;
 use sqlx::{AnyConnection, Executor};
 
 use super::apply::{Failure, run_statement, runs_in_transaction, statements};
@@ -86,174 +86,26 @@ pub fn select(source: &Source, rows: &[Row], range: &Range) -> Result<Vec<Step>,
     }
 }
 
-/// What a down script destroys that may hold data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Loss {
-    Table(String),
-    Column { table: String, column: String },
-}
-
-impl Loss {
-    pub fn describe(&self) -> String {
-        match self {
-            Loss::Table(t) => format!("table {t}"),
-            Loss::Column { table, column } => format!("column {table}.{column}"),
-        }
-    }
-}
-
-/// The statement shapes that destroy rows, compiled once (a rollback of hundreds of migrations
-/// reads hundreds of down scripts).
-struct Patterns {
-    drop_table: Regex,
-    truncate: Regex,
-    alter: Regex,
-    drop_column: Regex,
-    delete: Regex,
-}
-
-fn patterns() -> &'static Patterns {
-    static PATTERNS: std::sync::OnceLock<Patterns> = std::sync::OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        let re = |p: &str| Regex::new(p).expect("static regex");
-        Patterns {
-            drop_table: re(r"(?is)^drop\s+table\s+(?:if\s+exists\s+)?(.+?)(?:\s+(?:cascade|restrict))?$"),
-            truncate: re(r"(?is)^truncate\s+(?:table\s+)?(?:only\s+)?(.+?)(?:\s+(?:restart|continue|cascade|restrict)\b.*)?$"),
-            alter: re(r"(?is)^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?(\S+)\s+(.*)$"),
-            drop_column: re(r"(?is)^\s*drop\s+(?:column\s+)?(?:if\s+exists\s+)?(\S+)"),
-            delete: re(r"(?is)^delete\s+from\s+(?:only\s+)?(\S+)"),
-        }
-    })
-}
-
-/// Finds `DROP TABLE`, `TRUNCATE`, `DELETE FROM` and `ALTER TABLE … DROP COLUMN` in a down script.
-pub fn losses(m: &Migration) -> Vec<Loss> {
-    let Some(down) = &m.down else {
-        return Vec::new();
-    };
-    let p = patterns();
-    let mut found = Vec::new();
-    for stmt in statements(down) {
-        let text = strip_comments(stmt.text);
-        let text = text.trim().trim_end_matches(';').trim();
-        if let Some(c) = p.delete.captures(text) {
-            // Counted whole: which rows a WHERE would keep is not known before running it.
-            found.push(Loss::Table(unquote(&c[1])));
-        } else if let Some(c) = p
-            .drop_table
-            .captures(text)
-            .or_else(|| p.truncate.captures(text))
-        {
-            for name in c[1].split(',') {
-                found.push(Loss::Table(unquote(name)));
-            }
-        } else if let Some(c) = p.alter.captures(text) {
-            let table = unquote(&c[1]);
-            for action in c[2].split(',') {
-                if let Some(col) = p.drop_column.captures(action) {
-                    let column = unquote(&col[1]);
-                    const NOT_COLUMNS: &[&str] = &[
-                        "constraint",
-                        "index",
-                        "key",
-                        "foreign",
-                        "primary",
-                        "check",
-                        "partition",
-                        "default",
-                    ];
-                    if !NOT_COLUMNS.iter().any(|k| column.eq_ignore_ascii_case(k)) {
-                        found.push(Loss::Column {
-                            table: table.clone(),
-                            column,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    found
-}
-
-fn strip_comments(text: &str) -> String {
-    text.lines()
-        .map(|l| l.split("--").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The identifier as written (`"LpReport"` keeps its quotes: unquoted, PostgreSQL would fold it
-/// to `lpreport`, find nothing to count, and let its rows go unguarded).
-fn unquote(name: &str) -> String {
-    name.trim().to_string()
-}
-
-/// Counted up to this many: the guard needs "any?", the message a size; a full count of a big
-/// table while holding the migration lock would take as long as a scan.
-pub const COUNT_CAP: i64 = 10_000;
-
-/// Rows that would be lost: a table's rows, or a column's non-null values, counted up to
-/// [`COUNT_CAP`] + 1 (more reads as "more than COUNT_CAP"), within `timeout`. `None` when the
-/// table is already gone.
-pub async fn rows_at_risk(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    loss: &Loss,
-    timeout: std::time::Duration,
-) -> Result<Option<i64>, String> {
-    let limit = COUNT_CAP + 1;
-    let (table, sql) = match loss {
-        Loss::Table(t) => (
-            t,
-            format!("SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT {limit}) AS at_risk"),
-        ),
-        Loss::Column { table, column } => (
-            table,
-            format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} IS NOT NULL LIMIT {limit}) AS at_risk"
-            ),
-        ),
-    };
-    let counted = async {
-        if !crate::db::table_exists(conn, backend, table).await? {
-            return Ok(None);
-        }
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&mut *conn)
-            .await
-            .map(Some)
-            .map_err(|e| {
-                format!(
-                    "cannot count the rows of {}: {}",
-                    loss.describe(),
-                    describe_error(&e)
-                )
-            })
-    };
-    tokio::time::timeout(timeout, counted).await.map_err(|_| {
-        format!(
-            "counting the rows of {} took longer than {}",
-            loss.describe(),
-            crate::units::format_duration(timeout)
-        )
-    })?
-}
-
 #[derive(Clone, Debug)]
 pub struct Reverted {
     pub statements: usize,
     pub duration: Duration,
+    /// What resuming found of the interrupted statement (an index already built, or left
+    /// INVALID and rebuilt), for the report.
+    pub resumed: Option<String>,
 }
 
 /// Runs a down script and deletes the history row, in one transaction where the database
-/// allows it.
+/// allows it. `resume`: the statements an interrupted rollback of it completed (`--resume`).
 pub async fn revert(
     conn: &mut AnyConnection,
     history: &History,
     m: &Migration,
     recorded_version: &str,
-    resume_from: usize,
+    resume: Option<usize>,
 ) -> Result<Reverted, Failure> {
+    let mut resume_from = resume.unwrap_or(0);
+    let mut resumed = None;
     let started = Instant::now();
     let down = m
         .down
@@ -303,6 +155,18 @@ pub async fn revert(
                 ..bookkeeping(e)
             }
         };
+        // An interrupted CREATE INDEX CONCURRENTLY left its index behind, built or INVALID;
+        // running it again as is would fail with 42P07.
+        if resume.is_some()
+            && history.backend == Backend::Postgres
+            && let Some(next) = stmts.get(resume_from)
+        {
+            let (note, done) = super::concurrent_index::settle(conn, next.text)
+                .await
+                .map_err(stuck(resume_from))?;
+            resumed = note;
+            resume_from += usize::from(done);
+        }
         history
             .set_reverting(conn, recorded_version, resume_from)
             .await
@@ -322,6 +186,7 @@ pub async fn revert(
     Ok(Reverted {
         statements: stmts.len(),
         duration: started.elapsed(),
+        resumed,
     })
 }
 
@@ -396,31 +261,6 @@ mod tests {
             select(&source, &rows[..1], &Range::To("2".into()))
                 .unwrap_err()
                 .contains("not applied")
-        );
-    }
-
-    #[test]
-    fn finds_what_down_scripts_destroy() {
-        let m = migration(
-            "1",
-            1,
-            Some(
-                "-- undo\nDROP TABLE IF EXISTS lp_reports, \"lp_fund_commitments\" CASCADE;\n\
-                 TRUNCATE TABLE audit;\nALTER TABLE funds DROP COLUMN lp_count, DROP CONSTRAINT x, ADD COLUMN y int;\n\
-                 DROP INDEX lp_idx;",
-            ),
-        );
-        assert_eq!(
-            losses(&m),
-            [
-                Loss::Table("lp_reports".into()),
-                Loss::Table("\"lp_fund_commitments\"".into()),
-                Loss::Table("audit".into()),
-                Loss::Column {
-                    table: "funds".into(),
-                    column: "lp_count".into()
-                },
-            ]
         );
     }
 }
