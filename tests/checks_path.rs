@@ -169,6 +169,29 @@ fn dry_run_does_not_create() {
 }
 
 #[test]
+fn dry_run_writes_no_test_file() {
+    // A created-and-removed test file would still change the directory's modification time.
+    let w = Workdir::new();
+    std::fs::create_dir(w.path().join("data")).unwrap();
+    let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::open(w.path().join("data"))
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    config(&w, "data", ANY_USAGE);
+    let (out, report) = run(&w, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = result(&report, "path.data.writable");
+    assert_eq!(r["status"], "pass", "{r:#}");
+    assert!(message(r).contains("no test file written"), "{r:#}");
+    let mtime = std::fs::metadata(w.path().join("data"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(mtime, past, "the dry run wrote into the directory");
+}
+
+#[test]
 fn not_writable_fails_naming_the_path() {
     // Tests may run as root, who can write almost anywhere; not into /proc/self.
     let w = Workdir::new();

@@ -57,6 +57,7 @@ impl PathProbe {
             let t = Instant::now();
             let finding = match aspect {
                 PathAspect::Exists => continue,
+                PathAspect::Writable if dry_run => self.check_writable_without_writing(),
                 PathAspect::Writable => self.check_writable(),
                 PathAspect::Space => self.check_space(),
             };
@@ -103,6 +104,22 @@ impl PathProbe {
 
     /// Proves writability the way the runbook does (`touch .test && rm .test`): permission bits
     /// alone miss read-only mounts, ACLs and full disks.
+    /// Under `--dry-run` nothing is written, not even a test file: the kernel is asked whether
+    /// this process may write here (access(2) with W_OK). It cannot see a read-only mount's
+    /// quirks or a full disk the way a real write does, and says so.
+    fn check_writable_without_writing(&self) -> Finding {
+        let shown = self.path.display();
+        match rustix::fs::access(&self.path, rustix::fs::Access::WRITE_OK) {
+            Ok(()) => Finding::pass(format!(
+                "{shown} is writable by permissions (dry run: no test file written)"
+            )),
+            Err(e) => Finding::fail(format!(
+                "{shown} is not writable by uid {}: {e} (dry run: permissions checked, nothing written)",
+                rustix::process::geteuid().as_raw()
+            )),
+        }
+    }
+
     fn check_writable(&self) -> Finding {
         let probe = self.path.join(format!(
             ".shipgate-write-test-{}-{}",
