@@ -18,7 +18,7 @@ use crate::migrate::apply::{self, Failure};
 use crate::migrate::history::{self, History, NewRow, Row, status};
 use crate::migrate::plan::{self, Item, Plan, State, title};
 use crate::migrate::source::{self, Layout, Migration, Source};
-use crate::migrate::{adopt, backup, lock};
+use crate::migrate::{adopt, backup, lock, step};
 use crate::report::{CheckResult, Location, Report, Status};
 use crate::secret::{Secret, mask_url};
 use crate::units::{format_duration, plural};
@@ -89,7 +89,15 @@ pub async fn run(
         .map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    migrate(&settings, &source, &history, &mut results).await?;
+    let run = within_deadline(
+        settings.target.deadline,
+        migrate(&settings, &source, &history, &mut results),
+    )
+    .await;
+    match run {
+        Ok(done) => done?,
+        Err(stopped) => results.push(stopped.result("migrate", "applied")),
+    }
     for r in &mut results {
         // Migrations run in order, so the way to reproduce one result is the same command.
         r.reproduce = Some(inputs.reproduce_base.clone());
@@ -147,9 +155,13 @@ pub(crate) struct Target {
     pub layout: Option<Layout>,
     pub table: String,
     pub lock_timeout: Duration,
+    /// The whole run's deadline (`--timeout`, else `[migrate] timeout`); none: each step keeps
+    /// its own bound (connect 30 s, each lock poll 10 s, `--lock-timeout`, the backup 1 h).
+    pub deadline: Option<Duration>,
 }
 
 pub(crate) fn resolve_target(
+    global: &GlobalArgs,
     args: &MigrationsArgs,
     inputs: &Inputs,
     resolver: &mut Resolver<'_>,
@@ -201,6 +213,11 @@ pub(crate) fn resolve_target(
         (None, Some(text)) => resolver.duration(text)?,
         (None, None) => DEFAULT_LOCK_TIMEOUT,
     };
+    let deadline = match (global.timeout, config.and_then(|c| c.timeout.as_ref())) {
+        (Some(flag), _) => Some(flag),
+        (None, Some(text)) => Some(resolver.duration(text)?),
+        (None, None) => None,
+    };
     Ok(Target {
         backup: args.backup.clone(),
         shown_url: mask_url(&url),
@@ -210,6 +227,7 @@ pub(crate) fn resolve_target(
         layout,
         table,
         lock_timeout,
+        deadline,
     })
 }
 
@@ -220,7 +238,7 @@ fn resolve(
     resolver: &mut Resolver<'_>,
 ) -> Result<Settings, InputError> {
     let config = inputs.config.config.migrate.as_ref();
-    let target = resolve_target(&args.target, inputs, resolver)?;
+    let target = resolve_target(global, &args.target, inputs, resolver)?;
     let require_tables = config
         .map(|c| {
             c.require_tables
@@ -281,6 +299,69 @@ fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> C
     super::step_result("migrate", id, name, status, message)
 }
 
+/// A migrate or rollback run cut off by its deadline: where it was and what it had finished.
+pub(crate) struct Stopped {
+    after: Duration,
+    step: String,
+    finished: Vec<String>,
+}
+
+/// Runs the database part of `migrate` or `rollback` within the run's deadline, keeping track of
+/// its step. On expiry the work is dropped, which closes its connection: the server rolls back
+/// the transaction in flight and frees the session lock, and a running `pg_dump` is killed
+/// (`kill_on_drop`). What committed before stays, and the history says so truthfully.
+pub(crate) async fn within_deadline<T>(
+    deadline: Option<Duration>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Stopped> {
+    let progress = step::Progress::default();
+    let scoped = progress.scope(work);
+    match deadline {
+        None => Ok(scoped.await),
+        Some(limit) => tokio::time::timeout(limit, scoped)
+            .await
+            .map_err(|_| Stopped {
+                after: limit,
+                step: progress.now(),
+                finished: progress.finished(),
+            }),
+    }
+}
+
+impl Stopped {
+    /// The failing `<command>.deadline` result; `done` is what finishing a migration means
+    /// here ("applied", "reverted").
+    pub(crate) fn result(&self, command: &str, done: &str) -> CheckResult {
+        let step = if self.step.is_empty() {
+            "starting".to_string()
+        } else {
+            self.step.clone()
+        };
+        let finished = match self.finished.as_slice() {
+            [] => format!("no migration was {done} before it"),
+            [one] => format!("1 migration {done} before it stays recorded ({one})"),
+            list => format!(
+                "{} migrations {done} before it stay recorded ({})",
+                list.len(),
+                list.join(", ")
+            ),
+        };
+        with_details(
+            super::step_result(
+                command,
+                &format!("{command}.deadline"),
+                "deadline",
+                Status::Fail,
+                format!(
+                    "stopped after --timeout {} while {step}; {finished}; a migration cut off inside its transaction was rolled back by the server when the connection closed, one without a transaction is recorded up to its last completed statement (re-run with --resume). Re-run when the database answers again, or raise --timeout",
+                    format_duration(self.after)
+                ),
+            ),
+            json!({"timeout_ms": self.after.as_millis() as u64, "step": step, "finished": self.finished}),
+        )
+    }
+}
+
 fn migration_id(m: &Migration) -> String {
     format!("migration.{}", id_part(&m.version))
 }
@@ -306,6 +387,7 @@ async fn migrate(
         json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
     ));
     let t = Instant::now();
+    step::enter(format!("connecting to {}", settings.target.shown_url));
     let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => {
@@ -327,18 +409,26 @@ async fn migrate(
         ),
         t,
     ));
-    if let Err(e) = db::limit_lock_waits(
+    step::enter("setting the session's time limits");
+    let limited = match db::limit_lock_waits(
         &mut conn,
         settings.target.backend,
         settings.target.lock_timeout,
     )
     .await
     {
+        Ok(()) => {
+            db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = limited {
         results.push(result("migrate.database", "database", Status::Fail, e));
         return Ok(());
     }
 
     if !settings.require_tables.is_empty() {
+        step::enter("checking the required tables");
         let mut missing = Vec::new();
         for table in &settings.require_tables {
             match db::table_exists(&mut conn, settings.target.backend, table).await {
@@ -372,6 +462,7 @@ async fn migrate(
         }
     }
 
+    step::enter(format!("reading the history table {}", history.table));
     let table_exists = match history.exists(&mut conn).await {
         Ok(e) => e,
         Err(e) => {
@@ -446,6 +537,9 @@ async fn migrate(
 
     let backup_wanted =
         settings.target.backup.is_some() && (!plan.to_apply.is_empty() || settings.resume);
+    if backup_wanted {
+        step::enter("checking the backup tool");
+    }
     if backup_wanted && let Err(e) = backup::preflight(&mut conn, settings.target.backend).await {
         results.push(result(
             "migrate.backup",
@@ -472,6 +566,7 @@ async fn migrate(
             return Ok(());
         }
     };
+    step::enter(format!("waiting for the {}", key.describe()));
     // Held until the end of the run (for SQLite it is the lock file).
     let _held = match lock::acquire(&mut conn, key.clone(), settings.target.lock_timeout).await {
         Ok(acquired) => {
@@ -513,6 +608,7 @@ async fn migrate(
         return Ok(());
     }
     let outcome = apply_all(settings, source, history, &mut conn, results).await;
+    step::enter("releasing the lock");
     lock::release(&mut conn, &key).await;
     outcome
 }
@@ -529,6 +625,7 @@ pub(crate) async fn take_backup(
         return true;
     };
     let t = Instant::now();
+    step::enter(format!("backing the database up into {}", dir.display()));
     match backup::take(
         conn,
         target.backend,
@@ -926,7 +1023,11 @@ async fn apply_all(
         if progress {
             eprint!("applying {} … ", title(m));
         }
+        step::enter(format!("applying {}", title(m)));
         let outcome = apply::apply(conn, history, m, &applied_by, resume_from).await;
+        if outcome.is_ok() {
+            step::finished(m.version.clone());
+        }
         if progress {
             match &outcome {
                 Ok(done) => eprintln!("ok ({})", format_duration(done.duration)),

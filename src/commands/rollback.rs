@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
-use super::migrate::{Target, resolve_target};
+use super::migrate::{Target, resolve_target, within_deadline};
 use super::{Inputs, Outcome, with_details};
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, RollbackArgs};
@@ -15,7 +15,7 @@ use crate::db;
 use crate::error::InputError;
 use crate::migrate::history::History;
 use crate::migrate::revert::{self, Range, Step};
-use crate::migrate::{apply, lock, plan::title, source};
+use crate::migrate::{apply, lock, plan::title, source, step};
 use crate::report::{CheckResult, Report, Status};
 use crate::units::{format_duration, plural};
 
@@ -32,7 +32,7 @@ pub async fn run(
         "rollback reverts in order: use --to VERSION or --steps N",
     )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
-    let mut target = resolve_target(&args.target, inputs, &mut resolver)?;
+    let mut target = resolve_target(global, &args.target, inputs, &mut resolver)?;
     if global.dry_run && target.backend == crate::db::Backend::Sqlite {
         target.url = crate::secret::Secret::new(db::sqlite_read_only(target.url.expose()));
     }
@@ -47,19 +47,30 @@ pub async fn run(
         History::new(&target.table, target.backend).map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    let database_ok = rollback(
-        &target,
-        &source,
-        &history,
-        Options {
-            range: &range,
-            allow_data_loss: args.allow_data_loss,
-            resume: args.resume,
-            dry_run: global.dry_run,
-        },
-        &mut results,
+    let run = within_deadline(
+        target.deadline,
+        rollback(
+            &target,
+            &source,
+            &history,
+            Options {
+                range: &range,
+                allow_data_loss: args.allow_data_loss,
+                resume: args.resume,
+                dry_run: global.dry_run,
+            },
+            &mut results,
+        ),
     )
-    .await?;
+    .await;
+    // Cut off by the deadline: the hooks do not run (the database part did not complete).
+    let database_ok = match run {
+        Ok(done) => done?,
+        Err(stopped) => {
+            results.push(stopped.result("rollback", "reverted"));
+            Database::Failed
+        }
+    };
     if !hooks.is_empty() {
         run_hooks(hooks, database_ok, global.dry_run, &mut results).await;
     }
@@ -97,6 +108,7 @@ async fn rollback(
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
     let dry_run = opts.dry_run;
+    step::enter(format!("connecting to {}", target.shown_url));
     let mut conn = match db::connect(target.url.expose(), CONNECT_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => {
@@ -109,7 +121,12 @@ async fn rollback(
             return Ok(Database::Failed);
         }
     };
-    if let Err(e) = db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await {
+    step::enter("setting the session's time limits");
+    let limited = match db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await {
+        Ok(()) => db::limit_session(&mut conn, target.backend, target.deadline).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = limited {
         results.push(result("rollback.database", "database", Status::Fail, e));
         return Ok(Database::Failed);
     }
@@ -133,6 +150,7 @@ async fn rollback(
                 return Ok(Database::Failed);
             }
         };
+        step::enter(format!("waiting for the {}", key.describe()));
         let acquired = match lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
             Ok(a) => a,
             Err(e) => {
@@ -152,6 +170,7 @@ async fn rollback(
     };
     let outcome = rollback_locked(&mut conn, target, source, history, opts, results).await;
     if let Some((key, acquired)) = key {
+        step::enter("releasing the lock");
         lock::release(&mut conn, &key).await;
         drop(acquired);
     }
@@ -189,6 +208,7 @@ async fn rollback_locked(
         resume,
         dry_run,
     } = opts;
+    step::enter(format!("reading the history table {}", history.table));
     let rows = match history.exists(conn).await {
         Ok(true) => match history.rows(conn).await {
             Ok(rows) => rows,
@@ -279,6 +299,7 @@ async fn rollback_locked(
     }
 
     // The data-loss guard: what the down scripts destroy, and how many rows it holds.
+    step::enter("counting the rows the down scripts would destroy");
     let mut at_risk = Vec::new();
     for step in &steps {
         let m = &source.migrations[step.index.expect("checked above")];
@@ -394,8 +415,10 @@ async fn rollback_locked(
         } else {
             0
         };
+        step::enter(format!("reverting {}", title(m)));
         match revert::revert(conn, history, m, &step.row.version, resume_from).await {
             Ok(done) => {
+                step::finished(m.version.clone());
                 let mut r = result(
                     &step_id(step),
                     &title(m),

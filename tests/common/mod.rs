@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod express;
+pub mod freeze;
 pub mod process;
 pub mod tls;
 
