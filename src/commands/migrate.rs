@@ -1051,7 +1051,9 @@ async fn apply_all(
 
 type Outcomes<'a> = (&'a [(usize, Result<apply::Done, Failure>)], Option<&'a str>);
 
-/// One result per migration file, and one per recorded version whose file is gone.
+/// One `migrate.applied` result for the migrations applied before this run, one result per
+/// migration that ran, failed, is pending or needs attention, and one per recorded version
+/// whose file is gone.
 fn report_items(
     source: &Source,
     plan: &Plan,
@@ -1059,11 +1061,18 @@ fn report_items(
     outcomes: Option<Outcomes<'_>>,
     results: &mut Vec<CheckResult>,
 ) {
+    let mut by_item: Vec<Option<&Result<apply::Done, Failure>>> = vec![None; plan.items.len()];
+    for (i, outcome) in outcomes.map_or(&[][..], |(o, _)| o) {
+        by_item[*i] = Some(outcome);
+    }
+    // Nothing runs an `Applied` item: it has no outcome.
+    results.extend(applied_result(plan, view));
     for (i, item) in plan.items.iter().enumerate() {
         let m = &source.migrations[item.index];
-        let outcome = outcomes
-            .and_then(|(o, _)| o.iter().find(|(idx, _)| *idx == i))
-            .map(|(_, o)| o);
+        let outcome = by_item[i];
+        if item.state == State::Applied {
+            continue;
+        }
         let r = match (outcome, &item.state) {
             (Some(Ok(done)), _) if done.already_applied => result(
                 &migration_id(m),
@@ -1099,6 +1108,51 @@ fn report_items(
     report_missing(source, plan, results);
 }
 
+/// The migrations applied before this run (and untouched by it), in one result: a no-op run over
+/// 5,000 migrations is one row, one JUnit case and one Markdown line, not 5,000. The list is in
+/// `details` (shown with `-v`). None when there are none.
+fn applied_result(plan: &Plan, view: View) -> Option<CheckResult> {
+    let applied: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|item| item.state == State::Applied)
+        .map(|item| match &item.row {
+            Some(row) if !row.applied_at.is_empty() => {
+                format!("{} at {}", row.version, row.applied_at)
+            }
+            Some(row) => row.version.clone(),
+            None => String::new(),
+        })
+        .collect();
+    if applied.is_empty() {
+        return None;
+    }
+    let newest = plan
+        .items
+        .iter()
+        .rev()
+        .find(|item| item.state == State::Applied)
+        .and_then(|item| item.row.as_ref())
+        .map(|row| format!(", the newest {}", row.version))
+        .unwrap_or_default();
+    Some(with_details(
+        result(
+            "migrate.applied",
+            "applied migrations",
+            if view.check {
+                Status::Pass
+            } else {
+                Status::Skip
+            },
+            format!(
+                "{} already applied{newest}",
+                plural(applied.len(), "migration", "migrations")
+            ),
+        ),
+        json!({"count": applied.len(), "applied": applied}),
+    ))
+}
+
 /// Recorded versions whose file is gone: a warning, the history is not rewritten.
 fn report_missing(source: &Source, plan: &Plan, results: &mut Vec<CheckResult>) {
     for row in &plan.missing {
@@ -1130,6 +1184,7 @@ fn state_result(
     let id = migration_id(m);
     let name = title(m);
     match state {
+        // Reported together by `applied_result`; one alone reads the same way.
         State::Applied => {
             let row = item.row.as_ref();
             result(
@@ -1344,9 +1399,19 @@ async fn report_dry_run(
         ));
     }
     let blockers = plan.blockers(&settings.plan);
+    let mut runs = vec![false; plan.items.len()];
+    if blockers.is_empty() {
+        for &i in &plan.to_apply {
+            runs[i] = true;
+        }
+    }
+    results.extend(applied_result(plan, settings.view()));
     for (i, item) in plan.items.iter().enumerate() {
         let m = &source.migrations[item.index];
-        if plan.to_apply.contains(&i) && blockers.is_empty() {
+        if item.state == State::Applied {
+            continue;
+        }
+        if runs[i] {
             let stmts = apply::statements(&m.up);
             let in_tx = apply::runs_in_transaction(settings.target.backend, &m.up);
             let insert = history.insert_shown(&NewRow {
