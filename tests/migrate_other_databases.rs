@@ -603,17 +603,35 @@ fn mariadb_a_lock_held_too_long_fails_naming_the_holder() {
             .await
             .expect("CONNECTION_ID");
         let started = Instant::now();
-        let (out, report) = run(&w, &db.url, &["--lock-timeout", "1s"]);
+        let (out, report) = run(&w, &db.url, &["--lock-timeout", "2s"]);
+        let took = started.elapsed();
         assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "gave up after ~1s"
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(3),
+            "gave up after {took:?}, not after ~2s"
         );
         (out, report, holder)
     });
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "migrate.lock"), "fail");
     let msg = message(&report, "migrate.lock");
+    // The whole --lock-timeout, not a poll interval less (it gave up at ~1.8 s).
+    let waited = result(&report, "migrate.lock")["duration_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (2000..2300).contains(&waited),
+        "waited {waited} ms for a 2 s lock timeout"
+    );
     assert!(msg.contains(&format!("pid {holder}")), "{msg}");
+    // The real user (it said "application `root`") and what the server knows of its time
+    // (it said "since 0s ago").
+    assert!(msg.contains("user `root`"), "{msg}");
+    assert!(!msg.contains("application"), "{msg}");
+    assert!(
+        msg.contains("idle for 2s") || msg.contains("idle for 3s"),
+        "{msg}"
+    );
+    assert!(msg.contains("holding it for at least 2.0s"), "{msg}");
     assert!(msg.contains(&name), "{msg}");
     assert!(msg.contains("--lock-timeout"), "{msg}");
     assert!(!my_tables(&db).contains(&"b".to_string()));

@@ -727,7 +727,7 @@ fn two_migrators_at_once_apply_each_migration_once() {
 fn a_lock_held_too_long_fails_naming_the_holder() {
     let w = Workdir::new();
     let db = TestDb::postgres();
-    w.write("migrations/001_slow.sql", "SELECT pg_sleep(5);\n");
+    w.write("migrations/001_slow.sql", "SELECT pg_sleep(6);\n");
 
     let first = spawn(
         &w,
@@ -749,17 +749,27 @@ fn a_lock_held_too_long_fails_naming_the_holder() {
     let pid = holder_pid();
 
     let started = Instant::now();
-    let (out, report) = migrate(&w, &db, &["--lock-timeout", "1s"]);
+    let (out, report) = migrate(&w, &db, &["--lock-timeout", "2s"]);
     let took = started.elapsed();
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "migrate.lock"), "fail");
     let msg = message(&report, "migrate.lock");
     assert!(msg.contains(&format!("pid {pid}")), "{msg}");
+    assert!(msg.contains("user `postgres`"), "{msg}");
     assert!(msg.contains("application `shipgate migrate`"), "{msg}");
+    assert!(msg.contains("holding it for at least 2.0s"), "{msg}");
     assert!(msg.contains("--lock-timeout"), "{msg}");
+    // The whole --lock-timeout, not a poll interval less (it gave up at ~1.8 s).
+    let waited = result(&report, "migrate.lock")["duration_ms"]
+        .as_u64()
+        .unwrap();
     assert!(
-        took < Duration::from_secs(4),
-        "gave up after {took:?}, not after ~1s"
+        (2000..2300).contains(&waited),
+        "waited {waited} ms for a 2 s lock timeout"
+    );
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(3),
+        "gave up after {took:?}, not after ~2s"
     );
     assert!(
         !ids(&report).iter().any(|id| id.starts_with("migration.")),
