@@ -463,6 +463,7 @@ async fn migrate(
     }
 
     step::enter(format!("reading the history table {}", history.table));
+    let history_read = Instant::now();
     let table_exists = match history.exists(&mut conn).await {
         Ok(e) => e,
         Err(e) => {
@@ -531,6 +532,29 @@ async fn migrate(
     // A `partial` row may be a migration running right now in another process: only under the
     // lock does it mean one that stopped.
     if !admin && blocked_before_lock(&plan, settings) {
+        report_items(source, &plan, settings.view(), None, results);
+        return Ok(());
+    }
+
+    // Nothing to do: every file applied and unchanged, nothing stopped part-way, no repair or
+    // adoption asked for. The lock would only make this run wait behind another migrator to
+    // find the same, and reading the history again under it doubles the cost of a no-op run.
+    // (Work in progress elsewhere shows here: uncommitted as pending, no-transaction as partial.)
+    if !admin && !first_run && plan.to_apply.is_empty() && plan.blockers(&settings.plan).is_empty()
+    {
+        results.push(timed(
+            result(
+                "migrate.history",
+                "history table",
+                Status::Pass,
+                format!(
+                    "{} records {} applied migrations; nothing to apply",
+                    history.table,
+                    rows.len()
+                ),
+            ),
+            history_read,
+        ));
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }

@@ -137,6 +137,8 @@ struct Entry {
     name: String,
     kind: EntryKind,
     path: PathBuf,
+    /// The file's text when classifying it had to read it (kept: read once, not twice).
+    text: Option<String>,
 }
 
 #[derive(PartialEq)]
@@ -155,18 +157,28 @@ pub fn load(dir: &Path, forced: Option<Layout>) -> Result<Source, InputError> {
         ))
         .help("pass the folder with --dir, or set `dir` under [migrate]")
     })?;
-    let mut paths: Vec<PathBuf> = read
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
+    // With whether each is a directory, from the listing itself: a stat per file adds up over
+    // thousands of migrations (a symlink is followed, as `is_dir` does).
+    let mut paths: Vec<(PathBuf, bool)> = read
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let path = e.path();
+            let is_dir = match e.file_type() {
+                Ok(t) if !t.is_symlink() => t.is_dir(),
+                _ => path.is_dir(),
+            };
+            Some((path, is_dir))
+        })
+        .filter(|(p, _)| {
             !p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     paths.sort();
 
-    let mut entries = Vec::new();
-    for path in &paths {
-        if let Some(entry) = classify(path)? {
+    let mut entries = Vec::with_capacity(paths.len());
+    for (path, is_dir) in &paths {
+        if let Some(entry) = classify(path, *is_dir)? {
             entries.push(entry);
         }
     }
@@ -207,9 +219,9 @@ fn leading_number(version: &str) -> Option<Vec<u64>> {
     digits.parse::<u64>().ok().map(|n| vec![n])
 }
 
-fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
+fn classify(path: &Path, is_dir: bool) -> Result<Option<Entry>, InputError> {
     let name = file_name(path);
-    if path.is_dir() {
+    if is_dir {
         // diesel: a directory with up.sql
         if !path.join("up.sql").is_file() {
             return Ok(None);
@@ -230,6 +242,7 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
             name: desc,
             kind: EntryKind::Both,
             path: path.to_path_buf(),
+            text: None,
         }));
     }
     let Some(stem) = name.strip_suffix(".sql") else {
@@ -257,6 +270,7 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
                 EntryKind::Down
             },
             path: path.to_path_buf(),
+            text: None,
         }));
     }
     if stem.starts_with("R__") || (stem.starts_with('B') && stem.contains("__")) {
@@ -265,19 +279,19 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
             format!("{name}: Flyway repeatable and baseline scripts are not supported"),
         ));
     }
-    let (stem, kind, layout) = if let Some(s) = stem.strip_suffix(".up") {
-        (s, EntryKind::Up, Layout::UpDown)
+    let (stem, kind, layout, text) = if let Some(s) = stem.strip_suffix(".up") {
+        (s, EntryKind::Up, Layout::UpDown, None)
     } else if let Some(s) = stem.strip_suffix(".down") {
-        (s, EntryKind::Down, Layout::UpDown)
+        (s, EntryKind::Down, Layout::UpDown, None)
     } else {
         let text = read_text(path)?;
         if text
             .lines()
             .any(|l| l.trim_start().starts_with("-- migrate:up"))
         {
-            (stem, EntryKind::Both, Layout::Dbmate)
+            (stem, EntryKind::Both, Layout::Dbmate, Some(text))
         } else {
-            (stem, EntryKind::Up, Layout::Sqlx)
+            (stem, EntryKind::Up, Layout::Sqlx, Some(text))
         }
     };
     let (version, desc) = split_stem(stem);
@@ -297,6 +311,7 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
         name: desc,
         kind,
         path: path.to_path_buf(),
+        text,
     }))
 }
 
@@ -353,7 +368,15 @@ fn read_text(path: &Path) -> Result<String, InputError> {
 
 /// A whole file as one script, after a BOM.
 fn whole_file(path: &Path, no_transaction_default: bool) -> Result<Script, InputError> {
-    let text = read_text(path)?;
+    whole_text(path, read_text(path)?, no_transaction_default)
+}
+
+/// A whole file, already read, as one script.
+fn whole_text(
+    path: &Path,
+    text: String,
+    no_transaction_default: bool,
+) -> Result<Script, InputError> {
     let start = if text.starts_with('\u{feff}') {
         '\u{feff}'.len_utf8()
     } else {
@@ -518,10 +541,15 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
             .help("give each migration its own version number"));
         }
     }
-    if let Some(orphan) = downs.iter().find(|d| {
-        !ups.iter()
-            .any(|u| u.order == d.order && u.version == d.version)
-    }) {
+    // Down scripts by (number, version): pairing 5,000 of each must not compare every pair.
+    let up_keys: std::collections::HashSet<(&[u64], &str)> = ups
+        .iter()
+        .map(|u| (u.order.as_slice(), u.version.as_str()))
+        .collect();
+    if let Some(orphan) = downs
+        .iter()
+        .find(|d| !up_keys.contains(&(d.order.as_slice(), d.version.as_str())))
+    {
         return Err(bad_file(
             &orphan.path,
             format!(
@@ -530,12 +558,13 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
             ),
         ));
     }
-    let mut migrations = Vec::new();
+    let mut downs: std::collections::HashMap<(Vec<u64>, String), Entry> = downs
+        .into_iter()
+        .map(|d| ((d.order.clone(), d.version.clone()), d))
+        .collect();
+    let mut migrations = Vec::with_capacity(ups.len());
     for up in ups {
-        let down_entry = downs
-            .iter()
-            .position(|d| d.order == up.order && d.version == up.version)
-            .map(|i| downs.remove(i));
+        let down_entry = downs.remove(&(up.order.clone(), up.version.clone()));
         let (up_script, down_script) = match layout {
             Layout::Dbmate => dbmate_scripts(&up.path)?,
             Layout::Diesel => diesel_scripts(&up.path)?,
@@ -546,7 +575,10 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
                     .transpose()?,
             ),
             Layout::Sqlx | Layout::UpDown => (
-                whole_file(&up.path, false)?,
+                match up.text {
+                    Some(text) => whole_text(&up.path, text, false)?,
+                    None => whole_file(&up.path, false)?,
+                },
                 down_entry.map(|d| whole_file(&d.path, false)).transpose()?,
             ),
         };
