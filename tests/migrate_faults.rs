@@ -158,7 +158,7 @@ fn migrate_timeout_ends_a_run_whose_network_froze_and_the_history_stays_true() {
 
 #[test]
 fn migrate_timeout_names_the_lock_wait_when_the_network_froze_before_it() {
-    // The freeze hits a bookkeeping query (the first history read), before any migration.
+    // The freeze hits the first poll of the lock, before any migration.
     let db = TestDb::postgres();
     let w = Workdir::new();
     w.write("migrations/001_first.sql", "CREATE TABLE first (id int);\n");
@@ -257,4 +257,51 @@ fn rollback_timeout_ends_a_run_whose_network_froze_and_the_history_stays_true() 
     assert_eq!(history(&db), vec!["001"], "002 reverted, 001 rolled back");
     assert!(table_exists(&db, "first"), "001's DROP was rolled back");
     assert!(!table_exists(&db, "second"));
+}
+
+#[test]
+fn rollback_timeout_bounds_the_hooks_too() {
+    let db = TestDb::postgres();
+    let w = Workdir::new();
+    w.write(
+        "migrations/001_first.up.sql",
+        "CREATE TABLE first (id int);\n",
+    );
+    w.write("migrations/001_first.down.sql", "DROP TABLE first;\n");
+    w.write(
+        "shipgate.toml",
+        "[[rollback.hooks]]\nname = \"slow\"\ncommand = \"sleep 30\"\n",
+    );
+    let out = w
+        .cmd()
+        .args(["migrate", "--format", "json", "--database-url", &db.url])
+        .output()
+        .expect("run shipgate");
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let (out, took) = run_frozen(
+        &w,
+        &[
+            "rollback",
+            "--all",
+            "--format",
+            "json",
+            "--timeout",
+            "2s",
+            "--database-url",
+            &db.url,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let report = json_report(&out);
+    assert_eq!(result(&report, "rollback.001")["status"], "pass");
+    let message = result(&report, "rollback.deadline")["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("while running the rollback hooks")
+            && message.contains("1 migration reverted before it stays recorded (001)"),
+        "{message}"
+    );
+    assert_eq!(history(&db), Vec::<String>::new());
 }

@@ -47,9 +47,9 @@ pub async fn run(
         History::new(&target.table, target.backend).map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    let run = within_deadline(
-        target.deadline,
-        rollback(
+    // The deadline bounds the hooks too: they are part of the run a CI job waits for.
+    let run = within_deadline(target.deadline, async {
+        let database_ok = rollback(
             &target,
             &source,
             &history,
@@ -60,19 +60,19 @@ pub async fn run(
                 dry_run: global.dry_run,
             },
             &mut results,
-        ),
-    )
-    .await;
-    // Cut off by the deadline: the hooks do not run (the database part did not complete).
-    let database_ok = match run {
-        Ok(done) => done?,
-        Err(stopped) => {
-            results.push(stopped.result("rollback", "reverted"));
-            Database::Failed
+        )
+        .await?;
+        if !hooks.is_empty() {
+            step::enter("running the rollback hooks");
+            run_hooks(hooks, database_ok, global.dry_run, &mut results).await;
         }
-    };
-    if !hooks.is_empty() {
-        run_hooks(hooks, database_ok, global.dry_run, &mut results).await;
+        Ok::<(), InputError>(())
+    })
+    .await;
+    match run {
+        Ok(done) => done?,
+        // Cut off in the database part, the hooks do not run (it did not complete).
+        Err(stopped) => results.push(stopped.result("rollback", "reverted")),
     }
     for r in &mut results {
         // Steps run in order, so the way to reproduce one result is the same command.
