@@ -305,3 +305,79 @@ fn rollback_timeout_bounds_the_hooks_too() {
     );
     assert_eq!(history(&db), Vec::<String>::new());
 }
+
+#[test]
+fn migrate_timeout_kills_a_backup_that_hangs() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::postgres();
+    let w = Workdir::new();
+    w.write("migrations/001_first.sql", "CREATE TABLE first (id int);\n");
+    // A pg_dump (and pg_restore) that answers --version, then hangs, noting its pid.
+    let pid_file = w.path().join("pg_dump.pid");
+    for tool in ["pg_dump", "pg_restore"] {
+        let script = w.write(
+            &format!("bin/{tool}"),
+            &format!(
+                "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{tool} (PostgreSQL) 99.0'; exit 0; fi\necho $$ > '{}'\nexec sleep 60\n",
+                pid_file.display()
+            ),
+        );
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!(
+        "{}:{}",
+        w.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let started = Instant::now();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_shipgate"))
+        .current_dir(w.path())
+        .env_clear()
+        .env("PATH", path)
+        .args([
+            "migrate",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--backup",
+            "backups",
+        ])
+        .args(["--database-url", &db.url])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn shipgate");
+    let out = finish(child, Duration::from_secs(30));
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let report = json_report(&out);
+    let message = result(&report, "migrate.deadline")["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("while backing the database up into backups")
+            && message.contains("no migration was applied before it"),
+        "{message}"
+    );
+    // The dump was killed with the run, not left behind.
+    let pid = std::fs::read_to_string(&pid_file).expect("the fake pg_dump ran");
+    let alive = || {
+        std::process::Command::new("kill")
+            .args(["-0", pid.trim()])
+            .status()
+            .expect("kill -0")
+            .success()
+    };
+    wait_until(
+        "the hanging pg_dump to be killed",
+        Duration::from_secs(5),
+        || !alive(),
+    );
+    assert!(
+        !table_exists(&db, "first"),
+        "nothing ran without its backup"
+    );
+}
