@@ -123,10 +123,56 @@ pub struct Source {
 
 /// SHA-256 of text as a person sees it: line endings and a BOM alone never make a change.
 pub fn checksum(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let normalized = text.replace("\r\n", "\n");
-    let digest = Sha256::digest(normalized.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    // Copied only when there is a CR: thousands of files are checksummed on every run.
+    let digest = if text.contains('\r') {
+        Sha256::digest(text.replace("\r\n", "\n").as_bytes())
+    } else {
+        Sha256::digest(text.as_bytes())
+    };
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    hex
+}
+
+/// `f` over `items` on a few threads, results in order; the first error (in order) wins.
+/// Reading and checksumming thousands of migration files is most of a no-op run.
+fn parallel_map<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> Result<R, InputError> + Sync,
+) -> Result<Vec<R>, InputError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || items.len() < 64 {
+        return items.into_iter().map(f).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per_thread).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            for r in h.join().expect("a migration file reader panicked") {
+                out.push(r?);
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// One file (or diesel directory) as classified before pairing.
@@ -176,12 +222,10 @@ pub fn load(dir: &Path, forced: Option<Layout>) -> Result<Source, InputError> {
         .collect();
     paths.sort();
 
-    let mut entries = Vec::with_capacity(paths.len());
-    for (path, is_dir) in &paths {
-        if let Some(entry) = classify(path, *is_dir)? {
-            entries.push(entry);
-        }
-    }
+    let entries: Vec<Entry> = parallel_map(paths, |(path, is_dir)| classify(&path, is_dir))?
+        .into_iter()
+        .flatten()
+        .collect();
     let layout = decide_layout(&entries, forced, dir)?;
     let migrations = pair(entries, layout)?;
     Ok(Source {
@@ -562,9 +606,14 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
         .into_iter()
         .map(|d| ((d.order.clone(), d.version.clone()), d))
         .collect();
-    let mut migrations = Vec::with_capacity(ups.len());
-    for up in ups {
-        let down_entry = downs.remove(&(up.order.clone(), up.version.clone()));
+    let pairs: Vec<(Entry, Option<Entry>)> = ups
+        .into_iter()
+        .map(|up| {
+            let down = downs.remove(&(up.order.clone(), up.version.clone()));
+            (up, down)
+        })
+        .collect();
+    parallel_map(pairs, |(up, down_entry)| {
         let (up_script, down_script) = match layout {
             Layout::Dbmate => dbmate_scripts(&up.path)?,
             Layout::Diesel => diesel_scripts(&up.path)?,
@@ -582,16 +631,15 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
                 down_entry.map(|d| whole_file(&d.path, false)).transpose()?,
             ),
         };
-        migrations.push(Migration {
+        Ok(Migration {
             checksum: checksum(up_script.sql()),
             version: up.version,
             order: up.order,
             name: up.name,
             up: up_script,
             down: down_script,
-        });
-    }
-    Ok(migrations)
+        })
+    })
 }
 
 #[cfg(test)]
@@ -621,6 +669,26 @@ mod tests {
         assert_eq!(checksum("a;\nb;\n"), checksum("\u{feff}a;\r\nb;\r\n"));
         assert_ne!(checksum("a;\n"), checksum("a; \n"));
         assert_eq!(checksum("").len(), 64);
+        // The SHA-256 of "abc", as every tool writes it (lowercase hex).
+        assert_eq!(
+            checksum("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn parallel_map_keeps_the_order_and_the_first_error() {
+        let doubled = parallel_map((0..1000).collect(), |i: u32| Ok(i * 2)).unwrap();
+        assert_eq!(doubled, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+        let err = parallel_map((0..1000).collect(), |i: u32| {
+            if i == 700 || i == 300 {
+                Err(InputError::new(format!("bad {i}")))
+            } else {
+                Ok(i)
+            }
+        })
+        .unwrap_err();
+        assert!(format!("{err:?}").contains("bad 300"), "{err:?}");
     }
 
     #[test]
