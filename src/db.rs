@@ -167,6 +167,26 @@ pub async fn limit_session(
     Ok(())
 }
 
+/// How long one bookkeeping query (history, lock key, session settings) may take when the run
+/// has no deadline: reading even a long history takes well under a second, so a query this slow
+/// means a server or network that stopped answering. Migration statements are not bounded by
+/// it (a large one may rightly run for hours): `--timeout` bounds them.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `work` (one bookkeeping query) within [`QUERY_TIMEOUT`]; the error says what did not answer.
+pub async fn answered<T>(
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(QUERY_TIMEOUT, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the database did not answer {what} within {}: check the server and the network, then re-run",
+            format_duration(QUERY_TIMEOUT)
+        )),
+    }
+}
+
 /// sqlx's Any driver needs its drivers registered once per process.
 pub fn install_drivers() {
     static ONCE: Once = Once::new();

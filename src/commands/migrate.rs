@@ -410,18 +410,16 @@ async fn migrate(
         t,
     ));
     step::enter("setting the session's time limits");
-    let limited = match db::limit_lock_waits(
-        &mut conn,
-        settings.target.backend,
-        settings.target.lock_timeout,
-    )
-    .await
-    {
-        Ok(()) => {
-            db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
-        }
-        Err(e) => Err(e),
-    };
+    let limited = db::answered("setting the session's time limits", async {
+        db::limit_lock_waits(
+            &mut conn,
+            settings.target.backend,
+            settings.target.lock_timeout,
+        )
+        .await?;
+        db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
+    })
+    .await;
     if let Err(e) = limited {
         results.push(result("migrate.database", "database", Status::Fail, e));
         return Ok(());
@@ -431,7 +429,12 @@ async fn migrate(
         step::enter("checking the required tables");
         let mut missing = Vec::new();
         for table in &settings.require_tables {
-            match db::table_exists(&mut conn, settings.target.backend, table).await {
+            match db::answered(
+                "a required-table query",
+                db::table_exists(&mut conn, settings.target.backend, table),
+            )
+            .await
+            {
                 Ok(true) => {}
                 Ok(false) => missing.push(table.clone()),
                 Err(e) => missing.push(format!("{table} ({e})")),
@@ -464,14 +467,14 @@ async fn migrate(
 
     step::enter(format!("reading the history table {}", history.table));
     let history_read = Instant::now();
-    let table_exists = match history.exists(&mut conn).await {
+    let table_exists = match db::answered("the history query", history.exists(&mut conn)).await {
         Ok(e) => e,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
             return Ok(());
         }
     };
-    let rows = match read_rows(&mut conn, history).await {
+    let rows = match db::answered("the history query", read_rows(&mut conn, history)).await {
         Ok(rows) => rows,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
@@ -576,11 +579,14 @@ async fn migrate(
 
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
     let t = Instant::now();
-    let key = match lock::key(
-        &mut conn,
-        settings.target.backend,
-        &settings.target.table,
-        settings.target.url.expose(),
+    let key = match db::answered(
+        "the lock key query",
+        lock::key(
+            &mut conn,
+            settings.target.backend,
+            &settings.target.table,
+            settings.target.url.expose(),
+        ),
     )
     .await
     {
@@ -952,7 +958,7 @@ async fn apply_all(
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     let t = Instant::now();
-    let existed = match history.exists(conn).await {
+    let existed = match db::answered("the history query", history.exists(conn)).await {
         Ok(e) => e,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
@@ -963,7 +969,7 @@ async fn apply_all(
         results.push(result("migrate.history", "history table", Status::Fail, e));
         return Ok(());
     }
-    let mut rows = match history.rows(conn).await {
+    let mut rows = match db::answered("the history query", history.rows(conn)).await {
         Ok(r) => r,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
@@ -992,7 +998,7 @@ async fn apply_all(
         results.push(r);
         return Ok(());
     }
-    rows = match history.rows(conn).await {
+    rows = match db::answered("the history query", history.rows(conn)).await {
         Ok(r) => r,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));

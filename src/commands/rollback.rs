@@ -122,10 +122,11 @@ async fn rollback(
         }
     };
     step::enter("setting the session's time limits");
-    let limited = match db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await {
-        Ok(()) => db::limit_session(&mut conn, target.backend, target.deadline).await,
-        Err(e) => Err(e),
-    };
+    let limited = db::answered("setting the session's time limits", async {
+        db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await?;
+        db::limit_session(&mut conn, target.backend, target.deadline).await
+    })
+    .await;
     if let Err(e) = limited {
         results.push(result("rollback.database", "database", Status::Fail, e));
         return Ok(Database::Failed);
@@ -136,11 +137,14 @@ async fn rollback(
         None
     } else {
         let t = Instant::now();
-        let key = match lock::key(
-            &mut conn,
-            target.backend,
-            &target.table,
-            target.url.expose(),
+        let key = match db::answered(
+            "the lock key query",
+            lock::key(
+                &mut conn,
+                target.backend,
+                &target.table,
+                target.url.expose(),
+            ),
         )
         .await
         {
@@ -209,8 +213,8 @@ async fn rollback_locked(
         dry_run,
     } = opts;
     step::enter(format!("reading the history table {}", history.table));
-    let rows = match history.exists(conn).await {
-        Ok(true) => match history.rows(conn).await {
+    let rows = match db::answered("the history query", history.exists(conn)).await {
+        Ok(true) => match db::answered("the history query", history.rows(conn)).await {
             Ok(rows) => rows,
             Err(e) => {
                 results.push(result("rollback.history", "history table", Status::Fail, e));
