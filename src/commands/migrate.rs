@@ -346,6 +346,15 @@ impl Stopped {
                 list.join(", ")
             ),
         };
+        // Cut off inside a migration's script or its history write: say what became of it.
+        let in_script = ["applying", "reverting", "running statement", "recording"]
+            .iter()
+            .any(|p| step.starts_with(p));
+        let cut = if in_script {
+            "; the migration it cut off was rolled back by the server when the connection closed (one without a transaction is recorded up to its last completed statement: re-run with --resume)"
+        } else {
+            ""
+        };
         with_details(
             super::step_result(
                 command,
@@ -353,7 +362,7 @@ impl Stopped {
                 "deadline",
                 Status::Fail,
                 format!(
-                    "stopped after --timeout {} while {step}; {finished}; a migration cut off inside its transaction was rolled back by the server when the connection closed, one without a transaction is recorded up to its last completed statement (re-run with --resume). Re-run when the database answers again, or raise --timeout",
+                    "stopped after --timeout {} while {step}; {finished}{cut}. Re-run once the database answers (or what it waited for is done), or raise --timeout",
                     format_duration(self.after)
                 ),
             ),
