@@ -383,3 +383,18 @@ fn migrate_timeout_kills_a_backup_that_hangs() {
         "nothing ran without its backup"
     );
 }
+
+#[test]
+fn a_wrong_migration_file_is_exit_2_at_once_even_with_a_silent_server() {
+    // The files are read while the database is opened; a wrong one must not wait for the
+    // connection (here: a server that never answers, 30 s connect bound).
+    let (_listener, port) = common::silent_server();
+    let w = Workdir::new();
+    w.write("migrations/001_first.sql", "CREATE TABLE first (id int);\n");
+    w.write("migrations/notes.sql", "-- not a migration\n");
+    let url = format!("postgres://postgres@127.0.0.1:{port}/x");
+    let (out, took) = run_frozen(&w, &["migrate", "--database-url", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(stderr(&out).contains("notes.sql"), "{}", both(&out));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}

@@ -68,31 +68,40 @@ pub async fn run(
         // Opening `mode=rwc` would create the file; these runs promise to change nothing.
         settings.target.url = Secret::new(db::sqlite_read_only(settings.target.url.expose()));
     }
-    let source = source::load(&settings.target.dir, settings.target.layout)?;
-    for (flag, version) in [
-        ("--baseline", &settings.baseline),
-        ("--accept-checksum", &settings.accept_checksum),
-        ("--mark-resolved", &settings.mark_resolved),
-        ("--to", &settings.plan.to),
-    ] {
-        if let Some(v) = version
-            && plan::find(&source, v).is_none()
-        {
-            return Err(InputError::new(format!(
-                "{flag} {v}: no migration in {} has that version",
-                source.dir.display()
-            ))
-            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
-        }
-    }
     let history = History::new(&settings.target.table, settings.target.backend)
         .map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    let run = within_deadline(
-        settings.target.deadline,
-        migrate(&settings, &source, &history, &mut results),
-    )
+    let run = within_deadline(settings.target.deadline, async {
+        // Reading (and checksumming) thousands of files and reading the history are the two
+        // costs of a no-op run: done at once. A wrong file still ends the run with exit 2 at
+        // once (the connection is dropped). Not for SQLite: opening it may create the file.
+        let (dir, layout) = (settings.target.dir.clone(), settings.target.layout);
+        let mut loading = tokio::task::spawn_blocking(move || source::load(&dir, layout));
+        let opening = open(&settings, &history);
+        tokio::pin!(opening);
+        let mut opened = None;
+        let loaded = if settings.target.backend == Backend::Sqlite {
+            (&mut loading).await
+        } else {
+            tokio::select! {
+                biased;
+                loaded = &mut loading => loaded,
+                done = &mut opening => {
+                    opened = Some(done);
+                    (&mut loading).await
+                }
+            }
+        };
+        let source = loaded
+            .map_err(|e| InputError::new(format!("reading the migration files stopped: {e}")))??;
+        check_versions(&settings, &source)?;
+        let opened = match opened {
+            Some(done) => done,
+            None => opening.await,
+        };
+        migrate(&settings, &source, &history, opened, &mut results).await
+    })
     .await;
     match run {
         Ok(done) => done?,
@@ -371,6 +380,98 @@ impl Stopped {
     }
 }
 
+/// Versions named by flags must be files' versions (exit 2 otherwise).
+fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError> {
+    for (flag, version) in [
+        ("--baseline", &settings.baseline),
+        ("--accept-checksum", &settings.accept_checksum),
+        ("--mark-resolved", &settings.mark_resolved),
+        ("--to", &settings.plan.to),
+    ] {
+        if let Some(v) = version
+            && plan::find(source, v).is_none()
+        {
+            return Err(InputError::new(format!(
+                "{flag} {v}: no migration in {} has that version",
+                source.dir.display()
+            ))
+            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
+        }
+    }
+    Ok(())
+}
+
+/// The database as a run finds it before deciding anything: connected, its session bounded,
+/// and its history read. Each failure is the result that reports it.
+struct Opened {
+    conn: sqlx::AnyConnection,
+    /// The `migrate.database` result, timed.
+    connected: CheckResult,
+    /// When reading the history started (the `migrate.history` row's time).
+    history_read: Instant,
+    /// Whether the history table exists, and its rows; or why they could not be read.
+    history: Result<(bool, Vec<Row>), String>,
+}
+
+/// Connects, bounds the session and reads the history (nothing here needs the migration
+/// files, so it runs while they are read).
+async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<CheckResult>> {
+    let t = Instant::now();
+    step::enter(format!("connecting to {}", settings.target.shown_url));
+    let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(vec![result(
+                "migrate.database",
+                "database",
+                Status::Fail,
+                format!("cannot connect to {}: {e}", settings.target.shown_url),
+            )]);
+        }
+    };
+    let connected = timed(
+        result(
+            "migrate.database",
+            "database",
+            Status::Pass,
+            format!("connected to {}", settings.target.shown_url),
+        ),
+        t,
+    );
+    step::enter("setting the session's time limits");
+    let limited = db::answered("setting the session's time limits", async {
+        db::limit_lock_waits(
+            &mut conn,
+            settings.target.backend,
+            settings.target.lock_timeout,
+        )
+        .await?;
+        db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
+    })
+    .await;
+    if let Err(e) = limited {
+        return Err(vec![
+            connected,
+            result("migrate.database", "database", Status::Fail, e),
+        ]);
+    }
+    step::enter(format!("reading the history table {}", history.table));
+    let history_read = Instant::now();
+    let read = match db::answered("the history query", history.exists(&mut conn)).await {
+        Ok(exists) => db::answered("the history query", read_rows(&mut conn, history))
+            .await
+            .map(|rows| (exists, rows)),
+        Err(e) => Err(e),
+    };
+    step::enter("reading the migration files");
+    Ok(Opened {
+        conn,
+        connected,
+        history_read,
+        history: read,
+    })
+}
+
 fn migration_id(m: &Migration) -> String {
     format!("migration.{}", id_part(&m.version))
 }
@@ -379,6 +480,7 @@ async fn migrate(
     settings: &Settings,
     source: &Source,
     history: &History,
+    opened: Result<Opened, Vec<CheckResult>>,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     results.push(with_details(
@@ -395,44 +497,19 @@ async fn migrate(
         ),
         json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
     ));
-    let t = Instant::now();
-    step::enter(format!("connecting to {}", settings.target.shown_url));
-    let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
-        Ok(c) => c,
-        Err(e) => {
-            results.push(result(
-                "migrate.database",
-                "database",
-                Status::Fail,
-                format!("cannot connect to {}: {e}", settings.target.shown_url),
-            ));
+    let Opened {
+        mut conn,
+        connected,
+        history_read,
+        history: read,
+    } = match opened {
+        Ok(opened) => opened,
+        Err(failed) => {
+            results.extend(failed);
             return Ok(());
         }
     };
-    results.push(timed(
-        result(
-            "migrate.database",
-            "database",
-            Status::Pass,
-            format!("connected to {}", settings.target.shown_url),
-        ),
-        t,
-    ));
-    step::enter("setting the session's time limits");
-    let limited = db::answered("setting the session's time limits", async {
-        db::limit_lock_waits(
-            &mut conn,
-            settings.target.backend,
-            settings.target.lock_timeout,
-        )
-        .await?;
-        db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
-    })
-    .await;
-    if let Err(e) = limited {
-        results.push(result("migrate.database", "database", Status::Fail, e));
-        return Ok(());
-    }
+    results.push(connected);
 
     if !settings.require_tables.is_empty() {
         step::enter("checking the required tables");
@@ -474,17 +551,8 @@ async fn migrate(
         }
     }
 
-    step::enter(format!("reading the history table {}", history.table));
-    let history_read = Instant::now();
-    let table_exists = match db::answered("the history query", history.exists(&mut conn)).await {
-        Ok(e) => e,
-        Err(e) => {
-            results.push(result("migrate.history", "history table", Status::Fail, e));
-            return Ok(());
-        }
-    };
-    let rows = match db::answered("the history query", read_rows(&mut conn, history)).await {
-        Ok(rows) => rows,
+    let (table_exists, rows) = match read {
+        Ok(read) => read,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
             return Ok(());
