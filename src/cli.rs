@@ -50,7 +50,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "ID")]
     pub skip: Vec<String>,
 
-    /// Overall deadline, e.g. `2m` [default: the config's `timeout`, else 5m]
+    /// Overall deadline, e.g. `2m` [default: the config's `timeout`, else 5m; for migrate and rollback none]
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub timeout: Option<std::time::Duration>,
 

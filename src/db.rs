@@ -104,6 +104,89 @@ pub async fn limit_lock_waits(
         .map_err(|e| format!("cannot set the lock wait timeout: {}", describe_error(&e)))
 }
 
+/// A session that shipgate never leaves idle inside a transaction: the server ends it after this
+/// long idle in one (its client froze or vanished mid-migration), which rolls the migration back
+/// and frees the migration lock for the next run.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(60);
+
+/// How often PostgreSQL (14+) checks, during a long statement, that the client is still there.
+const CLIENT_CHECK: Duration = Duration::from_secs(5);
+
+/// Server-side bounds of a migrate or rollback session, so that what a client which stopped
+/// answering left behind ends too: no statement outlives the run's `deadline`, an abandoned
+/// transaction is rolled back (PostgreSQL), and the server's reads and writes to the client are
+/// bounded (MySQL). Client-side, the run's deadline bounds every wait.
+pub async fn limit_session(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    deadline: Option<Duration>,
+) -> Result<(), String> {
+    let mut required = Vec::new();
+    let mut optional = Vec::new();
+    match backend {
+        Backend::Postgres => {
+            required.push(format!(
+                "SET idle_in_transaction_session_timeout = {}",
+                IDLE_IN_TRANSACTION.as_millis()
+            ));
+            if let Some(d) = deadline {
+                required.push(format!("SET statement_timeout = {}", d.as_millis().max(1)));
+            }
+            // PostgreSQL 14+; older servers only notice a gone client when they next write.
+            optional.push(format!(
+                "SET client_connection_check_interval = {}",
+                CLIENT_CHECK.as_millis()
+            ));
+        }
+        Backend::MySql => {
+            required
+                .push("SET SESSION net_read_timeout = 30, SESSION net_write_timeout = 60".into());
+            if let Some(d) = deadline {
+                // MariaDB; MySQL has no equivalent for DDL (its max_execution_time is for SELECT).
+                optional.push(format!(
+                    "SET SESSION max_statement_time = {:.3}",
+                    d.as_secs_f64().max(0.001)
+                ));
+            }
+        }
+        Backend::Sqlite => {}
+    }
+    for sql in required {
+        sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot set the session's time limits: {}",
+                    describe_error(&e)
+                )
+            })?;
+    }
+    for sql in optional {
+        let _ = sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql)).await;
+    }
+    Ok(())
+}
+
+/// How long one bookkeeping query (history, lock key, session settings) may take when the run
+/// has no deadline: reading even a long history takes well under a second, so a query this slow
+/// means a server or network that stopped answering. Migration statements are not bounded by
+/// it (a large one may rightly run for hours): `--timeout` bounds them.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `work` (one bookkeeping query) within [`QUERY_TIMEOUT`]; the error says what did not answer.
+pub async fn answered<T>(
+    what: &str,
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(QUERY_TIMEOUT, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the database did not answer {what} within {}: check the server and the network, then re-run",
+            format_duration(QUERY_TIMEOUT)
+        )),
+    }
+}
+
 /// sqlx's Any driver needs its drivers registered once per process.
 pub fn install_drivers() {
     static ONCE: Once = Once::new();

@@ -7,7 +7,7 @@ use std::process::{Command as StdCommand, Output};
 use std::time::{Duration, Instant};
 
 use common::process::{block, finish, pairs, spawn, wait_until};
-use common::{TestDb, Workdir, json_report, result, stderr, stdout};
+use common::{TestDb, Workdir, applied_versions, json_report, result, stderr, stdout};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -68,6 +68,14 @@ fn ids(report: &Value) -> Vec<&str> {
 }
 
 /// `(id, status)` of every `migration.*` result, in report order.
+fn has(report: &Value, id: &str) -> bool {
+    report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .any(|r| r["id"] == id)
+}
+
 fn migration_statuses(report: &Value) -> Vec<(String, String)> {
     report["results"]
         .as_array()
@@ -209,6 +217,98 @@ fn with_password(db: &TestDb, password: &str) -> String {
 // Applying
 
 #[test]
+fn a_no_op_run_over_many_applied_migrations_is_one_row_in_every_format() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    for i in 1..=300 {
+        w.write(
+            &format!("migrations/{i:04}_t{i}.sql"),
+            &format!("CREATE TABLE t{i} (id int);\n"),
+        );
+    }
+    w.write(
+        "migrations/0301_later.sql",
+        "CREATE TABLE later (id int);\n",
+    );
+    let (out, _) = migrate(&w, &db, &["--to", "0300"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+
+    // Applied migrations are one row; what is pending keeps its own.
+    let (out, report) = migrate(&w, &db, &["--to", "0300"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(
+        migration_statuses(&report),
+        pairs(&[("migration.0301", "skip")])
+    );
+    assert_eq!(
+        message(&report, "migrate.applied"),
+        "300 migrations already applied, the newest 0300"
+    );
+    let applied = applied_versions(&report);
+    assert_eq!((applied.len(), applied[0].as_str()), (300, "0001"));
+    assert!(
+        result(&report, "migrate.applied")["details"]["applied"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("0001 at 20"),
+        "each with when it was applied: {report:#}"
+    );
+
+    let url = db.url.clone();
+    let human = shipgate(
+        &w,
+        &["migrate", "--database-url", &url, "--to", "0300"],
+        &[],
+    );
+    let lines = stdout(&human).lines().count();
+    assert!(lines < 12, "{lines} lines:\n{}", stdout(&human));
+    assert!(!stdout(&human).contains("0001 at"), "the list only with -v");
+    let verbose = shipgate(
+        &w,
+        &["migrate", "--database-url", &url, "--to", "0300", "-v"],
+        &[],
+    );
+    assert!(
+        stdout(&verbose).contains("0300 at 20"),
+        "{}",
+        stdout(&verbose)
+    );
+    let junit = shipgate(
+        &w,
+        &[
+            "migrate",
+            "--database-url",
+            &url,
+            "--to",
+            "0300",
+            "--format",
+            "junit",
+        ],
+        &[],
+    );
+    let cases = stdout(&junit).matches("<testcase ").count();
+    assert!(cases < 10, "{cases} JUnit cases");
+    let markdown = shipgate(
+        &w,
+        &[
+            "migrate",
+            "--database-url",
+            &url,
+            "--to",
+            "0300",
+            "--format",
+            "markdown",
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&markdown).len() < 3000,
+        "{} bytes of Markdown",
+        stdout(&markdown).len()
+    );
+}
+
+#[test]
 fn applies_pending_migrations_then_a_second_run_changes_nothing() {
     let w = Workdir::new();
     let db = TestDb::postgres();
@@ -269,14 +369,14 @@ fn applies_pending_migrations_then_a_second_run_changes_nothing() {
     // Again: nothing to do, nothing re-run.
     let (out, report) = migrate(&w, &db, &[]);
     assert_eq!(code(&out), 0, "{}", both(&out));
-    for id in ["migration.001", "migration.002", "migration.003"] {
-        assert_eq!(status(&report, id), "skip", "{id}: {report:#}");
-        assert!(
-            message(&report, id).starts_with("already applied"),
-            "{}",
-            message(&report, id)
-        );
-    }
+    // One row for the three, not one each; the list is in its details.
+    assert_eq!(migration_statuses(&report), vec![], "{report:#}");
+    assert_eq!(status(&report, "migrate.applied"), "skip");
+    assert_eq!(
+        message(&report, "migrate.applied"),
+        "3 migrations already applied, the newest 003"
+    );
+    assert_eq!(applied_versions(&report), ["001", "002", "003"]);
     assert!(
         message(&report, "migrate.history").contains("3 applied"),
         "{}",
@@ -380,13 +480,9 @@ fn a_failing_migration_rolls_back_and_says_where() {
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(
         migration_statuses(&report),
-        pairs(&[
-            ("migration.001", "skip"),
-            ("migration.002", "skip"),
-            ("migration.003", "fail"),
-            ("migration.004", "skip"),
-        ])
+        pairs(&[("migration.003", "fail"), ("migration.004", "skip")])
     );
+    assert_eq!(applied_versions(&report), ["001", "002"]);
     let failed = result(&report, "migration.003");
     assert_eq!(failed["location"]["file"], "migrations/003_broken.sql");
     assert_eq!(failed["location"]["line"], 6);
@@ -597,25 +693,26 @@ fn two_migrators_at_once_apply_each_migration_once() {
     assert_eq!(versions(&history(&db)), ["001", "002", "003"]);
 
     let (ra, rb) = (json_report(&a), json_report(&b));
+    // Each migration is applied by exactly one; the other found it applied (in its
+    // `migrate.applied` row) or saw it applied meanwhile.
+    let passed = |r: &Value, id: &str| has(r, id) && status(r, id) == "pass";
     for id in ["migration.001", "migration.002", "migration.003"] {
-        let mut statuses = [status(&ra, id), status(&rb, id)];
-        statuses.sort();
-        assert_eq!(statuses, ["pass", "skip"], "{id} applied by exactly one");
+        assert!(
+            passed(&ra, id) != passed(&rb, id),
+            "{id} applied by exactly one: {ra:#} {rb:#}"
+        );
     }
-    // The one that did not apply saw the other's work: it waited for the lock, or found the
-    // migrations applied.
-    let loser = if status(&ra, "migration.001") == "skip" {
-        &ra
-    } else {
+    let loser = if passed(&ra, "migration.001") {
         &rb
+    } else {
+        &ra
     };
     let waited = message(loser, "migrate.lock").contains("after waiting");
-    let saw_applied = ["migration.001", "migration.002", "migration.003"]
-        .iter()
-        .all(|id| {
-            let m = message(loser, id);
-            m.contains("already applied") || m.contains("applied meanwhile")
-        });
+    let saw_applied = ["001", "002", "003"].iter().all(|v| {
+        let id = format!("migration.{v}");
+        applied_versions(loser).iter().any(|a| a == v)
+            || (has(loser, &id) && message(loser, &id).contains("applied meanwhile"))
+    });
     assert!(saw_applied, "{loser:#}");
     if waited {
         assert!(
@@ -630,7 +727,7 @@ fn two_migrators_at_once_apply_each_migration_once() {
 fn a_lock_held_too_long_fails_naming_the_holder() {
     let w = Workdir::new();
     let db = TestDb::postgres();
-    w.write("migrations/001_slow.sql", "SELECT pg_sleep(5);\n");
+    w.write("migrations/001_slow.sql", "SELECT pg_sleep(6);\n");
 
     let first = spawn(
         &w,
@@ -652,17 +749,27 @@ fn a_lock_held_too_long_fails_naming_the_holder() {
     let pid = holder_pid();
 
     let started = Instant::now();
-    let (out, report) = migrate(&w, &db, &["--lock-timeout", "1s"]);
+    let (out, report) = migrate(&w, &db, &["--lock-timeout", "2s"]);
     let took = started.elapsed();
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert_eq!(status(&report, "migrate.lock"), "fail");
     let msg = message(&report, "migrate.lock");
     assert!(msg.contains(&format!("pid {pid}")), "{msg}");
+    assert!(msg.contains("user `postgres`"), "{msg}");
     assert!(msg.contains("application `shipgate migrate`"), "{msg}");
+    assert!(msg.contains("holding it for at least 2.0s"), "{msg}");
     assert!(msg.contains("--lock-timeout"), "{msg}");
+    // The whole --lock-timeout, not a poll interval less (it gave up at ~1.8 s).
+    let waited = result(&report, "migrate.lock")["duration_ms"]
+        .as_u64()
+        .unwrap();
     assert!(
-        took < Duration::from_secs(4),
-        "gave up after {took:?}, not after ~1s"
+        (2000..2300).contains(&waited),
+        "waited {waited} ms for a 2 s lock timeout"
+    );
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(3),
+        "gave up after {took:?}, not after ~2s"
     );
     assert!(
         !ids(&report).iter().any(|id| id.starts_with("migration.")),
@@ -728,7 +835,10 @@ fn a_killed_no_transaction_migration_resumes_where_it_stopped() {
     let (out, report) = migrate(&w, &db, &["--resume"]);
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert_eq!(status(&report, "migration.002"), "pass", "{report:#}");
-    assert_eq!(status(&report, "migration.001"), "skip");
+    assert!(
+        applied_versions(&report).contains(&"001".to_string()),
+        "{report:#}"
+    );
     assert!(table_exists(&db, "b"));
     let row = history(&db)
         .into_iter()
@@ -741,7 +851,7 @@ fn a_killed_no_transaction_migration_resumes_where_it_stopped() {
 
     let (out, report) = migrate(&w, &db, &[]);
     assert_eq!(code(&out), 0, "{}", both(&out));
-    assert_eq!(status(&report, "migration.002"), "skip");
+    assert_eq!(applied_versions(&report), ["001", "002"], "{report:#}");
 }
 
 /// Kills `shipgate migrate` while it builds an index concurrently on a table big enough for
@@ -897,7 +1007,10 @@ fn a_second_migrator_waits_for_a_no_transaction_migration_in_progress() {
         "the second migrator failed while the first was still running:\n{}",
         both(&out)
     );
-    assert_eq!(status(&report, "migration.001"), "skip");
+    assert!(
+        applied_versions(&report).contains(&"001".to_string()),
+        "{report:#}"
+    );
     assert!(
         message(&report, "migrate.lock").contains("after waiting"),
         "{report:#}"
@@ -994,7 +1107,10 @@ fn an_applied_file_that_changed_stops_the_run_but_line_endings_do_not() {
     assert!(msg.contains("migrations/001_funds.sql"), "{msg}");
     assert_eq!(r["location"]["file"], "migrations/001_funds.sql");
     assert_eq!(r["details"]["recorded_checksum"], sha256(original));
-    assert_eq!(status(&report, "migration.002"), "skip");
+    assert!(
+        applied_versions(&report).contains(&"002".to_string()),
+        "{report:#}"
+    );
     assert_ne!(status(&report, "migration.003"), "pass");
     assert!(
         !table_exists(&db, "pending"),
@@ -1009,7 +1125,10 @@ fn an_applied_file_that_changed_stops_the_run_but_line_endings_do_not() {
     );
     let (out, report) = migrate(&w, &db, &[]);
     assert_eq!(code(&out), 0, "{}", both(&out));
-    assert_eq!(status(&report, "migration.001"), "skip");
+    assert!(
+        applied_versions(&report).contains(&"001".to_string()),
+        "{report:#}"
+    );
     assert_eq!(status(&report, "migration.003"), "pass");
     assert!(table_exists(&db, "pending"));
 }
@@ -1150,7 +1269,11 @@ fn check_reports_pending_work_and_changes_nothing() {
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert_eq!(status(&report, "migrate.status"), "pass");
     assert!(message(&report, "migrate.status").contains("up to date"));
-    assert_eq!(status(&report, "migration.001"), "pass");
+    assert!(
+        applied_versions(&report).contains(&"001".to_string()),
+        "{report:#}"
+    );
+    assert_eq!(status(&report, "migrate.applied"), "pass");
 
     // A changed applied file fails the check too.
     w.write("migrations/001_a.sql", "CREATE TABLE a (x bigint);\n");
@@ -1299,7 +1422,10 @@ fn table_flag_names_the_history_table_schema_included() {
     assert!(!table_exists(&db, "shipgate_migrations"));
     let (out, report) = migrate(&w, &db, &["--table", "ops.schema_history"]);
     assert_eq!(code(&out), 0, "{}", both(&out));
-    assert_eq!(status(&report, "migration.001"), "skip");
+    assert!(
+        applied_versions(&report).contains(&"001".to_string()),
+        "{report:#}"
+    );
 
     // Another history table is another history: 001 is pending there (and fails: `a` exists).
     let (out, report) = migrate(&w, &db, &["--check"]);

@@ -18,7 +18,7 @@ use crate::migrate::apply::{self, Failure};
 use crate::migrate::history::{self, History, NewRow, Row, status};
 use crate::migrate::plan::{self, Item, Plan, State, title};
 use crate::migrate::source::{self, Layout, Migration, Source};
-use crate::migrate::{adopt, backup, lock};
+use crate::migrate::{adopt, backup, lock, step};
 use crate::report::{CheckResult, Location, Report, Status};
 use crate::secret::{Secret, mask_url};
 use crate::units::{format_duration, plural};
@@ -68,28 +68,45 @@ pub async fn run(
         // Opening `mode=rwc` would create the file; these runs promise to change nothing.
         settings.target.url = Secret::new(db::sqlite_read_only(settings.target.url.expose()));
     }
-    let source = source::load(&settings.target.dir, settings.target.layout)?;
-    for (flag, version) in [
-        ("--baseline", &settings.baseline),
-        ("--accept-checksum", &settings.accept_checksum),
-        ("--mark-resolved", &settings.mark_resolved),
-        ("--to", &settings.plan.to),
-    ] {
-        if let Some(v) = version
-            && plan::find(&source, v).is_none()
-        {
-            return Err(InputError::new(format!(
-                "{flag} {v}: no migration in {} has that version",
-                source.dir.display()
-            ))
-            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
-        }
-    }
     let history = History::new(&settings.target.table, settings.target.backend)
         .map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    migrate(&settings, &source, &history, &mut results).await?;
+    let run = within_deadline(settings.target.deadline, async {
+        // Reading (and checksumming) thousands of files and reading the history are the two
+        // costs of a no-op run: done at once. A wrong file still ends the run with exit 2 at
+        // once (the connection is dropped). Not for SQLite: opening it may create the file.
+        let (dir, layout) = (settings.target.dir.clone(), settings.target.layout);
+        let mut loading = tokio::task::spawn_blocking(move || source::load(&dir, layout));
+        let opening = open(&settings, &history);
+        tokio::pin!(opening);
+        let mut opened = None;
+        let loaded = if settings.target.backend == Backend::Sqlite {
+            (&mut loading).await
+        } else {
+            tokio::select! {
+                biased;
+                loaded = &mut loading => loaded,
+                done = &mut opening => {
+                    opened = Some(done);
+                    (&mut loading).await
+                }
+            }
+        };
+        let source = loaded
+            .map_err(|e| InputError::new(format!("reading the migration files stopped: {e}")))??;
+        check_versions(&settings, &source)?;
+        let opened = match opened {
+            Some(done) => done,
+            None => opening.await,
+        };
+        migrate(&settings, &source, &history, opened, &mut results).await
+    })
+    .await;
+    match run {
+        Ok(done) => done?,
+        Err(stopped) => results.push(stopped.result("migrate", "applied")),
+    }
     for r in &mut results {
         // Migrations run in order, so the way to reproduce one result is the same command.
         r.reproduce = Some(inputs.reproduce_base.clone());
@@ -147,9 +164,13 @@ pub(crate) struct Target {
     pub layout: Option<Layout>,
     pub table: String,
     pub lock_timeout: Duration,
+    /// The whole run's deadline (`--timeout`, else `[migrate] timeout`); none: each step keeps
+    /// its own bound (connect 30 s, each lock poll 10 s, `--lock-timeout`, the backup 1 h).
+    pub deadline: Option<Duration>,
 }
 
 pub(crate) fn resolve_target(
+    global: &GlobalArgs,
     args: &MigrationsArgs,
     inputs: &Inputs,
     resolver: &mut Resolver<'_>,
@@ -201,6 +222,11 @@ pub(crate) fn resolve_target(
         (None, Some(text)) => resolver.duration(text)?,
         (None, None) => DEFAULT_LOCK_TIMEOUT,
     };
+    let deadline = match (global.timeout, config.and_then(|c| c.timeout.as_ref())) {
+        (Some(flag), _) => Some(flag),
+        (None, Some(text)) => Some(resolver.duration(text)?),
+        (None, None) => None,
+    };
     Ok(Target {
         backup: args.backup.clone(),
         shown_url: mask_url(&url),
@@ -210,6 +236,7 @@ pub(crate) fn resolve_target(
         layout,
         table,
         lock_timeout,
+        deadline,
     })
 }
 
@@ -220,7 +247,7 @@ fn resolve(
     resolver: &mut Resolver<'_>,
 ) -> Result<Settings, InputError> {
     let config = inputs.config.config.migrate.as_ref();
-    let target = resolve_target(&args.target, inputs, resolver)?;
+    let target = resolve_target(global, &args.target, inputs, resolver)?;
     let allow_out_of_order_config =
         resolver.value_or(config.and_then(|c| c.allow_out_of_order.as_ref()), false)?;
     let require_tables = config
@@ -282,6 +309,170 @@ fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> C
     super::step_result("migrate", id, name, status, message)
 }
 
+/// A migrate or rollback run cut off by its deadline: where it was and what it had finished.
+pub(crate) struct Stopped {
+    after: Duration,
+    step: String,
+    finished: Vec<String>,
+}
+
+/// Runs the database part of `migrate` or `rollback` within the run's deadline, keeping track of
+/// its step. On expiry the work is dropped, which closes its connection: the server rolls back
+/// the transaction in flight and frees the session lock, and a running `pg_dump` is killed
+/// (`kill_on_drop`). What committed before stays, and the history says so truthfully.
+pub(crate) async fn within_deadline<T>(
+    deadline: Option<Duration>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, Stopped> {
+    let progress = step::Progress::default();
+    let scoped = progress.scope(work);
+    match deadline {
+        None => Ok(scoped.await),
+        Some(limit) => tokio::time::timeout(limit, scoped)
+            .await
+            .map_err(|_| Stopped {
+                after: limit,
+                step: progress.now(),
+                finished: progress.finished(),
+            }),
+    }
+}
+
+impl Stopped {
+    /// The failing `<command>.deadline` result; `done` is what finishing a migration means
+    /// here ("applied", "reverted").
+    pub(crate) fn result(&self, command: &str, done: &str) -> CheckResult {
+        let step = if self.step.is_empty() {
+            "starting".to_string()
+        } else {
+            self.step.clone()
+        };
+        let finished = match self.finished.as_slice() {
+            [] => format!("no migration was {done} before it"),
+            [one] => format!("1 migration {done} before it stays recorded ({one})"),
+            list => format!(
+                "{} migrations {done} before it stay recorded ({})",
+                list.len(),
+                list.join(", ")
+            ),
+        };
+        // Cut off inside a migration's script or its history write: say what became of it.
+        let in_script = ["applying", "reverting", "running statement", "recording"]
+            .iter()
+            .any(|p| step.starts_with(p));
+        let cut = if in_script {
+            "; the migration it cut off was rolled back by the server when the connection closed (one without a transaction is recorded up to its last completed statement: re-run with --resume)"
+        } else {
+            ""
+        };
+        with_details(
+            super::step_result(
+                command,
+                &format!("{command}.deadline"),
+                "deadline",
+                Status::Fail,
+                format!(
+                    "stopped after --timeout {} while {step}; {finished}{cut}. Re-run once the database answers (or what it waited for is done), or raise --timeout",
+                    format_duration(self.after)
+                ),
+            ),
+            json!({"timeout_ms": self.after.as_millis() as u64, "step": step, "finished": self.finished}),
+        )
+    }
+}
+
+/// Versions named by flags must be files' versions (exit 2 otherwise).
+fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError> {
+    for (flag, version) in [
+        ("--baseline", &settings.baseline),
+        ("--accept-checksum", &settings.accept_checksum),
+        ("--mark-resolved", &settings.mark_resolved),
+        ("--to", &settings.plan.to),
+    ] {
+        if let Some(v) = version
+            && plan::find(source, v).is_none()
+        {
+            return Err(InputError::new(format!(
+                "{flag} {v}: no migration in {} has that version",
+                source.dir.display()
+            ))
+            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
+        }
+    }
+    Ok(())
+}
+
+/// The database as a run finds it before deciding anything: connected, its session bounded,
+/// and its history read. Each failure is the result that reports it.
+struct Opened {
+    conn: sqlx::AnyConnection,
+    /// The `migrate.database` result, timed.
+    connected: CheckResult,
+    /// When reading the history started (the `migrate.history` row's time).
+    history_read: Instant,
+    /// Whether the history table exists, and its rows; or why they could not be read.
+    history: Result<(bool, Vec<Row>), String>,
+}
+
+/// Connects, bounds the session and reads the history (nothing here needs the migration
+/// files, so it runs while they are read).
+async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<CheckResult>> {
+    let t = Instant::now();
+    step::enter(format!("connecting to {}", settings.target.shown_url));
+    let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(vec![result(
+                "migrate.database",
+                "database",
+                Status::Fail,
+                format!("cannot connect to {}: {e}", settings.target.shown_url),
+            )]);
+        }
+    };
+    let connected = timed(
+        result(
+            "migrate.database",
+            "database",
+            Status::Pass,
+            format!("connected to {}", settings.target.shown_url),
+        ),
+        t,
+    );
+    step::enter("setting the session's time limits");
+    let limited = db::answered("setting the session's time limits", async {
+        db::limit_lock_waits(
+            &mut conn,
+            settings.target.backend,
+            settings.target.lock_timeout,
+        )
+        .await?;
+        db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
+    })
+    .await;
+    if let Err(e) = limited {
+        return Err(vec![
+            connected,
+            result("migrate.database", "database", Status::Fail, e),
+        ]);
+    }
+    step::enter(format!("reading the history table {}", history.table));
+    let history_read = Instant::now();
+    let read = match db::answered("the history query", history.exists(&mut conn)).await {
+        Ok(exists) => db::answered("the history query", read_rows(&mut conn, history))
+            .await
+            .map(|rows| (exists, rows)),
+        Err(e) => Err(e),
+    };
+    step::enter("reading the migration files");
+    Ok(Opened {
+        conn,
+        connected,
+        history_read,
+        history: read,
+    })
+}
+
 fn migration_id(m: &Migration) -> String {
     format!("migration.{}", id_part(&m.version))
 }
@@ -290,6 +481,7 @@ async fn migrate(
     settings: &Settings,
     source: &Source,
     history: &History,
+    opened: Result<Opened, Vec<CheckResult>>,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     results.push(with_details(
@@ -306,43 +498,30 @@ async fn migrate(
         ),
         json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
     ));
-    let t = Instant::now();
-    let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
-        Ok(c) => c,
-        Err(e) => {
-            results.push(result(
-                "migrate.database",
-                "database",
-                Status::Fail,
-                format!("cannot connect to {}: {e}", settings.target.shown_url),
-            ));
+    let Opened {
+        mut conn,
+        connected,
+        history_read,
+        history: read,
+    } = match opened {
+        Ok(opened) => opened,
+        Err(failed) => {
+            results.extend(failed);
             return Ok(());
         }
     };
-    results.push(timed(
-        result(
-            "migrate.database",
-            "database",
-            Status::Pass,
-            format!("connected to {}", settings.target.shown_url),
-        ),
-        t,
-    ));
-    if let Err(e) = db::limit_lock_waits(
-        &mut conn,
-        settings.target.backend,
-        settings.target.lock_timeout,
-    )
-    .await
-    {
-        results.push(result("migrate.database", "database", Status::Fail, e));
-        return Ok(());
-    }
+    results.push(connected);
 
     if !settings.require_tables.is_empty() {
+        step::enter("checking the required tables");
         let mut missing = Vec::new();
         for table in &settings.require_tables {
-            match db::table_exists(&mut conn, settings.target.backend, table).await {
+            match db::answered(
+                "a required-table query",
+                db::table_exists(&mut conn, settings.target.backend, table),
+            )
+            .await
+            {
                 Ok(true) => {}
                 Ok(false) => missing.push(table.clone()),
                 Err(e) => missing.push(format!("{table} ({e})")),
@@ -373,15 +552,8 @@ async fn migrate(
         }
     }
 
-    let table_exists = match history.exists(&mut conn).await {
-        Ok(e) => e,
-        Err(e) => {
-            results.push(result("migrate.history", "history table", Status::Fail, e));
-            return Ok(());
-        }
-    };
-    let rows = match read_rows(&mut conn, history).await {
-        Ok(rows) => rows,
+    let (table_exists, rows) = match read {
+        Ok(read) => read,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
             return Ok(());
@@ -445,8 +617,34 @@ async fn migrate(
         return Ok(());
     }
 
+    // Nothing to do: every file applied and unchanged, nothing stopped part-way, no repair or
+    // adoption asked for. The lock would only make this run wait behind another migrator to
+    // find the same, and reading the history again under it doubles the cost of a no-op run.
+    // (Work in progress elsewhere shows here: uncommitted as pending, no-transaction as partial.)
+    if !admin && !first_run && plan.to_apply.is_empty() && plan.blockers(&settings.plan).is_empty()
+    {
+        results.push(timed(
+            result(
+                "migrate.history",
+                "history table",
+                Status::Pass,
+                format!(
+                    "{} records {} applied migrations; nothing to apply",
+                    history.table,
+                    rows.len()
+                ),
+            ),
+            history_read,
+        ));
+        report_items(source, &plan, settings.view(), None, results);
+        return Ok(());
+    }
+
     let backup_wanted =
         settings.target.backup.is_some() && (!plan.to_apply.is_empty() || settings.resume);
+    if backup_wanted {
+        step::enter("checking the backup tool");
+    }
     if backup_wanted && let Err(e) = backup::preflight(&mut conn, settings.target.backend).await {
         results.push(result(
             "migrate.backup",
@@ -459,11 +657,14 @@ async fn migrate(
 
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
     let t = Instant::now();
-    let key = match lock::key(
-        &mut conn,
-        settings.target.backend,
-        &settings.target.table,
-        settings.target.url.expose(),
+    let key = match db::answered(
+        "the lock key query",
+        lock::key(
+            &mut conn,
+            settings.target.backend,
+            &settings.target.table,
+            settings.target.url.expose(),
+        ),
     )
     .await
     {
@@ -473,6 +674,7 @@ async fn migrate(
             return Ok(());
         }
     };
+    step::enter(format!("waiting for the {}", key.describe()));
     // Held until the end of the run (for SQLite it is the lock file).
     let _held = match lock::acquire(&mut conn, key.clone(), settings.target.lock_timeout).await {
         Ok(acquired) => {
@@ -514,6 +716,7 @@ async fn migrate(
         return Ok(());
     }
     let outcome = apply_all(settings, source, history, &mut conn, results).await;
+    step::enter("releasing the lock");
     lock::release(&mut conn, &key).await;
     outcome
 }
@@ -530,6 +733,7 @@ pub(crate) async fn take_backup(
         return true;
     };
     let t = Instant::now();
+    step::enter(format!("backing the database up into {}", dir.display()));
     match backup::take(
         conn,
         target.backend,
@@ -832,7 +1036,7 @@ async fn apply_all(
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     let t = Instant::now();
-    let existed = match history.exists(conn).await {
+    let existed = match db::answered("the history query", history.exists(conn)).await {
         Ok(e) => e,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
@@ -843,7 +1047,7 @@ async fn apply_all(
         results.push(result("migrate.history", "history table", Status::Fail, e));
         return Ok(());
     }
-    let mut rows = match history.rows(conn).await {
+    let mut rows = match db::answered("the history query", history.rows(conn)).await {
         Ok(r) => r,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
@@ -872,7 +1076,7 @@ async fn apply_all(
         results.push(r);
         return Ok(());
     }
-    rows = match history.rows(conn).await {
+    rows = match db::answered("the history query", history.rows(conn)).await {
         Ok(r) => r,
         Err(e) => {
             results.push(result("migrate.history", "history table", Status::Fail, e));
@@ -927,7 +1131,11 @@ async fn apply_all(
         if progress {
             eprint!("applying {} … ", title(m));
         }
+        step::enter(format!("applying {}", title(m)));
         let outcome = apply::apply(conn, history, m, &applied_by, resume_from).await;
+        if outcome.is_ok() {
+            step::finished(m.version.clone());
+        }
         if progress {
             match &outcome {
                 Ok(done) => eprintln!("ok ({})", format_duration(done.duration)),
@@ -951,7 +1159,9 @@ async fn apply_all(
 
 type Outcomes<'a> = (&'a [(usize, Result<apply::Done, Failure>)], Option<&'a str>);
 
-/// One result per migration file, and one per recorded version whose file is gone.
+/// One `migrate.applied` result for the migrations applied before this run, one result per
+/// migration that ran, failed, is pending or needs attention, and one per recorded version
+/// whose file is gone.
 fn report_items(
     source: &Source,
     plan: &Plan,
@@ -959,11 +1169,18 @@ fn report_items(
     outcomes: Option<Outcomes<'_>>,
     results: &mut Vec<CheckResult>,
 ) {
+    let mut by_item: Vec<Option<&Result<apply::Done, Failure>>> = vec![None; plan.items.len()];
+    for (i, outcome) in outcomes.map_or(&[][..], |(o, _)| o) {
+        by_item[*i] = Some(outcome);
+    }
+    // Nothing runs an `Applied` item: it has no outcome.
+    results.extend(applied_result(plan, view));
     for (i, item) in plan.items.iter().enumerate() {
         let m = &source.migrations[item.index];
-        let outcome = outcomes
-            .and_then(|(o, _)| o.iter().find(|(idx, _)| *idx == i))
-            .map(|(_, o)| o);
+        let outcome = by_item[i];
+        if item.state == State::Applied {
+            continue;
+        }
         let r = match (outcome, &item.state) {
             (Some(Ok(done)), _) if done.already_applied => result(
                 &migration_id(m),
@@ -1003,6 +1220,51 @@ fn report_items(
     report_missing(source, plan, results);
 }
 
+/// The migrations applied before this run (and untouched by it), in one result: a no-op run over
+/// 5,000 migrations is one row, one JUnit case and one Markdown line, not 5,000. The list is in
+/// `details` (shown with `-v`). None when there are none.
+fn applied_result(plan: &Plan, view: View) -> Option<CheckResult> {
+    let applied: Vec<String> = plan
+        .items
+        .iter()
+        .filter(|item| item.state == State::Applied)
+        .map(|item| match &item.row {
+            Some(row) if !row.applied_at.is_empty() => {
+                format!("{} at {}", row.version, row.applied_at)
+            }
+            Some(row) => row.version.clone(),
+            None => String::new(),
+        })
+        .collect();
+    if applied.is_empty() {
+        return None;
+    }
+    let newest = plan
+        .items
+        .iter()
+        .rev()
+        .find(|item| item.state == State::Applied)
+        .and_then(|item| item.row.as_ref())
+        .map(|row| format!(", the newest {}", row.version))
+        .unwrap_or_default();
+    Some(with_details(
+        result(
+            "migrate.applied",
+            "applied migrations",
+            if view.check {
+                Status::Pass
+            } else {
+                Status::Skip
+            },
+            format!(
+                "{} already applied{newest}",
+                plural(applied.len(), "migration", "migrations")
+            ),
+        ),
+        json!({"count": applied.len(), "applied": applied}),
+    ))
+}
+
 /// Recorded versions whose file is gone: a warning, the history is not rewritten.
 fn report_missing(source: &Source, plan: &Plan, results: &mut Vec<CheckResult>) {
     for row in &plan.missing {
@@ -1034,6 +1296,7 @@ fn state_result(
     let id = migration_id(m);
     let name = title(m);
     match state {
+        // Reported together by `applied_result`; one alone reads the same way.
         State::Applied => {
             let row = item.row.as_ref();
             result(
@@ -1248,9 +1511,19 @@ async fn report_dry_run(
         ));
     }
     let blockers = plan.blockers(&settings.plan);
+    let mut runs = vec![false; plan.items.len()];
+    if blockers.is_empty() {
+        for &i in &plan.to_apply {
+            runs[i] = true;
+        }
+    }
+    results.extend(applied_result(plan, settings.view()));
     for (i, item) in plan.items.iter().enumerate() {
         let m = &source.migrations[item.index];
-        if plan.to_apply.contains(&i) && blockers.is_empty() {
+        if item.state == State::Applied {
+            continue;
+        }
+        if runs[i] {
             let stmts = apply::statements(&m.up);
             let in_tx = apply::runs_in_transaction(settings.target.backend, &m.up);
             let insert = history.insert_shown(&NewRow {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
-use super::migrate::{Target, resolve_target};
+use super::migrate::{Target, resolve_target, within_deadline};
 use super::{Inputs, Outcome, with_details};
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, RollbackArgs};
@@ -16,7 +16,7 @@ use crate::error::InputError;
 use crate::migrate::guard;
 use crate::migrate::history::History;
 use crate::migrate::revert::{self, Range, Step};
-use crate::migrate::{apply, lock, plan::title, source};
+use crate::migrate::{apply, lock, plan::title, source, step};
 use crate::report::{CheckResult, Report, Status};
 use crate::units::{format_duration, plural};
 
@@ -33,7 +33,7 @@ pub async fn run(
         "rollback reverts in order: use --to VERSION or --steps N",
     )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
-    let mut target = resolve_target(&args.target, inputs, &mut resolver)?;
+    let mut target = resolve_target(global, &args.target, inputs, &mut resolver)?;
     if global.dry_run && target.backend == crate::db::Backend::Sqlite {
         target.url = crate::secret::Secret::new(db::sqlite_read_only(target.url.expose()));
     }
@@ -48,21 +48,32 @@ pub async fn run(
         History::new(&target.table, target.backend).map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    let database_ok = rollback(
-        &target,
-        &source,
-        &history,
-        Options {
-            range: &range,
-            allow_data_loss: args.allow_data_loss,
-            resume: args.resume,
-            dry_run: global.dry_run,
-        },
-        &mut results,
-    )
-    .await?;
-    if !hooks.is_empty() {
-        run_hooks(hooks, database_ok, global.dry_run, &mut results).await;
+    // The deadline bounds the hooks too: they are part of the run a CI job waits for.
+    let run = within_deadline(target.deadline, async {
+        let database_ok = rollback(
+            &target,
+            &source,
+            &history,
+            Options {
+                range: &range,
+                allow_data_loss: args.allow_data_loss,
+                resume: args.resume,
+                dry_run: global.dry_run,
+            },
+            &mut results,
+        )
+        .await?;
+        if !hooks.is_empty() {
+            step::enter("running the rollback hooks");
+            run_hooks(hooks, database_ok, global.dry_run, &mut results).await;
+        }
+        Ok::<(), InputError>(())
+    })
+    .await;
+    match run {
+        Ok(done) => done?,
+        // Cut off in the database part, the hooks do not run (it did not complete).
+        Err(stopped) => results.push(stopped.result("rollback", "reverted")),
     }
     for r in &mut results {
         // Steps run in order, so the way to reproduce one result is the same command.
@@ -98,6 +109,7 @@ async fn rollback(
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
     let dry_run = opts.dry_run;
+    step::enter(format!("connecting to {}", target.shown_url));
     let mut conn = match db::connect(target.url.expose(), CONNECT_TIMEOUT).await {
         Ok(c) => c,
         Err(e) => {
@@ -110,7 +122,13 @@ async fn rollback(
             return Ok(Database::Failed);
         }
     };
-    if let Err(e) = db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await {
+    step::enter("setting the session's time limits");
+    let limited = db::answered("setting the session's time limits", async {
+        db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await?;
+        db::limit_session(&mut conn, target.backend, target.deadline).await
+    })
+    .await;
+    if let Err(e) = limited {
         results.push(result("rollback.database", "database", Status::Fail, e));
         return Ok(Database::Failed);
     }
@@ -120,11 +138,14 @@ async fn rollback(
         None
     } else {
         let t = Instant::now();
-        let key = match lock::key(
-            &mut conn,
-            target.backend,
-            &target.table,
-            target.url.expose(),
+        let key = match db::answered(
+            "the lock key query",
+            lock::key(
+                &mut conn,
+                target.backend,
+                &target.table,
+                target.url.expose(),
+            ),
         )
         .await
         {
@@ -134,6 +155,7 @@ async fn rollback(
                 return Ok(Database::Failed);
             }
         };
+        step::enter(format!("waiting for the {}", key.describe()));
         let acquired = match lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
             Ok(a) => a,
             Err(e) => {
@@ -153,6 +175,7 @@ async fn rollback(
     };
     let outcome = rollback_locked(&mut conn, target, source, history, opts, results).await;
     if let Some((key, acquired)) = key {
+        step::enter("releasing the lock");
         lock::release(&mut conn, &key).await;
         drop(acquired);
     }
@@ -190,8 +213,9 @@ async fn rollback_locked(
         resume,
         dry_run,
     } = opts;
-    let rows = match history.exists(conn).await {
-        Ok(true) => match history.rows(conn).await {
+    step::enter(format!("reading the history table {}", history.table));
+    let rows = match db::answered("the history query", history.exists(conn)).await {
+        Ok(true) => match db::answered("the history query", history.rows(conn)).await {
             Ok(rows) => rows,
             Err(e) => {
                 results.push(result("rollback.history", "history table", Status::Fail, e));
@@ -281,6 +305,7 @@ async fn rollback_locked(
 
     // The data-loss guard: what the down scripts destroy, measured where the database can try
     // them in a transaction it rolls back, read from their statements elsewhere.
+    step::enter("measuring what the down scripts would destroy");
     let downs: Vec<guard::Down<'_>> = steps
         .iter()
         .map(|step| {
@@ -365,8 +390,10 @@ async fn rollback_locked(
         }
         let resume = (step.row.status == crate::migrate::history::status::REVERTING)
             .then(|| resume_from(step));
+        step::enter(format!("reverting {}", title(m)));
         match revert::revert(conn, history, m, &step.row.version, resume).await {
             Ok(done) => {
+                step::finished(m.version.clone());
                 let mut r = result(
                     &step_id(step),
                     &title(m),

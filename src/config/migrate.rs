@@ -20,6 +20,9 @@ pub struct MigrateConfig {
     pub table: Option<String>,
     /// How long to wait for another migrator's lock (default `60s`).
     pub lock_timeout: Option<Text>,
+    /// Deadline of a whole `migrate` or `rollback` run (connecting, the lock, the backup, every
+    /// migration), when `--timeout` is not given; default none: each step keeps its own bound.
+    pub timeout: Option<Text>,
     /// Tables that must exist before migrating (e.g. `funds`, created by another service).
     #[serde(default)]
     pub require_tables: Vec<Text>,

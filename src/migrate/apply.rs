@@ -175,6 +175,7 @@ pub async fn apply(
                 run_statement(conn, script, stmt, i + 1, 0, false).await?;
             }
             let ms = started.elapsed().as_millis() as i64;
+            super::step::enter(format!("recording {} in the history table", m.version));
             history
                 .insert(conn, &row(status::APPLIED, None, ms))
                 .await
@@ -279,6 +280,11 @@ pub async fn run_statement(
     completed: usize,
     partial: bool,
 ) -> Result<(), Failure> {
+    super::step::enter(format!(
+        "running statement {index} of {} (line {})",
+        script.path.display(),
+        line_col(&script.text, stmt.offset).0
+    ));
     // Sent without arguments: the simple query protocol, where CREATE INDEX CONCURRENTLY works.
     match conn
         .execute(sqlx::AssertSqlSafe(stmt.text.to_string()))

@@ -45,9 +45,17 @@ impl Key {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Holder {
     pub pid: Option<i64>,
+    /// The database user of the holding session.
+    pub user: String,
+    /// PostgreSQL's `application_name` (MySQL has none).
     pub application: String,
-    pub since: String,
     pub client: String,
+    /// What the server says about the session's time, in words: "connected since …"
+    /// (PostgreSQL), "idle for 12s" or "running a statement for 3s" (MySQL, which does not say
+    /// when a session connected or took a lock).
+    pub since: String,
+    /// How long this run saw the same session hold the lock: a lower bound of how long it has.
+    pub held_for: Option<Duration>,
 }
 
 impl Holder {
@@ -56,6 +64,9 @@ impl Holder {
         if let Some(pid) = self.pid {
             parts.push(format!("pid {pid}"));
         }
+        if !self.user.is_empty() {
+            parts.push(format!("user `{}`", self.user));
+        }
         if !self.application.is_empty() {
             parts.push(format!("application `{}`", self.application));
         }
@@ -63,7 +74,10 @@ impl Holder {
             parts.push(format!("from {}", self.client));
         }
         if !self.since.is_empty() {
-            parts.push(format!("since {}", self.since));
+            parts.push(self.since.clone());
+        }
+        if let Some(held) = self.held_for {
+            parts.push(format!("holding it for at least {}", format_duration(held)));
         }
         if parts.is_empty() {
             "another session".into()
@@ -151,14 +165,19 @@ fn try_lock_file(path: &std::path::Path) -> Result<Option<std::fs::File>, String
     }
 }
 
-/// Takes the lock within `timeout`, polling. On giving up, the error names the holder.
+/// Takes the lock within `timeout`, polling; the last try is at the deadline itself, so a
+/// waiter gives up after the whole `timeout`, not a poll interval before. On giving up, the
+/// error names the holder.
 pub async fn acquire(
     conn: &mut AnyConnection,
     key: Key,
     timeout: Duration,
 ) -> Result<Acquired, String> {
     let started = Instant::now();
-    let mut held_by = None;
+    let deadline = started + timeout;
+    // Who held it when we first found it taken, and when.
+    let mut held_by: Option<(Holder, Instant)> = None;
+    // Each pass sleeps at least a millisecond (or gives up), and the deadline is fixed: bounded.
     loop {
         let mut file = None;
         let got = match &key {
@@ -189,22 +208,32 @@ pub async fn acquire(
             return Ok(Acquired {
                 key,
                 waited: started.elapsed(),
-                held_by,
+                held_by: held_by.map(|(h, _)| h),
                 file,
             });
         }
         if held_by.is_none() {
-            held_by = holder(conn, &key).await;
+            held_by = holder(conn, &key).await.map(|h| (h, Instant::now()));
         }
-        if started.elapsed() + POLL > timeout {
-            let who = held_by.clone().unwrap_or_default().describe();
+        let now = Instant::now();
+        if now >= deadline {
+            // Asked again: the holder may have changed, and its state has.
+            let who = match (holder(conn, &key).await, &held_by) {
+                (Some(mut last), Some((first, seen))) if last.pid == first.pid => {
+                    last.held_for = Some(seen.elapsed());
+                    last
+                }
+                (Some(last), _) => last,
+                (None, first) => first.clone().map(|(h, _)| h).unwrap_or_default(),
+            };
             return Err(format!(
-                "another migration holds the {} ({who}); gave up after {} (raise --lock-timeout, or wait for it to finish)",
+                "another migration holds the {} ({}); gave up after {} (raise --lock-timeout, or wait for it to finish)",
                 key.describe(),
+                who.describe(),
                 format_duration(started.elapsed())
             ));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(POLL.min(deadline - now).max(Duration::from_millis(1))).await;
     }
 }
 
@@ -248,9 +277,9 @@ pub async fn holder(conn: &mut AnyConnection, key: &Key) -> Option<Holder> {
         Key::Advisory(k) => {
             // An advisory bigint key is stored as classid (high 32 bits) and objid (low 32 bits).
             let (high, low) = ((*k >> 32) & 0xffff_ffff, *k & 0xffff_ffff);
-            let row: Option<(i64, String, String, String)> = sqlx::query_as(
-                "SELECT a.pid::int8, COALESCE(a.application_name, ''), COALESCE(a.backend_start::text, ''), \
-                 COALESCE(a.client_addr::text, '') \
+            let row: Option<(i64, String, String, String, String)> = sqlx::query_as(
+                "SELECT a.pid::int8, COALESCE(a.usename::text, ''), COALESCE(a.application_name, ''), \
+                 COALESCE(a.backend_start::text, ''), COALESCE(a.client_addr::text, '') \
                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
                  WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.objsubid = 1 \
                  LIMIT 1",
@@ -261,11 +290,17 @@ pub async fn holder(conn: &mut AnyConnection, key: &Key) -> Option<Holder> {
             .await
             .ok()
             .flatten();
-            row.map(|(pid, application, since, client)| Holder {
+            row.map(|(pid, user, application, since, client)| Holder {
                 pid: Some(pid),
+                user,
                 application,
-                since,
+                since: if since.is_empty() {
+                    since
+                } else {
+                    format!("connected since {since}")
+                },
                 client,
+                held_for: None,
             })
         }
         Key::Named(n) => {
@@ -276,8 +311,11 @@ pub async fn holder(conn: &mut AnyConnection, key: &Key) -> Option<Holder> {
                 .ok()
                 .flatten();
             let id = id?;
-            let row: Option<(String, String, i64)> = sqlx::query_as(
-                "SELECT CAST(USER AS CHAR), CAST(HOST AS CHAR), CAST(TIME AS SIGNED) FROM information_schema.PROCESSLIST WHERE ID = ?",
+            // TIME is how long the session has been in its current state (idle, or running one
+            // statement), not how long it has held the lock: MySQL keeps no such time.
+            let row: Option<(String, String, String, i64)> = sqlx::query_as(
+                "SELECT CAST(USER AS CHAR), CAST(HOST AS CHAR), CAST(COMMAND AS CHAR), CAST(TIME AS SIGNED) \
+                 FROM information_schema.PROCESSLIST WHERE ID = ?",
             )
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -285,11 +323,16 @@ pub async fn holder(conn: &mut AnyConnection, key: &Key) -> Option<Holder> {
             .ok()
             .flatten();
             Some(match row {
-                Some((user, host, seconds)) => Holder {
+                Some((user, host, command, seconds)) => Holder {
                     pid: Some(id),
-                    application: user,
-                    since: format!("{seconds}s ago"),
+                    user,
+                    since: if command == "Sleep" {
+                        format!("idle for {seconds}s")
+                    } else {
+                        format!("running a statement for {seconds}s")
+                    },
                     client: host,
+                    ..Holder::default()
                 },
                 None => Holder {
                     pid: Some(id),
@@ -332,13 +375,15 @@ mod tests {
     fn holder_descriptions() {
         let h = Holder {
             pid: Some(42),
+            user: "deploy".into(),
             application: "shipgate migrate".into(),
-            since: "2026-11-21 10:00:00+00".into(),
+            since: "connected since 2026-11-21 10:00:00+00".into(),
             client: "10.0.0.5".into(),
+            held_for: Some(Duration::from_secs(2)),
         };
         assert_eq!(
             h.describe(),
-            "pid 42, application `shipgate migrate`, from 10.0.0.5, since 2026-11-21 10:00:00+00"
+            "pid 42, user `deploy`, application `shipgate migrate`, from 10.0.0.5, connected since 2026-11-21 10:00:00+00, holding it for at least 2.0s"
         );
         assert_eq!(Holder::default().describe(), "another session");
     }

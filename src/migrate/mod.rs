@@ -1,6 +1,6 @@
 //! The migration engine: files (`source`) → history table (`history`) → what to do (`plan`) →
 //! doing it under a lock (`lock`, `apply`), statement by statement (`split`), with failures
-//! mapped back to `file:line:column` (`position`).
+//! mapped back to `file:line:column` (`position`); where a run is, for its deadline (`step`).
 
 pub mod adopt;
 pub mod apply;
@@ -14,3 +14,4 @@ pub mod position;
 pub mod revert;
 pub mod source;
 pub mod split;
+pub mod step;

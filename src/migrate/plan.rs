@@ -2,6 +2,8 @@
 //! applied files changed (drift), which versions were applied but have no file, what is out of
 //! order, and which migration stopped half-way.
 
+use std::collections::{HashMap, HashSet};
+
 use super::history::{Row, status};
 use super::source::{Migration, Source};
 
@@ -55,27 +57,37 @@ impl Plan {
             ),
             None => None,
         };
+        // Lookups by version and by number: a run over 5,000 applied migrations must not
+        // compare every file with every row (that was 25 million comparisons).
+        let by_version: HashMap<&str, &Row> =
+            rows.iter().map(|r| (r.version.as_str(), r)).collect();
+        let files: HashSet<&str> = source
+            .migrations
+            .iter()
+            .map(|m| m.version.as_str())
+            .collect();
+        // Rows whose file is gone, by number: a renamed file (`1_init.sql` → `001_init.sql`)
+        // keeps its row. The first such row of a number wins, as a scan in row order found it.
+        let mut renamed: HashMap<Vec<u64>, &Row> = HashMap::new();
+        for r in rows.iter().filter(|r| !files.contains(r.version.as_str())) {
+            if let Some(order) = order_of(&r.version) {
+                renamed.entry(order).or_insert(r);
+            }
+        }
         let newest_applied = source
             .migrations
             .iter()
-            .filter(|m| rows.iter().any(|r| r.version == m.version))
-            .map(|m| m.order.clone())
-            .max();
-        let mut items = Vec::new();
+            .filter(|m| by_version.contains_key(m.version.as_str()))
+            .map(|m| &m.order)
+            .max()
+            .cloned();
+        let mut items = Vec::with_capacity(source.migrations.len());
         let mut to_apply = Vec::new();
         for (index, m) in source.migrations.iter().enumerate() {
-            // A file renamed after it ran (`1_init.sql` → `001_init.sql`) keeps its row: same
-            // number, and the recorded version has no file any more.
-            let row = rows
-                .iter()
-                .find(|r| r.version == m.version)
-                .or_else(|| {
-                    rows.iter().find(|r| {
-                        order_of(&r.version).as_ref() == Some(&m.order)
-                            && !source.migrations.iter().any(|f| f.version == r.version)
-                    })
-                })
-                .cloned();
+            let row = by_version
+                .get(m.version.as_str())
+                .or_else(|| renamed.get(&m.order))
+                .map(|r| (*r).clone());
             let state = match &row {
                 // Changed since it stopped: the statements already run may not be the ones now
                 // counted; accept the change (--accept-checksum) before resuming.
@@ -108,13 +120,13 @@ impl Plan {
             }
             items.push(Item { index, state, row });
         }
-        let matched: Vec<&str> = items
+        let matched: HashSet<&str> = items
             .iter()
             .filter_map(|i: &Item| i.row.as_ref().map(|r| r.version.as_str()))
             .collect();
         let missing = rows
             .iter()
-            .filter(|r| !matched.contains(&r.version.as_str()))
+            .filter(|r| !matched.contains(r.version.as_str()))
             .cloned()
             .collect();
         Ok(Plan {

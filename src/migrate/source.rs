@@ -123,10 +123,56 @@ pub struct Source {
 
 /// SHA-256 of text as a person sees it: line endings and a BOM alone never make a change.
 pub fn checksum(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let normalized = text.replace("\r\n", "\n");
-    let digest = Sha256::digest(normalized.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    // Copied only when there is a CR: thousands of files are checksummed on every run.
+    let digest = if text.contains('\r') {
+        Sha256::digest(text.replace("\r\n", "\n").as_bytes())
+    } else {
+        Sha256::digest(text.as_bytes())
+    };
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    hex
+}
+
+/// `f` over `items` on a few threads, results in order; the first error (in order) wins.
+/// Reading and checksumming thousands of migration files is most of a no-op run.
+fn parallel_map<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> Result<R, InputError> + Sync,
+) -> Result<Vec<R>, InputError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || items.len() < 64 {
+        return items.into_iter().map(f).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per_thread).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            for r in h.join().expect("a migration file reader panicked") {
+                out.push(r?);
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// One file (or diesel directory) as classified before pairing.
@@ -137,6 +183,8 @@ struct Entry {
     name: String,
     kind: EntryKind,
     path: PathBuf,
+    /// The file's text when classifying it had to read it (kept: read once, not twice).
+    text: Option<String>,
 }
 
 #[derive(PartialEq)]
@@ -155,21 +203,29 @@ pub fn load(dir: &Path, forced: Option<Layout>) -> Result<Source, InputError> {
         ))
         .help("pass the folder with --dir, or set `dir` under [migrate]")
     })?;
-    let mut paths: Vec<PathBuf> = read
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
+    // With whether each is a directory, from the listing itself: a stat per file adds up over
+    // thousands of migrations (a symlink is followed, as `is_dir` does).
+    let mut paths: Vec<(PathBuf, bool)> = read
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let path = e.path();
+            let is_dir = match e.file_type() {
+                Ok(t) if !t.is_symlink() => t.is_dir(),
+                _ => path.is_dir(),
+            };
+            Some((path, is_dir))
+        })
+        .filter(|(p, _)| {
             !p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     paths.sort();
 
-    let mut entries = Vec::new();
-    for path in &paths {
-        if let Some(entry) = classify(path)? {
-            entries.push(entry);
-        }
-    }
+    let entries: Vec<Entry> = parallel_map(paths, |(path, is_dir)| classify(&path, is_dir))?
+        .into_iter()
+        .flatten()
+        .collect();
     let layout = decide_layout(&entries, forced, dir)?;
     let migrations = pair(entries, layout)?;
     Ok(Source {
@@ -207,9 +263,9 @@ fn leading_number(version: &str) -> Option<Vec<u64>> {
     digits.parse::<u64>().ok().map(|n| vec![n])
 }
 
-fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
+fn classify(path: &Path, is_dir: bool) -> Result<Option<Entry>, InputError> {
     let name = file_name(path);
-    if path.is_dir() {
+    if is_dir {
         // diesel: a directory with up.sql
         if !path.join("up.sql").is_file() {
             return Ok(None);
@@ -230,6 +286,7 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
             name: desc,
             kind: EntryKind::Both,
             path: path.to_path_buf(),
+            text: None,
         }));
     }
     let Some(stem) = name.strip_suffix(".sql") else {
@@ -257,6 +314,7 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
                 EntryKind::Down
             },
             path: path.to_path_buf(),
+            text: None,
         }));
     }
     if stem.starts_with("R__") || (stem.starts_with('B') && stem.contains("__")) {
@@ -265,19 +323,19 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
             format!("{name}: Flyway repeatable and baseline scripts are not supported"),
         ));
     }
-    let (stem, kind, layout) = if let Some(s) = stem.strip_suffix(".up") {
-        (s, EntryKind::Up, Layout::UpDown)
+    let (stem, kind, layout, text) = if let Some(s) = stem.strip_suffix(".up") {
+        (s, EntryKind::Up, Layout::UpDown, None)
     } else if let Some(s) = stem.strip_suffix(".down") {
-        (s, EntryKind::Down, Layout::UpDown)
+        (s, EntryKind::Down, Layout::UpDown, None)
     } else {
         let text = read_text(path)?;
         if text
             .lines()
             .any(|l| l.trim_start().starts_with("-- migrate:up"))
         {
-            (stem, EntryKind::Both, Layout::Dbmate)
+            (stem, EntryKind::Both, Layout::Dbmate, Some(text))
         } else {
-            (stem, EntryKind::Up, Layout::Sqlx)
+            (stem, EntryKind::Up, Layout::Sqlx, Some(text))
         }
     };
     let (version, desc) = split_stem(stem);
@@ -297,6 +355,7 @@ fn classify(path: &Path) -> Result<Option<Entry>, InputError> {
         name: desc,
         kind,
         path: path.to_path_buf(),
+        text,
     }))
 }
 
@@ -345,7 +404,15 @@ fn read_text(path: &Path) -> Result<String, InputError> {
 
 /// A whole file as one script, after a BOM.
 fn whole_file(path: &Path, no_transaction_default: bool) -> Result<Script, InputError> {
-    let text = read_text(path)?;
+    whole_text(path, read_text(path)?, no_transaction_default)
+}
+
+/// A whole file, already read, as one script.
+fn whole_text(
+    path: &Path,
+    text: String,
+    no_transaction_default: bool,
+) -> Result<Script, InputError> {
     let start = if text.starts_with('\u{feff}') {
         '\u{feff}'.len_utf8()
     } else {
@@ -516,10 +583,15 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
             .help("give each migration its own version number"));
         }
     }
-    if let Some(orphan) = downs.iter().find(|d| {
-        !ups.iter()
-            .any(|u| u.order == d.order && u.version == d.version)
-    }) {
+    // Down scripts by (number, version): pairing 5,000 of each must not compare every pair.
+    let up_keys: std::collections::HashSet<(&[u64], &str)> = ups
+        .iter()
+        .map(|u| (u.order.as_slice(), u.version.as_str()))
+        .collect();
+    if let Some(orphan) = downs
+        .iter()
+        .find(|d| !up_keys.contains(&(d.order.as_slice(), d.version.as_str())))
+    {
         return Err(bad_file(
             &orphan.path,
             format!(
@@ -528,12 +600,18 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
             ),
         ));
     }
-    let mut migrations = Vec::new();
-    for up in ups {
-        let down_entry = downs
-            .iter()
-            .position(|d| d.order == up.order && d.version == up.version)
-            .map(|i| downs.remove(i));
+    let mut downs: std::collections::HashMap<(Vec<u64>, String), Entry> = downs
+        .into_iter()
+        .map(|d| ((d.order.clone(), d.version.clone()), d))
+        .collect();
+    let pairs: Vec<(Entry, Option<Entry>)> = ups
+        .into_iter()
+        .map(|up| {
+            let down = downs.remove(&(up.order.clone(), up.version.clone()));
+            (up, down)
+        })
+        .collect();
+    parallel_map(pairs, |(up, down_entry)| {
         let (up_script, down_script) = match layout {
             Layout::Dbmate => dbmate_scripts(&up.path)?,
             Layout::Diesel => diesel_scripts(&up.path)?,
@@ -544,20 +622,22 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
                     .transpose()?,
             ),
             Layout::Sqlx | Layout::UpDown => (
-                whole_file(&up.path, false)?,
+                match up.text {
+                    Some(text) => whole_text(&up.path, text, false)?,
+                    None => whole_file(&up.path, false)?,
+                },
                 down_entry.map(|d| whole_file(&d.path, false)).transpose()?,
             ),
         };
-        migrations.push(Migration {
+        Ok(Migration {
             checksum: checksum(up_script.sql()),
             version: up.version,
             order: up.order,
             name: up.name,
             up: up_script,
             down: down_script,
-        });
-    }
-    Ok(migrations)
+        })
+    })
 }
 
 #[cfg(test)]
@@ -587,6 +667,26 @@ mod tests {
         assert_eq!(checksum("a;\nb;\n"), checksum("\u{feff}a;\r\nb;\r\n"));
         assert_ne!(checksum("a;\n"), checksum("a; \n"));
         assert_eq!(checksum("").len(), 64);
+        // The SHA-256 of "abc", as every tool writes it (lowercase hex).
+        assert_eq!(
+            checksum("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn parallel_map_keeps_the_order_and_the_first_error() {
+        let doubled = parallel_map((0..1000).collect(), |i: u32| Ok(i * 2)).unwrap();
+        assert_eq!(doubled, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+        let err = parallel_map((0..1000).collect(), |i: u32| {
+            if i == 700 || i == 300 {
+                Err(InputError::new(format!("bad {i}")))
+            } else {
+                Ok(i)
+            }
+        })
+        .unwrap_err();
+        assert!(format!("{err:?}").contains("bad 300"), "{err:?}");
     }
 
     #[test]

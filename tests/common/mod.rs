@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod express;
+pub mod freeze;
 pub mod process;
 pub mod tls;
 
@@ -56,6 +57,28 @@ pub fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Va
         .iter()
         .find(|r| r["id"] == id)
         .unwrap_or_else(|| panic!("no result {id} in {report:#}"))
+}
+
+/// The versions a migrate report lists in its one `migrate.applied` row (applied before the
+/// run, untouched by it); empty when it has none.
+pub fn applied_versions(report: &serde_json::Value) -> Vec<String> {
+    let Some(row) = report["results"]
+        .as_array()
+        .expect("results array")
+        .iter()
+        .find(|r| r["id"] == "migrate.applied")
+    else {
+        return Vec::new();
+    };
+    let listed = row["details"]["applied"].as_array().expect("applied list");
+    assert_eq!(row["details"]["count"].as_u64(), Some(listed.len() as u64));
+    listed
+        .iter()
+        .map(|v| {
+            let text = v.as_str().expect("a string");
+            text.split(" at ").next().unwrap_or(text).to_string()
+        })
+        .collect()
 }
 
 pub fn json_report(output: &Output) -> serde_json::Value {

@@ -192,6 +192,14 @@ pub async fn connect_tcp<Ws: WithSocket>(
         // TCP_NODELAY, Nagle's algorithm and delayed ACKs stall each TLS handshake ~40 ms.
         let stream = tokio::net::TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
+        // shipgate patch (no upstream equivalent in 0.9.0): TCP keepalive, so a peer that
+        // vanished (host down, NAT entry dropped) fails a read within about two minutes instead
+        // of the kernel's default two hours. A peer that is there but silent is bounded by the
+        // caller's timeouts, not by this.
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(std::time::Duration::from_secs(30))
+            .with_interval(std::time::Duration::from_secs(10));
+        socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
         return Ok(with_socket.with_socket(stream).await);
     }
 

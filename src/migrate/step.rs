@@ -1,0 +1,80 @@
+//! Where a migrate or rollback run is, so that a run cut off by its deadline can say where it
+//! stopped and what it had finished. The command opens a scope around the run; the engines say
+//! where they are with [`enter`] and [`finished`], which do nothing outside a scope (a unit test,
+//! a preflight check reusing an engine).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+struct State {
+    now: String,
+    finished: Vec<String>,
+}
+
+/// The shared record of one run's progress.
+#[derive(Clone, Debug, Default)]
+pub struct Progress(Arc<Mutex<State>>);
+
+tokio::task_local! {
+    static CURRENT: Progress;
+}
+
+impl Progress {
+    /// Runs `work` with this position as the one [`enter`] and [`finished`] update.
+    pub async fn scope<F: Future>(&self, work: F) -> F::Output {
+        CURRENT.scope(self.clone(), work).await
+    }
+
+    /// The step the run was in last ("waiting for the lock", "applying 003_x: statement 2 …").
+    pub fn now(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).now.clone()
+    }
+
+    /// What the run completed, in order (versions applied or reverted).
+    pub fn finished(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .finished
+            .clone()
+    }
+}
+
+/// Records the step the run enters now.
+pub fn enter(step: impl Into<String>) {
+    let step = step.into();
+    let _ = CURRENT.try_with(|p| p.0.lock().unwrap_or_else(|e| e.into_inner()).now = step);
+}
+
+/// Records that `what` completed (committed, or recorded statement by statement).
+pub fn finished(what: impl Into<String>) {
+    let what = what.into();
+    let _ = CURRENT.try_with(|p| {
+        p.0.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .finished
+            .push(what)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn steps_are_seen_inside_the_scope_only() {
+        enter("outside");
+        let progress = Progress::default();
+        progress
+            .scope(async {
+                enter("connecting");
+                finished("001");
+                tokio::task::yield_now().await;
+                enter("waiting for the lock");
+            })
+            .await;
+        assert_eq!(progress.now(), "waiting for the lock");
+        assert_eq!(progress.finished(), vec!["001".to_string()]);
+    }
+}
