@@ -218,7 +218,9 @@ fn rollback_timeout_ends_a_run_whose_network_froze_and_the_history_stays_true() 
         .expect("run shipgate");
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
 
-    let proxy = FreezingProxy::start(&upstream(&db), MARKER);
+    // The data-loss guard first tries the down scripts in a transaction it rolls back (the
+    // marker's first pass); the network freezes when the rollback itself runs 001's down.
+    let proxy = FreezingProxy::start_at(&upstream(&db), MARKER, 2);
     let url = via(&proxy, &db);
     let (out, took) = run_frozen(
         &w,

@@ -224,6 +224,49 @@ fn sqlite_applies_then_a_second_run_changes_nothing() {
     assert_eq!(db.history(), history);
 }
 
+/// A migration file saved before its SQL was written (empty, or only comments) is not applied
+/// silently: the dry run and the run warn at the file, and `--strict` fails.
+#[test]
+fn sqlite_an_empty_migration_is_a_warning_at_its_file() {
+    let w = Workdir::new();
+    let db = Sqlite::in_dir(&w);
+    w.write(
+        "migrations/001_funds.sql",
+        "CREATE TABLE funds (id INTEGER);\n",
+    );
+    w.write("migrations/002_todo.sql", "");
+    w.write("migrations/003_later.sql", "-- fill in: add the index\n\n");
+
+    let (out, report) = run(&w, &db.url, &["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    for id in ["migration.002", "migration.003"] {
+        assert_eq!(status(&report, id), "warn", "{report:#}");
+        assert!(
+            message(&report, id).contains("holds no statement"),
+            "{report:#}"
+        );
+    }
+
+    let (out, report) = run(&w, &db.url, &["--strict"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "--strict fails on the warning: {}",
+        both(&out)
+    );
+    assert_eq!(status(&report, "migration.001"), "pass");
+    let empty = result(&report, "migration.002");
+    assert_eq!(empty["status"], "warn", "{report:#}");
+    assert!(
+        empty["location"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("002_todo.sql"),
+        "{empty:#}"
+    );
+    assert!(message(&report, "migration.003").contains("recorded as applied"));
+}
+
 #[test]
 fn sqlite_a_failing_migration_is_rolled_back() {
     let w = Workdir::new();

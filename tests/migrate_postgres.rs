@@ -890,6 +890,27 @@ fn resume_after_a_killed_concurrent_index_build(terminate_build: bool) -> (TestD
     );
     child.kill().expect("kill -9");
     let _ = child.wait();
+    if !terminate_build {
+        // Left alone, the server either finishes the build or, once it notices its client is
+        // gone (client_connection_check_interval), stops it and leaves the index INVALID. This
+        // case is the first: wait for the build to end, then make sure the index is built.
+        wait_until("the build to end", Duration::from_secs(60), || {
+            scalar(
+                &db,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND query LIKE 'CREATE INDEX CONCURRENTLY%'",
+            ) == 0
+        });
+        db.execute("REINDEX INDEX big_h");
+        assert_eq!(
+            scalar(
+                &db,
+                "SELECT count(*) FROM pg_index WHERE indexrelid = 'big_h'::regclass AND indisvalid"
+            ),
+            1,
+            "the index is built, as the interrupted run's server finished it"
+        );
+    }
     if terminate_build {
         scalar(
             &db,

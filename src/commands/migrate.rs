@@ -1028,6 +1028,11 @@ async fn read_rows(conn: &mut sqlx::AnyConnection, history: &History) -> Result<
     }
 }
 
+/// An empty migration (no statement, or only comments) is usually a file saved before it was
+/// written: applying it records a version that changed nothing, so it is said, not hidden.
+const EMPTY_MIGRATION_APPLIED: &str = "applied, but the file holds no statement (empty or only comments): its version is recorded as applied with nothing run; write its SQL in a new migration";
+const EMPTY_MIGRATION_PENDING: &str = "would apply nothing: the file holds no statement (empty or only comments), and its version would be recorded as applied (dry run)";
+
 async fn apply_all(
     settings: &Settings,
     source: &Source,
@@ -1188,6 +1193,15 @@ fn report_items(
                 Status::Skip,
                 "applied meanwhile by another migrator",
             ),
+            (Some(Ok(done)), _) if done.statements == 0 => with_details(
+                result(
+                    &migration_id(m),
+                    &title(m),
+                    Status::Warn,
+                    EMPTY_MIGRATION_APPLIED,
+                ),
+                json!({"statements": 0, "duration_ms": done.duration.as_millis() as u64}),
+            ),
             (Some(Ok(done)), _) => with_details(
                 result(
                     &migration_id(m),
@@ -1212,7 +1226,7 @@ fn report_items(
         if let Some(Ok(done)) = outcome {
             r.duration_ms = done.duration.as_millis() as u64;
         }
-        if r.location.is_none() && r.status.fails_run(false) {
+        if r.location.is_none() && (r.status.fails_run(false) || r.status == Status::Warn) {
             r.location = Some(m.up.location());
         }
         results.push(r);
@@ -1560,16 +1574,19 @@ async fn report_dry_run(
             } else {
                 ""
             };
-            let mut r = with_details(
-                result(
-                    &migration_id(m),
-                    &title(m),
+            let (status, message) = if stmts.is_empty() {
+                (Status::Warn, EMPTY_MIGRATION_PENDING.to_string())
+            } else {
+                (
                     Status::Skip,
                     format!(
                         "would apply {}{note} (dry run)",
                         plural(stmts.len(), "statement", "statements")
                     ),
-                ),
+                )
+            };
+            let mut r = with_details(
+                result(&migration_id(m), &title(m), status, message),
                 json!({"sql": sql, "transaction": in_tx}),
             );
             r.location = Some(m.up.location());

@@ -4,7 +4,7 @@
 //! Dropping the proxy closes every socket, so the server ends the session (and its locks).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,6 +21,12 @@ impl FreezingProxy {
     /// Forwards to `upstream` (`host:port`); freezes once a client packet contains `marker`
     /// (that packet is not forwarded).
     pub fn start(upstream: &str, marker: &'static [u8]) -> FreezingProxy {
+        Self::start_at(upstream, marker, 1)
+    }
+
+    /// Freezes at the `occurrence`-th client packet holding `marker`, counted over every
+    /// connection: the rollback guard sends a down script once to measure it, before running it.
+    pub fn start_at(upstream: &str, marker: &'static [u8], occurrence: usize) -> FreezingProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
@@ -28,6 +34,7 @@ impl FreezingProxy {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let upstream = upstream.to_string();
         let flag = Arc::clone(&frozen);
+        let seen = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -46,7 +53,12 @@ impl FreezingProxy {
                         };
                         let (cr, cw) = client.into_split();
                         let (sr, sw) = server.into_split();
-                        tokio::spawn(pump(cr, sw, Arc::clone(&flag), Some(marker)));
+                        let watch = Watch {
+                            marker,
+                            occurrence,
+                            seen: Arc::clone(&seen),
+                        };
+                        tokio::spawn(pump(cr, sw, Arc::clone(&flag), Some(watch)));
                         tokio::spawn(pump(sr, cw, Arc::clone(&flag), None));
                     }
                 };
@@ -69,12 +81,19 @@ impl FreezingProxy {
     }
 }
 
+/// What the client side watches for: the marker, and which of its occurrences freezes.
+struct Watch {
+    marker: &'static [u8],
+    occurrence: usize,
+    seen: Arc<AtomicUsize>,
+}
+
 /// Copies `from` to `to` until EOF; once frozen, reads and drops what comes, keeping both open.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     frozen: Arc<AtomicBool>,
-    marker: Option<&'static [u8]>,
+    watch: Option<Watch>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -87,8 +106,9 @@ async fn pump(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if let Some(m) = marker
-            && buf[..n].windows(m.len()).any(|w| w == m)
+        if let Some(w) = &watch
+            && buf[..n].windows(w.marker.len()).any(|x| x == w.marker)
+            && w.seen.fetch_add(1, Ordering::SeqCst) + 1 >= w.occurrence
         {
             frozen.store(true, Ordering::SeqCst);
         }
