@@ -42,29 +42,49 @@ impl fmt::Display for ReadError {
 }
 
 /// The bytes of the regular file at `path`, refusing anything else and anything over `limit`.
+///
+/// Four system calls a file (open, fstat, read, close): a migration run reads thousands.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
-    let metadata = std::fs::metadata(path).map_err(ReadError::Io)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer. The type is
+    // then checked on the open file, so nothing can be swapped in between.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let metadata = file.metadata().map_err(ReadError::Io)?;
     if let Some(what) = not_regular(&metadata.file_type()) {
         return Err(ReadError::NotRegular(what));
     }
-    if metadata.len() > limit {
-        return Err(ReadError::TooLarge {
-            size: metadata.len(),
-            limit,
-        });
+    let size = metadata.len();
+    if size > limit {
+        return Err(ReadError::TooLarge { size, limit });
     }
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
-    // The file may grow between the check and the read: read one byte past the limit at most.
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge {
-            size: bytes.len() as u64,
-            limit,
-        });
+    let mut bytes = vec![0u8; size as usize];
+    let mut filled = 0;
+    // A regular file gives its size in one read; the loop covers short reads. Bytes appended
+    // after the fstat are not read: the file is taken as it was when opened.
+    while filled < bytes.len() {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::Io(e)),
+        }
+    }
+    bytes.truncate(filled);
+    if size == 0 {
+        // Files of /proc and the like report 0 and still hold text: read them, bounded.
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(ReadError::Io)?;
+        if bytes.len() as u64 > limit {
+            return Err(ReadError::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
     }
     Ok(bytes)
 }
