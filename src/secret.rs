@@ -57,6 +57,25 @@ pub fn name_looks_secret(name: &str) -> bool {
     MARKERS.iter().any(|m| upper.contains(m))
 }
 
+/// A request header as a report may show it, `Name: value`: the value only for headers that
+/// describe the request (content type, accept, user agent); any other header may carry a
+/// credential under a name no rule foresees (`X-Auth`, `X-Session`), so its value is `***`.
+pub fn shown_header(name: &str, value: &str) -> String {
+    const DESCRIPTIVE: &[&str] = &[
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "content-type",
+        "user-agent",
+    ];
+    if DESCRIPTIVE.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+        format!("{name}: {value}")
+    } else {
+        format!("{name}: {MASK}")
+    }
+}
+
 /// The secret parts of a URL: the password of its userinfo (as written and percent-decoded)
 /// and the values of query parameters whose names look secret (`?api_key=…`).
 ///
@@ -198,6 +217,19 @@ mod tests {
         let s = Secret::new("hunter2-password");
         assert_eq!(format!("{s} {s:?}"), "*** ***");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
+    }
+
+    #[test]
+    fn only_descriptive_header_values_are_shown() {
+        assert_eq!(
+            shown_header("Content-Type", "application/json"),
+            "Content-Type: application/json"
+        );
+        assert_eq!(
+            shown_header("Authorization", "Bearer abc"),
+            "Authorization: ***"
+        );
+        assert_eq!(shown_header("X-Auth", "abc"), "X-Auth: ***");
     }
 
     #[test]

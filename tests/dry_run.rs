@@ -133,7 +133,13 @@ fn verify_dry_run_contacts_nothing_and_says_what_it_would_do() {
         "{message}"
     );
     assert!(message.contains("Authorization: ***"), "{message}");
-    assert!(message.contains("X-Team: ops"), "{message}");
+    // A header no rule names secret may still carry a credential: masked too.
+    assert!(message.contains("X-Team: ***"), "{message}");
+    assert!(!message.contains("ops"), "{message}");
+    assert!(
+        message.contains("Content-Type: application/json"),
+        "{message}"
+    );
     assert!(message.contains("JSON body"), "{message}");
     assert_eq!(chat["details"]["method"], "POST");
 

@@ -126,8 +126,8 @@ impl Attempt {
 }
 
 impl HttpProbe {
-    /// What `--dry-run` reports instead of sending: the request as it would go out, with
-    /// secret-named header values masked (the run's redaction masks every other secret).
+    /// What `--dry-run` reports instead of sending: the request as it would go out, header
+    /// values masked but for the descriptive ones (see [`crate::secret::shown_header`]).
     pub fn would(&self) -> Finding {
         let url = mask_url(&self.url);
         let mut message = format!("dry run: would send {} {url}", self.method);
@@ -138,13 +138,7 @@ impl HttpProbe {
         let headers: Vec<String> = self
             .headers
             .iter()
-            .map(|(name, value)| {
-                if crate::secret::name_looks_secret(name) {
-                    format!("{name}: {}", crate::secret::MASK)
-                } else {
-                    format!("{name}: {}", value.expose())
-                }
-            })
+            .map(|(name, value)| crate::secret::shown_header(name, value.expose()))
             .collect();
         if !headers.is_empty() {
             message.push_str(&format!(" (headers {})", headers.join(", ")));

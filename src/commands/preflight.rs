@@ -1360,7 +1360,10 @@ fn retry(
                     crate::units::format_duration(MIN_RETRY_INTERVAL)
                 ),
             )
-            .help("wait at least 100ms between attempts, e.g. interval = \"500ms\""));
+            .help(format!(
+                "wait at least {} between attempts, e.g. interval = \"500ms\"",
+                crate::units::format_duration(MIN_RETRY_INTERVAL)
+            )));
     }
     let backoff = resolver.value_or(r.backoff.as_ref(), 1.0)?;
     if !(1.0..=10.0).contains(&backoff)
