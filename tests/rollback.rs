@@ -2050,12 +2050,13 @@ fn postgres_a_column_re_added_by_a_down_script_holds_no_data() {
     );
     migrate(&w, &db, &[]);
 
-    // Empty tables: the whole history rolls back.
+    // Empty tables: the whole history rolls back. The dry run reads the statements (it tries
+    // nothing), the real run measures; both see no loss.
     let (out, report) = rollback(&w, &db, &["--all", "--dry-run"]);
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
     assert!(
-        message(&report, "rollback.data-loss").contains("dry run: nothing changed"),
+        message(&report, "rollback.data-loss").contains("a dry run does not try them"),
         "{}",
         message(&report, "rollback.data-loss")
     );
@@ -2063,12 +2064,27 @@ fn postgres_a_column_re_added_by_a_down_script_holds_no_data() {
         history(&db),
         ["001-accounts", "002-email", "003-drop-email"]
     );
+    let (out, report) = rollback(&w, &db, &["--all"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    assert!(
+        message(&report, "rollback.data-loss").contains("tried the down scripts in a transaction"),
+        "{}",
+        message(&report, "rollback.data-loss")
+    );
+    assert!(history(&db).is_empty());
+    migrate(&w, &db, &[]);
 
-    // With rows: back to 001 loses nothing (email is re-added empty, then dropped) ...
+    // With rows: back to 001 loses nothing (email is re-added empty, then dropped), read or
+    // measured ...
     db.execute("INSERT INTO accounts VALUES (1), (2)");
     let (out, report) = rollback(&w, &db, &["--to", "001-accounts", "--dry-run"]);
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    let (out, report) = rollback(&w, &db, &["--to", "001-accounts"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "rollback.data-loss"), "pass", "{report:#}");
+    assert_eq!(history(&db), ["001-accounts"]);
     // ... and --all is refused for the table's rows alone, not for a phantom column.
     let (out, report) = rollback(&w, &db, &["--all"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
@@ -2082,10 +2098,7 @@ fn postgres_a_column_re_added_by_a_down_script_holds_no_data() {
         json!([{"table": "accounts", "rows": 2, "dropped": true}])
     );
     assert_eq!(guard["details"]["columns"], json!([]));
-    assert_eq!(
-        history(&db),
-        ["001-accounts", "002-email", "003-drop-email"]
-    );
+    assert_eq!(history(&db), ["001-accounts"]);
 }
 
 #[test]
@@ -2278,8 +2291,9 @@ fn mariadb_backtick_names_are_read_and_counted() {
     );
 }
 
-/// A no-transaction down script cannot run inside the measuring transaction: it is read, the
-/// others are still measured, and the result says which was read.
+/// A no-transaction down script cannot run inside the measuring transaction: the scripts
+/// before it (in rollback order) are measured, it and those after it are read, and the result
+/// says which were read.
 #[test]
 fn postgres_a_no_transaction_down_script_is_read_and_the_others_measured() {
     let w = Workdir::new();
@@ -2288,7 +2302,7 @@ fn postgres_a_no_transaction_down_script_is_read_and_the_others_measured() {
         &w,
         "001-orders",
         "CREATE TABLE orders (id int primary key, note text);\n",
-        Some("DO $$ BEGIN DELETE FROM orders; END $$;\n"),
+        Some("DROP TABLE orders;\n"),
     );
     write_pair(
         &w,
@@ -2296,23 +2310,17 @@ fn postgres_a_no_transaction_down_script_is_read_and_the_others_measured() {
         "-- shipgate:no-transaction\nCREATE INDEX CONCURRENTLY orders_note ON orders (note);\n",
         Some("-- shipgate:no-transaction\nDROP INDEX CONCURRENTLY orders_note;\n"),
     );
+    write_pair(
+        &w,
+        "003-purge",
+        "SELECT 1;\n",
+        Some("DO $$ BEGIN DELETE FROM orders; END $$;\n"),
+    );
     migrate(&w, &db, &[]);
 
-    let (out, report) = rollback(&w, &db, &["--steps", "1", "--dry-run"]);
-    assert_eq!(code(&out), 0, "{}", both(&out));
-    let guard = result(&report, "rollback.data-loss");
-    assert_eq!(guard["status"], "pass", "{report:#}");
-    assert!(
-        guard["message"]
-            .as_str()
-            .unwrap()
-            .contains("the no-transaction down scripts of 002-index were read, not tried"),
-        "{report:#}"
-    );
-
-    // The DO block of 001 is measured although 002's script is not tried.
+    // 003's DO block is measured (a reader could not judge it); 002's script is read.
     db.execute("INSERT INTO orders VALUES (1, 'a')");
-    let (out, report) = rollback(&w, &db, &["--all"]);
+    let (out, report) = rollback(&w, &db, &["--steps", "2"]);
     assert_eq!(code(&out), 1, "{}", both(&out));
     assert!(
         message(&report, "rollback.data-loss")
@@ -2324,6 +2332,21 @@ fn postgres_a_no_transaction_down_script_is_read_and_the_others_measured() {
         json!(["002-index"])
     );
     assert_eq!(scalar(&db, "SELECT count(*) FROM orders"), 1);
+
+    // Nothing to lose: it passes, saying what was read.
+    db.execute("DELETE FROM orders");
+    let (out, report) = rollback(&w, &db, &["--steps", "2"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let guard = result(&report, "rollback.data-loss");
+    assert_eq!(guard["status"], "pass", "{report:#}");
+    assert!(
+        guard["message"]
+            .as_str()
+            .unwrap()
+            .contains("the no-transaction down scripts of 002-index were read, not tried"),
+        "{report:#}"
+    );
+    assert_eq!(history(&db), ["001-orders"]);
 }
 
 #[test]
@@ -2510,4 +2533,58 @@ fn postgres_rows_deleted_from_a_table_past_the_cap_are_counted_exactly() {
         "{report:#}"
     );
     assert_eq!(scalar(&db, "SELECT count(*) FROM events"), 12000);
+}
+
+/// A dry run tries no down script, not even in a transaction it rolls back: a sequence a down
+/// script advances would keep its new value, and its locks would stall live traffic.
+#[test]
+fn postgres_a_dry_run_runs_no_down_script() {
+    let w = Workdir::new();
+    let db = TestDb::postgres();
+    write_pair(
+        &w,
+        "001-seq",
+        "CREATE SEQUENCE invoice_no;\n",
+        Some("SELECT nextval('invoice_no');\nDROP SEQUENCE invoice_no;\n"),
+    );
+    migrate(&w, &db, &[]);
+    let before = scalar(&db, "SELECT nextval('invoice_no')");
+    let (out, _) = rollback(&w, &db, &["--all", "--dry-run"]);
+    assert!(code(&out) == 0 || code(&out) == 1, "{}", both(&out));
+    assert_eq!(
+        scalar(&db, "SELECT nextval('invoice_no')"),
+        before + 1,
+        "the dry run advanced the sequence"
+    );
+}
+
+/// `ABORT` (PostgreSQL's ROLLBACK) and `PREPARE TRANSACTION` would end the transaction each
+/// down script runs in: refused like COMMIT, before anything runs.
+#[test]
+fn transaction_control_in_a_down_script_is_refused_in_every_spelling() {
+    for statement in ["ABORT;", "PREPARE TRANSACTION 'x';"] {
+        let w = Workdir::new();
+        let db = TestDb::postgres();
+        write_pair(
+            &w,
+            "001-t",
+            "CREATE TABLE t (id int);\n",
+            Some(&format!("DROP TABLE t;\n{statement}\n")),
+        );
+        migrate(&w, &db, &[]);
+        let out = w
+            .cmd()
+            .args([
+                "rollback",
+                "--all",
+                "--dir",
+                "migrations",
+                "--database-url",
+                &db.url,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{statement}: {}", both(&out));
+        assert_eq!(history(&db), ["001-t"], "{statement}");
+    }
 }

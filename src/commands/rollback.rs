@@ -321,8 +321,10 @@ async fn rollback_locked(
         backend: target.backend,
         history_table: &history.table,
         timeout: target.lock_timeout,
-        // A dry run on SQLite opens the file read-only: the scripts cannot be tried there.
-        writable: !(dry_run && target.backend == db::Backend::Sqlite),
+        // A dry run changes nothing, and trying the scripts would: a rolled-back transaction
+        // keeps the sequences it advanced, and takes locks on live tables without the
+        // migration lock (a dry run takes none). It reads the statements instead.
+        writable: !dry_run,
     };
     let started_guard = Instant::now();
     let verdict = guard::assess(conn, settings, &downs).await;
@@ -528,12 +530,10 @@ fn guard_result(
         }
     };
     let how = match verdict.method {
-        Some(guard::Method::Measured) if dry_run => {
-            "tried the down scripts in a transaction and rolled it back (dry run: nothing changed)"
-        }
         Some(guard::Method::Measured) => {
             "tried the down scripts in a transaction and rolled it back"
         }
+        _ if dry_run => "read the down scripts' statements (a dry run does not try them)",
         _ => "read the down scripts' statements, which cannot be tried in a transaction here",
     };
     let details = json!({

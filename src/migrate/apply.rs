@@ -101,7 +101,9 @@ pub fn own_transaction_control(backend: Backend, script: &Script) -> Option<u32>
         let control = match first {
             "BEGIN" => second != "ATOMIC",
             "START" => second == "TRANSACTION",
-            "COMMIT" | "ROLLBACK" | "END" | "SAVEPOINT" | "RELEASE" => true,
+            // `ABORT` is PostgreSQL's ROLLBACK; `PREPARE TRANSACTION` leaves one behind.
+            "COMMIT" | "ROLLBACK" | "END" | "ABORT" | "SAVEPOINT" | "RELEASE" => true,
+            "PREPARE" => second == "TRANSACTION",
             _ => false,
         };
         control.then(|| line_col(&script.text, s.offset).0)

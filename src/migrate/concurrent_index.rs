@@ -56,7 +56,11 @@ pub fn parse(statement: &str) -> Option<ConcurrentIndex> {
     }
     let name = match tokens.get(at)? {
         (TokenKind::Ident, t) if !t.eq_ignore_ascii_case("on") => t.to_lowercase(),
-        (TokenKind::QuotedIdent { .. }, t) => t[1..t.len().saturating_sub(1)].replace("\"\"", "\""),
+        // An unterminated quote (a malformed statement) names nothing.
+        (TokenKind::QuotedIdent { .. }, t) => t
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))?
+            .replace("\"\"", "\""),
         _ => return None,
     };
     at += 1;

@@ -68,14 +68,14 @@ pub async fn measure(
     let result = measure_in_transaction(conn, settings, downs).await;
     // Always rolled back: the scripts were only tried.
     let rolled_back = conn.execute("ROLLBACK").await;
-    let measured = result?;
+    // Said first: a trial that may not have been undone outranks what the trial found.
     rolled_back.map_err(|e| {
         format!(
             "cannot roll back the transaction the down scripts were tried in: {}",
             describe_error(&e)
         )
     })?;
-    Ok(measured)
+    result
 }
 
 async fn measure_in_transaction(

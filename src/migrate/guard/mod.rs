@@ -120,8 +120,17 @@ pub async fn assess(
 ) -> Result<Verdict, String> {
     let measurable = settings.backend != Backend::MySql && settings.writable;
     let mut verdict = Verdict::default();
+    // Tried in rollback order up to the first no-transaction script, which cannot run in the
+    // transaction; it and every later script are read, since those may depend on it.
     let (tried, read): (Vec<Down<'_>>, Vec<Down<'_>>) = if measurable {
-        downs.iter().partition(|d| !d.script.no_transaction)
+        let first_untried = downs
+            .iter()
+            .position(|d| d.script.no_transaction)
+            .unwrap_or(downs.len());
+        (
+            downs[..first_untried].to_vec(),
+            downs[first_untried..].to_vec(),
+        )
     } else {
         (Vec::new(), downs.to_vec())
     };
