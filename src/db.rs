@@ -130,7 +130,9 @@ pub async fn limit_session(
                 IDLE_IN_TRANSACTION.as_millis()
             ));
             if let Some(d) = deadline {
-                required.push(format!("SET statement_timeout = {}", d.as_millis().max(1)));
+                // The server's setting is an int of milliseconds: a longer deadline is "none".
+                let ms = d.as_millis().clamp(1, i32::MAX as u128);
+                required.push(format!("SET statement_timeout = {ms}"));
             }
             // PostgreSQL 14+; older servers only notice a gone client when they next write.
             optional.push(format!(
@@ -152,11 +154,11 @@ pub async fn limit_session(
         Backend::Sqlite => {}
     }
     for sql in required {
-        sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql))
+        sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql.clone()))
             .await
             .map_err(|e| {
                 format!(
-                    "cannot set the session's time limits: {}",
+                    "cannot set the session's time limits (`{sql}`): {}; a server or pooler that refuses this setting cannot bound a frozen session",
                     describe_error(&e)
                 )
             })?;

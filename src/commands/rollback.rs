@@ -432,7 +432,7 @@ async fn rollback_locked(
     }
     // "Verify the migration tracking table was cleaned."
     let reverted: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
-    match history.rows(conn).await {
+    match db::answered("the history query", history.rows(conn)).await {
         Ok(rows) => {
             let still: Vec<&str> = rows
                 .iter()
