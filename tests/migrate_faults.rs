@@ -263,6 +263,69 @@ fn rollback_timeout_ends_a_run_whose_network_froze_and_the_history_stays_true() 
     assert!(!table_exists(&db, "second"));
 }
 
+/// A deadline during the guard's trial of the down scripts cut off a trial, not a rollback: the
+/// message says so (no "--resume", which would not apply) and nothing changed.
+#[test]
+fn rollback_timeout_during_the_guard_trial_says_it_was_a_trial() {
+    let db = TestDb::postgres();
+    let w = Workdir::new();
+    w.write(
+        "migrations/001_first.up.sql",
+        "CREATE TABLE first (id int);\n",
+    );
+    w.write(
+        "migrations/001_first.down.sql",
+        "DROP TABLE first;\nSELECT 'shipgate-freeze-here';\n",
+    );
+    let out = w
+        .cmd()
+        .args(["migrate", "--format", "json", "--database-url", &db.url])
+        .output()
+        .expect("run shipgate");
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+
+    // The marker's first pass is the guard's trial.
+    let proxy = FreezingProxy::start_at(&upstream(&db), MARKER, 1);
+    let url = via(&proxy, &db);
+    let (out, _took) = run_frozen(
+        &w,
+        &[
+            "rollback",
+            "--all",
+            "--format",
+            "json",
+            "--timeout",
+            "3s",
+            "--database-url",
+            &url,
+        ],
+    );
+    assert!(proxy.frozen(), "{}", both(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let report = json_report(&out);
+    let message = result(&report, "rollback.deadline")["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains(
+            "trying statement 2 of migrations/001_first.down.sql (line 2) for the data-loss guard"
+        ) && message.contains("no migration was reverted before it")
+            && !message.contains("--resume"),
+        "{message}"
+    );
+    drop(proxy);
+    wait_until(
+        "the server to free the migration lock",
+        Duration::from_secs(10),
+        || advisory_locks(&db) == 0,
+    );
+    assert_eq!(history(&db), vec!["001"]);
+    assert!(
+        table_exists(&db, "first"),
+        "the trial's DROP was rolled back"
+    );
+}
+
 #[test]
 fn rollback_timeout_bounds_the_hooks_too() {
     let db = TestDb::postgres();

@@ -287,6 +287,19 @@ pub async fn run_statement(
         script.path.display(),
         line_col(&script.text, stmt.offset).0
     ));
+    execute_statement(conn, script, stmt, index, completed, partial).await
+}
+
+/// Runs one statement without naming it as the run's current step (the caller does); on
+/// error, places it in the file.
+pub async fn execute_statement(
+    conn: &mut AnyConnection,
+    script: &Script,
+    stmt: &Statement<'_>,
+    index: usize,
+    completed: usize,
+    partial: bool,
+) -> Result<(), Failure> {
     // Sent without arguments: the simple query protocol, where CREATE INDEX CONCURRENTLY works.
     match conn
         .execute(sqlx::AssertSqlSafe(stmt.text.to_string()))

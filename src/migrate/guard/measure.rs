@@ -16,7 +16,8 @@ use sqlx::{AnyConnection, Executor, Row};
 
 use super::{COUNT_CAP, ColumnLoss, Down, Settings, TableLoss};
 use crate::db::{Backend, describe_error};
-use crate::migrate::apply::{run_statement, statements};
+use crate::migrate::apply::{execute_statement, statements};
+use crate::migrate::position::line_col;
 
 #[derive(Default)]
 pub struct Measured {
@@ -97,7 +98,14 @@ async fn measure_in_transaction(
             .enumerate()
             .skip(down.resume_from)
         {
-            run_statement(conn, down.script, stmt, i + 1, 0, false)
+            // Its own step text: a deadline here cut off a trial, not a migration.
+            crate::migrate::step::enter(format!(
+                "trying statement {} of {} (line {}) for the data-loss guard, in a transaction that is rolled back",
+                i + 1,
+                down.script.path.display(),
+                line_col(&down.script.text, stmt.offset).0
+            ));
+            execute_statement(conn, down.script, stmt, i + 1, 0, false)
                 .await
                 .map_err(|f| {
                     format!(
