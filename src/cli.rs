@@ -88,6 +88,10 @@ pub enum Command {
     /// Prove a rate limiter: engages at its limit, advertises it correctly, recovers, cannot be dodged
     #[command(name = "rate-limit-test")]
     RateLimitTest(Box<RateLimitArgs>),
+    /// Run as the GitHub Action: the command and its arguments come from the `INPUT_*`
+    /// variables `action.yml` sets (see `crate::action`)
+    #[command(name = "github-action", hide = true)]
+    GithubAction,
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

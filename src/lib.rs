@@ -3,6 +3,7 @@
 //! The data flows one way: argv and config ([`cli`], [`config`], [`env`]) → checks
 //! ([`checks`]) → a [`report::Report`] → renderers ([`report`]) → sinks ([`output`]) → exit code.
 
+pub mod action;
 pub mod checks;
 pub mod cli;
 pub mod commands;

@@ -15,10 +15,16 @@ fn main() -> ExitCode {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let cli = Cli::parse();
+    ExitCode::from(dispatch(cli, &argv))
+}
+
+/// Runs the parsed command line; `argv` is what it was parsed from (for `reproduce` lines).
+fn dispatch(cli: Cli, argv: &[String]) -> u8 {
     let plan = OutputPlan::from_args(&cli.global, std::io::stdout().is_terminal(), |k| {
         std::env::var(k).ok()
     });
-    let code = match &cli.command {
+    match &cli.command {
+        Command::GithubAction => github_action(&plan, argv),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -35,7 +41,7 @@ fn main() -> ExitCode {
                 plan.human.verbosity = shipgate::report::human::Verbosity::Verbose;
             }
             run(&plan, || async {
-                let inputs = Inputs::load(&cli.global, &argv)?;
+                let inputs = Inputs::load(&cli.global, argv)?;
                 commands::migrate::run(&cli.global, args, &inputs).await
             })
         }
@@ -45,24 +51,59 @@ fn main() -> ExitCode {
                 plan.human.verbosity = shipgate::report::human::Verbosity::Verbose;
             }
             run(&plan, || async {
-                let inputs = Inputs::load(&cli.global, &argv)?;
+                let inputs = Inputs::load(&cli.global, argv)?;
                 commands::rollback::run(&cli.global, args, &inputs).await
             })
         }
         Command::RateLimitTest(args) => run(&plan, || async {
-            let inputs = Inputs::load(&cli.global, &argv)?;
+            let inputs = Inputs::load(&cli.global, argv)?;
             commands::rate_limit::run(&cli.global, args, &inputs).await
         }),
         Command::Verify(args) => run(&plan, || async {
-            let inputs = Inputs::load(&cli.global, &argv)?;
+            let inputs = Inputs::load(&cli.global, argv)?;
             commands::verify::run(&cli.global, args, &inputs).await
         }),
         Command::Preflight(args) => run(&plan, || async {
-            let inputs = Inputs::load(&cli.global, &argv)?;
+            let inputs = Inputs::load(&cli.global, argv)?;
             commands::preflight::run(&cli.global, args, &inputs).await
         }),
+    }
+}
+
+/// `shipgate github-action`: the command line comes from the action's inputs (`INPUT_*`), and
+/// runs as if typed. Options on the `github-action` line itself would be silently replaced, so
+/// they are refused.
+fn github_action(plan: &OutputPlan, argv: &[String]) -> u8 {
+    if argv.len() > 2 {
+        output::input_error(
+            plan,
+            &InputError::new(format!(
+                "`shipgate github-action` takes no options (got {})",
+                argv[1..].join(" ")
+            ))
+            .help("it reads INPUT_COMMAND, INPUT_CONFIG and INPUT_ARGS, which action.yml sets; put options in the action's `args` input"),
+        );
+        return exit::INPUT;
+    }
+    let argv = match shipgate::action::argv_from_inputs(|k| std::env::var(k).ok()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            output::input_error(plan, &e);
+            return exit::INPUT;
+        }
     };
-    ExitCode::from(code)
+    match Cli::try_parse_from(&argv) {
+        Ok(cli) => dispatch(cli, &argv),
+        Err(e) => {
+            // Usage errors print and exit 2 as on a command line; `--help` in `args` exits 0.
+            let _ = e.print();
+            if e.use_stderr() {
+                exit::INPUT
+            } else {
+                exit::PASSED
+            }
+        }
+    }
 }
 
 /// Runs a subcommand and turns its outcome into output and an exit code.

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Output;
 
 use assert_cmd::Command;
-use common::{TestServer, Workdir, json_report, postgres_url, stderr, stdout};
+use common::{TestServer, Workdir, json_report, parse_github_output, postgres_url, stderr, stdout};
 use serde_json::Value;
 
 /// The runner's 1 MiB limit on a step summary.
@@ -135,46 +134,6 @@ fn command_lines<'a>(text: &'a str, command: &str) -> Vec<&'a str> {
         .into_iter()
         .filter(|l| l.starts_with(&prefix))
         .collect()
-}
-
-/// Parses `$GITHUB_OUTPUT` as the runner does (`name=value` or `name<<DELIM` … `DELIM`).
-/// Returns the values and the delimiters used.
-fn parse_github_output(text: &str) -> (HashMap<String, String>, Vec<String>) {
-    let mut values = HashMap::new();
-    let mut delimiters = Vec::new();
-    let lines: Vec<&str> = text.split('\n').collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        i += 1;
-        if line.is_empty() {
-            continue;
-        }
-        if let Some((name, delimiter)) = line.split_once("<<") {
-            assert!(!delimiter.is_empty(), "empty delimiter in {line:?}");
-            let mut value = Vec::new();
-            loop {
-                assert!(
-                    i < lines.len(),
-                    "no closing delimiter {delimiter:?} for {name}:\n{text}"
-                );
-                let l = lines[i];
-                i += 1;
-                if l == delimiter {
-                    break;
-                }
-                value.push(l);
-            }
-            delimiters.push(delimiter.to_string());
-            values.insert(name.to_string(), value.join("\n"));
-        } else {
-            let (name, value) = line
-                .split_once('=')
-                .unwrap_or_else(|| panic!("invalid line {line:?} in GITHUB_OUTPUT"));
-            values.insert(name.to_string(), value.to_string());
-        }
-    }
-    (values, delimiters)
 }
 
 // ------------------------------------------------------------------------------ annotations --

@@ -7,6 +7,7 @@ pub mod freeze;
 pub mod process;
 pub mod tls;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -264,4 +265,51 @@ pub fn silent_server() -> (TcpListener, u16) {
         }
     });
     (listener, port)
+}
+
+/// Parses `$GITHUB_OUTPUT` as the runner does (`name=value` or `name<<DELIM` … `DELIM`).
+/// Whichever of `=` and `<<` comes first decides the form. Returns the values and the
+/// delimiters used.
+pub fn parse_github_output(text: &str) -> (HashMap<String, String>, Vec<String>) {
+    let mut values = HashMap::new();
+    let mut delimiters = Vec::new();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        i += 1;
+        if line.is_empty() {
+            continue;
+        }
+        let heredoc = match (line.find('='), line.find("<<")) {
+            (Some(eq), Some(here)) => here < eq,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if heredoc {
+            let (name, delimiter) = line.split_once("<<").expect("heredoc line");
+            assert!(!delimiter.is_empty(), "empty delimiter in {line:?}");
+            let mut value = Vec::new();
+            loop {
+                assert!(
+                    i < lines.len(),
+                    "no closing delimiter {delimiter:?} for {name}:\n{text}"
+                );
+                let l = lines[i];
+                i += 1;
+                if l == delimiter {
+                    break;
+                }
+                value.push(l);
+            }
+            delimiters.push(delimiter.to_string());
+            values.insert(name.to_string(), value.join("\n"));
+        } else {
+            let (name, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("invalid line {line:?} in GITHUB_OUTPUT"));
+            values.insert(name.to_string(), value.to_string());
+        }
+    }
+    (values, delimiters)
 }
