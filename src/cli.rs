@@ -73,6 +73,14 @@ pub struct GlobalArgs {
     /// Change nothing: say what would be created instead of creating it
     #[arg(long, global = true)]
     pub dry_run: bool,
+
+    /// Post the report as a sticky pull-request comment, in GitHub Actions [default: the config's `[github] pr_comment`, else never]
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub pr_comment: Option<crate::github::PrComment>,
+
+    /// Create a GitHub check run with every failure and warning annotated, optionally named: `--check-run='deploy gate'` [default name: shipgate <command>]
+    #[arg(long, global = true, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub check_run: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

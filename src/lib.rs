@@ -12,6 +12,7 @@ pub mod db;
 pub mod env;
 pub mod error;
 pub mod files;
+pub mod github;
 pub mod migrate;
 pub mod output;
 pub mod ratelimit;

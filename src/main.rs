@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use shipgate::cli::{Cli, Command};
+use shipgate::cli::{Cli, Command, GlobalArgs};
 use shipgate::commands::{self, Inputs};
 use shipgate::error::InputError;
 use shipgate::exit;
@@ -40,9 +40,8 @@ fn dispatch(cli: Cli, argv: &[String]) -> u8 {
             if cli.global.dry_run && !cli.global.quiet {
                 plan.human.verbosity = shipgate::report::human::Verbosity::Verbose;
             }
-            run(&plan, || async {
-                let inputs = Inputs::load(&cli.global, argv)?;
-                commands::migrate::run(&cli.global, args, &inputs).await
+            run(&plan, &cli.global, argv, async |inputs: &Inputs| {
+                commands::migrate::run(&cli.global, args, inputs).await
             })
         }
         Command::Rollback(args) => {
@@ -50,22 +49,18 @@ fn dispatch(cli: Cli, argv: &[String]) -> u8 {
             if cli.global.dry_run && !cli.global.quiet {
                 plan.human.verbosity = shipgate::report::human::Verbosity::Verbose;
             }
-            run(&plan, || async {
-                let inputs = Inputs::load(&cli.global, argv)?;
-                commands::rollback::run(&cli.global, args, &inputs).await
+            run(&plan, &cli.global, argv, async |inputs: &Inputs| {
+                commands::rollback::run(&cli.global, args, inputs).await
             })
         }
-        Command::RateLimitTest(args) => run(&plan, || async {
-            let inputs = Inputs::load(&cli.global, argv)?;
-            commands::rate_limit::run(&cli.global, args, &inputs).await
+        Command::RateLimitTest(args) => run(&plan, &cli.global, argv, async |inputs: &Inputs| {
+            commands::rate_limit::run(&cli.global, args, inputs).await
         }),
-        Command::Verify(args) => run(&plan, || async {
-            let inputs = Inputs::load(&cli.global, argv)?;
-            commands::verify::run(&cli.global, args, &inputs).await
+        Command::Verify(args) => run(&plan, &cli.global, argv, async |inputs: &Inputs| {
+            commands::verify::run(&cli.global, args, inputs).await
         }),
-        Command::Preflight(args) => run(&plan, || async {
-            let inputs = Inputs::load(&cli.global, argv)?;
-            commands::preflight::run(&cli.global, args, &inputs).await
+        Command::Preflight(args) => run(&plan, &cli.global, argv, async |inputs: &Inputs| {
+            commands::preflight::run(&cli.global, args, inputs).await
         }),
     }
 }
@@ -106,12 +101,14 @@ fn github_action(plan: &OutputPlan, argv: &[String]) -> u8 {
     }
 }
 
-/// Runs a subcommand and turns its outcome into output and an exit code.
-fn run<F, Fut>(plan: &OutputPlan, command: F) -> u8
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<commands::Outcome, InputError>>,
-{
+/// Runs a subcommand and turns its outcome into output and an exit code: the report is
+/// printed and written first, then published to GitHub (`--pr-comment`, `--check-run`).
+fn run(
+    plan: &OutputPlan,
+    global: &GlobalArgs,
+    argv: &[String],
+    command: impl AsyncFnOnce(&Inputs) -> Result<commands::Outcome, InputError>,
+) -> u8 {
     if let Err(e) = plan.validate() {
         output::input_error(plan, &e);
         return exit::INPUT;
@@ -123,27 +120,47 @@ where
             return exit::FAILED;
         }
     };
-    let outcome = runtime.block_on(command());
-    // Probes may leave connections closing in the background; do not wait for them.
-    runtime.shutdown_background();
-    match outcome {
-        Ok(mut outcome) => {
+    let outcome = runtime.block_on(async {
+        let inputs = Inputs::load(global, argv)?;
+        let outcome = command(&inputs).await?;
+        Ok::<_, InputError>((outcome, inputs.github))
+    });
+    let code = match outcome {
+        Ok((mut outcome, github)) => {
             outcome.report.redact(&outcome.secrets);
-            match plan.emit(&outcome.report, &outcome.secrets) {
-                Ok(()) => outcome.report.exit_code(),
-                Err(e) => {
-                    eprintln!("error: {}", outcome.secrets.redact(&e));
-                    // A failed check outranks a report that could not be written.
-                    match outcome.report.exit_code() {
-                        exit::PASSED => exit::OUTPUT,
-                        failed => failed,
-                    }
-                }
+            let mut sink_failed = false;
+            if let Err(e) = plan.emit(&outcome.report, &outcome.secrets) {
+                eprintln!("error: {}", outcome.secrets.redact(&e));
+                sink_failed = true;
+            }
+            let published = runtime.block_on(shipgate::github::publish(
+                &github,
+                &outcome.report,
+                global.dry_run,
+            ));
+            for note in &published.notes {
+                eprintln!("github: {}", outcome.secrets.redact(note));
+            }
+            for problem in &published.problems {
+                output::warning(
+                    plan,
+                    "shipgate: GitHub API",
+                    &outcome.secrets.redact(problem),
+                );
+                sink_failed = true;
+            }
+            // A failed check outranks a report that could not be written.
+            match outcome.report.exit_code() {
+                exit::PASSED if sink_failed => exit::OUTPUT,
+                code => code,
             }
         }
         Err(e) => {
             output::input_error(plan, &e);
             exit::INPUT
         }
-    }
+    };
+    // Probes may leave connections closing in the background; do not wait for them.
+    runtime.shutdown_background();
+    code
 }

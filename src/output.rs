@@ -165,6 +165,20 @@ pub fn input_error(plan: &OutputPlan, error: &InputError) {
     }
 }
 
+/// A warning about the run's output (not a check's): on stderr, and in GitHub mode as a
+/// `::warning` annotation too.
+pub fn warning(plan: &OutputPlan, title: &str, message: &str) {
+    eprintln!("warning: {message}");
+    if plan.github.is_some() {
+        let annotation = github::warning_annotation(title, message);
+        if plan.commands_to_stderr() {
+            eprint!("{annotation}");
+        } else {
+            print!("{annotation}");
+        }
+    }
+}
+
 /// Writes the JSON report (unless `--output json=…` did), the step summary and the step
 /// outputs. Each is attempted even when another failed: a later step still gets `status`.
 fn write_github_files(

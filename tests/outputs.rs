@@ -425,8 +425,22 @@ fn markdown_has_a_row_per_result_and_a_section_per_failure() {
         .filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.starts_with("| Status"))
         .collect();
     assert_eq!(rows.len(), MIXED_IDS.len(), "{md}");
-    for (row, id) in rows.iter().zip(MIXED_IDS) {
-        assert!(row.contains(&format!("`{id}`")), "row for {id}: {row}");
+    for id in MIXED_IDS {
+        let with_id = rows
+            .iter()
+            .filter(|r| r.contains(&format!("`{id}`")))
+            .count();
+        assert_eq!(with_id, 1, "one row for {id}:\n{md}");
+    }
+    // What did not pass comes first; passing and skipped rows are folded below it.
+    let folded = md.find("<details>").expect("a <details> block");
+    for row in &rows {
+        let failing = row.contains("| ❌ fail |") || row.contains("| ⚠️ warn |");
+        assert_eq!(
+            md.find(row.trim()).unwrap() < folded,
+            failing,
+            "{row}\n{md}"
+        );
     }
     let sections: Vec<&str> = md.lines().filter(|l| l.starts_with("#### ")).collect();
     assert_eq!(sections.len(), 2, "one section per failing check:\n{md}");

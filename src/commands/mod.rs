@@ -30,6 +30,8 @@ pub struct Inputs {
     pub config: LoadedConfig,
     /// `shipgate <args>` without output options: add `--only ID` to re-run one check.
     pub reproduce_base: String,
+    /// What to publish to GitHub once the report is written (`--pr-comment`, `--check-run`).
+    pub github: crate::github::Settings,
 }
 
 const DEFAULT_CONFIG: &str = "shipgate.toml";
@@ -55,10 +57,21 @@ impl Inputs {
             None if Path::new(DEFAULT_CONFIG).exists() => config::load(Path::new(DEFAULT_CONFIG))?,
             None => LoadedConfig::empty(),
         };
+        let github = crate::github::Settings::resolve(
+            global.pr_comment,
+            global.check_run.as_deref(),
+            config.config.github.as_ref(),
+            config
+                .source
+                .as_ref()
+                .map(|s| std::path::Path::new(&s.path)),
+            |k| std::env::var(k).ok(),
+        )?;
         Ok(Inputs {
             env,
             config,
             reproduce_base: reproduce_base(argv),
+            github,
         })
     }
 }
@@ -115,7 +128,7 @@ pub(crate) fn with_details(
 
 /// The invocation minus the options that only shape output or select checks, shell-quoted.
 pub fn reproduce_base(argv: &[String]) -> String {
-    const DROP_WITH_VALUE: &[&str] = &["--format", "--output", "--only", "--skip"];
+    const DROP_WITH_VALUE: &[&str] = &["--format", "--output", "--only", "--skip", "--pr-comment"];
     const DROP_FLAG: &[&str] = &["-q", "--quiet", "-v", "--verbose", "--github", "--no-color"];
     let mut kept = vec!["shipgate".to_string()];
     let mut args = argv.iter().skip(1);
@@ -127,7 +140,8 @@ pub fn reproduce_base(argv: &[String]) -> String {
             }
             continue;
         }
-        if DROP_FLAG.contains(&arg.as_str()) {
+        // Takes its value only as `--check-run=NAME`.
+        if DROP_FLAG.contains(&arg.as_str()) || name == "--check-run" {
             continue;
         }
         // A URL's password is masked here whatever its length: the general redaction leaves

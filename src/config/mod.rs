@@ -35,6 +35,8 @@ pub struct Config {
     pub rollback: Option<rollback::RollbackConfig>,
     /// Rate limiters to prove.
     pub rate_limit: Option<rate_limit::RateLimitConfig>,
+    /// Publishing to GitHub through its API (in GitHub Actions): a PR comment, a check run.
+    pub github: Option<crate::github::GithubConfig>,
 }
 
 /// A parsed config and the text it came from (for positions in later errors).

@@ -120,6 +120,15 @@ pub fn input_error_annotation(error: &crate::error::InputError) -> String {
     )
 }
 
+/// A `::warning` about the run itself (not a check), e.g. a GitHub API call that failed.
+pub fn warning_annotation(title: &str, message: &str) -> String {
+    format!(
+        "::warning title={}::{}\n",
+        escape_property(title),
+        escape_data(message)
+    )
+}
+
 /// The `$GITHUB_OUTPUT` entries of a run. Every value is written in the heredoc form with a
 /// delimiter the caller makes random, so no value can end it early.
 pub fn output_entries(report: &Report, report_path: Option<&str>, delimiter: &str) -> String {
