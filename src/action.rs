@@ -18,7 +18,8 @@ pub const COMMANDS: [&str; 5] = [
 ];
 
 /// The command line for the inputs read through `get` (an environment lookup), starting with
-/// the program name: `shipgate <command> [--config <config>] <args…>`.
+/// the program name: `shipgate <command> [--config <config>] <args…> [--pr-comment <when>]
+/// [--check-run[=<name>]]`. An empty input leaves the choice to the config.
 pub fn argv_from_inputs(get: impl Fn(&str) -> Option<String>) -> Result<Vec<String>, InputError> {
     let input = |name: &str| {
         get(name)
@@ -48,6 +49,15 @@ pub fn argv_from_inputs(get: impl Fn(&str) -> Option<String>) -> Result<Vec<Stri
             .help("quote like a shell would: --header 'X-Team: ops' or --header \"X-Team: ops\"")
         })?;
         argv.extend(words);
+    }
+    if let Some(when) = input("INPUT_PR_COMMENT") {
+        argv.push("--pr-comment".into());
+        argv.push(when);
+    }
+    match input("INPUT_CHECK_RUN").as_deref() {
+        None | Some("false") => {}
+        Some("true") => argv.push("--check-run".into()),
+        Some(name) => argv.push(format!("--check-run={name}")),
     }
     Ok(argv)
 }
@@ -95,6 +105,25 @@ mod tests {
             .unwrap(),
             ["shipgate", "migrate"]
         );
+    }
+
+    #[test]
+    fn pr_comment_and_check_run_inputs_become_flags() {
+        let words = argv(&[
+            ("INPUT_COMMAND", "verify"),
+            ("INPUT_PR_COMMENT", "on-failure"),
+            ("INPUT_CHECK_RUN", "true"),
+        ])
+        .unwrap();
+        assert_eq!(&words[2..], ["--pr-comment", "on-failure", "--check-run"]);
+        let words = argv(&[
+            ("INPUT_COMMAND", "verify"),
+            ("INPUT_CHECK_RUN", "deploy gate"),
+        ])
+        .unwrap();
+        assert_eq!(&words[2..], ["--check-run=deploy gate"]);
+        let words = argv(&[("INPUT_COMMAND", "verify"), ("INPUT_CHECK_RUN", "false")]).unwrap();
+        assert_eq!(words.len(), 2);
     }
 
     #[test]

@@ -582,6 +582,13 @@ fn wrong_inputs_exit_2_with_an_annotation_and_still_set_exit_code() {
             ],
             "--no-such-flag",
         ),
+        (
+            vec![
+                ("INPUT_COMMAND", "verify"),
+                ("INPUT_PR_COMMENT", "sometimes"),
+            ],
+            "invalid value 'sometimes' for '--pr-comment <WHEN>'",
+        ),
     ] {
         let _ = std::fs::remove_file(w.path().join("github_output"));
         let out = run_step(&w, &inputs);

@@ -389,7 +389,10 @@ fn a_check_run_carries_every_failure_as_an_annotation_in_batches_of_50() {
     );
     // Failures first; the passing row is folded below them (or cut for size, and said so).
     let first_fail = summary.find("| ❌ fail |").unwrap();
-    assert!(summary.find("| ✅ pass |").is_none_or(|p| p > first_fail), "{summary}");
+    assert!(
+        summary.find("| ✅ pass |").is_none_or(|p| p > first_fail),
+        "{summary}"
+    );
     assert!(summary.len() <= 65_535);
     assert!(
         stderr(&out).contains("github: check run `shipgate preflight` (failure, 120 annotations): https://github.com/acme/shop/runs/"),
