@@ -96,6 +96,13 @@ pub enum Command {
     /// Prove a rate limiter: engages at its limit, advertises it correctly, recovers, cannot be dodged
     #[command(name = "rate-limit-test")]
     RateLimitTest(Box<RateLimitArgs>),
+    /// Re-run the failed checks of a JSON report (e.g. a CI job's artifact) with the same
+    /// command and config; global options given here are added
+    Rerun {
+        /// The JSON report (`--format json`, `--output json=…`, the action's `report` output)
+        #[arg(value_name = "REPORT.json")]
+        report: PathBuf,
+    },
     /// Run as the GitHub Action: the command and its arguments come from the `INPUT_*`
     /// variables `action.yml` sets (see `crate::action`)
     #[command(name = "github-action", hide = true)]

@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod output;
 pub mod ratelimit;
 pub mod report;
+pub mod rerun;
 pub mod secret;
 pub mod units;
 

@@ -25,6 +25,7 @@ fn dispatch(cli: Cli, argv: &[String]) -> u8 {
     });
     match &cli.command {
         Command::GithubAction => github_action(&plan, argv),
+        Command::Rerun { report } => rerun(&plan, report, argv),
         Command::Completions { shell } => {
             clap_complete::generate(
                 *shell,
@@ -62,6 +63,49 @@ fn dispatch(cli: Cli, argv: &[String]) -> u8 {
         Command::Preflight(args) => run(&plan, &cli.global, argv, async |inputs: &Inputs| {
             commands::preflight::run(&cli.global, args, inputs).await
         }),
+    }
+}
+
+/// `shipgate rerun REPORT.json [options]`: the report's run again, selecting what failed. The
+/// options around `rerun` (output format, `-v`, …) are added to the report's command line.
+fn rerun(plan: &OutputPlan, report: &std::path::Path, argv: &[String]) -> u8 {
+    let text = match shipgate::files::read_text_bounded(report, shipgate::files::PAYLOAD_LIMIT) {
+        Ok(text) => text,
+        Err(e) => {
+            output::input_error(
+                plan,
+                &InputError::new(format!("cannot read the report {}: {e}", report.display())),
+            );
+            return exit::INPUT;
+        }
+    };
+    let rerun = match shipgate::rerun::plan(report, &text, |k| std::env::var(k).ok()) {
+        Ok(r) => r,
+        Err(e) => {
+            output::input_error(plan, &e);
+            return exit::INPUT;
+        }
+    };
+    let mut new_argv = rerun.argv;
+    let mut skipped_report = false;
+    for arg in argv.iter().skip(1) {
+        if arg == "rerun" || (!skipped_report && std::path::Path::new(arg) == report) {
+            skipped_report |= arg != "rerun";
+            continue;
+        }
+        new_argv.push(arg.clone());
+    }
+    eprintln!("{}", rerun.note);
+    match Cli::try_parse_from(&new_argv) {
+        Ok(cli) => dispatch(cli, &new_argv),
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                exit::INPUT
+            } else {
+                exit::PASSED
+            }
+        }
     }
 }
 
@@ -123,10 +167,12 @@ fn run(
     let outcome = runtime.block_on(async {
         let inputs = Inputs::load(global, argv)?;
         let outcome = command(&inputs).await?;
-        Ok::<_, InputError>((outcome, inputs.github))
+        Ok::<_, InputError>((outcome, inputs))
     });
     let code = match outcome {
-        Ok((mut outcome, github)) => {
+        Ok((mut outcome, inputs)) => {
+            outcome.report.invocation = Some(inputs.reproduce_base);
+            let github = inputs.github;
             outcome.report.redact(&outcome.secrets);
             let mut sink_failed = false;
             if let Err(e) = plan.emit(&outcome.report, &outcome.secrets) {

@@ -70,7 +70,7 @@ impl Inputs {
         Ok(Inputs {
             env,
             config,
-            reproduce_base: reproduce_base(argv),
+            reproduce_base: reproduce_base(argv, &std::env::vars().collect::<Vec<_>>()),
             github,
         })
     }
@@ -127,9 +127,21 @@ pub(crate) fn with_details(
 }
 
 /// The invocation minus the options that only shape output or select checks, shell-quoted.
-pub fn reproduce_base(argv: &[String]) -> String {
+/// A value holding a secret that the shell expanded from a variable of `vars` (the process
+/// environment) names the variable instead — `--database-url "$DATABASE_URL"` — so the line
+/// runs as written wherever that variable is set; any other secret is masked.
+pub fn reproduce_base(argv: &[String], vars: &[(String, String)]) -> String {
     const DROP_WITH_VALUE: &[&str] = &["--format", "--output", "--only", "--skip", "--pr-comment"];
     const DROP_FLAG: &[&str] = &["-q", "--quiet", "-v", "--verbose", "--github", "--no-color"];
+    let secret_vars: Vec<&(String, String)> = vars
+        .iter()
+        .filter(|(name, value)| {
+            value.len() >= 4
+                && is_variable_name(name)
+                && (crate::secret::name_looks_secret(name)
+                    || !crate::secret::url_secrets(value).is_empty())
+        })
+        .collect();
     let mut kept = vec!["shipgate".to_string()];
     let mut args = argv.iter().skip(1);
     while let Some(arg) = args.next() {
@@ -144,16 +156,69 @@ pub fn reproduce_base(argv: &[String]) -> String {
         if DROP_FLAG.contains(&arg.as_str()) || name == "--check-run" {
             continue;
         }
-        // A URL's password is masked here whatever its length: the general redaction leaves
-        // values under four characters alone, but here the context says exactly what it is.
-        let arg = crate::secret::mask_url(arg);
         kept.push(
-            shlex::try_quote(&arg)
-                .map(|q| q.into_owned())
-                .unwrap_or_else(|_| arg.clone()),
+            match arg.split_once('=').filter(|_| arg.starts_with("--")) {
+                Some((flag, value)) => format!("{flag}={}", shell_word(value, &secret_vars)),
+                None => shell_word(arg, &secret_vars),
+            },
         );
     }
     kept.join(" ")
+}
+
+/// One argument as a shell word: secret values of variables written as `${NAME}` inside double
+/// quotes; otherwise single-quoted as needed, with a URL's password masked whatever its length
+/// (the general redaction leaves values under four characters alone, but here the context says
+/// exactly what it is).
+fn shell_word(arg: &str, secret_vars: &[&(String, String)]) -> String {
+    let mut used: Vec<&(String, String)> = secret_vars
+        .iter()
+        .copied()
+        .filter(|(_, value)| arg.contains(value.as_str()))
+        .collect();
+    if used.is_empty() {
+        let arg = crate::secret::mask_url(arg);
+        return shlex::try_quote(&arg)
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| arg.clone());
+    }
+    // The longest value first, so `$DATABASE_URL` wins over the `$DB_PASSWORD` inside it.
+    used.sort_by_key(|(name, value)| (std::cmp::Reverse(value.len()), name.clone()));
+    let mut quoted = String::from("\"");
+    let mut rest = arg;
+    while !rest.is_empty() {
+        let next = used
+            .iter()
+            .filter_map(|(name, value)| rest.find(value.as_str()).map(|at| (at, name, value)))
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, name, value)) = next else {
+            push_double_quoted(&mut quoted, rest);
+            break;
+        };
+        push_double_quoted(&mut quoted, &rest[..at]);
+        quoted.push_str(&format!("${{{name}}}"));
+        rest = &rest[at + value.len()..];
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Text inside double quotes, where `\`, `"`, `$` and `` ` `` keep a meaning to the shell.
+fn push_double_quoted(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if matches!(c, '\\' | '"' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The one HTTP client of a run: rustls with the system's roots, a connect timeout so no
@@ -220,8 +285,55 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         assert_eq!(
-            reproduce_base(&argv),
+            reproduce_base(&argv, &[]),
             "shipgate preflight --config 'my config.toml'"
+        );
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_secret_from_a_variable_is_named_by_the_variable() {
+        let env = vars(&[
+            ("DATABASE_URL", "postgres://app:s3cret@db:5432/app"),
+            ("DB_PASSWORD", "s3cret"),
+            ("API_TOKEN", "tok_abcdef"),
+            ("HOME", "/home/ci"),
+            ("SHLVL", "1"),
+        ]);
+        assert_eq!(
+            reproduce_base(
+                &argv(&[
+                    "shipgate",
+                    "preflight",
+                    "--database-url",
+                    "postgres://app:s3cret@db:5432/app",
+                    "--header=Authorization: Bearer tok_abcdef",
+                    "--writable-dir",
+                    "/home/ci",
+                    "--redis-url",
+                    "redis://:pw@cache:6379",
+                ]),
+                &env
+            ),
+            "shipgate preflight --database-url \"${DATABASE_URL}\" --header=\"Authorization: Bearer ${API_TOKEN}\" --writable-dir /home/ci --redis-url 'redis://:***@cache:6379'"
+        );
+        // Shell-special characters around the variable stay literal inside the double quotes.
+        assert_eq!(
+            shell_word(
+                "$x `y` \\ \" tok_abcdef",
+                &[&("API_TOKEN".into(), "tok_abcdef".into())]
+            ),
+            "\"\\$x \\`y\\` \\\\ \\\" ${API_TOKEN}\""
         );
     }
 }

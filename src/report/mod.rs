@@ -140,6 +140,10 @@ pub struct Report {
     pub duration_ms: u64,
     /// Whether warnings fail the run.
     pub strict: bool,
+    /// The command line of the run, shell-quoted, without output options; secrets from
+    /// variables as `"${NAME}"`, others masked. `shipgate rerun` runs it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<String>,
     pub summary: Summary,
     pub results: Vec<CheckResult>,
 }
@@ -164,6 +168,7 @@ impl Report {
             finished_at: humantime::format_rfc3339_millis(finished).to_string(),
             duration_ms: duration.as_millis() as u64,
             strict,
+            invocation: None,
             summary: Summary::of(&results, strict),
             results,
         }
@@ -180,6 +185,7 @@ impl Report {
 
     /// Masks every known secret in every string of the report. Runs once, before any renderer.
     pub fn redact(&mut self, redactor: &Redactor) {
+        self.invocation = self.invocation.as_deref().map(|s| redactor.redact(s));
         for r in &mut self.results {
             // Ids and file names come from config values too (`path = "/srv/${TOKEN}"`).
             r.id = redactor.redact(&r.id);
