@@ -720,9 +720,16 @@ fn a_half_sent_check_run_says_how_many_annotations_it_holds() {
 
 #[test]
 fn the_token_never_shows_anywhere() {
-    let f = Fixture::new(&missing_dirs(2));
+    const KEY: &str = "deploy-key-SENTINEL-777";
+    let f = Fixture::new(&format!(
+        "{}[[preflight.path]]\nname = \"keyed\"\npath = \"vault/${{DEPLOY_KEY}}\"\n",
+        missing_dirs(2)
+    ));
     f.fail_next("check-run", 403, &[], forbidden());
-    let (out, _) = f.run(&["preflight", "--check-run", "--pr-comment", "always", "-v"]);
+    let (out, _) = f.run_with(
+        &["preflight", "--check-run", "--pr-comment", "always", "-v"],
+        &[("DEPLOY_KEY", KEY)],
+    );
     // The one line that may hold it tells the runner to mask it.
     let mut everything: String = format!("{}{}", stdout(&out), stderr(&out))
         .lines()
@@ -737,8 +744,19 @@ fn the_token_never_shows_anywhere() {
     let report = parse_github_output(&f.w.read("output.txt")).0["report"].clone();
     everything.push_str(&std::fs::read_to_string(report).unwrap());
     assert!(
-        !everything.contains(TOKEN),
-        "the token leaked:\n{everything}"
+        !everything.contains(TOKEN) && !everything.contains(KEY),
+        "a secret leaked:\n{everything}"
+    );
+    // The check whose path holds the key ran and is in the comment, masked.
+    let comment = f
+        .seen()
+        .into_iter()
+        .find(|s| s.method == "POST" && s.path.contains("/comments"))
+        .unwrap()
+        .body;
+    assert!(
+        comment["body"].as_str().unwrap().contains("vault/***"),
+        "{comment}"
     );
     // It is masked in the log by the runner, too.
     assert!(format!("{}{}", stdout(&out), stderr(&out)).contains(&format!("::add-mask::{TOKEN}")));
