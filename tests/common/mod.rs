@@ -4,6 +4,7 @@
 
 pub mod express;
 pub mod freeze;
+pub mod prism;
 pub mod process;
 pub mod tls;
 
