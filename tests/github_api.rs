@@ -202,3 +202,102 @@ fn an_endpoint_github_lacks_is_not_found() {
     let reply = Prism::shared().send("POST", "/repos/acme/app/check-run", Some(&json!({})));
     assert_eq!(reply.status, 404, "{reply}");
 }
+
+// ------------------------------------------------------- shipgate's own calls, through Prism --
+
+/// `shipgate preflight` publishing to Prism as if it were GitHub, on a pull request.
+fn publish_through_prism(config: &str, args: &[&str]) -> std::process::Output {
+    let w = common::Workdir::new();
+    w.write("shipgate.toml", config);
+    w.write(
+        "event.json",
+        &json!({"number": 7, "pull_request": {"number": 7,
+            "head": {"sha": HEAD_SHA, "repo": {"full_name": "acme/app", "fork": false}},
+            "base": {"repo": {"full_name": "acme/app"}}}})
+        .to_string(),
+    );
+    w.cmd()
+        .arg("preflight")
+        .args(args)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REPOSITORY", "acme/app")
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", w.path().join("event.json"))
+        .env("GITHUB_SHA", "ffffffffffffffffffffffffffffffffffffffff")
+        .env("GITHUB_API_URL", Prism::shared().url())
+        .env("GITHUB_TOKEN", "ghs_prism_test_token")
+        .env("GITHUB_WORKSPACE", w.path())
+        .env("RUNNER_TEMP", w.path())
+        .output()
+        .expect("run shipgate")
+}
+
+fn missing_dirs(count: usize, name_length: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "[[preflight.path]]\nname = \"gone{i}-{}\"\npath = \"no/such/{}{i}\"\n\n",
+                "n".repeat(name_length),
+                "d".repeat(name_length)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn shipgates_check_run_and_comment_requests_match_githubs_description() {
+    // 60 failures: a create with 50 annotations and an update with 10; then the comment.
+    let out = publish_through_prism(
+        &format!(
+            "[[preflight.path]]\nname = \"here\"\npath = \".\"\n\n{}",
+            missing_dirs(60, 4)
+        ),
+        &["--check-run", "--pr-comment", "always"],
+    );
+    let err = common::stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{err}\n{}",
+        Prism::shared().log()
+    );
+    assert!(!err.contains("warning:"), "Prism refused a request:\n{err}");
+    assert!(
+        err.contains("github: check run `shipgate preflight` (failure, 60 annotations)"),
+        "{err}"
+    );
+    // Prism's example comment carries no marker, so a new comment is posted.
+    assert!(
+        err.contains("github: commented on pull request #7"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_report_over_githubs_size_limits_is_cut_to_fit_them() {
+    // 400 failures with long names: the summary would pass 65,535 characters and the comment
+    // 65,536; annotations go in 8 requests.
+    let out = publish_through_prism(
+        &missing_dirs(400, 150),
+        &["--check-run", "--pr-comment", "always"],
+    );
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("warning:"), "Prism refused a request:\n{err}");
+    assert!(err.contains("(failure, 400 annotations)"), "{err}");
+}
+
+#[test]
+fn a_passing_run_with_a_warning_is_neutral_and_accepted() {
+    let out = publish_through_prism(
+        "[[preflight.path]]\nname = \"here\"\npath = \".\"\nusage_warn_percent = 1\n",
+        &["--check-run=deploy gate"],
+    );
+    let err = common::stderr(&out);
+    assert!(!err.contains("warning: "), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("github: check run `deploy gate` (neutral, 1 annotations)"),
+        "{err}"
+    );
+}

@@ -109,7 +109,7 @@ impl Client {
             .map_err(|e| format!("GITHUB_API_URL `{}` is not a URL: {e}", context.api_url))?
             .add_header(
                 http::header::ACCEPT,
-                "application/vnd.github+json".to_string(),
+                "application/vnd.github+json, application/json".to_string(),
             )
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(limits.request_timeout))
