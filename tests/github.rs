@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -202,6 +203,49 @@ path = "50%,done:\r\nx"
     let text = stdout(&out);
     let errors = command_lines(&text, "error");
     assert_eq!(errors, [expected.as_str()], "{text}");
+
+    // Read back as the runner reads it, the annotation is the report's result again.
+    let (command, props, data) = runner_decode(errors[0]).expect("a workflow command");
+    assert_eq!(command, "error");
+    assert_eq!(props["file"], config);
+    assert_eq!(props["title"], name);
+    assert_eq!(props["line"], loc["line"].to_string());
+    assert_eq!(props["col"], loc["column"].to_string());
+    assert_eq!(data, format!("{id}: {message}\nreproduce: {reproduce}"));
+}
+
+/// actions/runner `ActionCommand.TryParseV2` and its unescaping (research/github-ci.md §1.2,
+/// §1.3): the command info ends at the first `::` after the leading one; properties split on
+/// `,`, each on its first `=`, empty values dropped; `%25` is decoded last.
+fn runner_decode(line: &str) -> Option<(String, HashMap<String, String>, String)> {
+    fn unescape(s: &str, mappings: &[(&str, &str)]) -> String {
+        mappings
+            .iter()
+            .fold(s.to_string(), |acc, (token, replacement)| {
+                acc.replace(replacement, token)
+            })
+    }
+    const DATA: &[(&str, &str)] = &[("\r", "%0D"), ("\n", "%0A"), ("%", "%25")];
+    const PROPERTY: &[(&str, &str)] = &[
+        ("\r", "%0D"),
+        ("\n", "%0A"),
+        (":", "%3A"),
+        (",", "%2C"),
+        ("%", "%25"),
+    ];
+    let rest = line.trim_start().strip_prefix("::")?;
+    let end = rest.find("::")?;
+    let (info, data) = (&rest[..end], &rest[end + 2..]);
+    let (command, properties) = info.split_once(' ').unwrap_or((info, ""));
+    let mut props = HashMap::new();
+    for entry in properties.trim().split(',').filter(|e| !e.is_empty()) {
+        if let Some((k, v)) = entry.split_once('=')
+            && !v.is_empty()
+        {
+            props.insert(k.to_string(), unescape(v, PROPERTY));
+        }
+    }
+    Some((command.to_string(), props, unescape(data, DATA)))
 }
 
 #[test]
