@@ -45,14 +45,7 @@ impl fmt::Display for ReadError {
 ///
 /// Four system calls a file (open, fstat, read, close): a migration run reads thousands.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer. The type is
-    // then checked on the open file, so nothing can be swapped in between.
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(ReadError::Io)?;
+    let mut file = open(path)?;
     let metadata = file.metadata().map_err(ReadError::Io)?;
     if let Some(what) = not_regular(&metadata.file_type()) {
         return Err(ReadError::NotRegular(what));
@@ -100,6 +93,34 @@ pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, String> {
     })
 }
 
+/// Opens for reading without waiting. On Unix, non-blocking: opening a FIFO for reading would
+/// otherwise wait for a writer. The type is then checked on the open file, so nothing can be
+/// swapped in between.
+#[cfg(unix)]
+fn open(path: &Path) -> Result<std::fs::File, ReadError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(ReadError::Io)
+}
+
+/// Opens for reading. Windows has no FIFOs in the filesystem (its named pipes live under
+/// `\\.\pipe\`, which is not a path anyone names by mistake), so a plain open does not block.
+/// Opening a directory there fails ("Access is denied"): that is named as what it is.
+#[cfg(not(unix))]
+fn open(path: &Path) -> Result<std::fs::File, ReadError> {
+    std::fs::File::open(path).map_err(|e| {
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            ReadError::NotRegular("a directory")
+        } else {
+            ReadError::Io(e)
+        }
+    })
+}
+
+#[cfg(unix)]
 fn not_regular(file_type: &std::fs::FileType) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     if file_type.is_file() {
@@ -117,14 +138,23 @@ fn not_regular(file_type: &std::fs::FileType) -> Option<&'static str> {
     }
 }
 
+#[cfg(not(unix))]
+fn not_regular(file_type: &std::fs::FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("a directory")
+    } else {
+        Some("not a regular file")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn refuses_devices_directories_and_large_files() {
-        let err = read_bounded(Path::new("/dev/zero"), CONFIG_LIMIT).unwrap_err();
-        assert_eq!(err.to_string(), "it is a device, not a regular file");
+    fn refuses_directories_and_large_files() {
         let dir = tempfile::tempdir().unwrap();
         let err = read_bounded(dir.path(), CONFIG_LIMIT).unwrap_err();
         assert_eq!(err.to_string(), "it is a directory, not a regular file");
@@ -135,15 +165,21 @@ mod tests {
             Err(ReadError::TooLarge { size: 2048, .. })
         ));
         assert_eq!(read_bounded(&big, 4096).unwrap().len(), 2048);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_devices_and_fifos_without_blocking() {
+        let err = read_bounded(Path::new("/dev/zero"), CONFIG_LIMIT).unwrap_err();
+        assert_eq!(err.to_string(), "it is a device, not a regular file");
+        let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        // mkfifo(1): rustix has no mknodat/mkfifoat on macOS.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success(), "mkfifo {}", fifo.display());
         let err = read_bounded(&fifo, CONFIG_LIMIT).unwrap_err();
         assert_eq!(
             err.to_string(),

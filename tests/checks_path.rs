@@ -1,5 +1,8 @@
 //! `[[preflight.path]]`, `--writable-dir` and `--create-dir`: directories exist (or are created
 //! with the right mode), are writable and have room.
+//!
+//! Unix only: the tests read and set mode bits (Windows has none; README "Windows").
+#![cfg(unix)]
 
 mod common;
 

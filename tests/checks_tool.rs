@@ -1,5 +1,8 @@
 //! `[[preflight.tool]]` and `--require-tool` with executables the tests write themselves and put
 //! on PATH, so the results do not depend on what the machine has installed.
+//!
+//! Unix only: the tools are shell scripts made executable with mode bits.
+#![cfg(unix)]
 
 mod common;
 

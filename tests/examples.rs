@@ -1,4 +1,7 @@
 //! The shipped examples work as the README says.
+//!
+//! Unix only: a shell script stands in for node, and PATH is joined with `:`.
+#![cfg(unix)]
 
 mod common;
 

@@ -374,6 +374,7 @@ fn rollback_timeout_bounds_the_hooks_too() {
 }
 
 #[test]
+#[cfg(unix)] // a shell script stands in for pg_dump
 fn migrate_timeout_kills_a_backup_that_hangs() {
     use std::os::unix::fs::PermissionsExt;
     let db = TestDb::postgres();

@@ -384,6 +384,46 @@ fn sqlite_two_migrators_at_once_apply_each_migration_once() {
     applied_by_exactly_one(&ra, &rb);
 }
 
+#[test]
+fn sqlite_a_held_lock_file_makes_the_migrator_wait_then_give_up() {
+    let w = Workdir::new();
+    let db = Sqlite::in_dir(&w);
+    w.write("migrations/001_t.sql", "CREATE TABLE t (id INTEGER);\n");
+    // Another process's lock, taken the way std takes it (flock on Unix, LockFileEx on
+    // Windows), as another shipgate run would.
+    let lock_path = w.path().join("app.db.shipgate-lock");
+    let held = std::fs::File::create(&lock_path).expect("create the lock file");
+    held.try_lock().expect("take the lock");
+
+    let started = Instant::now();
+    let (out, report) = run(&w, &db.url, &["--lock-timeout", "1s"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+    assert_eq!(status(&report, "migrate.lock"), "fail");
+    let msg = message(&report, "migrate.lock");
+    assert!(
+        msg.contains("another migration holds the SQLite lock file")
+            && msg.contains("app.db.shipgate-lock")
+            && msg.contains("gave up after 1"),
+        "{msg}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sqlite_master WHERE name IN ('t', 'shipgate_migrations')"),
+        0,
+        "nothing applied, no history table"
+    );
+
+    drop(held);
+    let (out, report) = run(&w, &db.url, &["--lock-timeout", "1s"]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert!(
+        message(&report, "migrate.lock").starts_with("took the SQLite lock file"),
+        "{}",
+        message(&report, "migrate.lock")
+    );
+    assert_eq!(db.history().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // MariaDB
 

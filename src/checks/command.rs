@@ -23,7 +23,7 @@ impl CommandProbe {
             return Finding::fail("the command is empty");
         };
         let started = Instant::now();
-        let child = tokio::process::Command::new(program)
+        let child = tokio::process::Command::new(super::program_to_run(program))
             .args(args)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -533,9 +533,43 @@ pub fn id_part(name: &str) -> String {
     }
 }
 
+/// What to start for `program`, run without a shell. On Unix, the name itself (the OS searches
+/// PATH). On Windows, the PATH entry found with PATHEXT, as a shell would: std only tries
+/// `.exe`, so `npm` (which is `npm.cmd`) would otherwise be "not found"; a name that resolves to
+/// nothing is passed on unchanged, to fail as before.
+pub(crate) fn program_to_run(program: &str) -> std::ffi::OsString {
+    #[cfg(windows)]
+    return resolve_in(program, std::env::var_os("PATH"));
+    #[cfg(not(windows))]
+    program.into()
+}
+
+#[cfg(windows)]
+fn resolve_in(program: &str, path: Option<std::ffi::OsString>) -> std::ffi::OsString {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match which::which_in(program, path, cwd) {
+        Ok(found) => found.into_os_string(),
+        Err(_) => program.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(windows)]
+    #[test]
+    fn a_cmd_script_on_path_is_run_by_its_full_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fake-npm.cmd"), "@echo 10.0.0\r\n").unwrap();
+        let path = Some(dir.path().as_os_str().to_owned());
+        let found = std::path::PathBuf::from(resolve_in("fake-npm", path.clone()));
+        // PATHEXT may give the extension in capitals: Windows names are case-insensitive.
+        assert_eq!(found.parent(), Some(dir.path()));
+        let name = found.file_name().unwrap().to_string_lossy().to_lowercase();
+        assert_eq!(name, "fake-npm.cmd");
+        assert_eq!(resolve_in("no-such-tool", path), "no-such-tool");
+    }
 
     #[test]
     fn selection_by_prefix() {

@@ -1,8 +1,12 @@
 //! Directories the deployment writes to: exist (or are created), are writable, and have room.
 //! Filesystem calls run on the blocking pool, so a hung mount only costs this check its timeout.
+//!
+//! On Windows there are no mode bits and no uid: a created directory gets the ACL it inherits
+//! (a configured `mode` is not applied, and the message says so), an existing one's mode is not
+//! shown, and a dry run cannot ask for write permission without writing (access(2) has no
+//! Windows counterpart that honours ACLs), so it skips that aspect and says why.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -70,33 +74,26 @@ impl PathProbe {
         let path = &self.path;
         let shown = path.display();
         match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                let mode = meta.permissions().mode() & 0o7777;
-                Finding::pass(format!("{shown} exists (mode {mode:o})"))
-                    .detail("path", shown.to_string())
-                    .detail("mode", format!("{mode:o}"))
-            }
+            Ok(meta) if meta.is_dir() => existing_dir(&meta, &shown.to_string()),
             Ok(_) => Finding::fail(format!("{shown} exists but is not a directory"))
                 .detail("path", shown.to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mode = self.mode.unwrap_or(0o755);
-                if !self.create {
-                    Finding::fail(format!(
-                        "{shown} does not exist; create it (mkdir -p) or set `create = true`"
-                    ))
-                } else if dry_run {
-                    Finding::skip(format!(
-                        "{shown} does not exist; would create it with mode {mode:o} (dry run)"
-                    ))
-                } else {
-                    match create_dir(path, mode) {
-                        Ok(()) => Finding::pass(format!("{shown} created with mode {mode:o}"))
-                            .detail("created", true),
-                        Err(e) => Finding::fail(format!("cannot create {shown}: {e}")),
-                    }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => if !self.create {
+                Finding::fail(format!(
+                    "{shown} does not exist; create it (mkdir -p) or set `create = true`"
+                ))
+            } else if dry_run {
+                Finding::skip(format!(
+                    "{shown} does not exist; would create it{} (dry run)",
+                    created_mode(self.mode)
+                ))
+            } else {
+                match create_dir(path, self.mode.unwrap_or(0o755)) {
+                    Ok(()) => Finding::pass(format!("{shown} created{}", created_mode(self.mode)))
+                        .detail("created", true),
+                    Err(e) => Finding::fail(format!("cannot create {shown}: {e}")),
                 }
-                .detail("path", shown.to_string())
             }
+            .detail("path", shown.to_string()),
             Err(e) => Finding::fail(format!("cannot inspect {shown}: {e}"))
                 .detail("path", shown.to_string()),
         }
@@ -107,6 +104,7 @@ impl PathProbe {
     /// Under `--dry-run` nothing is written, not even a test file: the kernel is asked whether
     /// this process may write here (access(2) with W_OK). It cannot see a read-only mount's
     /// quirks or a full disk the way a real write does, and says so.
+    #[cfg(unix)]
     fn check_writable_without_writing(&self) -> Finding {
         let shown = self.path.display();
         match rustix::fs::access(&self.path, rustix::fs::Access::WRITE_OK) {
@@ -114,10 +112,21 @@ impl PathProbe {
                 "{shown} is writable by permissions (dry run: no test file written)"
             )),
             Err(e) => Finding::fail(format!(
-                "{shown} is not writable by uid {}: {e} (dry run: permissions checked, nothing written)",
-                rustix::process::geteuid().as_raw()
+                "{shown} is not writable by {}: {e} (dry run: permissions checked, nothing written)",
+                current_user()
             )),
         }
+    }
+
+    /// Windows decides writes by ACLs, which only a real write (or a Win32 security query
+    /// this check does not make) can answer; the read-only attribute means nothing on a
+    /// directory. So a dry run says plainly that it did not check.
+    #[cfg(windows)]
+    fn check_writable_without_writing(&self) -> Finding {
+        Finding::skip(format!(
+            "{}: writability not checked (dry run on Windows: no test file written, and Windows has no permission bits to read)",
+            self.path.display()
+        ))
     }
 
     fn check_writable(&self) -> Finding {
@@ -145,16 +154,16 @@ impl PathProbe {
             Err(e) => {
                 let _ = std::fs::remove_file(&probe);
                 Finding::fail(format!(
-                    "{shown} is not writable by uid {}: {e}",
-                    rustix::process::geteuid().as_raw()
+                    "{shown} is not writable by {}: {e}",
+                    current_user()
                 ))
             }
         }
     }
 
     fn check_space(&self) -> Finding {
-        let stat = match rustix::fs::statvfs(&self.path) {
-            Ok(s) => s,
+        let (free, used) = match disk_space(&self.path) {
+            Ok(space) => space,
             Err(e) => {
                 return Finding::fail(format!(
                     "cannot read free space of {}: {e}",
@@ -162,12 +171,6 @@ impl PathProbe {
                 ));
             }
         };
-        let frsize = stat.f_frsize;
-        let free = stat.f_bavail.saturating_mul(frsize);
-        let used = stat
-            .f_blocks
-            .saturating_sub(stat.f_bfree)
-            .saturating_mul(frsize);
         // df's formula: the share of the space available to unprivileged users that is used.
         let percent = if used + free > 0 {
             used as f64 * 100.0 / (used + free) as f64
@@ -207,12 +210,92 @@ impl PathProbe {
     }
 }
 
+/// The passing finding for a directory that is there: its mode where there is one.
+#[cfg(unix)]
+fn existing_dir(meta: &std::fs::Metadata, shown: &str) -> Finding {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    Finding::pass(format!("{shown} exists (mode {mode:o})"))
+        .detail("path", shown)
+        .detail("mode", format!("{mode:o}"))
+}
+
+#[cfg(windows)]
+fn existing_dir(_meta: &std::fs::Metadata, shown: &str) -> Finding {
+    Finding::pass(format!(
+        "{shown} exists (mode and owner not checked: Windows has no mode bits)"
+    ))
+    .detail("path", shown)
+}
+
+/// How a created directory's mode is described: exactly as set on Unix; on Windows a
+/// configured mode is named as not applied.
+#[cfg(unix)]
+fn created_mode(mode: Option<u32>) -> String {
+    format!(" with mode {:o}", mode.unwrap_or(0o755))
+}
+
+#[cfg(windows)]
+fn created_mode(mode: Option<u32>) -> String {
+    match mode {
+        Some(mode) => format!(
+            " (mode {mode:o} not applied: Windows has no mode bits; it inherits its parent's permissions)"
+        ),
+        None => " (it inherits its parent's permissions)".into(),
+    }
+}
+
 /// Like `mkdir -p` then `chmod MODE`: parents get the default mode, the directory itself `mode`.
+#[cfg(unix)]
 fn create_dir(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::DirBuilder::new().mode(mode).create(path)?;
     // The umask narrows the mode given at creation; set it exactly, as `chmod` in the runbook does.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Like `mkdir -p`; Windows has no mode to set (see [`created_mode`]).
+#[cfg(windows)]
+fn create_dir(path: &Path, _mode: u32) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+/// Who this process writes as, for a failure message.
+#[cfg(unix)]
+fn current_user() -> String {
+    format!("uid {}", rustix::process::geteuid().as_raw())
+}
+
+#[cfg(windows)]
+fn current_user() -> String {
+    match std::env::var("USERNAME") {
+        Ok(name) if !name.is_empty() => format!("user {name}"),
+        _ => "this user".into(),
+    }
+}
+
+/// (bytes available to this user, bytes used) of the filesystem holding `path`, as `df`
+/// counts them: space reserved for root counts neither as free nor as used.
+#[cfg(unix)]
+fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
+    let stat = rustix::fs::statvfs(path)?;
+    let frsize = stat.f_frsize;
+    let free = stat.f_bavail.saturating_mul(frsize);
+    let used = stat
+        .f_blocks
+        .saturating_sub(stat.f_bfree)
+        .saturating_mul(frsize);
+    Ok((free, used))
+}
+
+/// (bytes available to this user, bytes used) of the volume holding `path`
+/// (`GetDiskFreeSpaceExW`): a per-user quota lowers the first.
+#[cfg(windows)]
+fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
+    let stat = fs4::statvfs(path)?;
+    let used = stat.total_space().saturating_sub(stat.free_space());
+    Ok((stat.available_space(), used))
 }

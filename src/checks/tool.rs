@@ -34,7 +34,7 @@ impl ToolProbe {
         // With no minimum to prove, finding the executable is the check; its version is
         // information (not every tool has `--version`: dash, ssh).
         let version_required = self.min_version.is_some() || self.custom_command;
-        let output = tokio::process::Command::new(program)
+        let output = tokio::process::Command::new(super::program_to_run(program))
             .args(args)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -404,12 +404,22 @@ pub fn applied_by(get: impl Fn(&str) -> Option<String>) -> String {
         .or_else(|| get("LOGNAME"))
         .or_else(|| get("USERNAME"))
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| format!("uid{}", rustix::process::getuid().as_raw()));
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
+        .unwrap_or_else(nameless_user);
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
     format!("{user}@{host}")
+}
+
+/// The user when no variable names one (a bare container, say).
+#[cfg(unix)]
+fn nameless_user() -> String {
+    format!("uid{}", rustix::process::getuid().as_raw())
+}
+
+/// The user when no variable names one: Windows sets `USERNAME` for every session, so this
+/// is an unusual environment, and a user id is not a number there.
+#[cfg(windows)]
+fn nameless_user() -> String {
+    "unknown-user".into()
 }
 
 #[cfg(test)]

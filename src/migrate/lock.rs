@@ -23,8 +23,9 @@ pub enum Key {
     Advisory(i64),
     /// MySQL `GET_LOCK` name.
     Named(String),
-    /// SQLite: an exclusive `flock` on `<database>.shipgate-lock` for the run (SQLite has no
-    /// session lock; its write lock is per transaction).
+    /// SQLite: an exclusive lock (`File::try_lock`: `flock` on Unix, `LockFileEx` on Windows) on
+    /// `<database>.shipgate-lock` for the run (SQLite has no session lock; its write lock is
+    /// per transaction).
     File(std::path::PathBuf),
     /// An in-memory SQLite database: nobody else can see it.
     WriteLock,
@@ -158,10 +159,12 @@ fn try_lock_file(path: &std::path::Path) -> Result<Option<std::fs::File>, String
         .write(true)
         .open(path)
         .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+    // Exclusive and non-blocking: `flock(LOCK_EX | LOCK_NB)` on Unix, `LockFileEx` with
+    // `LOCKFILE_FAIL_IMMEDIATELY` on Windows. Closing the file (or the process ending) releases it.
+    match file.try_lock() {
         Ok(()) => Ok(Some(file)),
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-        Err(e) => Err(format!("cannot lock {}: {e}", path.display())),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
 }
 
