@@ -513,10 +513,11 @@ fn the_run_step_runs_the_command_and_writes_every_output() {
     let outputs = parse_github_output(&w.read("github_output")).0;
     assert_eq!(outputs["status"], "fail", "{outputs:?}");
     assert_eq!(outputs["exit-code"], "1");
-    // reports and "dir with space": exists, writable, space each.
-    assert_eq!(outputs["passed"], "6", "{}", both(&out));
+    // reports and "dir with space": exists, writable, space each (the free-space check warns
+    // on a disk fuller than its threshold: this machine's, not the action's, business).
+    let count = |name: &str| outputs[name].parse::<u32>().unwrap();
+    assert_eq!(count("passed") + count("warnings"), 6, "{}", both(&out));
     assert_eq!(outputs["failed"], "1", "{}", both(&out));
-    assert_eq!(outputs["warnings"], "0");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&outputs["report"]).unwrap()).unwrap();
     assert_eq!(report["command"], "preflight");
@@ -551,7 +552,7 @@ fn the_run_step_passes_and_reports_exit_code_zero() {
         &w,
         &[
             ("INPUT_COMMAND", "preflight"),
-            ("INPUT_ARGS", "--writable-dir ."),
+            ("INPUT_ARGS", "--require-env PATH"),
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
