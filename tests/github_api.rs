@@ -249,7 +249,7 @@ fn shipgates_check_run_and_comment_requests_match_githubs_description() {
     // 60 failures: a create with 50 annotations and an update with 10; then the comment.
     let out = publish_through_prism(
         &format!(
-            "[[preflight.path]]\nname = \"here\"\npath = \".\"\n\n{}",
+            "[[preflight.path]]\nname = \"here\"\npath = \".\"\nusage_warn_percent = 100\nusage_fail_percent = 100\n\n{}",
             missing_dirs(60, 4)
         ),
         &["--check-run", "--pr-comment", "always"],
