@@ -436,7 +436,7 @@ fn from_flags(url: &str, args: &RateLimitArgs) -> Result<TargetConfig, InputErro
     let text = |v: &str| -> Text { Located::unplaced(v.to_string()) };
     let mut headers = indexmap::IndexMap::new();
     for header in &args.header {
-        let (name, value) = super::header_flag(header)?;
+        let (name, value) = crate::plan::http::header_flag(header)?;
         headers.insert(name, text(&value));
     }
     Ok(TargetConfig {
@@ -498,9 +498,9 @@ fn resolve(
         .name
         .clone()
         .unwrap_or_else(|| url.host_str().unwrap_or("target").to_string());
-    let method = super::preflight::http_method(resolver, config.method.as_deref(), &config.span)?;
+    let method = crate::plan::http::http_method(resolver, config.method.as_deref(), &config.span)?;
     let mut headers = HeaderMap::new();
-    for (name, value) in super::preflight::request_headers(resolver, &config.headers)? {
+    for (name, value) in crate::plan::http::request_headers(resolver, &config.headers)? {
         // Both checked by request_headers.
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
