@@ -8,10 +8,11 @@ use serde::Deserialize;
 use super::located::{Located, Text};
 use super::setting::Typed;
 
+/// The checks of `[preflight]` or `[verify]`, and their deadlines.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksConfig {
-    /// Overall deadline for the whole preflight, e.g. `"2m"`. `--timeout` overrides it.
+    /// Overall deadline for the whole run of the section, e.g. `"2m"`. `--timeout` overrides it.
     pub timeout: Option<Text>,
     /// Default deadline of each check, e.g. `"10s"`.
     pub check_timeout: Option<Text>,

@@ -495,14 +495,14 @@ fn send_mode(
         }
     }
     if let Some(rate) = &http.max_error_rate {
-        sampling.max_error_rate = parse_rate(rate)
+        sampling.max_error_rate = parse_error_rate(rate)
             .map_err(|e| resolver.error(&http.span, format!("max_error_rate: {e}")))?;
     }
     Ok(Mode::Samples(sampling))
 }
 
 /// `0.001`, `"0.1%"`: a fraction from 0 to 1.
-fn parse_rate(rate: &RateText) -> Result<f64, String> {
+fn parse_error_rate(rate: &RateText) -> Result<f64, String> {
     let value = match rate {
         RateText::Fraction(f) => *f,
         RateText::Text(t) => match t.trim().strip_suffix('%') {
@@ -583,10 +583,10 @@ mod tests {
 
     #[test]
     fn rates() {
-        assert_eq!(parse_rate(&RateText::Text("0.1%".into())), Ok(0.001));
-        assert_eq!(parse_rate(&RateText::Fraction(0.05)), Ok(0.05));
-        assert_eq!(parse_rate(&RateText::Text("0.02".into())), Ok(0.02));
-        assert!(parse_rate(&RateText::Text("150%".into())).is_err());
-        assert!(parse_rate(&RateText::Text("lots".into())).is_err());
+        assert_eq!(parse_error_rate(&RateText::Text("0.1%".into())), Ok(0.001));
+        assert_eq!(parse_error_rate(&RateText::Fraction(0.05)), Ok(0.05));
+        assert_eq!(parse_error_rate(&RateText::Text("0.02".into())), Ok(0.02));
+        assert!(parse_error_rate(&RateText::Text("150%".into())).is_err());
+        assert!(parse_error_rate(&RateText::Text("lots".into())).is_err());
     }
 }
