@@ -23,13 +23,30 @@ fn show(out: &Output) -> String {
 /// Writes `CREATES` + `rest` as shipgate.toml, runs `shipgate preflight` with `env`, and
 /// checks the common promises: exit 2, nothing on stdout, `made/` not created.
 fn input_error(rest: &str, env: &[(&str, &str)]) -> (Workdir, String) {
+    input_error_of("preflight", CREATES, rest, env)
+}
+
+/// The same for `shipgate verify`, whose config creates `made/` in `[verify]`.
+fn verify_input_error(rest: &str) -> (Workdir, String) {
+    input_error_of("verify", VERIFY_CREATES, rest, &[])
+}
+
+/// Comes first in every `verify` config: running any check would create `made/`.
+const VERIFY_CREATES: &str = "[[verify.path]]\npath = \"made\"\ncreate = true\n\n";
+
+fn input_error_of(
+    command: &str,
+    creates: &str,
+    rest: &str,
+    env: &[(&str, &str)],
+) -> (Workdir, String) {
     let w = Workdir::new();
-    w.write("shipgate.toml", &format!("{CREATES}{rest}"));
+    w.write("shipgate.toml", &format!("{creates}{rest}"));
     let mut cmd = w.cmd();
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.arg("preflight").output().unwrap();
+    let out = cmd.arg(command).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(stdout(&out).is_empty(), "{}", show(&out));
     assert!(
@@ -44,7 +61,11 @@ fn input_error(rest: &str, env: &[(&str, &str)]) -> (Workdir, String) {
 
 /// The 1-based line in the written config (after `CREATES`) of the first line holding `needle`.
 fn line_of(rest: &str, needle: &str) -> usize {
-    let text = format!("{CREATES}{rest}");
+    line_of_in(CREATES, rest, needle)
+}
+
+fn line_of_in(creates: &str, rest: &str, needle: &str) -> usize {
+    let text = format!("{creates}{rest}");
     text.lines()
         .position(|l| l.contains(needle))
         .unwrap_or_else(|| panic!("{needle} not in config"))
@@ -372,14 +393,41 @@ fn a_backoff_or_threshold_that_is_no_number_is_refused() {
     assert_place(&err, line_of(rest, "backoff"));
     assert!(err.contains("not a finite number"), "{err}");
 
-    let rest = "[[preflight.sql]]\nname = \"q\"\nurl = \"postgres://127.0.0.1:1/x\"\nquery = \"select 1\"\nexpect_at_least = nan\n";
-    let (_, err) = input_error(rest, &[]);
-    assert_place(&err, line_of(rest, "expect_at_least"));
+    let rest = "[[verify.sql]]\nname = \"q\"\nurl = \"postgres://127.0.0.1:1/x\"\nquery = \"select 1\"\nexpect_at_least = nan\n";
+    let (_, err) = verify_input_error(rest);
+    assert_place(&err, line_of_in(VERIFY_CREATES, rest, "expect_at_least"));
     assert!(err.contains("not a finite number"), "{err}");
 
     let rest = "[[preflight.http]]\nurl = \"http://127.0.0.1:1/\"\nretry = { timeout = \"5s\", backoff = 50 }\n";
     let (_, err) = input_error(rest, &[]);
     assert!(err.contains("backoff = 50: give 1 to 10"), "{err}");
+}
+
+#[test]
+fn verify_only_kinds_under_preflight_are_refused_at_their_table() {
+    let tables = [
+        (
+            "sql",
+            "name = \"q\"\nurl = \"sqlite://x.db\"\nquery = \"select 1\"\nexpect = 1\n",
+        ),
+        (
+            "metrics",
+            "url = \"http://127.0.0.1:1/metrics\"\nexpect = ['up == 1']\n",
+        ),
+        ("log", "path = \"app.log\"\npattern = \"ERROR\"\n"),
+    ];
+    for (kind, keys) in tables {
+        let rest = format!(
+            "[[preflight.http]]\nurl = \"http://127.0.0.1:1/\"\n\n# below\n[[preflight.{kind}]]\n{keys}"
+        );
+        let (_, err) = input_error(&rest, &[]);
+        assert_place(&err, line_of(&rest, &format!("[[preflight.{kind}]]")));
+        assert!(
+            err.contains(&format!("[[preflight.{kind}]] belongs in [verify]")),
+            "{err}"
+        );
+        assert!(err.contains(&format!("[[verify.{kind}]]")), "{err}");
+    }
 }
 
 #[test]

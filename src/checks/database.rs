@@ -24,6 +24,32 @@ pub enum DbAspect {
     Migrations,
 }
 
+impl super::AspectKind for DbAspect {
+    fn id_suffix(self) -> &'static str {
+        match self {
+            DbAspect::Connect => "",
+            DbAspect::Version => ".version",
+            DbAspect::Tables => ".tables",
+            DbAspect::Extensions => ".extensions",
+            DbAspect::Latency => ".latency",
+            DbAspect::Connections => ".connections",
+            DbAspect::Migrations => ".migrations",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            DbAspect::Connect => "connection",
+            DbAspect::Version => "server version",
+            DbAspect::Tables => "required tables",
+            DbAspect::Extensions => "extensions",
+            DbAspect::Latency => "SELECT 1 latency",
+            DbAspect::Connections => "connection headroom",
+            DbAspect::Migrations => "migrations",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct DatabaseProbe {
     pub name: String,

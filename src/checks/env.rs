@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::Finding;
-use crate::config::preflight::VarType;
+use crate::config::checks::VarType;
 use crate::units::parse_duration;
 
 #[derive(Debug)]

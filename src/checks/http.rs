@@ -11,7 +11,7 @@ use serde_json_path::JsonPath;
 
 use super::expect::{Expectations, Response, excerpt};
 use super::{Captured, Context, Finding};
-use crate::config::preflight::CacheMode;
+use crate::config::checks::CacheMode;
 use crate::report::Status;
 use crate::secret::{Secret, mask_url};
 use crate::units::{Latencies, format_duration, millis, plural};

@@ -47,6 +47,37 @@ impl Aspect {
     }
 }
 
+/// The steps of a probe that reports several results (a database's connection, version, …).
+pub trait AspectKind: Copy {
+    /// What the step adds to the unit's id (`database.main` + `.version`); the first step,
+    /// which stands for the unit, adds nothing.
+    fn id_suffix(self) -> &'static str;
+    /// The step in a result's name: `database main: server version`.
+    fn title(self) -> &'static str;
+}
+
+impl Aspect {
+    /// One aspect per step of a unit `KIND.NAME`, named `KIND LABEL: TITLE`.
+    pub fn for_steps<A: AspectKind>(
+        steps: &[A],
+        kind: &str,
+        name: &str,
+        label: &str,
+        location: Option<Location>,
+    ) -> Vec<Aspect> {
+        steps
+            .iter()
+            .map(|a| {
+                Aspect::new(
+                    format!("{kind}.{name}{}", a.id_suffix()),
+                    format!("{kind} {label}: {}", a.title()),
+                    location.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// What a probe found for one aspect.
 #[derive(Clone, Debug)]
 pub struct Finding {

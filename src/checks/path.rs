@@ -21,6 +21,24 @@ pub enum PathAspect {
     Space,
 }
 
+impl super::AspectKind for PathAspect {
+    fn id_suffix(self) -> &'static str {
+        match self {
+            PathAspect::Exists => "",
+            PathAspect::Writable => ".writable",
+            PathAspect::Space => ".space",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            PathAspect::Exists => "directory",
+            PathAspect::Writable => "writable",
+            PathAspect::Space => "free space",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PathProbe {
     pub name: String,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 
 use super::{Finding, skipped_after};
-use crate::config::preflight::Persistence;
+use crate::config::checks::Persistence;
 use crate::report::Status;
 use crate::secret::Secret;
 use crate::units::{Version, format_duration};
@@ -18,6 +18,28 @@ pub enum RedisAspect {
     MaxmemoryPolicy,
     Persistence,
     Keys,
+}
+
+impl super::AspectKind for RedisAspect {
+    fn id_suffix(self) -> &'static str {
+        match self {
+            RedisAspect::Ping => "",
+            RedisAspect::Version => ".version",
+            RedisAspect::MaxmemoryPolicy => ".maxmemory-policy",
+            RedisAspect::Persistence => ".persistence",
+            RedisAspect::Keys => ".keys",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            RedisAspect::Ping => "PING",
+            RedisAspect::Version => "server version",
+            RedisAspect::MaxmemoryPolicy => "maxmemory-policy",
+            RedisAspect::Persistence => "persistence",
+            RedisAspect::Keys => "keys",
+        }
+    }
 }
 
 /// Keys that must exist, must not, or must hold a value (`maintenance_mode` gone after a

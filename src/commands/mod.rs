@@ -1,5 +1,6 @@
 //! One file per subcommand; this module holds what they share: loading the env and config the
-//! global options name, the HTTP client, and the command line that reproduces one check.
+//! global options name, running planned checks, the one ending every command's Report goes
+//! through, and the command line that reproduces one check.
 
 pub mod migrate;
 pub mod preflight;
@@ -8,14 +9,13 @@ pub mod rollback;
 pub mod verify;
 
 use std::path::Path;
-use std::sync::Once;
-use std::time::Duration;
+use std::time::SystemTime;
 
 use crate::cli::GlobalArgs;
 use crate::config::{self, LoadedConfig};
 use crate::env::Environment;
 use crate::error::InputError;
-use crate::report::Report;
+use crate::report::{CheckResult, Report};
 use crate::secret::Redactor;
 
 /// What a subcommand returns: the Report, and the secrets it met (for masking output).
@@ -76,6 +76,99 @@ impl Inputs {
     }
 }
 
+/// How a command's results are re-run.
+pub(crate) enum Reproduce {
+    /// One by one: `--only ID`.
+    EachById,
+    /// Only as a whole (steps run in order): the same command.
+    #[expect(
+        dead_code,
+        reason = "migrate and rollback end through finish() once their session lands"
+    )]
+    Whole,
+}
+
+/// The ending of every command: each result's reproduce line, then the Report and the secrets
+/// to mask in it.
+pub(crate) fn finish(
+    command: &str,
+    global: &GlobalArgs,
+    inputs: &Inputs,
+    started: SystemTime,
+    mut results: Vec<CheckResult>,
+    reproduce: Reproduce,
+    secrets: Redactor,
+) -> Outcome {
+    for r in &mut results {
+        r.reproduce = Some(match reproduce {
+            Reproduce::EachById => format!("{} --only {}", inputs.reproduce_base, r.id),
+            Reproduce::Whole => inputs.reproduce_base.clone(),
+        });
+    }
+    let report = Report::new(command, started, SystemTime::now(), global.strict, results);
+    Outcome { report, secrets }
+}
+
+/// Plans the checks of a config section plus those of the flags, runs them, and reports:
+/// `preflight` and `verify` are the same machinery over different sections.
+pub(crate) async fn run_checks(
+    command: &str,
+    global: &GlobalArgs,
+    section: Option<&crate::config::checks::ChecksConfig>,
+    flags: crate::plan::Flags<'_>,
+    inputs: &Inputs,
+) -> Result<Outcome, InputError> {
+    let resolver = crate::config::Resolver::new(&inputs.env, inputs.config.source.as_ref());
+    let migrate_table = inputs
+        .config
+        .config
+        .migrate
+        .as_ref()
+        .and_then(|m| m.table.clone());
+    let crate::plan::Planned {
+        units,
+        deadline,
+        mut secrets,
+    } = crate::plan::plan(section, flags, resolver, global.timeout, migrate_table)?;
+    if units.is_empty() {
+        return Err(InputError::new(format!(
+            "nothing to check: no [{command}] checks in the config and no check flags"
+        ))
+        .help(format!(
+            "add checks to shipgate.toml (see examples/) or pass check flags; see `shipgate {command} --help`"
+        )));
+    }
+    let selection = crate::checks::Selection {
+        only: global.only.clone(),
+        skip: global.skip.clone(),
+    };
+    selection.validate(&units)?;
+
+    let captured = crate::checks::Captured::default();
+    let ctx = crate::checks::Context {
+        http: crate::http_client::client(),
+        dry_run: global.dry_run,
+        captured: captured.clone(),
+        sql: Default::default(),
+    };
+    let started = SystemTime::now();
+    let results = crate::checks::run_all(units, &selection, ctx, deadline).await;
+    // Captured values are tokens and ids taken from responses: masked wherever they show up
+    // (a later check's body excerpt, an error message).
+    for value in captured.values() {
+        secrets.add(&value);
+    }
+    Ok(finish(
+        command,
+        global,
+        inputs,
+        started,
+        results,
+        Reproduce::EachById,
+        secrets,
+    ))
+}
+
 /// A result a command reports about its own steps (not a probe's): `kind` is the command.
 pub(crate) fn step_result(
     kind: &str,
@@ -95,24 +188,6 @@ pub(crate) fn step_result(
         location: None,
         reproduce: None,
     }
-}
-
-/// `--header 'Name: value'`. The value never appears in an error: it is often a token.
-pub(crate) fn header_flag(header: &str) -> Result<(String, String), InputError> {
-    let shown: String = header
-        .chars()
-        .take_while(|c| !matches!(c, ':' | '=' | ' '))
-        .collect();
-    let refuse = |why: &str| {
-        InputError::new(format!("--header `{shown}…` {why}"))
-            .key("--header")
-            .help("write --header 'Name: value' (the value is not shown here: it may be a secret)")
-    };
-    let (name, value) = header
-        .split_once(':')
-        .ok_or_else(|| refuse("is not `Name: value`"))?;
-    // Name and value are checked with every other request header, by request_headers.
-    Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
 /// Sets a result's details from a JSON object.
@@ -219,48 +294,6 @@ fn is_variable_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// The one HTTP client of a run: rustls with the system's roots, a connect timeout so no
-/// request can hang on a dead host, and no redirects followed: like curl in a runbook, a
-/// `/health` that redirects to a login page must not pass as the login page's 200.
-pub fn http_client() -> reqwest::Client {
-    http_client_with(&ClientOptions::default())
-        .expect("the HTTP client builds with static settings")
-}
-
-/// What an HTTP check may change in its client.
-#[derive(Default)]
-pub struct ClientOptions {
-    /// Redirects to follow; 0 follows none.
-    pub redirects: u8,
-    /// Extra trusted CA certificates (PEM), besides the system's.
-    pub extra_roots: Vec<reqwest::Certificate>,
-    /// Accept any certificate.
-    pub insecure: bool,
-}
-
-pub fn http_client_with(options: &ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
-    install_crypto_provider();
-    let redirect = match options.redirects {
-        0 => reqwest::redirect::Policy::none(),
-        n => reqwest::redirect::Policy::limited(n.into()),
-    };
-    reqwest::Client::builder()
-        .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(redirect)
-        .tls_certs_merge(options.extra_roots.iter().cloned())
-        .danger_accept_invalid_certs(options.insecure)
-        .build()
-}
-
-/// rustls needs one process-wide crypto provider; shipgate uses ring everywhere.
-pub fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 #[cfg(test)]

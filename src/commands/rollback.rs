@@ -639,10 +639,7 @@ fn plan_hooks(inputs: &Inputs, resolver: &mut Resolver<'_>) -> Result<Vec<Unit>,
         let timeout = resolver.duration_or(hook.timeout.as_ref(), HOOK_TIMEOUT)?;
         let probe = match (&hook.http, &hook.command) {
             (Some(http), None) => {
-                let url = resolver.text(&http.url)?;
-                let mut probe = super::preflight::http_probe(resolver, http, url, timeout)?;
-                probe.timeout = timeout;
-                Probe::Http(probe)
+                Probe::Http(crate::plan::hooks::http_probe(resolver, http, timeout)?)
             }
             (None, Some(command)) => {
                 let text = resolver.string(command)?;
@@ -694,7 +691,7 @@ async fn run_hooks(
     results: &mut Vec<CheckResult>,
 ) {
     let ctx = Context {
-        http: super::http_client(),
+        http: crate::http_client::client(),
         dry_run,
         captured: Default::default(),
         sql: Default::default(),

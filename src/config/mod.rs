@@ -1,9 +1,9 @@
 //! `shipgate.toml`: its schema, loading with positions, and `${VAR}` interpolation.
 
+pub mod checks;
 pub mod interp;
 pub mod located;
 pub mod migrate;
-pub mod preflight;
 pub mod rate_limit;
 pub mod resolve;
 pub mod rollback;
@@ -25,10 +25,10 @@ pub use source::Source;
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Pre-deployment checks.
-    pub preflight: Option<preflight::PreflightConfig>,
-    /// Post-deployment checks: the same kinds as `[preflight]`.
-    pub verify: Option<preflight::PreflightConfig>,
+    /// Pre-deployment checks (`sql`, `metrics` and `log` belong in `[verify]`).
+    pub preflight: Option<checks::ChecksConfig>,
+    /// Post-deployment checks: the kinds of `[preflight]`, plus `sql`, `metrics` and `log`.
+    pub verify: Option<checks::ChecksConfig>,
     /// Applying SQL migrations.
     pub migrate: Option<migrate::MigrateConfig>,
     /// Rolling migrations back.
@@ -67,6 +67,7 @@ pub fn parse(source: Source) -> Result<LoadedConfig, InputError> {
     match toml::from_str::<Config>(&source.text) {
         Ok(config) => {
             refuse_verbatim_references(&source)?;
+            refuse_verify_only_in_preflight(&config, &source)?;
             Ok(LoadedConfig {
                 config,
                 source: Some(source),
@@ -100,6 +101,24 @@ const USER_KEYED_TABLES: &[&str] = &[
     "key_equals",
     "expect_headers",
 ];
+
+/// Refuses a check kind that only `verify` runs written under `[preflight]`, where it would be
+/// planned for a system not yet deployed (or, before, silently run by the wrong command).
+fn refuse_verify_only_in_preflight(config: &Config, source: &Source) -> Result<(), InputError> {
+    let Some((kind, span)) = config
+        .preflight
+        .as_ref()
+        .and_then(checks::ChecksConfig::first_verify_only)
+    else {
+        return Ok(());
+    };
+    Err(InputError::new(format!(
+        "[[preflight.{kind}]] belongs in [verify]: {kind} checks look at a deployed system, and only `shipgate verify` runs them"
+    ))
+    .at(source.table_location(span))
+    .key(format!("preflight.{kind}"))
+    .help(format!("rename the table to [[verify.{kind}]]")))
+}
 
 /// Refuses `${` in a key that is taken as written, at its line, rather than leave it literal.
 fn refuse_verbatim_references(source: &Source) -> Result<(), InputError> {

@@ -99,7 +99,7 @@ pub struct Client {
 impl Client {
     /// A client for the context's API URL and token; `Err` says what is wrong with them.
     pub fn new(context: &Context, limits: Limits) -> Result<Client, String> {
-        crate::commands::install_crypto_provider();
+        crate::http_client::install_crypto_provider();
         let token = context.token.as_ref().ok_or(
             "GITHUB_TOKEN is not set (the action passes its github-token input as GITHUB_TOKEN)",
         )?;

@@ -52,7 +52,7 @@ impl Endpoint {
         }
         let tls = match url.scheme() {
             "https" => {
-                crate::commands::install_crypto_provider();
+                crate::http_client::install_crypto_provider();
                 let roots = crate::checks::tls::root_store(ca_file)?;
                 let mut config = rustls::ClientConfig::builder()
                     .with_root_certificates(roots)

@@ -1,4 +1,5 @@
-//! `[preflight]`: the pre-deployment checks of a runbook.
+//! The check schema of `[preflight]` and `[verify]`: one table per check kind. `[preflight]`
+//! takes all but the verify-only kinds (see `VERIFY_ONLY`); `[verify]` takes every kind.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -7,10 +8,11 @@ use serde::Deserialize;
 use super::located::{Located, Text};
 use super::setting::Typed;
 
+/// The checks of `[preflight]` or `[verify]`, and their deadlines.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PreflightConfig {
-    /// Overall deadline for the whole preflight, e.g. `"2m"`. `--timeout` overrides it.
+pub struct ChecksConfig {
+    /// Overall deadline for the whole run of the section, e.g. `"2m"`. `--timeout` overrides it.
     pub timeout: Option<Text>,
     /// Default deadline of each check, e.g. `"10s"`.
     pub check_timeout: Option<Text>,
@@ -33,6 +35,20 @@ pub struct PreflightConfig {
     pub metrics: Vec<Located<MetricsConfig>>,
     #[serde(default)]
     pub log: Vec<Located<LogConfig>>,
+}
+
+impl ChecksConfig {
+    /// The first check, in file order, of a kind only `[verify]` runs: a query on the data,
+    /// metrics, a log — what a deployed system has and a system about to be deployed to does
+    /// not. Its kind and span.
+    pub fn first_verify_only(&self) -> Option<(&'static str, &std::ops::Range<usize>)> {
+        let sql = self.sql.iter().map(|c| ("sql", &c.span));
+        let metrics = self.metrics.iter().map(|c| ("metrics", &c.span));
+        let log = self.log.iter().map(|c| ("log", &c.span));
+        sql.chain(metrics)
+            .chain(log)
+            .min_by_key(|(_, span)| span.start)
+    }
 }
 
 /// `[preflight.env]`: variables the deployment needs.
