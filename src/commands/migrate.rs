@@ -1,34 +1,33 @@
 //! `shipgate migrate`: reads the migrations and the history, decides, and applies under a lock.
 //! Glue: the work is in `crate::migrate`; this file turns its answers into the Report.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 use sqlx::Executor;
 
+use super::target::{
+    Target, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
+    step_failure, take_backup, timed,
+};
 use super::{Inputs, Outcome, with_details};
 use crate::checks::id_part;
-use crate::cli::{GlobalArgs, MigrateArgs, MigrationsArgs};
-use crate::config::{Located, Resolver};
+use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::config::Resolver;
 use crate::db::{self, Backend};
 use crate::error::InputError;
 use crate::migrate::apply::{self, Failure};
 use crate::migrate::history::{self, History, NewRow, Row, status};
 use crate::migrate::plan::{self, Item, Plan, State, title};
-use crate::migrate::source::{self, Layout, Migration, Source};
-use crate::migrate::{adopt, backup, lock, step};
+use crate::migrate::session::Dialect as _;
+use crate::migrate::session::{self, Session};
+use crate::migrate::source::{self, Migration, Source};
+use crate::migrate::{adopt, backup, step};
 use crate::report::{CheckResult, Location, Report, Status};
-use crate::secret::{Secret, mask_url};
+use crate::secret::Secret;
 use crate::units::{format_duration, plural};
 
-const DEFAULT_TABLE: &str = "shipgate_migrations";
-const DEFAULT_DIR: &str = "migrations";
-const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// A dump of a large database takes a while; it still has a deadline.
-const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// What the per-migration results depend on, besides the plan.
 #[derive(Clone, Copy)]
@@ -72,7 +71,7 @@ pub async fn run(
         .map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    let run = within_deadline(settings.target.deadline, async {
+    let run = step::within_deadline(settings.target.deadline, async {
         // Reading (and checksumming) thousands of files and reading the history are the two
         // costs of a no-op run: done at once. A wrong file still ends the run with exit 2 at
         // once (the connection is dropped). Not for SQLite: opening it may create the file.
@@ -105,7 +104,7 @@ pub async fn run(
     .await;
     match run {
         Ok(done) => done?,
-        Err(stopped) => results.push(stopped.result("migrate", "applied")),
+        Err(stopped) => results.push(deadline_result(&stopped, "migrate", "applied")),
     }
     for r in &mut results {
         // Migrations run in order, so the way to reproduce one result is the same command.
@@ -121,122 +120,6 @@ pub async fn run(
     Ok(Outcome {
         report,
         secrets: resolver.secrets,
-    })
-}
-
-/// Refuses (exit 2) a script with its own BEGIN/COMMIT that would run inside shipgate's
-/// transaction.
-pub(crate) fn refuse_own_transaction(
-    backend: Backend,
-    script: &source::Script,
-) -> Result<(), InputError> {
-    match apply::own_transaction_control(backend, script) {
-        Some(line) => Err(InputError::new(format!(
-            "{} controls its own transaction (BEGIN/COMMIT/ROLLBACK): inside shipgate's transaction that would commit part of it and leave the rest, and its history row, outside",
-            script.path.display()
-        ))
-        .at(Some(Location {
-            file: script.path.display().to_string(),
-            line,
-            column: 1,
-        }))
-        .help("remove those statements (each migration already runs in one transaction), or mark the file `-- shipgate:no-transaction`")),
-        None => Ok(()),
-    }
-}
-
-/// `--only`/`--skip` pick checks of `preflight`; a migration run is one ordered sequence.
-pub(crate) fn refuse_selection(global: &GlobalArgs, instead: &str) -> Result<(), InputError> {
-    if global.only.is_empty() && global.skip.is_empty() {
-        return Ok(());
-    }
-    Err(InputError::new("--only and --skip do not apply here").help(instead.to_string()))
-}
-
-/// Where the migrations and their history are, resolved: shared by `migrate` and `rollback`.
-pub(crate) struct Target {
-    /// Where `--backup` writes, when given.
-    pub backup: Option<PathBuf>,
-    pub url: Secret,
-    pub shown_url: String,
-    pub backend: Backend,
-    pub dir: PathBuf,
-    pub layout: Option<Layout>,
-    pub table: String,
-    pub lock_timeout: Duration,
-    /// The whole run's deadline (`--timeout`, else `[migrate] timeout`); none: each step keeps
-    /// its own bound (connect 30 s, each lock poll 10 s, `--lock-timeout`, the backup 1 h).
-    pub deadline: Option<Duration>,
-}
-
-pub(crate) fn resolve_target(
-    global: &GlobalArgs,
-    args: &MigrationsArgs,
-    inputs: &Inputs,
-    resolver: &mut Resolver<'_>,
-) -> Result<Target, InputError> {
-    let config = inputs.config.config.migrate.as_ref();
-    let url = match (&args.database_url, inputs.env.get("DATABASE_URL")) {
-        (Some(flag), _) => resolver.string(&Located::unplaced(flag.clone()))?,
-        (None, Some(env)) if !env.is_empty() => {
-            resolver.string(&Located::unplaced(env.to_string()))?
-        }
-        _ => match (
-            config.and_then(|c| c.database_url.as_ref()),
-            first_preflight_database(inputs),
-        ) {
-            (Some(text), _) | (None, Some(text)) => resolver.string(text)?,
-            (None, None) => {
-                return Err(InputError::new("no database given").help(
-                    "pass --database-url, set DATABASE_URL, or set `database_url` under [migrate]",
-                ));
-            }
-        },
-    };
-    if url.trim().is_empty() {
-        return Err(InputError::new("the database URL is empty").help("its variable may be unset"));
-    }
-    let (backend, url) = Backend::from_url(&url).map_err(InputError::new)?;
-    let url = with_application_name(backend, &url);
-    let dir = match (&args.dir, config.and_then(|c| c.dir.as_ref())) {
-        (Some(d), _) => d.clone(),
-        (None, Some(text)) => PathBuf::from(resolver.string(text)?),
-        (None, None) => PathBuf::from(DEFAULT_DIR),
-    };
-    let layout = args
-        .layout
-        .clone()
-        .or_else(|| config.and_then(|c| c.layout.clone()))
-        .map(|l| Layout::parse(&l).map_err(|e| InputError::new(e).key("layout")))
-        .transpose()?;
-    let table = args
-        .table
-        .clone()
-        .or_else(|| config.and_then(|c| c.table.clone()))
-        .unwrap_or_else(|| DEFAULT_TABLE.to_string());
-    let lock_timeout = match (
-        &args.lock_timeout,
-        config.and_then(|c| c.lock_timeout.as_ref()),
-    ) {
-        (Some(flag), _) => crate::units::parse_duration(flag).map_err(InputError::new)?,
-        (None, Some(text)) => resolver.duration(text)?,
-        (None, None) => DEFAULT_LOCK_TIMEOUT,
-    };
-    let deadline = match (global.timeout, config.and_then(|c| c.timeout.as_ref())) {
-        (Some(flag), _) => Some(flag),
-        (None, Some(text)) => Some(resolver.duration(text)?),
-        (None, None) => None,
-    };
-    Ok(Target {
-        backup: args.backup.clone(),
-        shown_url: mask_url(&url),
-        url: Secret::new(url),
-        backend,
-        dir,
-        layout,
-        table,
-        lock_timeout,
-        deadline,
     })
 }
 
@@ -287,98 +170,8 @@ impl Settings {
     }
 }
 
-fn first_preflight_database(inputs: &Inputs) -> Option<&crate::config::Text> {
-    let databases = &inputs.config.config.preflight.as_ref()?.database;
-    databases
-        .iter()
-        .find(|d| d.name.as_deref() == Some("main"))
-        .or(databases.first())
-        .map(|d| &d.url)
-}
-
-/// Names the session in `pg_stat_activity`, so a waiting migrator can say who holds the lock.
-fn with_application_name(backend: Backend, url: &str) -> String {
-    if backend != Backend::Postgres || url.contains("application_name=") {
-        return url.to_string();
-    }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}application_name=shipgate%20migrate")
-}
-
 fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
     super::step_result("migrate", id, name, status, message)
-}
-
-/// A migrate or rollback run cut off by its deadline: where it was and what it had finished.
-pub(crate) struct Stopped {
-    after: Duration,
-    step: String,
-    finished: Vec<String>,
-}
-
-/// Runs the database part of `migrate` or `rollback` within the run's deadline, keeping track of
-/// its step. On expiry the work is dropped, which closes its connection: the server rolls back
-/// the transaction in flight and frees the session lock, and a running `pg_dump` is killed
-/// (`kill_on_drop`). What committed before stays, and the history says so truthfully.
-pub(crate) async fn within_deadline<T>(
-    deadline: Option<Duration>,
-    work: impl std::future::Future<Output = T>,
-) -> Result<T, Stopped> {
-    let progress = step::Progress::default();
-    let scoped = progress.scope(work);
-    match deadline {
-        None => Ok(scoped.await),
-        Some(limit) => tokio::time::timeout(limit, scoped)
-            .await
-            .map_err(|_| Stopped {
-                after: limit,
-                step: progress.now(),
-                finished: progress.finished(),
-            }),
-    }
-}
-
-impl Stopped {
-    /// The failing `<command>.deadline` result; `done` is what finishing a migration means
-    /// here ("applied", "reverted").
-    pub(crate) fn result(&self, command: &str, done: &str) -> CheckResult {
-        let step = if self.step.is_empty() {
-            "starting".to_string()
-        } else {
-            self.step.clone()
-        };
-        let finished = match self.finished.as_slice() {
-            [] => format!("no migration was {done} before it"),
-            [one] => format!("1 migration {done} before it stays recorded ({one})"),
-            list => format!(
-                "{} migrations {done} before it stay recorded ({})",
-                list.len(),
-                list.join(", ")
-            ),
-        };
-        // Cut off inside a migration's script or its history write: say what became of it.
-        let in_script = ["applying", "reverting", "running statement", "recording"]
-            .iter()
-            .any(|p| step.starts_with(p));
-        let cut = if in_script {
-            "; the migration it cut off was rolled back by the server when the connection closed (one without a transaction is recorded up to its last completed statement: re-run with --resume)"
-        } else {
-            ""
-        };
-        with_details(
-            super::step_result(
-                command,
-                &format!("{command}.deadline"),
-                "deadline",
-                Status::Fail,
-                format!(
-                    "stopped after --timeout {} while {step}; {finished}{cut}. Re-run once the database answers (or what it waited for is done), or raise --timeout",
-                    format_duration(self.after)
-                ),
-            ),
-            json!({"timeout_ms": self.after.as_millis() as u64, "step": step, "finished": self.finished}),
-        )
-    }
 }
 
 /// Versions named by flags must be files' versions (exit 2 otherwise).
@@ -405,7 +198,7 @@ fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError
 /// The database as a run finds it before deciding anything: connected, its session bounded,
 /// and its history read. Each failure is the result that reports it.
 struct Opened {
-    conn: sqlx::AnyConnection,
+    session: Session,
     /// The `migrate.database` result, timed.
     connected: CheckResult,
     /// When reading the history started (the `migrate.history` row's time).
@@ -418,15 +211,22 @@ struct Opened {
 /// files, so it runs while they are read).
 async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<CheckResult>> {
     let t = Instant::now();
-    step::enter(format!("connecting to {}", settings.target.shown_url));
-    let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
-        Ok(c) => c,
+    let target = &settings.target;
+    let mut session = match Session::connect(
+        target.url.expose(),
+        &target.shown_url,
+        target.backend,
+        CONNECT_TIMEOUT,
+    )
+    .await
+    {
+        Ok(s) => s,
         Err(e) => {
             return Err(vec![result(
                 "migrate.database",
                 "database",
                 Status::Fail,
-                format!("cannot connect to {}: {e}", settings.target.shown_url),
+                e.to_string(),
             )]);
         }
     };
@@ -439,34 +239,25 @@ async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<Chec
         ),
         t,
     );
-    step::enter("setting the session's time limits");
-    let limited = db::answered("setting the session's time limits", async {
-        db::limit_lock_waits(
-            &mut conn,
-            settings.target.backend,
-            settings.target.lock_timeout,
-        )
-        .await?;
-        db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
-    })
-    .await;
+    let limited = session.limit(target.lock_timeout, target.deadline).await;
     if let Err(e) = limited {
         return Err(vec![
             connected,
-            result("migrate.database", "database", Status::Fail, e),
+            result("migrate.database", "database", Status::Fail, e.to_string()),
         ]);
     }
     step::enter(format!("reading the history table {}", history.table));
     let history_read = Instant::now();
-    let read = match db::answered("the history query", history.exists(&mut conn)).await {
-        Ok(exists) => db::answered("the history query", read_rows(&mut conn, history))
+    let conn = session.conn();
+    let read = match db::answered("the history query", history.exists(conn)).await {
+        Ok(exists) => db::answered("the history query", read_rows(conn, history))
             .await
             .map(|rows| (exists, rows)),
         Err(e) => Err(e),
     };
     step::enter("reading the migration files");
     Ok(Opened {
-        conn,
+        session,
         connected,
         history_read,
         history: read,
@@ -499,7 +290,7 @@ async fn migrate(
         json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
     ));
     let Opened {
-        mut conn,
+        mut session,
         connected,
         history_read,
         history: read,
@@ -511,6 +302,7 @@ async fn migrate(
         }
     };
     results.push(connected);
+    let conn = session.conn();
 
     if !settings.require_tables.is_empty() {
         step::enter("checking the required tables");
@@ -518,7 +310,7 @@ async fn migrate(
         for table in &settings.require_tables {
             match db::answered(
                 "a required-table query",
-                db::table_exists(&mut conn, settings.target.backend, table),
+                db::table_exists(conn, settings.target.backend, table),
             )
             .await
             {
@@ -563,7 +355,7 @@ async fn migrate(
     // Only then: after `rollback --all` the table exists, empty, and must stay the truth.
     let first_run = !table_exists || (rows.is_empty() && settings.baseline.is_some());
     let (rows, adoption) = if first_run {
-        match initial_rows(&mut conn, settings, source).await {
+        match initial_rows(conn, settings, source).await {
             Ok((virtual_rows, adoption)) => (virtual_rows, adoption),
             Err(e) => {
                 results.push(result("migrate.adopt", "existing history", Status::Fail, e));
@@ -606,13 +398,13 @@ async fn migrate(
         return Ok(());
     }
     if settings.dry_run {
-        report_dry_run(settings, source, history, &plan, &mut conn, results).await;
+        report_dry_run(settings, source, history, &plan, conn, results).await;
         return Ok(());
     }
     // Refuse before taking the lock; checked again under it.
     // A `partial` row may be a migration running right now in another process: only under the
     // lock does it mean one that stopped.
-    if !admin && blocked_before_lock(&plan, settings) {
+    if !admin && session::blocked_before_lock(&plan, &settings.plan) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
@@ -645,7 +437,7 @@ async fn migrate(
     if backup_wanted {
         step::enter("checking the backup tool");
     }
-    if backup_wanted && let Err(e) = backup::preflight(&mut conn, settings.target.backend).await {
+    if backup_wanted && let Err(e) = backup::preflight(conn, settings.target.backend).await {
         results.push(result(
             "migrate.backup",
             "backup",
@@ -657,31 +449,16 @@ async fn migrate(
 
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
     let t = Instant::now();
-    let key = match db::answered(
-        "the lock key query",
-        lock::key(
-            &mut conn,
-            settings.target.backend,
-            &settings.target.table,
-            settings.target.url.expose(),
-        ),
-    )
-    .await
+    let target = &settings.target;
+    match session
+        .lock(&target.table, target.url.expose(), target.lock_timeout)
+        .await
     {
-        Ok(k) => k,
-        Err(e) => {
-            results.push(result("migrate.lock", "lock", Status::Fail, e));
-            return Ok(());
-        }
-    };
-    step::enter(format!("waiting for the {}", key.describe()));
-    // Held until the end of the run (for SQLite it is the lock file).
-    let _held = match lock::acquire(&mut conn, key.clone(), settings.target.lock_timeout).await {
-        Ok(acquired) => {
-            let waited = match &acquired.held_by {
+        Ok(locked) => {
+            let waited = match &locked.held_by {
                 Some(h) => format!(
                     " after waiting {} for {}",
-                    format_duration(acquired.waited),
+                    format_duration(locked.waited),
                     h.describe()
                 ),
                 None => String::new(),
@@ -691,104 +468,39 @@ async fn migrate(
                     "migrate.lock",
                     "lock",
                     Status::Pass,
-                    format!("took the {}{waited}", key.describe()),
+                    format!("took the {}{waited}", locked.what),
                 ),
                 t,
             ));
-            acquired
+        }
+        Err(e @ session::Error::LockKey(_)) => {
+            results.push(result("migrate.lock", "lock", Status::Fail, e.to_string()));
+            return Ok(());
         }
         Err(e) => {
-            results.push(timed(result("migrate.lock", "lock", Status::Fail, e), t));
+            results.push(timed(
+                result("migrate.lock", "lock", Status::Fail, e.to_string()),
+                t,
+            ));
             return Ok(());
         }
     };
     if backup_wanted
         && !take_backup(
-            &mut conn,
-            &settings.target,
             "migrate",
+            session.conn(),
+            &settings.target,
             "migrate.backup",
             results,
         )
         .await
     {
-        lock::release(&mut conn, &key).await;
+        session.unlock().await;
         return Ok(());
     }
-    let outcome = apply_all(settings, source, history, &mut conn, results).await;
-    step::enter("releasing the lock");
-    lock::release(&mut conn, &key).await;
+    let outcome = apply_all(settings, source, history, &mut session, results).await;
+    session.unlock().await;
     outcome
-}
-
-/// Takes the `--backup`; records the result. False when it failed (nothing may change then).
-pub(crate) async fn take_backup(
-    conn: &mut sqlx::AnyConnection,
-    target: &Target,
-    label: &str,
-    id: &str,
-    results: &mut Vec<CheckResult>,
-) -> bool {
-    let Some(dir) = &target.backup else {
-        return true;
-    };
-    let t = Instant::now();
-    step::enter(format!("backing the database up into {}", dir.display()));
-    match backup::take(
-        conn,
-        target.backend,
-        target.url.expose(),
-        dir,
-        label,
-        BACKUP_TIMEOUT,
-    )
-    .await
-    {
-        Ok(b) => {
-            results.push(timed(
-                with_details(
-                    result(
-                        id,
-                        "backup",
-                        Status::Pass,
-                        format!(
-                            "backed up to {} ({})",
-                            b.path.display(),
-                            crate::units::format_size(b.bytes)
-                        ),
-                    ),
-                    json!({"path": b.path.display().to_string(), "bytes": b.bytes}),
-                ),
-                t,
-            ));
-            true
-        }
-        Err(e) => {
-            results.push(timed(
-                result(
-                    id,
-                    "backup",
-                    Status::Fail,
-                    format!("{e}; nothing was changed"),
-                ),
-                t,
-            ));
-            false
-        }
-    }
-}
-
-/// Drift, refused out-of-order and partial migrations (unless resuming) stop the run.
-fn blocked_before_lock(plan: &Plan, settings: &Settings) -> bool {
-    plan.blockers(&settings.plan)
-        .iter()
-        .any(|i| !matches!(i.state, State::Partial { .. } | State::Reverting { .. }))
-}
-
-fn blocked(plan: &Plan, settings: &Settings) -> bool {
-    plan.blockers(&settings.plan)
-        .iter()
-        .any(|i| !(settings.resume && matches!(i.state, State::Partial { .. })))
 }
 
 /// The rows a database without shipgate history starts from: another tool's history, or
@@ -1037,10 +749,11 @@ async fn apply_all(
     settings: &Settings,
     source: &Source,
     history: &History,
-    conn: &mut sqlx::AnyConnection,
+    session: &mut Session,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     let t = Instant::now();
+    let conn = session.conn();
     let existed = match db::answered("the history query", history.exists(conn)).await {
         Ok(e) => e,
         Err(e) => {
@@ -1107,56 +820,18 @@ async fn apply_all(
     ));
     let plan =
         Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
-    if blocked(&plan, settings) {
+    if session::blocked(&plan, &settings.plan, settings.resume) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
-    let progress = std::io::stderr().is_terminal();
-    let mut failed: Option<String> = None;
-    let mut outcomes: Vec<(usize, Result<apply::Done, Failure>)> = Vec::new();
-    let mut runnable: Vec<usize> = plan.to_apply.clone();
-    if settings.resume {
-        for (i, item) in plan.items.iter().enumerate() {
-            if matches!(item.state, State::Partial { .. }) {
-                runnable.push(i);
-            }
-        }
-        runnable.sort_by_key(|i| plan.items[*i].index);
-    }
-    for item_index in runnable {
-        if failed.is_some() {
-            break;
-        }
-        let item = &plan.items[item_index];
-        let m = &source.migrations[item.index];
-        let resume_from = match item.state {
-            State::Partial { statements_done } => statements_done.max(0) as usize,
-            _ => 0,
-        };
-        if progress {
-            eprint!("applying {} … ", title(m));
-        }
-        step::enter(format!("applying {}", title(m)));
-        let outcome = apply::apply(conn, history, m, &applied_by, resume_from).await;
-        if outcome.is_ok() {
-            step::finished(m.version.clone());
-        }
-        if progress {
-            match &outcome {
-                Ok(done) => eprintln!("ok ({})", format_duration(done.duration)),
-                Err(f) => eprintln!("failed at {}:{}", f.location.file, f.location.line),
-            }
-        }
-        if outcome.is_err() {
-            failed = Some(m.version.clone());
-        }
-        outcomes.push((item_index, outcome));
-    }
+    let applied = session
+        .apply(history, source, &plan, settings.resume, &applied_by)
+        .await;
     report_items(
         source,
         &plan,
         settings.view(),
-        Some((&outcomes, failed.as_deref())),
+        Some((&applied.outcomes, applied.failed.as_deref())),
         results,
     );
     Ok(())
@@ -1403,62 +1078,13 @@ fn state_result(
 
 fn failure_result(m: &Migration, f: &Failure) -> CheckResult {
     step_failure(
+        "migrate",
         &migration_id(m),
         &title(m),
         &m.version,
         f,
         "nothing of it was applied",
     )
-}
-
-/// A script that failed while migrating or rolling back: where, why, and what state it left
-/// (`undone`: what a failure inside a transaction means for this command).
-pub(super) fn step_failure(
-    id: &str,
-    title: &str,
-    version: &str,
-    f: &Failure,
-    undone: &str,
-) -> CheckResult {
-    let what = if f.statement > 0 {
-        format!(" at statement {}", f.statement)
-    } else {
-        String::new()
-    };
-    let state = if f.partial {
-        format!(
-            "; {} before it took effect and stay: fix the cause, then re-run with --resume",
-            plural(f.completed, "statement", "statements")
-        )
-    } else {
-        format!("; {undone}")
-    };
-    let mut r = with_details(
-        result(
-            id,
-            title,
-            Status::Fail,
-            format!(
-                "{version} failed{what}: {}{}{state}",
-                f.message,
-                f.sqlstate
-                    .as_ref()
-                    .map(|c| format!(" (SQLSTATE {c})"))
-                    .unwrap_or_default()
-            ),
-        ),
-        json!({
-            "sqlstate": f.sqlstate,
-            "detail": f.detail,
-            "hint": f.hint,
-            "statement": f.statement,
-            "completed": f.partial.then_some(f.completed),
-            "code_frame": f.code_frame,
-        }),
-    );
-    r.details.retain(|_, v| !v.is_null());
-    r.location = Some(f.location.clone());
-    r
 }
 
 fn report_check(source: &Source, plan: &Plan, view: View, results: &mut Vec<CheckResult>) {
@@ -1552,11 +1178,8 @@ async fn report_dry_run(
             });
             let mut sql = String::new();
             if in_tx {
-                sql.push_str(if settings.target.backend == Backend::Sqlite {
-                    "BEGIN IMMEDIATE;\n"
-                } else {
-                    "BEGIN;\n"
-                });
+                sql.push_str(settings.target.backend.begin());
+                sql.push_str(";\n");
             }
             for s in &stmts {
                 sql.push_str(s.text);
@@ -1567,7 +1190,7 @@ async fn report_dry_run(
             if in_tx {
                 sql.push_str("COMMIT;\n");
             }
-            let note = if settings.target.backend == Backend::MySql && !in_tx {
+            let note = if settings.target.backend.commits_ddl() && !in_tx {
                 " (MySQL commits DDL implicitly: run statement by statement, progress recorded)"
             } else if !in_tx {
                 " (no transaction: statement by statement, progress recorded)"
@@ -1600,9 +1223,4 @@ async fn report_dry_run(
         }
     }
     report_missing(source, plan, results);
-}
-
-fn timed(mut r: CheckResult, t: Instant) -> CheckResult {
-    r.duration_ms = t.elapsed().as_millis() as u64;
-    r
 }

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
-use super::migrate::{Target, resolve_target, within_deadline};
+use super::target::{
+    Target, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
+    step_failure, take_backup, timed,
+};
 use super::{Inputs, Outcome, with_details};
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, RollbackArgs};
@@ -16,7 +19,8 @@ use crate::error::InputError;
 use crate::migrate::guard;
 use crate::migrate::history::History;
 use crate::migrate::revert::{self, Range, Step};
-use crate::migrate::{apply, lock, plan::title, source, step};
+use crate::migrate::session::{self, Session};
+use crate::migrate::{apply, plan::title, source, step};
 use crate::report::{CheckResult, Report, Status};
 use crate::units::{format_duration, plural};
 
@@ -28,7 +32,7 @@ pub async fn run(
     args: &RollbackArgs,
     inputs: &Inputs,
 ) -> Result<Outcome, InputError> {
-    super::migrate::refuse_selection(
+    refuse_selection(
         global,
         "rollback reverts in order: use --to VERSION or --steps N",
     )?;
@@ -49,7 +53,7 @@ pub async fn run(
     let started = SystemTime::now();
     let mut results = Vec::new();
     // The deadline bounds the hooks too: they are part of the run a CI job waits for.
-    let run = within_deadline(target.deadline, async {
+    let run = step::within_deadline(target.deadline, async {
         let database_ok = rollback(
             &target,
             &source,
@@ -73,7 +77,7 @@ pub async fn run(
     match run {
         Ok(done) => done?,
         // Cut off in the database part, the hooks do not run (it did not complete).
-        Err(stopped) => results.push(stopped.result("rollback", "reverted")),
+        Err(stopped) => results.push(deadline_result(&stopped, "rollback", "reverted")),
     }
     for r in &mut results {
         // Steps run in order, so the way to reproduce one result is the same command.
@@ -109,76 +113,46 @@ async fn rollback(
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
     let dry_run = opts.dry_run;
-    step::enter(format!("connecting to {}", target.shown_url));
-    let mut conn = match db::connect(target.url.expose(), CONNECT_TIMEOUT).await {
-        Ok(c) => c,
-        Err(e) => {
-            results.push(result(
-                "rollback.database",
-                "database",
-                Status::Fail,
-                format!("cannot connect to {}: {e}", target.shown_url),
-            ));
-            return Ok(Database::Failed);
-        }
+    let failed = |e: session::Error, id: &str, name: &str, results: &mut Vec<CheckResult>| {
+        results.push(result(id, name, Status::Fail, e.to_string()));
+        Ok(Database::Failed)
     };
-    step::enter("setting the session's time limits");
-    let limited = db::answered("setting the session's time limits", async {
-        db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await?;
-        db::limit_session(&mut conn, target.backend, target.deadline).await
-    })
-    .await;
-    if let Err(e) = limited {
-        results.push(result("rollback.database", "database", Status::Fail, e));
-        return Ok(Database::Failed);
+    let mut session = match Session::connect(
+        target.url.expose(),
+        &target.shown_url,
+        target.backend,
+        CONNECT_TIMEOUT,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return failed(e, "rollback.database", "database", results),
+    };
+    if let Err(e) = session.limit(target.lock_timeout, target.deadline).await {
+        return failed(e, "rollback.database", "database", results);
     }
     // Everything below is decided under the lock: a migrate or rollback running now would
     // change which migrations are newest and how many rows they hold.
-    let key = if dry_run {
-        None
-    } else {
+    if !dry_run {
         let t = Instant::now();
-        let key = match db::answered(
-            "the lock key query",
-            lock::key(
-                &mut conn,
-                target.backend,
-                &target.table,
-                target.url.expose(),
-            ),
-        )
-        .await
+        match session
+            .lock(&target.table, target.url.expose(), target.lock_timeout)
+            .await
         {
-            Ok(k) => k,
-            Err(e) => {
-                results.push(result("rollback.lock", "lock", Status::Fail, e));
-                return Ok(Database::Failed);
-            }
-        };
-        step::enter(format!("waiting for the {}", key.describe()));
-        let acquired = match lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
-            Ok(a) => a,
-            Err(e) => {
-                results.push(result("rollback.lock", "lock", Status::Fail, e));
-                return Ok(Database::Failed);
-            }
-        };
-        let mut r = result(
-            "rollback.lock",
-            "lock",
-            Status::Pass,
-            format!("took the {}", key.describe()),
-        );
-        r.duration_ms = t.elapsed().as_millis() as u64;
-        results.push(r);
-        Some((key, acquired))
-    };
-    let outcome = rollback_locked(&mut conn, target, source, history, opts, results).await;
-    if let Some((key, acquired)) = key {
-        step::enter("releasing the lock");
-        lock::release(&mut conn, &key).await;
-        drop(acquired);
+            Ok(locked) => results.push(timed(
+                result(
+                    "rollback.lock",
+                    "lock",
+                    Status::Pass,
+                    format!("took the {}", locked.what),
+                ),
+                t,
+            )),
+            Err(e) => return failed(e, "rollback.lock", "lock", results),
+        }
     }
+    let outcome = rollback_locked(session.conn(), target, source, history, opts, results).await;
+    session.unlock().await;
     outcome
 }
 
@@ -299,7 +273,7 @@ async fn rollback_locked(
     }
     for step in &steps {
         if let Some(down) = step.index.and_then(|i| source.migrations[i].down.as_ref()) {
-            super::migrate::refuse_own_transaction(target.backend, down)?;
+            refuse_own_transaction(target.backend, down)?;
         }
     }
 
@@ -344,11 +318,8 @@ async fn rollback_locked(
                 .iter()
                 .map(|s| format!("{};\n", s.text))
                 .collect();
-            sql.push_str(&format!(
-                "DELETE FROM {} WHERE version = '{}';\n",
-                history.table,
-                m.version.replace('\'', "''")
-            ));
+            sql.push_str(&history.delete_shown(&m.version));
+            sql.push_str(";\n");
             let mut r = with_details(
                 result(
                     &step_id(step),
@@ -375,7 +346,7 @@ async fn rollback_locked(
         ));
         return Ok(Database::Failed);
     }
-    if !super::migrate::take_backup(conn, target, "rollback", "rollback.backup", results).await {
+    if !take_backup("rollback", conn, target, "rollback.backup", results).await {
         return Ok(Database::Failed);
     }
     let mut failed = None;
@@ -418,7 +389,8 @@ async fn rollback_locked(
                 results.push(r);
             }
             Err(f) => {
-                let r = super::migrate::step_failure(
+                let r = step_failure(
+                    "rollback",
                     &step_id(step),
                     &title(m),
                     &m.version,

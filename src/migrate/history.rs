@@ -43,6 +43,11 @@ pub struct History {
     pub backend: Backend,
 }
 
+/// A string as an SQL literal, for statements that are shown, never run.
+fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
 /// Table names are written into SQL: letters, digits and `_`, optionally `schema.table`.
 pub fn validate_table_name(name: &str) -> Result<(), String> {
     let part_ok = |p: &str| {
@@ -178,7 +183,7 @@ impl History {
 
     /// The INSERT with its values written in, for showing (never for running).
     pub fn insert_shown(&self, row: &NewRow<'_>) -> String {
-        let lit = |v: &str| format!("'{}'", v.replace('\'', "''"));
+        let lit = literal;
         format!(
             "INSERT INTO {} (version, name, checksum, execution_ms, applied_by, shipgate_version, status, statements_done, note) \
              VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
@@ -302,6 +307,16 @@ impl History {
             .await
             .map(|_| ())
             .map_err(|e| self.write_error(&e))
+    }
+
+    /// The DELETE of one version's row with its value written in, for showing (never for
+    /// running).
+    pub fn delete_shown(&self, version: &str) -> String {
+        format!(
+            "DELETE FROM {} WHERE version = {}",
+            self.table,
+            literal(version)
+        )
     }
 
     pub fn delete_sql(&self) -> String {

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 
 use crate::db::{Backend, describe_error};
+use crate::migrate::session::Dialect as _;
 use crate::units::format_duration;
 
 /// How often a held lock is asked for again.
@@ -107,7 +108,7 @@ pub async fn key(
     table: &str,
     url: &str,
 ) -> Result<Key, String> {
-    if backend == Backend::Sqlite {
+    if !backend.has_session_lock() {
         return Ok(sqlite_lock_path(url).map_or(Key::WriteLock, Key::File));
     }
     let database: String = match backend {

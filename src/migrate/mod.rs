@@ -12,6 +12,7 @@ pub mod lock;
 pub mod plan;
 pub mod position;
 pub mod revert;
+pub mod session;
 pub mod source;
 pub mod split;
 pub mod step;

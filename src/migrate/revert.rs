@@ -10,6 +10,7 @@ use super::apply::{Failure, run_statement, runs_in_transaction, statements};
 use super::history::{History, Row, status};
 use super::source::{Migration, Source};
 use crate::db::{Backend, describe_error};
+use crate::migrate::session::Dialect as _;
 
 /// How far to roll back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,12 +115,7 @@ pub async fn revert(
     let stmts = statements(down);
     let bookkeeping = |message: String| super::apply::bookkeeping_failure(down, message);
     if runs_in_transaction(history.backend, down) {
-        let begin = if history.backend == Backend::Sqlite {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
-        conn.execute(begin)
+        conn.execute(history.backend.begin())
             .await
             .map_err(|e| bookkeeping(describe_error(&e)))?;
         let result = async {

@@ -18,6 +18,7 @@ use super::{COUNT_CAP, ColumnLoss, Down, Settings, TableLoss};
 use crate::db::{Backend, describe_error};
 use crate::migrate::apply::{execute_statement, statements};
 use crate::migrate::position::line_col;
+use crate::migrate::session::Dialect as _;
 
 #[derive(Default)]
 pub struct Measured {
@@ -55,12 +56,7 @@ pub async fn measure(
     settings: Settings<'_>,
     downs: &[Down<'_>],
 ) -> Result<Measured, String> {
-    let begin = match settings.backend {
-        // The write lock now, not at the first write: a busy database fails within busy_timeout.
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        _ => "BEGIN",
-    };
-    conn.execute(begin).await.map_err(|e| {
+    conn.execute(settings.backend.begin()).await.map_err(|e| {
         format!(
             "cannot open the transaction the down scripts are tried in: {}",
             describe_error(&e)
