@@ -17,7 +17,7 @@ use crate::config::Resolver;
 use crate::db::{self, Backend};
 use crate::error::InputError;
 use crate::migrate::apply::{self, Failure};
-use crate::migrate::history::{self, History, NewRow, Row, status};
+use crate::migrate::history::{self, History, NewRow, Row, Status as HistoryStatus};
 use crate::migrate::plan::{self, Item, Plan, State, title};
 use crate::migrate::session::Dialect as _;
 use crate::migrate::session::{self, Session};
@@ -524,7 +524,7 @@ async fn initial_rows(
             applied_at: String::new(),
             execution_ms: 0,
             applied_by: String::new(),
-            status: status.to_string(),
+            status,
             statements_done: None,
             note: None,
         })
@@ -536,7 +536,7 @@ async fn initial_versions(
     conn: &mut sqlx::AnyConnection,
     settings: &Settings,
     source: &Source,
-) -> Result<Option<(Vec<String>, &'static str, String)>, String> {
+) -> Result<Option<(Vec<String>, HistoryStatus, String)>, String> {
     if let Some(version) = &settings.baseline {
         let index = plan::find(source, version)
             .ok_or_else(|| format!("--baseline {version}: no migration has that version"))?;
@@ -551,7 +551,7 @@ async fn initial_versions(
             "baseline: {} migrations up to {version} recorded as applied, not run",
             versions.len()
         );
-        return Ok(Some((versions, status::BASELINE, message)));
+        return Ok(Some((versions, HistoryStatus::Baseline, message)));
     }
     match adopt::read(conn, settings.target.backend, source).await? {
         Some(a) if !a.versions.is_empty() || !a.unknown.is_empty() => {
@@ -567,7 +567,7 @@ async fn initial_versions(
                     a.unknown.join(", ")
                 ));
             }
-            Ok(Some((a.versions, status::ADOPTED, message)))
+            Ok(Some((a.versions, HistoryStatus::Adopted, message)))
         }
         _ => Ok(None),
     }
@@ -611,7 +611,7 @@ async fn write_initial(
     source: &Source,
     history: &History,
     versions: &[String],
-    status: &str,
+    status: HistoryStatus,
     message: &str,
     applied_by: &str,
 ) -> Result<(), String> {
@@ -1172,7 +1172,7 @@ async fn report_dry_run(
                 checksum: &m.checksum,
                 execution_ms: 0,
                 applied_by: "(you)",
-                status: status::APPLIED,
+                status: HistoryStatus::Applied,
                 statements_done: None,
                 note: None,
             });

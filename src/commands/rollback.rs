@@ -17,7 +17,7 @@ use crate::config::Resolver;
 use crate::db;
 use crate::error::InputError;
 use crate::migrate::guard;
-use crate::migrate::history::History;
+use crate::migrate::history::{History, Status as HistoryStatus};
 use crate::migrate::revert::{self, Range, Step};
 use crate::migrate::session::{self, Session};
 use crate::migrate::{apply, plan::title, source, step};
@@ -243,13 +243,11 @@ async fn rollback_locked(
                 "{} stopped part-way; finish it (migrate --resume or --mark-resolved) before rolling back",
                 step.version
             )),
-            Some(m) if step.row.status == crate::migrate::history::status::REVERTING && !resume => {
-                Some(format!(
-                    "a rollback of {} stopped after {} of its down statements: fix the cause, then re-run with --resume",
-                    m.version,
-                    step.row.statements_done.unwrap_or(0)
-                ))
-            }
+            Some(m) if step.row.status == HistoryStatus::Reverting && !resume => Some(format!(
+                "a rollback of {} stopped after {} of its down statements: fix the cause, then re-run with --resume",
+                m.version,
+                step.row.statements_done.unwrap_or(0)
+            )),
             Some(m) if m.checksum != step.row.checksum => Some(format!(
                 "{} changed after it was applied: its down script may not undo what ran; restore the file, or accept the change with `migrate --accept-checksum {} --reason …`",
                 m.up.path.display(),
@@ -361,8 +359,7 @@ async fn rollback_locked(
             ));
             continue;
         }
-        let resume = (step.row.status == crate::migrate::history::status::REVERTING)
-            .then(|| resume_from(step));
+        let resume = (step.row.status == HistoryStatus::Reverting).then(|| resume_from(step));
         step::enter(format!("reverting {}", title(m)));
         match revert::revert(conn, history, m, &step.row.version, resume).await {
             Ok(done) => {
@@ -460,7 +457,7 @@ async fn rollback_locked(
 
 /// Down statements an interrupted rollback of this step already ran (`--resume` skips them).
 fn resume_from(step: &Step) -> usize {
-    if step.row.status == crate::migrate::history::status::REVERTING {
+    if step.row.status == HistoryStatus::Reverting {
         step.row.statements_done.unwrap_or(0).max(0) as usize
     } else {
         0

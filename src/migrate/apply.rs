@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, Executor};
 
-use super::history::{History, NewRow, status};
+use super::history::{History, NewRow, Status};
 use super::position::{code_frame, file_position, line_col};
 use super::source::{Migration, Script};
 use super::split::{Statement, split};
@@ -175,7 +175,7 @@ pub async fn apply(
             let ms = started.elapsed().as_millis() as i64;
             super::step::enter(format!("recording {} in the history table", m.version));
             history
-                .insert(conn, &row(status::APPLIED, None, ms))
+                .insert(conn, &row(Status::Applied, None, ms))
                 .await
                 .map_err(|e| bookkeeping_failure(script, e))
         }
@@ -202,7 +202,7 @@ pub async fn apply(
     } else {
         let record = |done: usize| {
             row(
-                status::PARTIAL,
+                Status::Partial,
                 Some(done as i64),
                 started.elapsed().as_millis() as i64,
             )
@@ -246,7 +246,7 @@ pub async fn apply(
         }
         let ms = started.elapsed().as_millis() as i64;
         history
-            .record_progress(conn, &row(status::APPLIED, None, ms))
+            .record_progress(conn, &row(Status::Applied, None, ms))
             .await
             .map_err(stuck(stmts.len()))?;
         Ok(Done {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, Executor};
 
 use super::apply::{Failure, run_statement, runs_in_transaction, statements};
-use super::history::{History, Row, status};
+use super::history::{History, Row, Status};
 use super::source::{Migration, Source};
 use crate::db::{Backend, describe_error};
 use crate::migrate::session::Dialect as _;
@@ -188,7 +188,7 @@ pub async fn revert(
 
 /// Whether a row may be reverted at all (a partial migration must be finished first).
 pub fn revertible(row: &Row) -> bool {
-    row.status != status::PARTIAL
+    row.status != Status::Partial
 }
 
 #[cfg(test)]
@@ -222,7 +222,7 @@ mod tests {
             applied_at: format!("2026-01-0{version}"),
             execution_ms: 0,
             applied_by: String::new(),
-            status: status::APPLIED.into(),
+            status: Status::Applied,
             statements_done: None,
             note: None,
         }

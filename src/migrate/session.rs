@@ -448,7 +448,7 @@ mod tests {
         );
         let rows = db.rows(&mut s).await;
         assert_eq!(rows.len(), 1, "{rows:?}");
-        assert_eq!(rows[0].status, history::status::PARTIAL);
+        assert_eq!(rows[0].status, history::Status::Partial);
         assert_eq!(rows[0].statements_done, Some(1));
 
         // Under the lock a partial row is a migration that stopped: blocked without --resume.
@@ -474,7 +474,7 @@ mod tests {
         assert!(db.table_exists(&mut s, "b").await && db.table_exists(&mut s, "c").await);
         let rows = db.rows(&mut s).await;
         assert!(
-            rows.iter().all(|r| r.status == history::status::APPLIED),
+            rows.iter().all(|r| r.status == history::Status::Applied),
             "{rows:?}"
         );
         let (plan, _) = db.migrate(&mut s, false).await;
