@@ -16,13 +16,10 @@ use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::config::Resolver;
 use crate::db::{self, Backend};
 use crate::error::InputError;
-use crate::migrate::apply::{self, Failure};
-use crate::migrate::history::{self, History, NewRow, Row, Status as HistoryStatus};
-use crate::migrate::plan::{self, Item, Plan, State, title};
-use crate::migrate::session::Dialect as _;
-use crate::migrate::session::{self, Session};
-use crate::migrate::source::{self, Migration, Source};
-use crate::migrate::{adopt, backup, step};
+use crate::migrate::{
+    self as engine, Dialect as _, Failure, History, HistoryStatus, Item, Migration, NewRow, Plan,
+    Row, Session, SessionError, Source, State, step, title,
+};
 use crate::report::{CheckResult, Location, Report, Status};
 use crate::secret::Secret;
 use crate::units::{format_duration, plural};
@@ -42,7 +39,7 @@ struct View {
 struct Settings {
     target: Target,
     require_tables: Vec<String>,
-    plan: plan::Options,
+    plan: engine::PlanOptions,
     check: bool,
     resume: bool,
     dry_run: bool,
@@ -76,7 +73,7 @@ pub async fn run(
         // costs of a no-op run: done at once. A wrong file still ends the run with exit 2 at
         // once (the connection is dropped). Not for SQLite: opening it may create the file.
         let (dir, layout) = (settings.target.dir.clone(), settings.target.layout);
-        let mut loading = tokio::task::spawn_blocking(move || source::load(&dir, layout));
+        let mut loading = tokio::task::spawn_blocking(move || engine::load(&dir, layout));
         let opening = open(&settings, &history);
         tokio::pin!(opening);
         let mut opened = None;
@@ -145,7 +142,7 @@ fn resolve(
     Ok(Settings {
         target,
         require_tables,
-        plan: plan::Options {
+        plan: engine::PlanOptions {
             to: args.to.clone(),
             allow_out_of_order: args.allow_out_of_order || allow_out_of_order_config,
         },
@@ -183,7 +180,7 @@ fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError
         ("--to", &settings.plan.to),
     ] {
         if let Some(v) = version
-            && plan::find(source, v).is_none()
+            && engine::find(source, v).is_none()
         {
             return Err(InputError::new(format!(
                 "{flag} {v}: no migration in {} has that version",
@@ -404,7 +401,7 @@ async fn migrate(
     // Refuse before taking the lock; checked again under it.
     // A `partial` row may be a migration running right now in another process: only under the
     // lock does it mean one that stopped.
-    if !admin && session::blocked_before_lock(&plan, &settings.plan) {
+    if !admin && engine::blocked_before_lock(&plan, &settings.plan) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
@@ -437,7 +434,7 @@ async fn migrate(
     if backup_wanted {
         step::enter("checking the backup tool");
     }
-    if backup_wanted && let Err(e) = backup::preflight(conn, settings.target.backend).await {
+    if backup_wanted && let Err(e) = engine::backup_preflight(conn, settings.target.backend).await {
         results.push(result(
             "migrate.backup",
             "backup",
@@ -473,7 +470,7 @@ async fn migrate(
                 t,
             ));
         }
-        Err(e @ session::Error::LockKey(_)) => {
+        Err(e @ SessionError::LockKey(_)) => {
             results.push(result("migrate.lock", "lock", Status::Fail, e.to_string()));
             return Ok(());
         }
@@ -538,7 +535,7 @@ async fn initial_versions(
     source: &Source,
 ) -> Result<Option<(Vec<String>, HistoryStatus, String)>, String> {
     if let Some(version) = &settings.baseline {
-        let index = plan::find(source, version)
+        let index = engine::find(source, version)
             .ok_or_else(|| format!("--baseline {version}: no migration has that version"))?;
         let upto = &source.migrations[index].order;
         let versions: Vec<String> = source
@@ -553,7 +550,7 @@ async fn initial_versions(
         );
         return Ok(Some((versions, HistoryStatus::Baseline, message)));
     }
-    match adopt::read(conn, settings.target.backend, source).await? {
+    match engine::read_adoption(conn, settings.target.backend, source).await? {
         Some(a) if !a.versions.is_empty() || !a.unknown.is_empty() => {
             let mut message = format!(
                 "adopted {} applied migrations from {} (recorded, not run)",
@@ -650,7 +647,7 @@ async fn admin_update(
 ) -> Option<CheckResult> {
     let at = humantime::format_rfc3339_seconds(SystemTime::now());
     if let Some(version) = &settings.accept_checksum {
-        let Some(m) = plan::find(source, version).map(|i| &source.migrations[i]) else {
+        let Some(m) = engine::find(source, version).map(|i| &source.migrations[i]) else {
             return Some(result(
                 "migrate.accept-checksum",
                 "accept checksum",
@@ -696,7 +693,7 @@ async fn admin_update(
         );
     }
     if let Some(version) = &settings.mark_resolved {
-        let Some(m) = plan::find(source, version).map(|i| &source.migrations[i]) else {
+        let Some(m) = engine::find(source, version).map(|i| &source.migrations[i]) else {
             return Some(result(
                 "migrate.mark-resolved",
                 "mark resolved",
@@ -772,7 +769,7 @@ async fn apply_all(
             return Ok(());
         }
     };
-    let applied_by = history::applied_by(|k| std::env::var(k).ok());
+    let applied_by = engine::applied_by(|k| std::env::var(k).ok());
     if !existed || (rows.is_empty() && settings.baseline.is_some()) {
         match record_initial(conn, settings, source, history, &applied_by).await {
             Ok(Some(message)) => results.push(result(
@@ -820,7 +817,7 @@ async fn apply_all(
     ));
     let plan =
         Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
-    if session::blocked(&plan, &settings.plan, settings.resume) {
+    if engine::blocked(&plan, &settings.plan, settings.resume) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
@@ -837,7 +834,10 @@ async fn apply_all(
     Ok(())
 }
 
-type Outcomes<'a> = (&'a [(usize, Result<apply::Done, Failure>)], Option<&'a str>);
+type Outcomes<'a> = (
+    &'a [(usize, Result<engine::Done, Failure>)],
+    Option<&'a str>,
+);
 
 /// One `migrate.applied` result for the migrations applied before this run, one result per
 /// migration that ran, failed, is pending or needs attention, and one per recorded version
@@ -849,7 +849,7 @@ fn report_items(
     outcomes: Option<Outcomes<'_>>,
     results: &mut Vec<CheckResult>,
 ) {
-    let mut by_item: Vec<Option<&Result<apply::Done, Failure>>> = vec![None; plan.items.len()];
+    let mut by_item: Vec<Option<&Result<engine::Done, Failure>>> = vec![None; plan.items.len()];
     for (i, outcome) in outcomes.map_or(&[][..], |(o, _)| o) {
         by_item[*i] = Some(outcome);
     }
@@ -892,7 +892,7 @@ fn report_items(
                             .unwrap_or_default()
                     ),
                 ),
-                json!({"statements": done.statements, "duration_ms": done.duration.as_millis() as u64, "transaction": apply::runs_in_transaction(view.backend, &m.up), "resumed": done.resumed}),
+                json!({"statements": done.statements, "duration_ms": done.duration.as_millis() as u64, "transaction": engine::runs_in_transaction(view.backend, &m.up), "resumed": done.resumed}),
             ),
             (Some(Err(f)), _) => failure_result(m, f),
             (None, state) => state_result(m, item, state, view, outcomes.and_then(|(_, f)| f)),
@@ -1032,7 +1032,7 @@ fn state_result(
             ),
         ),
         State::Partial { statements_done } => {
-            let stmts = apply::statements(&m.up);
+            let stmts = engine::statements(&m.up);
             let next = stmts.get(*statements_done as usize);
             let mut r = result(
                 &id,
@@ -1042,7 +1042,7 @@ fn state_result(
                     "stopped after {statements_done} of {} statements{}: re-run with --resume to continue from there once the cause is fixed",
                     stmts.len(),
                     next.map(|s| {
-                        let (line, _) = crate::migrate::position::line_col(&m.up.text, s.offset);
+                        let (line, _) = engine::line_col(&m.up.text, s.offset);
                         format!(
                             "; statement {} at {}:{line} did not complete",
                             statements_done + 1,
@@ -1053,7 +1053,7 @@ fn state_result(
                 ),
             );
             if let Some(s) = next {
-                let (line, column) = crate::migrate::position::line_col(&m.up.text, s.offset);
+                let (line, column) = engine::line_col(&m.up.text, s.offset);
                 r.location = Some(Location {
                     file: m.up.path.display().to_string(),
                     line,
@@ -1164,8 +1164,8 @@ async fn report_dry_run(
             continue;
         }
         if runs[i] {
-            let stmts = apply::statements(&m.up);
-            let in_tx = apply::runs_in_transaction(settings.target.backend, &m.up);
+            let stmts = engine::statements(&m.up);
+            let in_tx = engine::runs_in_transaction(settings.target.backend, &m.up);
             let insert = history.insert_shown(&NewRow {
                 version: &m.version,
                 name: &m.name,

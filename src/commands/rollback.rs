@@ -16,11 +16,9 @@ use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::config::Resolver;
 use crate::db;
 use crate::error::InputError;
-use crate::migrate::guard;
-use crate::migrate::history::{History, Status as HistoryStatus};
-use crate::migrate::revert::{self, Range, Step};
-use crate::migrate::session::{self, Session};
-use crate::migrate::{apply, plan::title, source, step};
+use crate::migrate::{
+    self as engine, History, HistoryStatus, Range, Session, SessionError, Source, Step, step, title,
+};
 use crate::report::{CheckResult, Report, Status};
 use crate::units::{format_duration, plural};
 
@@ -47,7 +45,7 @@ pub async fn run(
         (None, Some(n), _) => Range::Steps(n as usize),
         _ => Range::All,
     };
-    let source = source::load(&target.dir, target.layout)?;
+    let source = engine::load(&target.dir, target.layout)?;
     let history =
         History::new(&target.table, target.backend).map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
@@ -107,13 +105,13 @@ fn step_id(step: &Step) -> String {
 /// The database part. Returns whether it completed (the hooks run only then).
 async fn rollback(
     target: &Target,
-    source: &source::Source,
+    source: &Source,
     history: &History,
     opts: Options<'_>,
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
     let dry_run = opts.dry_run;
-    let failed = |e: session::Error, id: &str, name: &str, results: &mut Vec<CheckResult>| {
+    let failed = |e: SessionError, id: &str, name: &str, results: &mut Vec<CheckResult>| {
         results.push(result(id, name, Status::Fail, e.to_string()));
         Ok(Database::Failed)
     };
@@ -176,7 +174,7 @@ enum Database {
 async fn rollback_locked(
     conn: &mut sqlx::AnyConnection,
     target: &Target,
-    source: &source::Source,
+    source: &Source,
     history: &History,
     opts: Options<'_>,
     results: &mut Vec<CheckResult>,
@@ -202,7 +200,8 @@ async fn rollback_locked(
             return Ok(Database::Failed);
         }
     };
-    let steps = revert::select(source, &rows, range).map_err(|e| InputError::new(e).key("--to"))?;
+    let steps =
+        engine::select_reverts(source, &rows, range).map_err(|e| InputError::new(e).key("--to"))?;
     if steps.is_empty() {
         results.push(result(
             "rollback.plan",
@@ -239,7 +238,7 @@ async fn rollback_locked(
                 step.version,
                 source.dir.display()
             )),
-            Some(_) if !revert::revertible(&step.row) => Some(format!(
+            Some(_) if !engine::revertible(&step.row) => Some(format!(
                 "{} stopped part-way; finish it (migrate --resume or --mark-resolved) before rolling back",
                 step.version
             )),
@@ -278,18 +277,18 @@ async fn rollback_locked(
     // The data-loss guard: what the down scripts destroy, measured where the database can try
     // them in a transaction it rolls back, read from their statements elsewhere.
     step::enter("measuring what the down scripts would destroy");
-    let downs: Vec<guard::Down<'_>> = steps
+    let downs: Vec<engine::Down<'_>> = steps
         .iter()
         .map(|step| {
             let m = &source.migrations[step.index.expect("checked above")];
-            guard::Down {
+            engine::Down {
                 version: &m.version,
                 script: m.down.as_ref().expect("checked above"),
                 resume_from: resume_from(step),
             }
         })
         .collect();
-    let settings = guard::Settings {
+    let settings = engine::GuardSettings {
         backend: target.backend,
         history_table: &history.table,
         timeout: target.lock_timeout,
@@ -299,7 +298,7 @@ async fn rollback_locked(
         writable: !dry_run,
     };
     let started_guard = Instant::now();
-    let verdict = guard::assess(conn, settings, &downs).await;
+    let verdict = engine::assess(conn, settings, &downs).await;
     let mut r = guard_result(verdict.as_ref(), allow_data_loss, dry_run);
     r.duration_ms = started_guard.elapsed().as_millis() as u64;
     let refused = r.status == Status::Fail;
@@ -312,7 +311,7 @@ async fn rollback_locked(
         for step in &steps {
             let m = &source.migrations[step.index.expect("checked above")];
             let down = m.down.as_ref().expect("checked above");
-            let mut sql: String = apply::statements(down)
+            let mut sql: String = engine::statements(down)
                 .iter()
                 .map(|s| format!("{};\n", s.text))
                 .collect();
@@ -334,7 +333,7 @@ async fn rollback_locked(
     }
 
     if target.backup.is_some()
-        && let Err(e) = crate::migrate::backup::preflight(conn, target.backend).await
+        && let Err(e) = engine::backup_preflight(conn, target.backend).await
     {
         results.push(result(
             "rollback.backup",
@@ -361,7 +360,7 @@ async fn rollback_locked(
         }
         let resume = (step.row.status == HistoryStatus::Reverting).then(|| resume_from(step));
         step::enter(format!("reverting {}", title(m)));
-        match revert::revert(conn, history, m, &step.row.version, resume).await {
+        match engine::revert(conn, history, m, &step.row.version, resume).await {
             Ok(done) => {
                 step::finished(m.version.clone());
                 let mut r = result(
@@ -470,7 +469,7 @@ const LISTED: usize = 5;
 /// The guard's verdict as a result: pass, or a short refusal (a warning with
 /// `--allow-data-loss`) whose details list every table and column.
 fn guard_result(
-    verdict: Result<&guard::Verdict, &String>,
+    verdict: Result<&engine::Verdict, &String>,
     allow_data_loss: bool,
     dry_run: bool,
 ) -> CheckResult {
@@ -499,7 +498,7 @@ fn guard_result(
         }
     };
     let how = match verdict.method {
-        Some(guard::Method::Measured) => {
+        Some(engine::GuardMethod::Measured) => {
             "tried the down scripts in a transaction and rolled it back"
         }
         _ if dry_run => "read the down scripts' statements (a dry run does not try them)",
@@ -511,7 +510,7 @@ fn guard_result(
         "columns": verdict.columns.iter().map(|c| json!({"table": c.table, "column": c.column, "values": c.values})).collect::<Vec<_>>(),
         "unjudged": verdict.unjudged.iter().map(|u| json!({"version": u.version, "at": u.at, "statement": u.statement})).collect::<Vec<_>>(),
         "read_instead": verdict.read_instead,
-        "count_cap": guard::COUNT_CAP,
+        "count_cap": engine::COUNT_CAP,
     });
     if verdict.clean() {
         let mut message = format!("the down scripts destroy no data: {how}");
@@ -539,7 +538,7 @@ fn guard_result(
                 format!(
                     "{} ({})",
                     t.table,
-                    guard::count_words(t.rows, "row", "rows")
+                    engine::count_words(t.rows, "row", "rows")
                 )
             })
             .chain(verdict.columns.iter().map(|c| {
@@ -547,7 +546,7 @@ fn guard_result(
                     "{}.{} ({})",
                     c.table,
                     c.column,
-                    guard::count_words(c.values, "value", "values")
+                    engine::count_words(c.values, "value", "values")
                 )
             }))
             .collect();

@@ -12,10 +12,7 @@ use crate::cli::{GlobalArgs, MigrationsArgs};
 use crate::config::{Located, Resolver};
 use crate::db::Backend;
 use crate::error::InputError;
-use crate::migrate::apply::{self, Failure};
-use crate::migrate::backup;
-use crate::migrate::source::{self, Layout};
-use crate::migrate::step::{self, Stopped};
+use crate::migrate::{self as engine, Failure, Layout, Script, Stopped, step};
 use crate::report::{CheckResult, Location, Status};
 use crate::secret::{Secret, mask_url};
 use crate::units::{format_duration, plural};
@@ -28,11 +25,8 @@ const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Refuses (exit 2) a script with its own BEGIN/COMMIT that would run inside shipgate's
 /// transaction.
-pub(super) fn refuse_own_transaction(
-    backend: Backend,
-    script: &source::Script,
-) -> Result<(), InputError> {
-    match apply::own_transaction_control(backend, script) {
+pub(super) fn refuse_own_transaction(backend: Backend, script: &Script) -> Result<(), InputError> {
+    match engine::own_transaction_control(backend, script) {
         Some(line) => Err(InputError::new(format!(
             "{} controls its own transaction (BEGIN/COMMIT/ROLLBACK): inside shipgate's transaction that would commit part of it and leave the rest, and its history row, outside",
             script.path.display()
@@ -173,7 +167,7 @@ pub(super) async fn take_backup(
     };
     let t = Instant::now();
     step::enter(format!("backing the database up into {}", dir.display()));
-    match backup::take(
+    match engine::take_backup(
         conn,
         target.backend,
         target.url.expose(),

@@ -97,6 +97,7 @@ pub struct Acquired {
     /// Who held it while we waited, if anyone did.
     pub held_by: Option<Holder>,
     /// The open, locked file (SQLite); closing it releases the lock.
+    #[expect(dead_code, reason = "held for its Drop, which releases the lock")]
     pub file: Option<std::fs::File>,
 }
 

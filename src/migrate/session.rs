@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 
 use super::apply::{self, Failure};
 use super::history::History;
-use super::lock::{self, Acquired, Holder, Key};
+use super::lock::{self, Acquired, Holder};
 use super::plan::{self, Plan, State, title};
 use super::source::Source;
 use super::step;
@@ -94,7 +94,7 @@ pub struct Applied {
 pub struct Session {
     conn: AnyConnection,
     backend: Backend,
-    held: Option<(Key, Acquired)>,
+    held: Option<Acquired>,
 }
 
 impl Session {
@@ -162,15 +162,15 @@ impl Session {
             waited: acquired.waited,
             held_by: acquired.held_by.clone(),
         };
-        self.held = Some((key, acquired));
+        self.held = Some(acquired);
         Ok(locked)
     }
 
     /// Releases the lock, if held.
     pub async fn unlock(&mut self) {
-        if let Some((key, acquired)) = self.held.take() {
+        if let Some(acquired) = self.held.take() {
             step::enter("releasing the lock");
-            lock::release(&mut self.conn, &key).await;
+            lock::release(&mut self.conn, &acquired.key).await;
             drop(acquired);
         }
     }
