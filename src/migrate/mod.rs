@@ -21,7 +21,7 @@ pub mod source;
 mod split;
 pub mod step;
 
-pub use adopt::read as read_adoption;
+pub use adopt::{initial_rows, record_initial};
 pub use apply::{Done, Failure, own_transaction_control, runs_in_transaction, statements};
 pub use backup::{preflight as backup_preflight, take as take_backup};
 pub use guard::{

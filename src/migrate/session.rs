@@ -27,6 +27,8 @@ pub trait Dialect: Copy {
     /// Whether the server has a lock held for the whole session; else the run locks a file next
     /// to the database and each transaction takes the write lock.
     fn has_session_lock(self) -> bool;
+    /// An identifier (a table or column name) written into SQL.
+    fn quote_ident(self, ident: &str) -> String;
 }
 
 impl Dialect for Backend {
@@ -45,6 +47,13 @@ impl Dialect for Backend {
 
     fn has_session_lock(self) -> bool {
         self != Backend::Sqlite
+    }
+
+    fn quote_ident(self, ident: &str) -> String {
+        match self {
+            Backend::MySql => format!("`{}`", ident.replace('`', "``")),
+            Backend::Postgres | Backend::Sqlite => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
     }
 }
 
@@ -334,6 +343,8 @@ mod tests {
         assert_eq!(Backend::Postgres.begin(), "BEGIN");
         assert!(Backend::MySql.commits_ddl() && !Backend::Postgres.commits_ddl());
         assert!(!Backend::Sqlite.has_session_lock() && Backend::MySql.has_session_lock());
+        assert_eq!(Backend::MySql.quote_ident("a`b"), "`a``b`");
+        assert_eq!(Backend::Sqlite.quote_ident("a\"b"), "\"a\"\"b\"");
     }
 
     #[tokio::test]

@@ -126,7 +126,7 @@ async fn measure_in_transaction(
                     || a.updated > 0
                     || lost_column;
                 if changed {
-                    let counts = count(conn, a).await?;
+                    let counts = count(conn, settings.backend, a).await?;
                     touched.push((t, Some((a, counts))));
                 }
             }
@@ -135,7 +135,7 @@ async fn measure_in_transaction(
     exec(conn, "ROLLBACK TO SAVEPOINT shipgate_guard").await?;
     let mut measured = Measured::default();
     for (t, after) in touched {
-        let was = count(conn, t).await?;
+        let was = count(conn, settings.backend, t).await?;
         if was.rows == 0 {
             continue;
         }
@@ -207,12 +207,9 @@ async fn exec(conn: &mut AnyConnection, sql: &str) -> Result<(), String> {
         })
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The user tables and their columns, without the history table.
 async fn catalog(conn: &mut AnyConnection, settings: Settings<'_>) -> Result<Vec<Table>, String> {
+    let quote = |name: &str| settings.backend.quote_ident(name);
     let history = settings
         .history_table
         .rsplit('.')
@@ -313,7 +310,8 @@ async fn catalog(conn: &mut AnyConnection, settings: Settings<'_>) -> Result<Vec
 
 /// Rows and non-NULL values per column, read from at most COUNT_CAP + 1 rows; a column that
 /// shows no value there in a bigger table is asked once more with `EXISTS`.
-async fn count(conn: &mut AnyConnection, t: &Table) -> Result<Counts, String> {
+async fn count(conn: &mut AnyConnection, backend: Backend, t: &Table) -> Result<Counts, String> {
+    let quote = |name: &str| backend.quote_ident(name);
     let failed = |e: sqlx::Error| {
         format!(
             "cannot count the rows of {} (the guard must know what a rollback destroys): {}",
