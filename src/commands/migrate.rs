@@ -493,6 +493,7 @@ async fn migrate(
 }
 
 /// `--accept-checksum` and `--mark-resolved`: audited changes of the history, never a hand edit.
+/// The first one given is done (a repair is its own run).
 async fn admin_update(
     conn: &mut sqlx::AnyConnection,
     settings: &Settings,
@@ -500,88 +501,64 @@ async fn admin_update(
     history: &History,
     applied_by: &str,
 ) -> Option<CheckResult> {
+    let (accept, version) = match (&settings.accept_checksum, &settings.mark_resolved) {
+        (Some(version), _) => (true, version),
+        (None, Some(version)) => (false, version),
+        (None, None) => return None,
+    };
+    let (flag, id, name) = if accept {
+        (
+            "--accept-checksum",
+            "migrate.accept-checksum",
+            "accept checksum",
+        )
+    } else {
+        ("--mark-resolved", "migrate.mark-resolved", "mark resolved")
+    };
+    let row = |status, message: String| Some(result(id, name, status, message));
+    let Some(m) = engine::find(source, version).map(|i| &source.migrations[i]) else {
+        return row(
+            Status::Fail,
+            format!("{flag} {version}: no migration file has that version"),
+        );
+    };
     let at = humantime::format_rfc3339_seconds(SystemTime::now());
-    if let Some(version) = &settings.accept_checksum {
-        let Some(m) = engine::find(source, version).map(|i| &source.migrations[i]) else {
-            return Some(result(
-                "migrate.accept-checksum",
-                "accept checksum",
-                Status::Fail,
-                format!("--accept-checksum {version}: no migration file has that version"),
-            ));
-        };
+    let reason = &settings.reason;
+    let written = if accept {
         let entry = format!(
-            "[{at}] checksum {} accepted by {applied_by}: {}",
-            m.checksum, settings.reason
+            "[{at}] checksum {} accepted by {applied_by}: {reason}",
+            m.checksum
         );
-        return Some(
-            match history
-                .accept_checksum(conn, &m.version, &m.checksum, &entry)
-                .await
-            {
-                Ok(true) => result(
-                    "migrate.accept-checksum",
-                    "accept checksum",
-                    Status::Pass,
-                    format!(
-                        "{} now records the checksum of {} ({})",
-                        m.version,
-                        m.up.path.display(),
-                        settings.reason
-                    ),
-                ),
-                Ok(false) => result(
-                    "migrate.accept-checksum",
-                    "accept checksum",
-                    Status::Fail,
-                    format!(
-                        "--accept-checksum {version}: it is not applied, so there is nothing to accept"
-                    ),
-                ),
-                Err(e) => result(
-                    "migrate.accept-checksum",
-                    "accept checksum",
-                    Status::Fail,
-                    e,
-                ),
-            },
-        );
+        history
+            .accept_checksum(conn, &m.version, &m.checksum, &entry)
+            .await
+    } else {
+        let entry = format!("[{at}] partial migration marked resolved by {applied_by}: {reason}");
+        history.mark_resolved(conn, &m.version, &entry).await
+    };
+    match written {
+        Ok(true) if accept => row(
+            Status::Pass,
+            format!(
+                "{} now records the checksum of {} ({reason})",
+                m.version,
+                m.up.path.display()
+            ),
+        ),
+        Ok(true) => row(
+            Status::Pass,
+            format!("{} is recorded as resolved ({reason})", m.version),
+        ),
+        Ok(false) if accept => row(
+            Status::Fail,
+            format!("{flag} {version}: it is not applied, so there is nothing to accept"),
+        ),
+        Ok(false) => row(
+            Status::Fail,
+            format!("{flag} {version}: it has no history row"),
+        ),
+        Err(e) => row(Status::Fail, e),
     }
-    if let Some(version) = &settings.mark_resolved {
-        let Some(m) = engine::find(source, version).map(|i| &source.migrations[i]) else {
-            return Some(result(
-                "migrate.mark-resolved",
-                "mark resolved",
-                Status::Fail,
-                format!("--mark-resolved {version}: no migration file has that version"),
-            ));
-        };
-        let entry = format!(
-            "[{at}] partial migration marked resolved by {applied_by}: {}",
-            settings.reason
-        );
-        return Some(
-            match history.mark_resolved(conn, &m.version, &entry).await {
-                Ok(true) => result(
-                    "migrate.mark-resolved",
-                    "mark resolved",
-                    Status::Pass,
-                    format!(
-                        "{} is recorded as resolved ({})",
-                        m.version, settings.reason
-                    ),
-                ),
-                Ok(false) => result(
-                    "migrate.mark-resolved",
-                    "mark resolved",
-                    Status::Fail,
-                    format!("--mark-resolved {version}: it has no history row"),
-                ),
-                Err(e) => result("migrate.mark-resolved", "mark resolved", Status::Fail, e),
-            },
-        );
-    }
-    None
 }
 
 async fn read_rows(conn: &mut sqlx::AnyConnection, history: &History) -> Result<Vec<Row>, String> {
