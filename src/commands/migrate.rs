@@ -1,15 +1,15 @@
 //! `shipgate migrate`: reads the migrations and the history, decides, and applies under a lock.
 //! Glue: the work is in `crate::migrate`; this file turns its answers into the Report.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde_json::json;
 
 mod rows;
 
 use super::target::{
-    Target, deadline_result, refuse_own_transaction, refuse_selection, resolve_target, take_backup,
-    timed,
+    Target, connect, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
+    take_backup, timed,
 };
 use super::{Inputs, Outcome, with_details};
 use crate::cli::{GlobalArgs, MigrateArgs};
@@ -21,8 +21,6 @@ use crate::report::{CheckResult, Report, Status};
 use crate::secret::Secret;
 use crate::units::format_duration;
 use rows::{View, report_check, report_dry_run, report_items};
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a run needs, resolved from flags, environment and config.
 struct Settings {
@@ -198,14 +196,7 @@ struct Opened {
 async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<CheckResult>> {
     let t = Instant::now();
     let target = &settings.target;
-    let mut session = match Session::connect(
-        target.url.expose(),
-        &target.shown_url,
-        target.backend,
-        CONNECT_TIMEOUT,
-    )
-    .await
-    {
+    let mut session = match connect(target).await {
         Ok(s) => s,
         Err(e) => {
             return Err(vec![result(

@@ -9,7 +9,7 @@ use serde_json::json;
 mod rows;
 
 use super::target::{
-    Target, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
+    Target, connect, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
     step_failure, take_backup, timed,
 };
 use super::{Inputs, Outcome, with_details};
@@ -19,13 +19,12 @@ use crate::config::Resolver;
 use crate::db;
 use crate::error::InputError;
 use crate::migrate::{
-    self as engine, History, HistoryStatus, Range, Session, SessionError, Source, Step, step, title,
+    self as engine, History, HistoryStatus, Range, SessionError, Source, Step, step, title,
 };
 use crate::report::{CheckResult, Report, Status};
 use crate::units::{format_duration, plural};
 use rows::guard_result;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn run(
@@ -118,14 +117,7 @@ async fn rollback(
         results.push(result(id, name, Status::Fail, e.to_string()));
         Ok(Database::Failed)
     };
-    let mut session = match Session::connect(
-        target.url.expose(),
-        &target.shown_url,
-        target.backend,
-        CONNECT_TIMEOUT,
-    )
-    .await
-    {
+    let mut session = match connect(target).await {
         Ok(s) => s,
         Err(e) => return failed(e, "rollback.database", "database", results),
     };

@@ -12,13 +12,16 @@ use crate::cli::{GlobalArgs, MigrationsArgs};
 use crate::config::{Located, Resolver};
 use crate::db::Backend;
 use crate::error::InputError;
-use crate::migrate::{self as engine, Failure, Layout, Script, Stopped, step};
+use crate::migrate::{
+    self as engine, Failure, Layout, Script, Session, SessionError, Stopped, step,
+};
 use crate::report::{CheckResult, Location, Status};
 use crate::secret::{Secret, mask_url};
 use crate::units::{format_duration, plural};
 
 const DEFAULT_TABLE: &str = "shipgate_migrations";
 const DEFAULT_DIR: &str = "migrations";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// A dump of a large database takes a while; it still has a deadline.
 const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -152,6 +155,17 @@ fn with_application_name(backend: Backend, url: &str) -> String {
     }
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}application_name=shipgate%20migrate")
+}
+
+/// Connects to the target's database (the session's first step, for both commands).
+pub(super) async fn connect(target: &Target) -> Result<Session, SessionError> {
+    Session::connect(
+        target.url.expose(),
+        &target.shown_url,
+        target.backend,
+        CONNECT_TIMEOUT,
+    )
+    .await
 }
 
 /// Takes the `--backup` (named after the command); records the result. False when it failed (nothing may change then).

@@ -27,6 +27,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status shipgate writes.
+    const WRITTEN: [Status; 6] = [
+        Status::Applied,
+        Status::Partial,
+        Status::Adopted,
+        Status::Baseline,
+        Status::Resolved,
+        Status::Reverting,
+    ];
+
     /// The column's text.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,17 +51,10 @@ impl Status {
     }
 
     fn parse(text: &str) -> Status {
-        [
-            Status::Applied,
-            Status::Partial,
-            Status::Adopted,
-            Status::Baseline,
-            Status::Resolved,
-            Status::Reverting,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-        .unwrap_or(Status::Unknown)
+        Status::WRITTEN
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .unwrap_or(Status::Unknown)
     }
 }
 
@@ -482,14 +485,7 @@ mod tests {
 
     #[test]
     fn statuses_read_back_as_written() {
-        for s in [
-            Status::Applied,
-            Status::Partial,
-            Status::Adopted,
-            Status::Baseline,
-            Status::Resolved,
-            Status::Reverting,
-        ] {
+        for s in Status::WRITTEN {
             assert_eq!(Status::parse(s.as_str()), s);
         }
         assert_eq!(Status::Reverting.to_string(), "reverting");
