@@ -19,7 +19,7 @@ use crate::config::Resolver;
 use crate::db;
 use crate::error::InputError;
 use crate::migrate::{
-    self as engine, History, HistoryStatus, Range, SessionError, Source, Step, step, title,
+    self as engine, History, HistoryStatus, Range, Session, SessionError, Source, Step, step, title,
 };
 use crate::report::{CheckResult, Report, Status};
 use crate::units::{format_duration, plural};
@@ -144,7 +144,7 @@ async fn rollback(
             Err(e) => return failed(e, "rollback.lock", "lock", results),
         }
     }
-    let outcome = rollback_locked(session.conn(), target, source, history, opts, results).await;
+    let outcome = rollback_locked(&mut session, target, source, history, opts, results).await;
     session.unlock().await;
     outcome
 }
@@ -167,7 +167,7 @@ enum Database {
 }
 
 async fn rollback_locked(
-    conn: &mut sqlx::AnyConnection,
+    session: &mut Session,
     target: &Target,
     source: &Source,
     history: &History,
@@ -181,8 +181,8 @@ async fn rollback_locked(
         dry_run,
     } = opts;
     step::enter(format!("reading the history table {}", history.table));
-    let rows = match db::answered("the history query", history.exists(conn)).await {
-        Ok(true) => match db::answered("the history query", history.rows(conn)).await {
+    let rows = match db::answered("the history query", history.exists(session.conn())).await {
+        Ok(true) => match db::answered("the history query", history.rows(session.conn())).await {
             Ok(rows) => rows,
             Err(e) => {
                 results.push(result("rollback.history", "history table", Status::Fail, e));
@@ -279,7 +279,7 @@ async fn rollback_locked(
             engine::Down {
                 version: &m.version,
                 script: m.down.as_ref().expect("checked above"),
-                resume_from: resume_from(step),
+                resume_from: step.resume_from(),
             }
         })
         .collect();
@@ -293,7 +293,7 @@ async fn rollback_locked(
         writable: !dry_run,
     };
     let started_guard = Instant::now();
-    let verdict = engine::assess(conn, settings, &downs).await;
+    let verdict = engine::assess(session.conn(), settings, &downs).await;
     let mut r = guard_result(verdict.as_ref(), allow_data_loss, dry_run);
     r.duration_ms = started_guard.elapsed().as_millis() as u64;
     let refused = r.status == Status::Fail;
@@ -328,7 +328,7 @@ async fn rollback_locked(
     }
 
     if target.backup.is_some()
-        && let Err(e) = engine::backup_preflight(conn, target.backend).await
+        && let Err(e) = engine::backup_preflight(session.conn(), target.backend).await
     {
         results.push(result(
             "rollback.backup",
@@ -338,7 +338,15 @@ async fn rollback_locked(
         ));
         return Ok(Database::Failed);
     }
-    if !take_backup("rollback", conn, target, "rollback.backup", results).await {
+    if !take_backup(
+        "rollback",
+        session.conn(),
+        target,
+        "rollback.backup",
+        results,
+    )
+    .await
+    {
         return Ok(Database::Failed);
     }
     let mut failed = None;
@@ -353,11 +361,10 @@ async fn rollback_locked(
             ));
             continue;
         }
-        let resume = (step.row.status == HistoryStatus::Reverting).then(|| resume_from(step));
-        step::enter(format!("reverting {}", title(m)));
-        match engine::revert(conn, history, m, &step.row.version, resume).await {
+        // Each row is pushed as its step ends: a run cut off by its deadline keeps the rows of
+        // the steps it finished.
+        match session.revert(history, m, step).await {
             Ok(done) => {
-                step::finished(m.version.clone());
                 let mut r = result(
                     &step_id(step),
                     &title(m),
@@ -395,7 +402,7 @@ async fn rollback_locked(
     }
     // "Verify the migration tracking table was cleaned."
     let reverted: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
-    match db::answered("the history query", history.rows(conn)).await {
+    match db::answered("the history query", history.rows(session.conn())).await {
         Ok(rows) => {
             let still: Vec<&str> = rows
                 .iter()
@@ -447,15 +454,6 @@ async fn rollback_locked(
     } else {
         Database::Failed
     })
-}
-
-/// Down statements an interrupted rollback of this step already ran (`--resume` skips them).
-fn resume_from(step: &Step) -> usize {
-    if step.row.status == HistoryStatus::Reverting {
-        step.row.statements_done.unwrap_or(0).max(0) as usize
-    } else {
-        0
-    }
 }
 
 /// The hooks of `[rollback]`, as check units (one each).

@@ -30,7 +30,7 @@ pub use guard::{
 pub use history::{History, NewRow, Row, Status as HistoryStatus, applied_by};
 pub use plan::{Item, Options as PlanOptions, Plan, State, find, title};
 pub use position::line_col;
-pub use revert::{Range, Step, revert, revertible, select as select_reverts};
+pub use revert::{Range, Step, revertible, select as select_reverts};
 pub use session::{
     Applied, Dialect, Error as SessionError, Locked, Session, blocked, blocked_before_lock,
 };

@@ -187,6 +187,17 @@ pub async fn revert(
 }
 
 /// Whether a row may be reverted at all (a partial migration must be finished first).
+impl Step {
+    /// Down statements an interrupted rollback of this step already ran (`--resume` skips them).
+    pub fn resume_from(&self) -> usize {
+        if self.row.status == Status::Reverting {
+            self.row.statements_done.unwrap_or(0).max(0) as usize
+        } else {
+            0
+        }
+    }
+}
+
 pub fn revertible(row: &Row) -> bool {
     row.status != Status::Partial
 }

@@ -10,10 +10,11 @@ use std::time::Duration;
 use sqlx::AnyConnection;
 
 use super::apply::{self, Failure};
-use super::history::History;
+use super::history::{History, Status as HistoryStatus};
 use super::lock::{self, Acquired, Holder};
 use super::plan::{self, Plan, State, title};
-use super::source::Source;
+use super::revert::{self, Reverted, Step};
+use super::source::{Migration, Source};
 use super::step;
 use crate::db::{self, Backend};
 use crate::units::format_duration;
@@ -236,6 +237,24 @@ impl Session {
         }
         applied
     }
+
+    /// Reverts one step of a rollback with `m`'s down script; a step whose rollback stopped
+    /// part-way continues after its last completed down statement. One step at a time, so the
+    /// command reports each as it ends (a run cut off by its deadline keeps those rows).
+    pub async fn revert(
+        &mut self,
+        history: &History,
+        m: &Migration,
+        step: &Step,
+    ) -> Result<Reverted, Failure> {
+        let resume = (step.row.status == HistoryStatus::Reverting).then(|| step.resume_from());
+        step::enter(format!("reverting {}", title(m)));
+        let outcome = revert::revert(&mut self.conn, history, m, &step.row.version, resume).await;
+        if outcome.is_ok() {
+            step::finished(m.version.clone());
+        }
+        outcome
+    }
 }
 
 /// Whether the plan may not run before the lock: drift and refused out-of-order migrations. A
@@ -403,6 +422,33 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn a_failing_down_script_leaves_the_step_as_it_was() {
+        let db = Db::new();
+        db.write("001_a.up.sql", "CREATE TABLE a (x INT);\n");
+        db.write("001_a.down.sql", "DROP TABLE a;\n");
+        db.write("002_b.up.sql", "CREATE TABLE b (x INT);\n");
+        db.write("002_b.down.sql", "DROP TABLE b;\nDROP TABLE nope;\n");
+        let mut s = db.session().await;
+        let (_, applied) = db.migrate(&mut s, false).await;
+        assert_eq!(applied.expect("fresh").failed, None);
+        let source = db.source();
+        let rows = db.rows(&mut s).await;
+        let steps = revert::select(&source, &rows, &revert::Range::All).expect("steps");
+        let [newest, _] = &steps[..] else {
+            panic!("two steps: {steps:?}");
+        };
+        let m = &source.migrations[newest.index.expect("has a file")];
+        let f = s
+            .revert(&db.history, m, newest)
+            .await
+            .expect_err("its down script fails");
+        assert!(!f.partial && f.statement == 2, "{f:?}");
+        // Its transaction rolled back, and 001 was not touched.
+        assert!(db.table_exists(&mut s, "b").await && db.table_exists(&mut s, "a").await);
+        assert_eq!(db.rows(&mut s).await.len(), 2);
     }
 
     #[tokio::test]
