@@ -268,6 +268,10 @@ fn accept_checksum_is_audited_and_requires_a_reason() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     assert_eq!(result(&report, "migrate.accept-checksum")["status"], "pass");
+    assert_eq!(
+        result(&report, "migrate.accept-checksum")["message"],
+        "001 now records the checksum of migrations/001_a.sql (comment added, SQL unchanged)"
+    );
     let note = query_strings(
         &db,
         "SELECT note FROM shipgate_migrations WHERE version = '001'",
@@ -314,6 +318,10 @@ fn mark_resolved_unblocks_a_partial_migration() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     assert_eq!(result(&report, "migrate.mark-resolved")["status"], "pass");
+    assert_eq!(
+        result(&report, "migrate.mark-resolved")["message"],
+        "001 is recorded as resolved (index built by hand on the replica)"
+    );
     assert_eq!(history(&db), ["001:resolved"]);
     let (out, _) = migrate(&w, &db, &["--check"]);
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
@@ -477,6 +485,10 @@ fn repair_flags_check_their_version_first_and_do_nothing_else() {
     let (out, report) = migrate(&w, &db, &["--mark-resolved", "001", "--reason", "x"]);
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert_eq!(result(&report, "migrate.mark-resolved")["status"], "fail");
+    assert_eq!(
+        result(&report, "migrate.mark-resolved")["message"],
+        "--mark-resolved 001: it has no history row"
+    );
     assert_eq!(history(&db), ["001:applied"]);
 }
 

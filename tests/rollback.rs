@@ -977,6 +977,8 @@ fn a_failing_down_script_stops_at_that_step_and_leaves_it_as_it_was() {
         "{report:#}"
     );
     let failed = result(&report, "rollback.002-lp-commitments");
+    // A rollback's own rows say so, the failed step's too.
+    assert_eq!(failed["kind"], "rollback", "{failed:#}");
     let msg = failed["message"].as_str().unwrap();
     assert!(msg.contains("does_not_exist"), "{msg}");
     assert!(msg.contains("statement 2"), "{msg}");
@@ -1666,6 +1668,7 @@ fn backup_is_taken_under_the_lock_before_any_step() {
         "{order:?}"
     );
     assert_eq!(status(&report, "rollback.backup"), "pass", "{report:#}");
+    assert_eq!(result(&report, "rollback.backup")["kind"], "rollback");
     assert!(!both(&out).contains(PASSWORD), "{}", both(&out));
     assert!(!table_exists(&db, "lp_reports"));
 

@@ -382,7 +382,7 @@ impl DatabaseProbe {
 
     /// Pending migrations are expected before a deploy; changed or half-applied ones are not.
     async fn check_migrations(&self, conn: &mut AnyConnection) -> Finding {
-        use crate::migrate::plan::{Options, Plan, State};
+        use crate::migrate::{Plan, PlanOptions as Options, State};
         let Some((source, history)) = &self.migrations else {
             return Finding::pass("no migrations configured");
         };

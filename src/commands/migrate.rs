@@ -1,49 +1,32 @@
 //! `shipgate migrate`: reads the migrations and the history, decides, and applies under a lock.
 //! Glue: the work is in `crate::migrate`; this file turns its answers into the Report.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde_json::json;
-use sqlx::Executor;
 
+mod rows;
+
+use super::target::{
+    Target, connect, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
+    take_backup, timed,
+};
 use super::{Inputs, Outcome, with_details};
-use crate::checks::id_part;
-use crate::cli::{GlobalArgs, MigrateArgs, MigrationsArgs};
-use crate::config::{Located, Resolver};
+use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::config::Resolver;
 use crate::db::{self, Backend};
 use crate::error::InputError;
-use crate::migrate::apply::{self, Failure};
-use crate::migrate::history::{self, History, NewRow, Row, status};
-use crate::migrate::plan::{self, Item, Plan, State, title};
-use crate::migrate::source::{self, Layout, Migration, Source};
-use crate::migrate::{adopt, backup, lock, step};
-use crate::report::{CheckResult, Location, Report, Status};
-use crate::secret::{Secret, mask_url};
-use crate::units::{format_duration, plural};
-
-const DEFAULT_TABLE: &str = "shipgate_migrations";
-const DEFAULT_DIR: &str = "migrations";
-const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// A dump of a large database takes a while; it still has a deadline.
-const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// What the per-migration results depend on, besides the plan.
-#[derive(Clone, Copy)]
-struct View {
-    backend: Backend,
-    check: bool,
-    allow_out_of_order: bool,
-    has_target: bool,
-}
+use crate::migrate::{self as engine, History, Plan, Row, Session, SessionError, Source, step};
+use crate::report::{CheckResult, Report, Status};
+use crate::secret::Secret;
+use crate::units::format_duration;
+use rows::{View, report_check, report_dry_run, report_items};
 
 /// Everything a run needs, resolved from flags, environment and config.
 struct Settings {
     target: Target,
     require_tables: Vec<String>,
-    plan: plan::Options,
+    plan: engine::PlanOptions,
     check: bool,
     resume: bool,
     dry_run: bool,
@@ -72,12 +55,12 @@ pub async fn run(
         .map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
-    let run = within_deadline(settings.target.deadline, async {
+    let run = step::within_deadline(settings.target.deadline, async {
         // Reading (and checksumming) thousands of files and reading the history are the two
         // costs of a no-op run: done at once. A wrong file still ends the run with exit 2 at
         // once (the connection is dropped). Not for SQLite: opening it may create the file.
         let (dir, layout) = (settings.target.dir.clone(), settings.target.layout);
-        let mut loading = tokio::task::spawn_blocking(move || source::load(&dir, layout));
+        let mut loading = tokio::task::spawn_blocking(move || engine::load(&dir, layout));
         let opening = open(&settings, &history);
         tokio::pin!(opening);
         let mut opened = None;
@@ -105,7 +88,7 @@ pub async fn run(
     .await;
     match run {
         Ok(done) => done?,
-        Err(stopped) => results.push(stopped.result("migrate", "applied")),
+        Err(stopped) => results.push(deadline_result(&stopped, "migrate", "applied")),
     }
     for r in &mut results {
         // Migrations run in order, so the way to reproduce one result is the same command.
@@ -121,122 +104,6 @@ pub async fn run(
     Ok(Outcome {
         report,
         secrets: resolver.secrets,
-    })
-}
-
-/// Refuses (exit 2) a script with its own BEGIN/COMMIT that would run inside shipgate's
-/// transaction.
-pub(crate) fn refuse_own_transaction(
-    backend: Backend,
-    script: &source::Script,
-) -> Result<(), InputError> {
-    match apply::own_transaction_control(backend, script) {
-        Some(line) => Err(InputError::new(format!(
-            "{} controls its own transaction (BEGIN/COMMIT/ROLLBACK): inside shipgate's transaction that would commit part of it and leave the rest, and its history row, outside",
-            script.path.display()
-        ))
-        .at(Some(Location {
-            file: script.path.display().to_string(),
-            line,
-            column: 1,
-        }))
-        .help("remove those statements (each migration already runs in one transaction), or mark the file `-- shipgate:no-transaction`")),
-        None => Ok(()),
-    }
-}
-
-/// `--only`/`--skip` pick checks of `preflight`; a migration run is one ordered sequence.
-pub(crate) fn refuse_selection(global: &GlobalArgs, instead: &str) -> Result<(), InputError> {
-    if global.only.is_empty() && global.skip.is_empty() {
-        return Ok(());
-    }
-    Err(InputError::new("--only and --skip do not apply here").help(instead.to_string()))
-}
-
-/// Where the migrations and their history are, resolved: shared by `migrate` and `rollback`.
-pub(crate) struct Target {
-    /// Where `--backup` writes, when given.
-    pub backup: Option<PathBuf>,
-    pub url: Secret,
-    pub shown_url: String,
-    pub backend: Backend,
-    pub dir: PathBuf,
-    pub layout: Option<Layout>,
-    pub table: String,
-    pub lock_timeout: Duration,
-    /// The whole run's deadline (`--timeout`, else `[migrate] timeout`); none: each step keeps
-    /// its own bound (connect 30 s, each lock poll 10 s, `--lock-timeout`, the backup 1 h).
-    pub deadline: Option<Duration>,
-}
-
-pub(crate) fn resolve_target(
-    global: &GlobalArgs,
-    args: &MigrationsArgs,
-    inputs: &Inputs,
-    resolver: &mut Resolver<'_>,
-) -> Result<Target, InputError> {
-    let config = inputs.config.config.migrate.as_ref();
-    let url = match (&args.database_url, inputs.env.get("DATABASE_URL")) {
-        (Some(flag), _) => resolver.string(&Located::unplaced(flag.clone()))?,
-        (None, Some(env)) if !env.is_empty() => {
-            resolver.string(&Located::unplaced(env.to_string()))?
-        }
-        _ => match (
-            config.and_then(|c| c.database_url.as_ref()),
-            first_preflight_database(inputs),
-        ) {
-            (Some(text), _) | (None, Some(text)) => resolver.string(text)?,
-            (None, None) => {
-                return Err(InputError::new("no database given").help(
-                    "pass --database-url, set DATABASE_URL, or set `database_url` under [migrate]",
-                ));
-            }
-        },
-    };
-    if url.trim().is_empty() {
-        return Err(InputError::new("the database URL is empty").help("its variable may be unset"));
-    }
-    let (backend, url) = Backend::from_url(&url).map_err(InputError::new)?;
-    let url = with_application_name(backend, &url);
-    let dir = match (&args.dir, config.and_then(|c| c.dir.as_ref())) {
-        (Some(d), _) => d.clone(),
-        (None, Some(text)) => PathBuf::from(resolver.string(text)?),
-        (None, None) => PathBuf::from(DEFAULT_DIR),
-    };
-    let layout = args
-        .layout
-        .clone()
-        .or_else(|| config.and_then(|c| c.layout.clone()))
-        .map(|l| Layout::parse(&l).map_err(|e| InputError::new(e).key("layout")))
-        .transpose()?;
-    let table = args
-        .table
-        .clone()
-        .or_else(|| config.and_then(|c| c.table.clone()))
-        .unwrap_or_else(|| DEFAULT_TABLE.to_string());
-    let lock_timeout = match (
-        &args.lock_timeout,
-        config.and_then(|c| c.lock_timeout.as_ref()),
-    ) {
-        (Some(flag), _) => crate::units::parse_duration(flag).map_err(InputError::new)?,
-        (None, Some(text)) => resolver.duration(text)?,
-        (None, None) => DEFAULT_LOCK_TIMEOUT,
-    };
-    let deadline = match (global.timeout, config.and_then(|c| c.timeout.as_ref())) {
-        (Some(flag), _) => Some(flag),
-        (None, Some(text)) => Some(resolver.duration(text)?),
-        (None, None) => None,
-    };
-    Ok(Target {
-        backup: args.backup.clone(),
-        shown_url: mask_url(&url),
-        url: Secret::new(url),
-        backend,
-        dir,
-        layout,
-        table,
-        lock_timeout,
-        deadline,
     })
 }
 
@@ -262,7 +129,7 @@ fn resolve(
     Ok(Settings {
         target,
         require_tables,
-        plan: plan::Options {
+        plan: engine::PlanOptions {
             to: args.to.clone(),
             allow_out_of_order: args.allow_out_of_order || allow_out_of_order_config,
         },
@@ -287,98 +154,8 @@ impl Settings {
     }
 }
 
-fn first_preflight_database(inputs: &Inputs) -> Option<&crate::config::Text> {
-    let databases = &inputs.config.config.preflight.as_ref()?.database;
-    databases
-        .iter()
-        .find(|d| d.name.as_deref() == Some("main"))
-        .or(databases.first())
-        .map(|d| &d.url)
-}
-
-/// Names the session in `pg_stat_activity`, so a waiting migrator can say who holds the lock.
-fn with_application_name(backend: Backend, url: &str) -> String {
-    if backend != Backend::Postgres || url.contains("application_name=") {
-        return url.to_string();
-    }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}application_name=shipgate%20migrate")
-}
-
 fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
     super::step_result("migrate", id, name, status, message)
-}
-
-/// A migrate or rollback run cut off by its deadline: where it was and what it had finished.
-pub(crate) struct Stopped {
-    after: Duration,
-    step: String,
-    finished: Vec<String>,
-}
-
-/// Runs the database part of `migrate` or `rollback` within the run's deadline, keeping track of
-/// its step. On expiry the work is dropped, which closes its connection: the server rolls back
-/// the transaction in flight and frees the session lock, and a running `pg_dump` is killed
-/// (`kill_on_drop`). What committed before stays, and the history says so truthfully.
-pub(crate) async fn within_deadline<T>(
-    deadline: Option<Duration>,
-    work: impl std::future::Future<Output = T>,
-) -> Result<T, Stopped> {
-    let progress = step::Progress::default();
-    let scoped = progress.scope(work);
-    match deadline {
-        None => Ok(scoped.await),
-        Some(limit) => tokio::time::timeout(limit, scoped)
-            .await
-            .map_err(|_| Stopped {
-                after: limit,
-                step: progress.now(),
-                finished: progress.finished(),
-            }),
-    }
-}
-
-impl Stopped {
-    /// The failing `<command>.deadline` result; `done` is what finishing a migration means
-    /// here ("applied", "reverted").
-    pub(crate) fn result(&self, command: &str, done: &str) -> CheckResult {
-        let step = if self.step.is_empty() {
-            "starting".to_string()
-        } else {
-            self.step.clone()
-        };
-        let finished = match self.finished.as_slice() {
-            [] => format!("no migration was {done} before it"),
-            [one] => format!("1 migration {done} before it stays recorded ({one})"),
-            list => format!(
-                "{} migrations {done} before it stay recorded ({})",
-                list.len(),
-                list.join(", ")
-            ),
-        };
-        // Cut off inside a migration's script or its history write: say what became of it.
-        let in_script = ["applying", "reverting", "running statement", "recording"]
-            .iter()
-            .any(|p| step.starts_with(p));
-        let cut = if in_script {
-            "; the migration it cut off was rolled back by the server when the connection closed (one without a transaction is recorded up to its last completed statement: re-run with --resume)"
-        } else {
-            ""
-        };
-        with_details(
-            super::step_result(
-                command,
-                &format!("{command}.deadline"),
-                "deadline",
-                Status::Fail,
-                format!(
-                    "stopped after --timeout {} while {step}; {finished}{cut}. Re-run once the database answers (or what it waited for is done), or raise --timeout",
-                    format_duration(self.after)
-                ),
-            ),
-            json!({"timeout_ms": self.after.as_millis() as u64, "step": step, "finished": self.finished}),
-        )
-    }
 }
 
 /// Versions named by flags must be files' versions (exit 2 otherwise).
@@ -390,7 +167,7 @@ fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError
         ("--to", &settings.plan.to),
     ] {
         if let Some(v) = version
-            && plan::find(source, v).is_none()
+            && engine::find(source, v).is_none()
         {
             return Err(InputError::new(format!(
                 "{flag} {v}: no migration in {} has that version",
@@ -405,7 +182,7 @@ fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError
 /// The database as a run finds it before deciding anything: connected, its session bounded,
 /// and its history read. Each failure is the result that reports it.
 struct Opened {
-    conn: sqlx::AnyConnection,
+    session: Session,
     /// The `migrate.database` result, timed.
     connected: CheckResult,
     /// When reading the history started (the `migrate.history` row's time).
@@ -418,15 +195,15 @@ struct Opened {
 /// files, so it runs while they are read).
 async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<CheckResult>> {
     let t = Instant::now();
-    step::enter(format!("connecting to {}", settings.target.shown_url));
-    let mut conn = match db::connect(settings.target.url.expose(), CONNECT_TIMEOUT).await {
-        Ok(c) => c,
+    let target = &settings.target;
+    let mut session = match connect(target).await {
+        Ok(s) => s,
         Err(e) => {
             return Err(vec![result(
                 "migrate.database",
                 "database",
                 Status::Fail,
-                format!("cannot connect to {}: {e}", settings.target.shown_url),
+                e.to_string(),
             )]);
         }
     };
@@ -439,42 +216,29 @@ async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<Chec
         ),
         t,
     );
-    step::enter("setting the session's time limits");
-    let limited = db::answered("setting the session's time limits", async {
-        db::limit_lock_waits(
-            &mut conn,
-            settings.target.backend,
-            settings.target.lock_timeout,
-        )
-        .await?;
-        db::limit_session(&mut conn, settings.target.backend, settings.target.deadline).await
-    })
-    .await;
+    let limited = session.limit(target.lock_timeout, target.deadline).await;
     if let Err(e) = limited {
         return Err(vec![
             connected,
-            result("migrate.database", "database", Status::Fail, e),
+            result("migrate.database", "database", Status::Fail, e.to_string()),
         ]);
     }
     step::enter(format!("reading the history table {}", history.table));
     let history_read = Instant::now();
-    let read = match db::answered("the history query", history.exists(&mut conn)).await {
-        Ok(exists) => db::answered("the history query", read_rows(&mut conn, history))
+    let conn = session.conn();
+    let read = match db::answered("the history query", history.exists(conn)).await {
+        Ok(exists) => db::answered("the history query", read_rows(conn, history))
             .await
             .map(|rows| (exists, rows)),
         Err(e) => Err(e),
     };
     step::enter("reading the migration files");
     Ok(Opened {
-        conn,
+        session,
         connected,
         history_read,
         history: read,
     })
-}
-
-fn migration_id(m: &Migration) -> String {
-    format!("migration.{}", id_part(&m.version))
 }
 
 async fn migrate(
@@ -499,7 +263,7 @@ async fn migrate(
         json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
     ));
     let Opened {
-        mut conn,
+        mut session,
         connected,
         history_read,
         history: read,
@@ -511,6 +275,7 @@ async fn migrate(
         }
     };
     results.push(connected);
+    let conn = session.conn();
 
     if !settings.require_tables.is_empty() {
         step::enter("checking the required tables");
@@ -518,7 +283,7 @@ async fn migrate(
         for table in &settings.require_tables {
             match db::answered(
                 "a required-table query",
-                db::table_exists(&mut conn, settings.target.backend, table),
+                db::table_exists(conn, settings.target.backend, table),
             )
             .await
             {
@@ -563,7 +328,14 @@ async fn migrate(
     // Only then: after `rollback --all` the table exists, empty, and must stay the truth.
     let first_run = !table_exists || (rows.is_empty() && settings.baseline.is_some());
     let (rows, adoption) = if first_run {
-        match initial_rows(&mut conn, settings, source).await {
+        match engine::initial_rows(
+            conn,
+            settings.target.backend,
+            settings.baseline.as_deref(),
+            source,
+        )
+        .await
+        {
             Ok((virtual_rows, adoption)) => (virtual_rows, adoption),
             Err(e) => {
                 results.push(result("migrate.adopt", "existing history", Status::Fail, e));
@@ -606,13 +378,13 @@ async fn migrate(
         return Ok(());
     }
     if settings.dry_run {
-        report_dry_run(settings, source, history, &plan, &mut conn, results).await;
+        report_dry_run(settings, source, history, &plan, conn, results).await;
         return Ok(());
     }
     // Refuse before taking the lock; checked again under it.
     // A `partial` row may be a migration running right now in another process: only under the
     // lock does it mean one that stopped.
-    if !admin && blocked_before_lock(&plan, settings) {
+    if !admin && engine::blocked_before_lock(&plan, &settings.plan) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
@@ -645,7 +417,7 @@ async fn migrate(
     if backup_wanted {
         step::enter("checking the backup tool");
     }
-    if backup_wanted && let Err(e) = backup::preflight(&mut conn, settings.target.backend).await {
+    if backup_wanted && let Err(e) = engine::backup_preflight(conn, settings.target.backend).await {
         results.push(result(
             "migrate.backup",
             "backup",
@@ -657,31 +429,16 @@ async fn migrate(
 
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
     let t = Instant::now();
-    let key = match db::answered(
-        "the lock key query",
-        lock::key(
-            &mut conn,
-            settings.target.backend,
-            &settings.target.table,
-            settings.target.url.expose(),
-        ),
-    )
-    .await
+    let target = &settings.target;
+    match session
+        .lock(&target.table, target.url.expose(), target.lock_timeout)
+        .await
     {
-        Ok(k) => k,
-        Err(e) => {
-            results.push(result("migrate.lock", "lock", Status::Fail, e));
-            return Ok(());
-        }
-    };
-    step::enter(format!("waiting for the {}", key.describe()));
-    // Held until the end of the run (for SQLite it is the lock file).
-    let _held = match lock::acquire(&mut conn, key.clone(), settings.target.lock_timeout).await {
-        Ok(acquired) => {
-            let waited = match &acquired.held_by {
+        Ok(locked) => {
+            let waited = match &locked.held_by {
                 Some(h) => format!(
                     " after waiting {} for {}",
-                    format_duration(acquired.waited),
+                    format_duration(locked.waited),
                     h.describe()
                 ),
                 None => String::new(),
@@ -691,244 +448,43 @@ async fn migrate(
                     "migrate.lock",
                     "lock",
                     Status::Pass,
-                    format!("took the {}{waited}", key.describe()),
+                    format!("took the {}{waited}", locked.what),
                 ),
                 t,
             ));
-            acquired
+        }
+        Err(e @ SessionError::LockKey(_)) => {
+            results.push(result("migrate.lock", "lock", Status::Fail, e.to_string()));
+            return Ok(());
         }
         Err(e) => {
-            results.push(timed(result("migrate.lock", "lock", Status::Fail, e), t));
+            results.push(timed(
+                result("migrate.lock", "lock", Status::Fail, e.to_string()),
+                t,
+            ));
             return Ok(());
         }
     };
     if backup_wanted
         && !take_backup(
-            &mut conn,
-            &settings.target,
             "migrate",
+            session.conn(),
+            &settings.target,
             "migrate.backup",
             results,
         )
         .await
     {
-        lock::release(&mut conn, &key).await;
+        session.unlock().await;
         return Ok(());
     }
-    let outcome = apply_all(settings, source, history, &mut conn, results).await;
-    step::enter("releasing the lock");
-    lock::release(&mut conn, &key).await;
+    let outcome = apply_all(settings, source, history, &mut session, results).await;
+    session.unlock().await;
     outcome
 }
 
-/// Takes the `--backup`; records the result. False when it failed (nothing may change then).
-pub(crate) async fn take_backup(
-    conn: &mut sqlx::AnyConnection,
-    target: &Target,
-    label: &str,
-    id: &str,
-    results: &mut Vec<CheckResult>,
-) -> bool {
-    let Some(dir) = &target.backup else {
-        return true;
-    };
-    let t = Instant::now();
-    step::enter(format!("backing the database up into {}", dir.display()));
-    match backup::take(
-        conn,
-        target.backend,
-        target.url.expose(),
-        dir,
-        label,
-        BACKUP_TIMEOUT,
-    )
-    .await
-    {
-        Ok(b) => {
-            results.push(timed(
-                with_details(
-                    result(
-                        id,
-                        "backup",
-                        Status::Pass,
-                        format!(
-                            "backed up to {} ({})",
-                            b.path.display(),
-                            crate::units::format_size(b.bytes)
-                        ),
-                    ),
-                    json!({"path": b.path.display().to_string(), "bytes": b.bytes}),
-                ),
-                t,
-            ));
-            true
-        }
-        Err(e) => {
-            results.push(timed(
-                result(
-                    id,
-                    "backup",
-                    Status::Fail,
-                    format!("{e}; nothing was changed"),
-                ),
-                t,
-            ));
-            false
-        }
-    }
-}
-
-/// Drift, refused out-of-order and partial migrations (unless resuming) stop the run.
-fn blocked_before_lock(plan: &Plan, settings: &Settings) -> bool {
-    plan.blockers(&settings.plan)
-        .iter()
-        .any(|i| !matches!(i.state, State::Partial { .. } | State::Reverting { .. }))
-}
-
-fn blocked(plan: &Plan, settings: &Settings) -> bool {
-    plan.blockers(&settings.plan)
-        .iter()
-        .any(|i| !(settings.resume && matches!(i.state, State::Partial { .. })))
-}
-
-/// The rows a database without shipgate history starts from: another tool's history, or
-/// `--baseline`. Nothing is written; `record_initial` writes them under the lock.
-async fn initial_rows(
-    conn: &mut sqlx::AnyConnection,
-    settings: &Settings,
-    source: &Source,
-) -> Result<(Vec<Row>, Option<String>), String> {
-    let Some((versions, status, message)) = initial_versions(conn, settings, source).await? else {
-        return Ok((Vec::new(), None));
-    };
-    let rows = source
-        .migrations
-        .iter()
-        .filter(|m| versions.contains(&m.version))
-        .map(|m| Row {
-            version: m.version.clone(),
-            name: m.name.clone(),
-            checksum: m.checksum.clone(),
-            applied_at: String::new(),
-            execution_ms: 0,
-            applied_by: String::new(),
-            status: status.to_string(),
-            statements_done: None,
-            note: None,
-        })
-        .collect();
-    Ok((rows, Some(message)))
-}
-
-async fn initial_versions(
-    conn: &mut sqlx::AnyConnection,
-    settings: &Settings,
-    source: &Source,
-) -> Result<Option<(Vec<String>, &'static str, String)>, String> {
-    if let Some(version) = &settings.baseline {
-        let index = plan::find(source, version)
-            .ok_or_else(|| format!("--baseline {version}: no migration has that version"))?;
-        let upto = &source.migrations[index].order;
-        let versions: Vec<String> = source
-            .migrations
-            .iter()
-            .filter(|m| &m.order <= upto)
-            .map(|m| m.version.clone())
-            .collect();
-        let message = format!(
-            "baseline: {} migrations up to {version} recorded as applied, not run",
-            versions.len()
-        );
-        return Ok(Some((versions, status::BASELINE, message)));
-    }
-    match adopt::read(conn, settings.target.backend, source).await? {
-        Some(a) if !a.versions.is_empty() || !a.unknown.is_empty() => {
-            let mut message = format!(
-                "adopted {} applied migrations from {} (recorded, not run)",
-                a.versions.len(),
-                a.table
-            );
-            if !a.unknown.is_empty() {
-                message.push_str(&format!(
-                    "; {} lists versions with no file: {}",
-                    a.table,
-                    a.unknown.join(", ")
-                ));
-            }
-            Ok(Some((a.versions, status::ADOPTED, message)))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Writes the adopted or baseline rows, under the lock.
-async fn record_initial(
-    conn: &mut sqlx::AnyConnection,
-    settings: &Settings,
-    source: &Source,
-    history: &History,
-    applied_by: &str,
-) -> Result<Option<String>, String> {
-    let Some((versions, status, message)) = initial_versions(conn, settings, source).await? else {
-        return Ok(None);
-    };
-    // All rows or none: a crash half-way would leave later migrations looking pending.
-    conn.execute("BEGIN")
-        .await
-        .map_err(|e| db::describe_error(&e))?;
-    let written = write_initial(
-        conn, source, history, &versions, status, &message, applied_by,
-    )
-    .await;
-    match written {
-        Ok(()) => {
-            conn.execute("COMMIT")
-                .await
-                .map_err(|e| db::describe_error(&e))?;
-            Ok(Some(message))
-        }
-        Err(e) => {
-            let _ = conn.execute("ROLLBACK").await;
-            Err(e)
-        }
-    }
-}
-
-async fn write_initial(
-    conn: &mut sqlx::AnyConnection,
-    source: &Source,
-    history: &History,
-    versions: &[String],
-    status: &str,
-    message: &str,
-    applied_by: &str,
-) -> Result<(), String> {
-    for m in source
-        .migrations
-        .iter()
-        .filter(|m| versions.contains(&m.version))
-    {
-        let note = format!("{status}: {message}");
-        history
-            .insert(
-                conn,
-                &NewRow {
-                    version: &m.version,
-                    name: &m.name,
-                    checksum: &m.checksum,
-                    execution_ms: 0,
-                    applied_by,
-                    status,
-                    statements_done: None,
-                    note: Some(&note),
-                },
-            )
-            .await?;
-    }
-    Ok(())
-}
-
 /// `--accept-checksum` and `--mark-resolved`: audited changes of the history, never a hand edit.
+/// The first one given is done (a repair is its own run).
 async fn admin_update(
     conn: &mut sqlx::AnyConnection,
     settings: &Settings,
@@ -936,88 +492,64 @@ async fn admin_update(
     history: &History,
     applied_by: &str,
 ) -> Option<CheckResult> {
+    let (accept, version) = match (&settings.accept_checksum, &settings.mark_resolved) {
+        (Some(version), _) => (true, version),
+        (None, Some(version)) => (false, version),
+        (None, None) => return None,
+    };
+    let (flag, id, name) = if accept {
+        (
+            "--accept-checksum",
+            "migrate.accept-checksum",
+            "accept checksum",
+        )
+    } else {
+        ("--mark-resolved", "migrate.mark-resolved", "mark resolved")
+    };
+    let row = |status, message: String| Some(result(id, name, status, message));
+    let Some(m) = engine::find(source, version).map(|i| &source.migrations[i]) else {
+        return row(
+            Status::Fail,
+            format!("{flag} {version}: no migration file has that version"),
+        );
+    };
     let at = humantime::format_rfc3339_seconds(SystemTime::now());
-    if let Some(version) = &settings.accept_checksum {
-        let Some(m) = plan::find(source, version).map(|i| &source.migrations[i]) else {
-            return Some(result(
-                "migrate.accept-checksum",
-                "accept checksum",
-                Status::Fail,
-                format!("--accept-checksum {version}: no migration file has that version"),
-            ));
-        };
+    let reason = &settings.reason;
+    let written = if accept {
         let entry = format!(
-            "[{at}] checksum {} accepted by {applied_by}: {}",
-            m.checksum, settings.reason
+            "[{at}] checksum {} accepted by {applied_by}: {reason}",
+            m.checksum
         );
-        return Some(
-            match history
-                .accept_checksum(conn, &m.version, &m.checksum, &entry)
-                .await
-            {
-                Ok(true) => result(
-                    "migrate.accept-checksum",
-                    "accept checksum",
-                    Status::Pass,
-                    format!(
-                        "{} now records the checksum of {} ({})",
-                        m.version,
-                        m.up.path.display(),
-                        settings.reason
-                    ),
-                ),
-                Ok(false) => result(
-                    "migrate.accept-checksum",
-                    "accept checksum",
-                    Status::Fail,
-                    format!(
-                        "--accept-checksum {version}: it is not applied, so there is nothing to accept"
-                    ),
-                ),
-                Err(e) => result(
-                    "migrate.accept-checksum",
-                    "accept checksum",
-                    Status::Fail,
-                    e,
-                ),
-            },
-        );
+        history
+            .accept_checksum(conn, &m.version, &m.checksum, &entry)
+            .await
+    } else {
+        let entry = format!("[{at}] partial migration marked resolved by {applied_by}: {reason}");
+        history.mark_resolved(conn, &m.version, &entry).await
+    };
+    match written {
+        Ok(true) if accept => row(
+            Status::Pass,
+            format!(
+                "{} now records the checksum of {} ({reason})",
+                m.version,
+                m.up.path.display()
+            ),
+        ),
+        Ok(true) => row(
+            Status::Pass,
+            format!("{} is recorded as resolved ({reason})", m.version),
+        ),
+        Ok(false) if accept => row(
+            Status::Fail,
+            format!("{flag} {version}: it is not applied, so there is nothing to accept"),
+        ),
+        Ok(false) => row(
+            Status::Fail,
+            format!("{flag} {version}: it has no history row"),
+        ),
+        Err(e) => row(Status::Fail, e),
     }
-    if let Some(version) = &settings.mark_resolved {
-        let Some(m) = plan::find(source, version).map(|i| &source.migrations[i]) else {
-            return Some(result(
-                "migrate.mark-resolved",
-                "mark resolved",
-                Status::Fail,
-                format!("--mark-resolved {version}: no migration file has that version"),
-            ));
-        };
-        let entry = format!(
-            "[{at}] partial migration marked resolved by {applied_by}: {}",
-            settings.reason
-        );
-        return Some(
-            match history.mark_resolved(conn, &m.version, &entry).await {
-                Ok(true) => result(
-                    "migrate.mark-resolved",
-                    "mark resolved",
-                    Status::Pass,
-                    format!(
-                        "{} is recorded as resolved ({})",
-                        m.version, settings.reason
-                    ),
-                ),
-                Ok(false) => result(
-                    "migrate.mark-resolved",
-                    "mark resolved",
-                    Status::Fail,
-                    format!("--mark-resolved {version}: it has no history row"),
-                ),
-                Err(e) => result("migrate.mark-resolved", "mark resolved", Status::Fail, e),
-            },
-        );
-    }
-    None
 }
 
 async fn read_rows(conn: &mut sqlx::AnyConnection, history: &History) -> Result<Vec<Row>, String> {
@@ -1028,19 +560,15 @@ async fn read_rows(conn: &mut sqlx::AnyConnection, history: &History) -> Result<
     }
 }
 
-/// An empty migration (no statement, or only comments) is usually a file saved before it was
-/// written: applying it records a version that changed nothing, so it is said, not hidden.
-const EMPTY_MIGRATION_APPLIED: &str = "applied, but the file holds no statement (empty or only comments): its version is recorded as applied with nothing run; write its SQL in a new migration";
-const EMPTY_MIGRATION_PENDING: &str = "would apply nothing: the file holds no statement (empty or only comments), and its version would be recorded as applied (dry run)";
-
 async fn apply_all(
     settings: &Settings,
     source: &Source,
     history: &History,
-    conn: &mut sqlx::AnyConnection,
+    session: &mut Session,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     let t = Instant::now();
+    let conn = session.conn();
     let existed = match db::answered("the history query", history.exists(conn)).await {
         Ok(e) => e,
         Err(e) => {
@@ -1059,9 +587,17 @@ async fn apply_all(
             return Ok(());
         }
     };
-    let applied_by = history::applied_by(|k| std::env::var(k).ok());
+    let applied_by = engine::applied_by(|k| std::env::var(k).ok());
     if !existed || (rows.is_empty() && settings.baseline.is_some()) {
-        match record_initial(conn, settings, source, history, &applied_by).await {
+        match engine::record_initial(
+            conn,
+            settings.baseline.as_deref(),
+            source,
+            history,
+            &applied_by,
+        )
+        .await
+        {
             Ok(Some(message)) => results.push(result(
                 "migrate.adopt",
                 "existing history",
@@ -1107,502 +643,19 @@ async fn apply_all(
     ));
     let plan =
         Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
-    if blocked(&plan, settings) {
+    if engine::blocked(&plan, &settings.plan, settings.resume) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
-    let progress = std::io::stderr().is_terminal();
-    let mut failed: Option<String> = None;
-    let mut outcomes: Vec<(usize, Result<apply::Done, Failure>)> = Vec::new();
-    let mut runnable: Vec<usize> = plan.to_apply.clone();
-    if settings.resume {
-        for (i, item) in plan.items.iter().enumerate() {
-            if matches!(item.state, State::Partial { .. }) {
-                runnable.push(i);
-            }
-        }
-        runnable.sort_by_key(|i| plan.items[*i].index);
-    }
-    for item_index in runnable {
-        if failed.is_some() {
-            break;
-        }
-        let item = &plan.items[item_index];
-        let m = &source.migrations[item.index];
-        let resume_from = match item.state {
-            State::Partial { statements_done } => statements_done.max(0) as usize,
-            _ => 0,
-        };
-        if progress {
-            eprint!("applying {} … ", title(m));
-        }
-        step::enter(format!("applying {}", title(m)));
-        let outcome = apply::apply(conn, history, m, &applied_by, resume_from).await;
-        if outcome.is_ok() {
-            step::finished(m.version.clone());
-        }
-        if progress {
-            match &outcome {
-                Ok(done) => eprintln!("ok ({})", format_duration(done.duration)),
-                Err(f) => eprintln!("failed at {}:{}", f.location.file, f.location.line),
-            }
-        }
-        if outcome.is_err() {
-            failed = Some(m.version.clone());
-        }
-        outcomes.push((item_index, outcome));
-    }
+    let applied = session
+        .apply(history, source, &plan, settings.resume, &applied_by)
+        .await;
     report_items(
         source,
         &plan,
         settings.view(),
-        Some((&outcomes, failed.as_deref())),
+        Some((&applied.outcomes, applied.failed.as_deref())),
         results,
     );
     Ok(())
-}
-
-type Outcomes<'a> = (&'a [(usize, Result<apply::Done, Failure>)], Option<&'a str>);
-
-/// One `migrate.applied` result for the migrations applied before this run, one result per
-/// migration that ran, failed, is pending or needs attention, and one per recorded version
-/// whose file is gone.
-fn report_items(
-    source: &Source,
-    plan: &Plan,
-    view: View,
-    outcomes: Option<Outcomes<'_>>,
-    results: &mut Vec<CheckResult>,
-) {
-    let mut by_item: Vec<Option<&Result<apply::Done, Failure>>> = vec![None; plan.items.len()];
-    for (i, outcome) in outcomes.map_or(&[][..], |(o, _)| o) {
-        by_item[*i] = Some(outcome);
-    }
-    // Nothing runs an `Applied` item: it has no outcome.
-    results.extend(applied_result(plan, view));
-    for (i, item) in plan.items.iter().enumerate() {
-        let m = &source.migrations[item.index];
-        let outcome = by_item[i];
-        if item.state == State::Applied {
-            continue;
-        }
-        let r = match (outcome, &item.state) {
-            (Some(Ok(done)), _) if done.already_applied => result(
-                &migration_id(m),
-                &title(m),
-                Status::Skip,
-                "applied meanwhile by another migrator",
-            ),
-            (Some(Ok(done)), _) if done.statements == 0 => with_details(
-                result(
-                    &migration_id(m),
-                    &title(m),
-                    Status::Warn,
-                    EMPTY_MIGRATION_APPLIED,
-                ),
-                json!({"statements": 0, "duration_ms": done.duration.as_millis() as u64}),
-            ),
-            (Some(Ok(done)), _) => with_details(
-                result(
-                    &migration_id(m),
-                    &title(m),
-                    Status::Pass,
-                    format!(
-                        "applied in {} ({}){}",
-                        format_duration(done.duration),
-                        plural(done.statements, "statement", "statements"),
-                        done.resumed
-                            .as_ref()
-                            .map(|r| format!("; {r}"))
-                            .unwrap_or_default()
-                    ),
-                ),
-                json!({"statements": done.statements, "duration_ms": done.duration.as_millis() as u64, "transaction": apply::runs_in_transaction(view.backend, &m.up), "resumed": done.resumed}),
-            ),
-            (Some(Err(f)), _) => failure_result(m, f),
-            (None, state) => state_result(m, item, state, view, outcomes.and_then(|(_, f)| f)),
-        };
-        let mut r = r;
-        if let Some(Ok(done)) = outcome {
-            r.duration_ms = done.duration.as_millis() as u64;
-        }
-        if r.location.is_none() && (r.status.fails_run(false) || r.status == Status::Warn) {
-            r.location = Some(m.up.location());
-        }
-        results.push(r);
-    }
-    report_missing(source, plan, results);
-}
-
-/// The migrations applied before this run (and untouched by it), in one result: a no-op run over
-/// 5,000 migrations is one row, one JUnit case and one Markdown line, not 5,000. The list is in
-/// `details` (shown with `-v`). None when there are none.
-fn applied_result(plan: &Plan, view: View) -> Option<CheckResult> {
-    let applied: Vec<String> = plan
-        .items
-        .iter()
-        .filter(|item| item.state == State::Applied)
-        .map(|item| match &item.row {
-            Some(row) if !row.applied_at.is_empty() => {
-                format!("{} at {}", row.version, row.applied_at)
-            }
-            Some(row) => row.version.clone(),
-            None => String::new(),
-        })
-        .collect();
-    if applied.is_empty() {
-        return None;
-    }
-    let newest = plan
-        .items
-        .iter()
-        .rev()
-        .find(|item| item.state == State::Applied)
-        .and_then(|item| item.row.as_ref())
-        .map(|row| format!(", the newest {}", row.version))
-        .unwrap_or_default();
-    Some(with_details(
-        result(
-            "migrate.applied",
-            "applied migrations",
-            if view.check {
-                Status::Pass
-            } else {
-                Status::Skip
-            },
-            format!(
-                "{} already applied{newest}",
-                plural(applied.len(), "migration", "migrations")
-            ),
-        ),
-        json!({"count": applied.len(), "applied": applied}),
-    ))
-}
-
-/// Recorded versions whose file is gone: a warning, the history is not rewritten.
-fn report_missing(source: &Source, plan: &Plan, results: &mut Vec<CheckResult>) {
-    for row in &plan.missing {
-        results.push(with_details(
-            result(
-                &format!("migration.{}", id_part(&row.version)),
-                &row.version,
-                Status::Warn,
-                format!(
-                    "{} is recorded as applied ({} by {}) but has no file in {}",
-                    row.version,
-                    row.applied_at,
-                    row.applied_by,
-                    source.dir.display()
-                ),
-            ),
-            json!({"applied_at": row.applied_at, "applied_by": row.applied_by}),
-        ));
-    }
-}
-
-fn state_result(
-    m: &Migration,
-    item: &Item,
-    state: &State,
-    view: View,
-    failed: Option<&str>,
-) -> CheckResult {
-    let id = migration_id(m);
-    let name = title(m);
-    match state {
-        // Reported together by `applied_result`; one alone reads the same way.
-        State::Applied => {
-            let row = item.row.as_ref();
-            result(
-                &id,
-                &name,
-                if view.check {
-                    Status::Pass
-                } else {
-                    Status::Skip
-                },
-                format!(
-                    "already applied{}",
-                    row.map(|r| format!(" at {} by {}", r.applied_at, r.applied_by))
-                        .unwrap_or_default()
-                ),
-            )
-        }
-        State::Drifted { recorded } => with_details(
-            result(
-                &id,
-                &name,
-                Status::Fail,
-                format!(
-                    "{} changed after it was applied; restore the file as it was (checksum {}), write a new migration for the change, or accept it with --accept-checksum {} --reason '…'",
-                    m.up.path.display(),
-                    recorded.chars().take(12).collect::<String>(),
-                    m.version
-                ),
-            ),
-            json!({"recorded_checksum": recorded, "file_checksum": m.checksum}),
-        ),
-        State::OutOfOrder if !view.allow_out_of_order => result(
-            &id,
-            &name,
-            Status::Fail,
-            "pending, but older than a migration already applied: rename it to a newer version, or pass --allow-out-of-order",
-        ),
-        State::Reverting { statements_done } => result(
-            &id,
-            &name,
-            Status::Fail,
-            format!(
-                "a rollback of it stopped after {statements_done} statements of its down script: finish it with `shipgate rollback --resume` (same range) before migrating"
-            ),
-        ),
-        State::Partial { statements_done } => {
-            let stmts = apply::statements(&m.up);
-            let next = stmts.get(*statements_done as usize);
-            let mut r = result(
-                &id,
-                &name,
-                Status::Fail,
-                format!(
-                    "stopped after {statements_done} of {} statements{}: re-run with --resume to continue from there once the cause is fixed",
-                    stmts.len(),
-                    next.map(|s| {
-                        let (line, _) = crate::migrate::position::line_col(&m.up.text, s.offset);
-                        format!(
-                            "; statement {} at {}:{line} did not complete",
-                            statements_done + 1,
-                            m.up.path.display()
-                        )
-                    })
-                    .unwrap_or_default()
-                ),
-            );
-            if let Some(s) = next {
-                let (line, column) = crate::migrate::position::line_col(&m.up.text, s.offset);
-                r.location = Some(Location {
-                    file: m.up.path.display().to_string(),
-                    line,
-                    column,
-                });
-            }
-            r
-        }
-        State::Pending | State::OutOfOrder => {
-            if view.check {
-                result(&id, &name, Status::Fail, "pending")
-            } else if let Some(f) = failed {
-                result(&id, &name, Status::Skip, format!("not run: {f} failed"))
-            } else if view.has_target {
-                result(&id, &name, Status::Skip, "pending, after --to")
-            } else {
-                result(&id, &name, Status::Skip, "pending, not run")
-            }
-        }
-    }
-}
-
-fn failure_result(m: &Migration, f: &Failure) -> CheckResult {
-    step_failure(
-        &migration_id(m),
-        &title(m),
-        &m.version,
-        f,
-        "nothing of it was applied",
-    )
-}
-
-/// A script that failed while migrating or rolling back: where, why, and what state it left
-/// (`undone`: what a failure inside a transaction means for this command).
-pub(super) fn step_failure(
-    id: &str,
-    title: &str,
-    version: &str,
-    f: &Failure,
-    undone: &str,
-) -> CheckResult {
-    let what = if f.statement > 0 {
-        format!(" at statement {}", f.statement)
-    } else {
-        String::new()
-    };
-    let state = if f.partial {
-        format!(
-            "; {} before it took effect and stay: fix the cause, then re-run with --resume",
-            plural(f.completed, "statement", "statements")
-        )
-    } else {
-        format!("; {undone}")
-    };
-    let mut r = with_details(
-        result(
-            id,
-            title,
-            Status::Fail,
-            format!(
-                "{version} failed{what}: {}{}{state}",
-                f.message,
-                f.sqlstate
-                    .as_ref()
-                    .map(|c| format!(" (SQLSTATE {c})"))
-                    .unwrap_or_default()
-            ),
-        ),
-        json!({
-            "sqlstate": f.sqlstate,
-            "detail": f.detail,
-            "hint": f.hint,
-            "statement": f.statement,
-            "completed": f.partial.then_some(f.completed),
-            "code_frame": f.code_frame,
-        }),
-    );
-    r.details.retain(|_, v| !v.is_null());
-    r.location = Some(f.location.clone());
-    r
-}
-
-fn report_check(source: &Source, plan: &Plan, view: View, results: &mut Vec<CheckResult>) {
-    report_items(source, plan, view, None, results);
-    let pending = plan.pending();
-    let drifted = plan.drifted();
-    let partial = plan
-        .items
-        .iter()
-        .filter(|i| matches!(i.state, State::Partial { .. } | State::Reverting { .. }))
-        .count();
-    results.push(with_details(
-        result(
-            "migrate.status",
-            "migration status",
-            if pending + drifted + partial == 0 {
-                Status::Pass
-            } else {
-                Status::Fail
-            },
-            if pending + drifted + partial == 0 {
-                "the database is up to date".to_string()
-            } else {
-                format!(
-                    "{pending} pending, {drifted} changed after being applied, {partial} stopped part-way"
-                )
-            },
-        ),
-        json!({"pending": pending, "drifted": drifted, "partial": partial, "missing_files": plan.missing.len()}),
-    ));
-}
-
-async fn report_dry_run(
-    settings: &Settings,
-    source: &Source,
-    history: &History,
-    plan: &Plan,
-    conn: &mut sqlx::AnyConnection,
-    results: &mut Vec<CheckResult>,
-) {
-    let exists = history.exists(conn).await.unwrap_or(false);
-    if !exists {
-        results.push(with_details(
-            result(
-                "migrate.history",
-                "history table",
-                Status::Skip,
-                format!("would create the history table {} (dry run)", history.table),
-            ),
-            json!({"sql": format!("{};", history.create_sql())}),
-        ));
-    }
-    if let Some(dir) = &settings.target.backup
-        && !plan.to_apply.is_empty()
-    {
-        results.push(result(
-            "migrate.backup",
-            "backup",
-            Status::Skip,
-            format!(
-                "would back the database up into {} first (dry run)",
-                dir.display()
-            ),
-        ));
-    }
-    let blockers = plan.blockers(&settings.plan);
-    let mut runs = vec![false; plan.items.len()];
-    if blockers.is_empty() {
-        for &i in &plan.to_apply {
-            runs[i] = true;
-        }
-    }
-    results.extend(applied_result(plan, settings.view()));
-    for (i, item) in plan.items.iter().enumerate() {
-        let m = &source.migrations[item.index];
-        if item.state == State::Applied {
-            continue;
-        }
-        if runs[i] {
-            let stmts = apply::statements(&m.up);
-            let in_tx = apply::runs_in_transaction(settings.target.backend, &m.up);
-            let insert = history.insert_shown(&NewRow {
-                version: &m.version,
-                name: &m.name,
-                checksum: &m.checksum,
-                execution_ms: 0,
-                applied_by: "(you)",
-                status: status::APPLIED,
-                statements_done: None,
-                note: None,
-            });
-            let mut sql = String::new();
-            if in_tx {
-                sql.push_str(if settings.target.backend == Backend::Sqlite {
-                    "BEGIN IMMEDIATE;\n"
-                } else {
-                    "BEGIN;\n"
-                });
-            }
-            for s in &stmts {
-                sql.push_str(s.text);
-                sql.push_str(";\n");
-            }
-            sql.push_str(&insert);
-            sql.push_str(";\n");
-            if in_tx {
-                sql.push_str("COMMIT;\n");
-            }
-            let note = if settings.target.backend == Backend::MySql && !in_tx {
-                " (MySQL commits DDL implicitly: run statement by statement, progress recorded)"
-            } else if !in_tx {
-                " (no transaction: statement by statement, progress recorded)"
-            } else {
-                ""
-            };
-            let (status, message) = if stmts.is_empty() {
-                (Status::Warn, EMPTY_MIGRATION_PENDING.to_string())
-            } else {
-                (
-                    Status::Skip,
-                    format!(
-                        "would apply {}{note} (dry run)",
-                        plural(stmts.len(), "statement", "statements")
-                    ),
-                )
-            };
-            let mut r = with_details(
-                result(&migration_id(m), &title(m), status, message),
-                json!({"sql": sql, "transaction": in_tx}),
-            );
-            r.location = Some(m.up.location());
-            results.push(r);
-        } else {
-            let mut r = state_result(m, item, &item.state, settings.view(), None);
-            if r.location.is_none() && r.status.fails_run(false) {
-                r.location = Some(m.up.location());
-            }
-            results.push(r);
-        }
-    }
-    report_missing(source, plan, results);
-}
-
-fn timed(mut r: CheckResult, t: Instant) -> CheckResult {
-    r.duration_ms = t.elapsed().as_millis() as u64;
-    r
 }

@@ -6,6 +6,7 @@ pub mod migrate;
 pub mod preflight;
 pub mod rate_limit;
 pub mod rollback;
+mod target;
 pub mod verify;
 
 use std::path::Path;

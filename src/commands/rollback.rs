@@ -6,21 +6,25 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
-use super::migrate::{Target, resolve_target, within_deadline};
+mod rows;
+
+use super::target::{
+    Target, connect, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
+    step_failure, take_backup, timed,
+};
 use super::{Inputs, Outcome, with_details};
 use crate::checks::{self, Aspect, Context, Probe, Selection, Unit, id_part};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::config::Resolver;
 use crate::db;
 use crate::error::InputError;
-use crate::migrate::guard;
-use crate::migrate::history::History;
-use crate::migrate::revert::{self, Range, Step};
-use crate::migrate::{apply, lock, plan::title, source, step};
+use crate::migrate::{
+    self as engine, History, HistoryStatus, Range, Session, SessionError, Source, Step, step, title,
+};
 use crate::report::{CheckResult, Report, Status};
 use crate::units::{format_duration, plural};
+use rows::guard_result;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn run(
@@ -28,7 +32,7 @@ pub async fn run(
     args: &RollbackArgs,
     inputs: &Inputs,
 ) -> Result<Outcome, InputError> {
-    super::migrate::refuse_selection(
+    refuse_selection(
         global,
         "rollback reverts in order: use --to VERSION or --steps N",
     )?;
@@ -43,13 +47,13 @@ pub async fn run(
         (None, Some(n), _) => Range::Steps(n as usize),
         _ => Range::All,
     };
-    let source = source::load(&target.dir, target.layout)?;
+    let source = engine::load(&target.dir, target.layout)?;
     let history =
         History::new(&target.table, target.backend).map_err(|e| InputError::new(e).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
     // The deadline bounds the hooks too: they are part of the run a CI job waits for.
-    let run = within_deadline(target.deadline, async {
+    let run = step::within_deadline(target.deadline, async {
         let database_ok = rollback(
             &target,
             &source,
@@ -73,7 +77,7 @@ pub async fn run(
     match run {
         Ok(done) => done?,
         // Cut off in the database part, the hooks do not run (it did not complete).
-        Err(stopped) => results.push(stopped.result("rollback", "reverted")),
+        Err(stopped) => results.push(deadline_result(&stopped, "rollback", "reverted")),
     }
     for r in &mut results {
         // Steps run in order, so the way to reproduce one result is the same command.
@@ -103,82 +107,45 @@ fn step_id(step: &Step) -> String {
 /// The database part. Returns whether it completed (the hooks run only then).
 async fn rollback(
     target: &Target,
-    source: &source::Source,
+    source: &Source,
     history: &History,
     opts: Options<'_>,
     results: &mut Vec<CheckResult>,
 ) -> Result<Database, InputError> {
     let dry_run = opts.dry_run;
-    step::enter(format!("connecting to {}", target.shown_url));
-    let mut conn = match db::connect(target.url.expose(), CONNECT_TIMEOUT).await {
-        Ok(c) => c,
-        Err(e) => {
-            results.push(result(
-                "rollback.database",
-                "database",
-                Status::Fail,
-                format!("cannot connect to {}: {e}", target.shown_url),
-            ));
-            return Ok(Database::Failed);
-        }
+    let failed = |e: SessionError, id: &str, name: &str, results: &mut Vec<CheckResult>| {
+        results.push(result(id, name, Status::Fail, e.to_string()));
+        Ok(Database::Failed)
     };
-    step::enter("setting the session's time limits");
-    let limited = db::answered("setting the session's time limits", async {
-        db::limit_lock_waits(&mut conn, target.backend, target.lock_timeout).await?;
-        db::limit_session(&mut conn, target.backend, target.deadline).await
-    })
-    .await;
-    if let Err(e) = limited {
-        results.push(result("rollback.database", "database", Status::Fail, e));
-        return Ok(Database::Failed);
+    let mut session = match connect(target).await {
+        Ok(s) => s,
+        Err(e) => return failed(e, "rollback.database", "database", results),
+    };
+    if let Err(e) = session.limit(target.lock_timeout, target.deadline).await {
+        return failed(e, "rollback.database", "database", results);
     }
     // Everything below is decided under the lock: a migrate or rollback running now would
     // change which migrations are newest and how many rows they hold.
-    let key = if dry_run {
-        None
-    } else {
+    if !dry_run {
         let t = Instant::now();
-        let key = match db::answered(
-            "the lock key query",
-            lock::key(
-                &mut conn,
-                target.backend,
-                &target.table,
-                target.url.expose(),
-            ),
-        )
-        .await
+        match session
+            .lock(&target.table, target.url.expose(), target.lock_timeout)
+            .await
         {
-            Ok(k) => k,
-            Err(e) => {
-                results.push(result("rollback.lock", "lock", Status::Fail, e));
-                return Ok(Database::Failed);
-            }
-        };
-        step::enter(format!("waiting for the {}", key.describe()));
-        let acquired = match lock::acquire(&mut conn, key.clone(), target.lock_timeout).await {
-            Ok(a) => a,
-            Err(e) => {
-                results.push(result("rollback.lock", "lock", Status::Fail, e));
-                return Ok(Database::Failed);
-            }
-        };
-        let mut r = result(
-            "rollback.lock",
-            "lock",
-            Status::Pass,
-            format!("took the {}", key.describe()),
-        );
-        r.duration_ms = t.elapsed().as_millis() as u64;
-        results.push(r);
-        Some((key, acquired))
-    };
-    let outcome = rollback_locked(&mut conn, target, source, history, opts, results).await;
-    if let Some((key, acquired)) = key {
-        step::enter("releasing the lock");
-        lock::release(&mut conn, &key).await;
-        drop(acquired);
+            Ok(locked) => results.push(timed(
+                result(
+                    "rollback.lock",
+                    "lock",
+                    Status::Pass,
+                    format!("took the {}", locked.what),
+                ),
+                t,
+            )),
+            Err(e) => return failed(e, "rollback.lock", "lock", results),
+        }
     }
+    let outcome = rollback_locked(&mut session, target, source, history, opts, results).await;
+    session.unlock().await;
     outcome
 }
 
@@ -200,9 +167,9 @@ enum Database {
 }
 
 async fn rollback_locked(
-    conn: &mut sqlx::AnyConnection,
+    session: &mut Session,
     target: &Target,
-    source: &source::Source,
+    source: &Source,
     history: &History,
     opts: Options<'_>,
     results: &mut Vec<CheckResult>,
@@ -214,8 +181,8 @@ async fn rollback_locked(
         dry_run,
     } = opts;
     step::enter(format!("reading the history table {}", history.table));
-    let rows = match db::answered("the history query", history.exists(conn)).await {
-        Ok(true) => match db::answered("the history query", history.rows(conn)).await {
+    let rows = match db::answered("the history query", history.exists(session.conn())).await {
+        Ok(true) => match db::answered("the history query", history.rows(session.conn())).await {
             Ok(rows) => rows,
             Err(e) => {
                 results.push(result("rollback.history", "history table", Status::Fail, e));
@@ -228,7 +195,8 @@ async fn rollback_locked(
             return Ok(Database::Failed);
         }
     };
-    let steps = revert::select(source, &rows, range).map_err(|e| InputError::new(e).key("--to"))?;
+    let steps =
+        engine::select_reverts(source, &rows, range).map_err(|e| InputError::new(e).key("--to"))?;
     if steps.is_empty() {
         results.push(result(
             "rollback.plan",
@@ -265,17 +233,15 @@ async fn rollback_locked(
                 step.version,
                 source.dir.display()
             )),
-            Some(_) if !revert::revertible(&step.row) => Some(format!(
+            Some(_) if !engine::revertible(&step.row) => Some(format!(
                 "{} stopped part-way; finish it (migrate --resume or --mark-resolved) before rolling back",
                 step.version
             )),
-            Some(m) if step.row.status == crate::migrate::history::status::REVERTING && !resume => {
-                Some(format!(
-                    "a rollback of {} stopped after {} of its down statements: fix the cause, then re-run with --resume",
-                    m.version,
-                    step.row.statements_done.unwrap_or(0)
-                ))
-            }
+            Some(m) if step.row.status == HistoryStatus::Reverting && !resume => Some(format!(
+                "a rollback of {} stopped after {} of its down statements: fix the cause, then re-run with --resume",
+                m.version,
+                step.row.statements_done.unwrap_or(0)
+            )),
             Some(m) if m.checksum != step.row.checksum => Some(format!(
                 "{} changed after it was applied: its down script may not undo what ran; restore the file, or accept the change with `migrate --accept-checksum {} --reason …`",
                 m.up.path.display(),
@@ -299,25 +265,25 @@ async fn rollback_locked(
     }
     for step in &steps {
         if let Some(down) = step.index.and_then(|i| source.migrations[i].down.as_ref()) {
-            super::migrate::refuse_own_transaction(target.backend, down)?;
+            refuse_own_transaction(target.backend, down)?;
         }
     }
 
     // The data-loss guard: what the down scripts destroy, measured where the database can try
     // them in a transaction it rolls back, read from their statements elsewhere.
     step::enter("measuring what the down scripts would destroy");
-    let downs: Vec<guard::Down<'_>> = steps
+    let downs: Vec<engine::Down<'_>> = steps
         .iter()
         .map(|step| {
             let m = &source.migrations[step.index.expect("checked above")];
-            guard::Down {
+            engine::Down {
                 version: &m.version,
                 script: m.down.as_ref().expect("checked above"),
-                resume_from: resume_from(step),
+                resume_from: step.resume_from(),
             }
         })
         .collect();
-    let settings = guard::Settings {
+    let settings = engine::GuardSettings {
         backend: target.backend,
         history_table: &history.table,
         timeout: target.lock_timeout,
@@ -327,7 +293,7 @@ async fn rollback_locked(
         writable: !dry_run,
     };
     let started_guard = Instant::now();
-    let verdict = guard::assess(conn, settings, &downs).await;
+    let verdict = engine::assess(session.conn(), settings, &downs).await;
     let mut r = guard_result(verdict.as_ref(), allow_data_loss, dry_run);
     r.duration_ms = started_guard.elapsed().as_millis() as u64;
     let refused = r.status == Status::Fail;
@@ -340,15 +306,12 @@ async fn rollback_locked(
         for step in &steps {
             let m = &source.migrations[step.index.expect("checked above")];
             let down = m.down.as_ref().expect("checked above");
-            let mut sql: String = apply::statements(down)
+            let mut sql: String = engine::statements(down)
                 .iter()
                 .map(|s| format!("{};\n", s.text))
                 .collect();
-            sql.push_str(&format!(
-                "DELETE FROM {} WHERE version = '{}';\n",
-                history.table,
-                m.version.replace('\'', "''")
-            ));
+            sql.push_str(&history.delete_shown(&m.version));
+            sql.push_str(";\n");
             let mut r = with_details(
                 result(
                     &step_id(step),
@@ -365,7 +328,7 @@ async fn rollback_locked(
     }
 
     if target.backup.is_some()
-        && let Err(e) = crate::migrate::backup::preflight(conn, target.backend).await
+        && let Err(e) = engine::backup_preflight(session.conn(), target.backend).await
     {
         results.push(result(
             "rollback.backup",
@@ -375,7 +338,15 @@ async fn rollback_locked(
         ));
         return Ok(Database::Failed);
     }
-    if !super::migrate::take_backup(conn, target, "rollback", "rollback.backup", results).await {
+    if !take_backup(
+        "rollback",
+        session.conn(),
+        target,
+        "rollback.backup",
+        results,
+    )
+    .await
+    {
         return Ok(Database::Failed);
     }
     let mut failed = None;
@@ -390,12 +361,10 @@ async fn rollback_locked(
             ));
             continue;
         }
-        let resume = (step.row.status == crate::migrate::history::status::REVERTING)
-            .then(|| resume_from(step));
-        step::enter(format!("reverting {}", title(m)));
-        match revert::revert(conn, history, m, &step.row.version, resume).await {
+        // Each row is pushed as its step ends: a run cut off by its deadline keeps the rows of
+        // the steps it finished.
+        match session.revert(history, m, step).await {
             Ok(done) => {
-                step::finished(m.version.clone());
                 let mut r = result(
                     &step_id(step),
                     &title(m),
@@ -418,7 +387,8 @@ async fn rollback_locked(
                 results.push(r);
             }
             Err(f) => {
-                let r = super::migrate::step_failure(
+                let r = step_failure(
+                    "rollback",
                     &step_id(step),
                     &title(m),
                     &m.version,
@@ -432,7 +402,7 @@ async fn rollback_locked(
     }
     // "Verify the migration tracking table was cleaned."
     let reverted: Vec<&str> = steps.iter().map(|s| s.version.as_str()).collect();
-    match db::answered("the history query", history.rows(conn)).await {
+    match db::answered("the history query", history.rows(session.conn())).await {
         Ok(rows) => {
             let still: Vec<&str> = rows
                 .iter()
@@ -484,148 +454,6 @@ async fn rollback_locked(
     } else {
         Database::Failed
     })
-}
-
-/// Down statements an interrupted rollback of this step already ran (`--resume` skips them).
-fn resume_from(step: &Step) -> usize {
-    if step.row.status == crate::migrate::history::status::REVERTING {
-        step.row.statements_done.unwrap_or(0).max(0) as usize
-    } else {
-        0
-    }
-}
-
-/// How many names the guard's message lists before "and N more" (the details hold them all).
-const LISTED: usize = 5;
-
-/// The guard's verdict as a result: pass, or a short refusal (a warning with
-/// `--allow-data-loss`) whose details list every table and column.
-fn guard_result(
-    verdict: Result<&guard::Verdict, &String>,
-    allow_data_loss: bool,
-    dry_run: bool,
-) -> CheckResult {
-    let id = "rollback.data-loss";
-    let name = "data-loss guard";
-    let verdict = match verdict {
-        Ok(v) => v,
-        Err(e) => {
-            let (status, then) = if allow_data_loss {
-                (Status::Warn, "going ahead (--allow-data-loss given)")
-            } else {
-                (
-                    Status::Fail,
-                    "refused: fix the cause, or back the data up and pass --allow-data-loss",
-                )
-            };
-            return with_details(
-                result(
-                    id,
-                    name,
-                    status,
-                    format!("cannot tell what the down scripts destroy: {e}; {then}"),
-                ),
-                json!({"error": e}),
-            );
-        }
-    };
-    let how = match verdict.method {
-        Some(guard::Method::Measured) => {
-            "tried the down scripts in a transaction and rolled it back"
-        }
-        _ if dry_run => "read the down scripts' statements (a dry run does not try them)",
-        _ => "read the down scripts' statements, which cannot be tried in a transaction here",
-    };
-    let details = json!({
-        "method": how,
-        "tables": verdict.tables.iter().map(|t| json!({"table": t.table, "rows": t.rows, "dropped": t.dropped})).collect::<Vec<_>>(),
-        "columns": verdict.columns.iter().map(|c| json!({"table": c.table, "column": c.column, "values": c.values})).collect::<Vec<_>>(),
-        "unjudged": verdict.unjudged.iter().map(|u| json!({"version": u.version, "at": u.at, "statement": u.statement})).collect::<Vec<_>>(),
-        "read_instead": verdict.read_instead,
-        "count_cap": guard::COUNT_CAP,
-    });
-    if verdict.clean() {
-        let mut message = format!("the down scripts destroy no data: {how}");
-        if !verdict.read_instead.is_empty() {
-            message.push_str(&format!(
-                "; the no-transaction down scripts of {} were read, not tried",
-                verdict.read_instead.join(", ")
-            ));
-        }
-        return with_details(result(id, name, Status::Pass, message), details);
-    }
-    let mut parts = Vec::new();
-    if verdict.destroys_data() {
-        let mut counts = Vec::new();
-        if !verdict.tables.is_empty() {
-            counts.push(plural(verdict.tables.len(), "table", "tables"));
-        }
-        if !verdict.columns.is_empty() {
-            counts.push(plural(verdict.columns.len(), "column", "columns"));
-        }
-        let names: Vec<String> = verdict
-            .tables
-            .iter()
-            .map(|t| {
-                format!(
-                    "{} ({})",
-                    t.table,
-                    guard::count_words(t.rows, "row", "rows")
-                )
-            })
-            .chain(verdict.columns.iter().map(|c| {
-                format!(
-                    "{}.{} ({})",
-                    c.table,
-                    c.column,
-                    guard::count_words(c.values, "value", "values")
-                )
-            }))
-            .collect();
-        parts.push(format!(
-            "would destroy data in {}: {}",
-            counts.join(" and "),
-            listed(&names)
-        ));
-    }
-    if !verdict.unjudged.is_empty() {
-        let names: Vec<String> = verdict
-            .unjudged
-            .iter()
-            .map(|u| format!("{} (`{}`)", u.at, u.statement))
-            .collect();
-        parts.push(format!(
-            "cannot tell what {} would destroy: {}",
-            plural(verdict.unjudged.len(), "statement", "statements"),
-            listed(&names)
-        ));
-    }
-    let (status, then) = if allow_data_loss {
-        (Status::Warn, "going ahead (--allow-data-loss given)")
-    } else {
-        (
-            Status::Fail,
-            "refused: back it up and pass --allow-data-loss to go ahead",
-        )
-    };
-    with_details(
-        result(id, name, status, format!("{}; {then}", parts.join("; "))),
-        details,
-    )
-}
-
-/// The first few names, then how many more.
-fn listed(names: &[String]) -> String {
-    let mut text = names
-        .iter()
-        .take(LISTED)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > LISTED {
-        text.push_str(&format!(" and {} more", names.len() - LISTED));
-    }
-    text
 }
 
 /// The hooks of `[rollback]`, as check units (one each).

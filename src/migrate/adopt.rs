@@ -1,10 +1,155 @@
 //! Switching from another tool without re-running anything: read the history table sqlx,
-//! golang-migrate, dbmate, diesel or Flyway left, and say which migration files it covers.
+//! golang-migrate, dbmate, diesel or Flyway left, and say which migration files it covers; or
+//! `--baseline`. What a first run records instead of running.
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Executor};
 
+use super::history::{History, NewRow, Row, Status};
 use super::source::Source;
 use crate::db::{Backend, describe_error, table_exists};
+
+/// The rows a database without shipgate history starts from: another tool's history, or
+/// `--baseline`. Nothing is written; `record_initial` writes them under the lock.
+pub async fn initial_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    baseline: Option<&str>,
+    source: &Source,
+) -> Result<(Vec<Row>, Option<String>), String> {
+    let Some((versions, status, message)) =
+        initial_versions(conn, backend, baseline, source).await?
+    else {
+        return Ok((Vec::new(), None));
+    };
+    let rows = source
+        .migrations
+        .iter()
+        .filter(|m| versions.contains(&m.version))
+        .map(|m| Row {
+            version: m.version.clone(),
+            name: m.name.clone(),
+            checksum: m.checksum.clone(),
+            applied_at: String::new(),
+            execution_ms: 0,
+            applied_by: String::new(),
+            status,
+            statements_done: None,
+            note: None,
+        })
+        .collect();
+    Ok((rows, Some(message)))
+}
+
+async fn initial_versions(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    baseline: Option<&str>,
+    source: &Source,
+) -> Result<Option<(Vec<String>, Status, String)>, String> {
+    if let Some(version) = baseline {
+        let index = super::plan::find(source, version)
+            .ok_or_else(|| format!("--baseline {version}: no migration has that version"))?;
+        let upto = &source.migrations[index].order;
+        let versions: Vec<String> = source
+            .migrations
+            .iter()
+            .filter(|m| &m.order <= upto)
+            .map(|m| m.version.clone())
+            .collect();
+        let message = format!(
+            "baseline: {} migrations up to {version} recorded as applied, not run",
+            versions.len()
+        );
+        return Ok(Some((versions, Status::Baseline, message)));
+    }
+    match read(conn, backend, source).await? {
+        Some(a) if !a.versions.is_empty() || !a.unknown.is_empty() => {
+            let mut message = format!(
+                "adopted {} applied migrations from {} (recorded, not run)",
+                a.versions.len(),
+                a.table
+            );
+            if !a.unknown.is_empty() {
+                message.push_str(&format!(
+                    "; {} lists versions with no file: {}",
+                    a.table,
+                    a.unknown.join(", ")
+                ));
+            }
+            Ok(Some((a.versions, Status::Adopted, message)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Writes the adopted or baseline rows, under the lock.
+pub async fn record_initial(
+    conn: &mut AnyConnection,
+    baseline: Option<&str>,
+    source: &Source,
+    history: &History,
+    applied_by: &str,
+) -> Result<Option<String>, String> {
+    let Some((versions, status, message)) =
+        initial_versions(conn, history.backend, baseline, source).await?
+    else {
+        return Ok(None);
+    };
+    // All rows or none: a crash half-way would leave later migrations looking pending.
+    conn.execute("BEGIN")
+        .await
+        .map_err(|e| describe_error(&e))?;
+    let written = write_initial(
+        conn, source, history, &versions, status, &message, applied_by,
+    )
+    .await;
+    match written {
+        Ok(()) => {
+            conn.execute("COMMIT")
+                .await
+                .map_err(|e| describe_error(&e))?;
+            Ok(Some(message))
+        }
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_initial(
+    conn: &mut AnyConnection,
+    source: &Source,
+    history: &History,
+    versions: &[String],
+    status: Status,
+    message: &str,
+    applied_by: &str,
+) -> Result<(), String> {
+    for m in source
+        .migrations
+        .iter()
+        .filter(|m| versions.contains(&m.version))
+    {
+        let note = format!("{status}: {message}");
+        history
+            .insert(
+                conn,
+                &NewRow {
+                    version: &m.version,
+                    name: &m.name,
+                    checksum: &m.checksum,
+                    execution_ms: 0,
+                    applied_by,
+                    status,
+                    statements_done: None,
+                    note: Some(&note),
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}
 
 /// What another tool's history says is applied.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, Executor};
 
-use super::history::{History, NewRow, status};
+use super::history::{History, NewRow, Status};
 use super::position::{code_frame, file_position, line_col};
 use super::source::{Migration, Script};
 use super::split::{Statement, split};
 use crate::db::{Backend, describe_error};
+use crate::migrate::session::Dialect as _;
 use crate::report::Location;
 
 /// Why a script stopped, and where.
@@ -48,7 +49,7 @@ pub fn runs_in_transaction(backend: Backend, script: &Script) -> bool {
     // keep, so such a script runs statement by statement with recorded progress. A DML-only
     // script (a data migration) still gets its transaction.
     !script.no_transaction
-        && (backend != Backend::MySql
+        && (!backend.commits_ddl()
             || !statements(script)
                 .iter()
                 .any(|s| commits_implicitly(s.text)))
@@ -143,15 +144,10 @@ pub async fn apply(
         note: None,
     };
     if runs_in_transaction(history.backend, script) {
-        let begin = if history.backend == Backend::Sqlite {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
-        run_control(conn, begin, script).await?;
+        run_control(conn, history.backend.begin(), script).await?;
         // SQLite has no session lock: another migrator may have recorded this migration while
         // we waited for the write lock. (PostgreSQL and MySQL hold a session lock for the run.)
-        let recheck = if history.backend == Backend::Sqlite {
+        let recheck = if !history.backend.has_session_lock() {
             history.has(conn, &m.version).await
         } else {
             Ok(false)
@@ -179,7 +175,7 @@ pub async fn apply(
             let ms = started.elapsed().as_millis() as i64;
             super::step::enter(format!("recording {} in the history table", m.version));
             history
-                .insert(conn, &row(status::APPLIED, None, ms))
+                .insert(conn, &row(Status::Applied, None, ms))
                 .await
                 .map_err(|e| bookkeeping_failure(script, e))
         }
@@ -206,7 +202,7 @@ pub async fn apply(
     } else {
         let record = |done: usize| {
             row(
-                status::PARTIAL,
+                Status::Partial,
                 Some(done as i64),
                 started.elapsed().as_millis() as i64,
             )
@@ -250,7 +246,7 @@ pub async fn apply(
         }
         let ms = started.elapsed().as_millis() as i64;
         history
-            .record_progress(conn, &row(status::APPLIED, None, ms))
+            .record_progress(conn, &row(Status::Applied, None, ms))
             .await
             .map_err(stuck(stmts.len()))?;
         Ok(Done {

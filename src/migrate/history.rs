@@ -6,20 +6,62 @@ use sqlx::{AnyConnection, Executor, Row as _};
 use crate::db::{Backend, describe_error, table_exists};
 
 /// What the table's `status` column holds.
-pub mod status {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
     /// Ran to the end.
-    pub const APPLIED: &str = "applied";
+    Applied,
     /// A non-transactional migration stopped after `statements_done` statements.
-    pub const PARTIAL: &str = "partial";
+    Partial,
     /// Recorded from another tool's history table, not run by shipgate.
-    pub const ADOPTED: &str = "adopted";
+    Adopted,
     /// Recorded by `--baseline`, not run.
-    pub const BASELINE: &str = "baseline";
+    Baseline,
     /// A partial migration a person finished by hand (`--mark-resolved`).
-    pub const RESOLVED: &str = "resolved";
+    Resolved,
     /// A rollback outside a transaction stopped after `statements_done` statements of the down
     /// script.
-    pub const REVERTING: &str = "reverting";
+    Reverting,
+    /// A value this version does not know (written by hand, or by a newer shipgate): treated as
+    /// a migration that ran, as before there was a type for it; never written back.
+    Unknown,
+}
+
+impl Status {
+    /// Every status shipgate writes.
+    const WRITTEN: [Status; 6] = [
+        Status::Applied,
+        Status::Partial,
+        Status::Adopted,
+        Status::Baseline,
+        Status::Resolved,
+        Status::Reverting,
+    ];
+
+    /// The column's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Applied => "applied",
+            Status::Partial => "partial",
+            Status::Adopted => "adopted",
+            Status::Baseline => "baseline",
+            Status::Resolved => "resolved",
+            Status::Reverting => "reverting",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    fn parse(text: &str) -> Status {
+        Status::WRITTEN
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .unwrap_or(Status::Unknown)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +72,7 @@ pub struct Row {
     pub applied_at: String,
     pub execution_ms: i64,
     pub applied_by: String,
-    pub status: String,
+    pub status: Status,
     /// For a partial migration: how many statements completed.
     pub statements_done: Option<i64>,
     pub note: Option<String>,
@@ -41,6 +83,11 @@ pub struct Row {
 pub struct History {
     pub table: String,
     pub backend: Backend,
+}
+
+/// A string as an SQL literal, for statements that are shown, never run.
+fn literal(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
 }
 
 /// Table names are written into SQL: letters, digits and `_`, optionally `schema.table`.
@@ -142,7 +189,7 @@ impl History {
                     applied_at: r.try_get(3)?,
                     execution_ms: r.try_get(4)?,
                     applied_by: r.try_get(5)?,
-                    status: r.try_get(6)?,
+                    status: Status::parse(r.try_get::<String, _>(6)?.as_str()),
                     statements_done: r.try_get(7)?,
                     note: r.try_get(8)?,
                 })
@@ -178,7 +225,7 @@ impl History {
 
     /// The INSERT with its values written in, for showing (never for running).
     pub fn insert_shown(&self, row: &NewRow<'_>) -> String {
-        let lit = |v: &str| format!("'{}'", v.replace('\'', "''"));
+        let lit = literal;
         format!(
             "INSERT INTO {} (version, name, checksum, execution_ms, applied_by, shipgate_version, status, statements_done, note) \
              VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
@@ -189,7 +236,7 @@ impl History {
             row.execution_ms,
             lit(row.applied_by),
             lit(env!("CARGO_PKG_VERSION")),
-            lit(row.status),
+            lit(row.status.as_str()),
             row.statements_done
                 .map_or("NULL".to_string(), |n| n.to_string()),
             row.note.map_or("NULL".to_string(), lit),
@@ -237,7 +284,7 @@ impl History {
         version: &str,
         entry: &str,
     ) -> Result<bool, String> {
-        self.update(conn, "status", status::RESOLVED, version, entry)
+        self.update(conn, "status", Status::Resolved.as_str(), version, entry)
             .await
     }
 
@@ -258,7 +305,7 @@ impl History {
         let done = if column == "status" {
             format!(
                 ", statements_done = NULL WHERE status = '{}' AND",
-                status::PARTIAL
+                Status::Partial
             )
         } else {
             " WHERE".to_string()
@@ -295,13 +342,23 @@ impl History {
             p(3)
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(status::REVERTING)
+            .bind(Status::Reverting.as_str())
             .bind(done as i64)
             .bind(version.to_string())
             .execute(&mut *conn)
             .await
             .map(|_| ())
             .map_err(|e| self.write_error(&e))
+    }
+
+    /// The DELETE of one version's row with its value written in, for showing (never for
+    /// running).
+    pub fn delete_shown(&self, version: &str) -> String {
+        format!(
+            "DELETE FROM {} WHERE version = {}",
+            self.table,
+            literal(version)
+        )
     }
 
     pub fn delete_sql(&self) -> String {
@@ -320,7 +377,7 @@ impl History {
             .bind(row.execution_ms)
             .bind(row.applied_by.to_string())
             .bind(env!("CARGO_PKG_VERSION"))
-            .bind(row.status.to_string())
+            .bind(row.status.as_str())
             .bind(row.statements_done)
             .bind(row.note.map(str::to_string))
             .execute(&mut *conn)
@@ -367,7 +424,7 @@ impl History {
         let updated = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(row.checksum.to_string())
             .bind(row.execution_ms)
-            .bind(row.status.to_string())
+            .bind(row.status.as_str())
             .bind(row.statements_done)
             .bind(row.version.to_string())
             .execute(&mut *conn)
@@ -387,7 +444,7 @@ pub struct NewRow<'a> {
     pub checksum: &'a str,
     pub execution_ms: i64,
     pub applied_by: &'a str,
-    pub status: &'a str,
+    pub status: Status,
     pub statements_done: Option<i64>,
     pub note: Option<&'a str>,
 }
@@ -427,6 +484,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn statuses_read_back_as_written() {
+        for s in Status::WRITTEN {
+            assert_eq!(Status::parse(s.as_str()), s);
+        }
+        assert_eq!(Status::Reverting.to_string(), "reverting");
+        assert_eq!(Status::parse("finished by hand"), Status::Unknown);
+    }
+
+    #[test]
     fn table_names() {
         assert!(validate_table_name("lp_reporting_migrations").is_ok());
         assert!(validate_table_name("ops.shipgate_migrations").is_ok());
@@ -453,7 +519,7 @@ mod tests {
             checksum: "ab",
             execution_ms: 12,
             applied_by: "ci",
-            status: status::APPLIED,
+            status: Status::Applied,
             statements_done: None,
             note: None,
         });

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 
 use crate::db::{Backend, describe_error};
+use crate::migrate::session::Dialect as _;
 use crate::units::format_duration;
 
 /// How often a held lock is asked for again.
@@ -96,6 +97,7 @@ pub struct Acquired {
     /// Who held it while we waited, if anyone did.
     pub held_by: Option<Holder>,
     /// The open, locked file (SQLite); closing it releases the lock.
+    #[expect(dead_code, reason = "held for its Drop, which releases the lock")]
     pub file: Option<std::fs::File>,
 }
 
@@ -107,7 +109,7 @@ pub async fn key(
     table: &str,
     url: &str,
 ) -> Result<Key, String> {
-    if backend == Backend::Sqlite {
+    if !backend.has_session_lock() {
         return Ok(sqlite_lock_path(url).map_or(Key::WriteLock, Key::File));
     }
     let database: String = match backend {

@@ -1,17 +1,38 @@
 //! The migration engine: files (`source`) → history table (`history`) → what to do (`plan`) →
-//! doing it under a lock (`lock`, `apply`), statement by statement (`split`), with failures
-//! mapped back to `file:line:column` (`position`); where a run is, for its deadline (`step`).
+//! doing it in one session (`session`: connect, lock, apply; `apply`, `revert`), statement by
+//! statement (`split`), with failures mapped back to `file:line:column` (`position`); where a
+//! run is, for its deadline (`step`); what a rollback destroys (`guard`).
+//!
+//! Commands use the names re-exported here, not the modules.
 
-pub mod adopt;
-pub mod apply;
-pub mod backup;
-pub mod concurrent_index;
-pub mod guard;
+mod adopt;
+mod apply;
+mod backup;
+mod concurrent_index;
+mod guard;
+// `commands/preflight.rs` still names `history::History` and `source::load` by their paths.
 pub mod history;
-pub mod lock;
-pub mod plan;
-pub mod position;
-pub mod revert;
+mod lock;
+mod plan;
+mod position;
+mod revert;
+mod session;
 pub mod source;
-pub mod split;
+mod split;
 pub mod step;
+
+pub use adopt::{initial_rows, record_initial};
+pub use apply::{Done, Failure, own_transaction_control, runs_in_transaction, statements};
+pub use backup::{preflight as backup_preflight, take as take_backup};
+pub use guard::{
+    COUNT_CAP, Down, Method as GuardMethod, Settings as GuardSettings, Verdict, assess, count_words,
+};
+pub use history::{History, NewRow, Row, Status as HistoryStatus, applied_by};
+pub use plan::{Item, Options as PlanOptions, Plan, State, find, title};
+pub use position::line_col;
+pub use revert::{Range, Step, revertible, select as select_reverts};
+pub use session::{
+    Applied, Dialect, Error as SessionError, Locked, Session, blocked, blocked_before_lock,
+};
+pub use source::{Layout, Migration, Script, Source, load};
+pub use step::{Stopped, within_deadline};

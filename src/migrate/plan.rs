@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::history::{Row, status};
+use super::history::{Row, Status};
 use super::source::{Migration, Source};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,15 +91,15 @@ impl Plan {
             let state = match &row {
                 // Changed since it stopped: the statements already run may not be the ones now
                 // counted; accept the change (--accept-checksum) before resuming.
-                Some(r) if r.status == status::PARTIAL && r.checksum != m.checksum => {
+                Some(r) if r.status == Status::Partial && r.checksum != m.checksum => {
                     State::Drifted {
                         recorded: r.checksum.clone(),
                     }
                 }
-                Some(r) if r.status == status::REVERTING => State::Reverting {
+                Some(r) if r.status == Status::Reverting => State::Reverting {
                     statements_done: r.statements_done.unwrap_or(0),
                 },
-                Some(r) if r.status == status::PARTIAL => State::Partial {
+                Some(r) if r.status == Status::Partial => State::Partial {
                     statements_done: r.statements_done.unwrap_or(0),
                 },
                 Some(r) if r.checksum != m.checksum => State::Drifted {
@@ -223,7 +223,7 @@ mod tests {
         }
     }
 
-    fn row(version: &str, sql: &str, status: &str) -> Row {
+    fn row(version: &str, sql: &str, status: Status) -> Row {
         Row {
             version: version.into(),
             name: String::new(),
@@ -231,7 +231,7 @@ mod tests {
             applied_at: String::new(),
             execution_ms: 1,
             applied_by: "t".into(),
-            status: status.into(),
+            status,
             statements_done: None,
             note: None,
         }
@@ -254,9 +254,9 @@ mod tests {
             migration("4", 4, "d"),
         ]);
         let rows = vec![
-            row("1", "a", status::APPLIED),
-            row("3", "changed", status::APPLIED),
-            row("9", "x", status::APPLIED),
+            row("1", "a", Status::Applied),
+            row("3", "changed", Status::Applied),
+            row("9", "x", Status::Applied),
         ];
         let opts = Options::default();
         let plan = Plan::new(&s, &rows, &opts).unwrap();
@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn a_renamed_file_keeps_its_row() {
         let s = source(vec![migration("001", 1, "a"), migration("002", 2, "b")]);
-        let rows = vec![row("1", "a", status::APPLIED)];
+        let rows = vec![row("1", "a", Status::Applied)];
         let plan = Plan::new(&s, &rows, &Options::default()).unwrap();
         assert_eq!(plan.items[0].state, State::Applied);
         assert!(plan.missing.is_empty());
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn partial_blocks() {
         let s = source(vec![migration("1", 1, "a")]);
-        let mut r = row("1", "a", status::PARTIAL);
+        let mut r = row("1", "a", Status::Partial);
         r.statements_done = Some(2);
         let plan = Plan::new(&s, &[r], &Options::default()).unwrap();
         assert_eq!(plan.items[0].state, State::Partial { statements_done: 2 });

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, Executor};
 
 use super::apply::{Failure, run_statement, runs_in_transaction, statements};
-use super::history::{History, Row, status};
+use super::history::{History, Row, Status};
 use super::source::{Migration, Source};
 use crate::db::{Backend, describe_error};
+use crate::migrate::session::Dialect as _;
 
 /// How far to roll back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,12 +115,7 @@ pub async fn revert(
     let stmts = statements(down);
     let bookkeeping = |message: String| super::apply::bookkeeping_failure(down, message);
     if runs_in_transaction(history.backend, down) {
-        let begin = if history.backend == Backend::Sqlite {
-            "BEGIN IMMEDIATE"
-        } else {
-            "BEGIN"
-        };
-        conn.execute(begin)
+        conn.execute(history.backend.begin())
             .await
             .map_err(|e| bookkeeping(describe_error(&e)))?;
         let result = async {
@@ -191,8 +187,19 @@ pub async fn revert(
 }
 
 /// Whether a row may be reverted at all (a partial migration must be finished first).
+impl Step {
+    /// Down statements an interrupted rollback of this step already ran (`--resume` skips them).
+    pub fn resume_from(&self) -> usize {
+        if self.row.status == Status::Reverting {
+            self.row.statements_done.unwrap_or(0).max(0) as usize
+        } else {
+            0
+        }
+    }
+}
+
 pub fn revertible(row: &Row) -> bool {
-    row.status != status::PARTIAL
+    row.status != Status::Partial
 }
 
 #[cfg(test)]
@@ -226,7 +233,7 @@ mod tests {
             applied_at: format!("2026-01-0{version}"),
             execution_ms: 0,
             applied_by: String::new(),
-            status: status::APPLIED.into(),
+            status: Status::Applied,
             statements_done: None,
             note: None,
         }

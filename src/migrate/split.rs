@@ -69,6 +69,7 @@ pub fn split(script: &str) -> Vec<Statement<'_>> {
 /// Whether `script` holds nothing but whitespace (a leading BOM included) and comments: nothing
 /// to send to the server. A lone `;` is not blank (though [`split`] finds no statement in it),
 /// and neither is an unterminated `/*` comment (the server would reject it).
+#[cfg(test)]
 pub fn is_blank(script: &str) -> bool {
     tokens(script).all(|(_, _, kind)| is_trivia(kind))
 }

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, Default)]
 struct State {
@@ -56,6 +57,36 @@ pub fn finished(what: impl Into<String>) {
             .finished
             .push(what)
     });
+}
+
+/// A run cut off by its deadline: where it was and what it had finished.
+#[derive(Debug)]
+pub struct Stopped {
+    pub after: Duration,
+    pub step: String,
+    pub finished: Vec<String>,
+}
+
+/// Runs the database part of `migrate` or `rollback` within the run's deadline, keeping track of
+/// its step. On expiry the work is dropped, which closes its connection: the server rolls back
+/// the transaction in flight and frees the session lock, and a running `pg_dump` is killed
+/// (`kill_on_drop`). What committed before stays, and the history says so truthfully.
+pub async fn within_deadline<T>(
+    deadline: Option<Duration>,
+    work: impl Future<Output = T>,
+) -> Result<T, Stopped> {
+    let progress = Progress::default();
+    let scoped = progress.scope(work);
+    match deadline {
+        None => Ok(scoped.await),
+        Some(limit) => tokio::time::timeout(limit, scoped)
+            .await
+            .map_err(|_| Stopped {
+                after: limit,
+                step: progress.now(),
+                finished: progress.finished(),
+            }),
+    }
 }
 
 #[cfg(test)]

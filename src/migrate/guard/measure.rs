@@ -18,6 +18,7 @@ use super::{COUNT_CAP, ColumnLoss, Down, Settings, TableLoss};
 use crate::db::{Backend, describe_error};
 use crate::migrate::apply::{execute_statement, statements};
 use crate::migrate::position::line_col;
+use crate::migrate::session::Dialect as _;
 
 #[derive(Default)]
 pub struct Measured {
@@ -55,12 +56,7 @@ pub async fn measure(
     settings: Settings<'_>,
     downs: &[Down<'_>],
 ) -> Result<Measured, String> {
-    let begin = match settings.backend {
-        // The write lock now, not at the first write: a busy database fails within busy_timeout.
-        Backend::Sqlite => "BEGIN IMMEDIATE",
-        _ => "BEGIN",
-    };
-    conn.execute(begin).await.map_err(|e| {
+    conn.execute(settings.backend.begin()).await.map_err(|e| {
         format!(
             "cannot open the transaction the down scripts are tried in: {}",
             describe_error(&e)
@@ -130,7 +126,7 @@ async fn measure_in_transaction(
                     || a.updated > 0
                     || lost_column;
                 if changed {
-                    let counts = count(conn, a).await?;
+                    let counts = count(conn, settings.backend, a).await?;
                     touched.push((t, Some((a, counts))));
                 }
             }
@@ -139,7 +135,7 @@ async fn measure_in_transaction(
     exec(conn, "ROLLBACK TO SAVEPOINT shipgate_guard").await?;
     let mut measured = Measured::default();
     for (t, after) in touched {
-        let was = count(conn, t).await?;
+        let was = count(conn, settings.backend, t).await?;
         if was.rows == 0 {
             continue;
         }
@@ -211,12 +207,9 @@ async fn exec(conn: &mut AnyConnection, sql: &str) -> Result<(), String> {
         })
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The user tables and their columns, without the history table.
 async fn catalog(conn: &mut AnyConnection, settings: Settings<'_>) -> Result<Vec<Table>, String> {
+    let quote = |name: &str| settings.backend.quote_ident(name);
     let history = settings
         .history_table
         .rsplit('.')
@@ -317,7 +310,8 @@ async fn catalog(conn: &mut AnyConnection, settings: Settings<'_>) -> Result<Vec
 
 /// Rows and non-NULL values per column, read from at most COUNT_CAP + 1 rows; a column that
 /// shows no value there in a bigger table is asked once more with `EXISTS`.
-async fn count(conn: &mut AnyConnection, t: &Table) -> Result<Counts, String> {
+async fn count(conn: &mut AnyConnection, backend: Backend, t: &Table) -> Result<Counts, String> {
+    let quote = |name: &str| backend.quote_ident(name);
     let failed = |e: sqlx::Error| {
         format!(
             "cannot count the rows of {} (the guard must know what a rollback destroys): {}",

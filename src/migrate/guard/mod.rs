@@ -24,6 +24,7 @@ use sqlx::AnyConnection;
 
 use super::source::Script;
 use crate::db::Backend;
+use crate::migrate::session::Dialect as _;
 
 /// Counts stop here: the guard needs "any?", the message a size; a full count of a big table
 /// while holding the migration lock would take as long as a scan. A count above it reads as
@@ -118,7 +119,7 @@ pub async fn assess(
     settings: Settings<'_>,
     downs: &[Down<'_>],
 ) -> Result<Verdict, String> {
-    let measurable = settings.backend != Backend::MySql && settings.writable;
+    let measurable = !settings.backend.commits_ddl() && settings.writable;
     let mut verdict = Verdict::default();
     // Tried in rollback order up to the first no-transaction script, which cannot run in the
     // transaction; it and every later script are read, since those may depend on it.

@@ -11,6 +11,7 @@ use super::{COUNT_CAP, ColumnLoss, Down, Settings, TableLoss, Unjudged};
 use crate::db::{Backend, describe_error};
 use crate::migrate::apply::statements;
 use crate::migrate::position::line_col;
+use crate::migrate::session::Dialect as _;
 
 #[derive(Default)]
 pub struct Judged {
@@ -130,17 +131,14 @@ pub async fn judge(
     Ok(judged)
 }
 
-fn quote(backend: Backend, ident: &str) -> String {
-    match backend {
-        Backend::MySql => format!("`{}`", ident.replace('`', "``")),
-        _ => format!("\"{}\"", ident.replace('"', "\"\"")),
-    }
-}
-
 fn qualified(backend: Backend, name: &Name) -> String {
     match &name.schema {
-        Some(s) => format!("{}.{}", quote(backend, s), quote(backend, &name.table)),
-        None => quote(backend, &name.table),
+        Some(s) => format!(
+            "{}.{}",
+            backend.quote_ident(s),
+            backend.quote_ident(&name.table)
+        ),
+        None => backend.quote_ident(&name.table),
     }
 }
 
@@ -217,7 +215,7 @@ async fn count_now(
     }
     let limit = COUNT_CAP + 1;
     let filter = match column {
-        Some(c) => format!(" WHERE {} IS NOT NULL", quote(backend, c)),
+        Some(c) => format!(" WHERE {} IS NOT NULL", backend.quote_ident(c)),
         None => String::new(),
     };
     let sql = format!(
