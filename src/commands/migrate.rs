@@ -17,7 +17,7 @@ use crate::config::Resolver;
 use crate::db::{self, Backend};
 use crate::error::InputError;
 use crate::migrate::{self as engine, History, Plan, Row, Session, SessionError, Source, step};
-use crate::report::{CheckResult, Report, Status};
+use crate::report::{CheckResult, Status};
 use crate::secret::Secret;
 use crate::units::format_duration;
 use rows::{View, report_check, report_dry_run, report_items};
@@ -90,21 +90,16 @@ pub async fn run(
         Ok(done) => done?,
         Err(stopped) => results.push(deadline_result(&stopped, "migrate", "applied")),
     }
-    for r in &mut results {
-        // Migrations run in order, so the way to reproduce one result is the same command.
-        r.reproduce = Some(inputs.reproduce_base.clone());
-    }
-    let report = Report::new(
+    // Steps run in order, so the way to reproduce one result is the same command.
+    Ok(super::finish(
         "migrate",
+        global,
+        inputs,
         started,
-        SystemTime::now(),
-        global.strict,
         results,
-    );
-    Ok(Outcome {
-        report,
-        secrets: resolver.secrets,
-    })
+        super::Reproduce::Whole,
+        resolver.secrets,
+    ))
 }
 
 fn resolve(

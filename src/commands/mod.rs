@@ -82,10 +82,6 @@ pub(crate) enum Reproduce {
     /// One by one: `--only ID`.
     EachById,
     /// Only as a whole (steps run in order): the same command.
-    #[expect(
-        dead_code,
-        reason = "migrate and rollback end through finish() once their session lands"
-    )]
     Whole,
 }
 

@@ -21,7 +21,7 @@ use crate::error::InputError;
 use crate::migrate::{
     self as engine, History, HistoryStatus, Range, Session, SessionError, Source, Step, step, title,
 };
-use crate::report::{CheckResult, Report, Status};
+use crate::report::{CheckResult, Status};
 use crate::units::{format_duration, plural};
 use rows::guard_result;
 
@@ -79,21 +79,16 @@ pub async fn run(
         // Cut off in the database part, the hooks do not run (it did not complete).
         Err(stopped) => results.push(deadline_result(&stopped, "rollback", "reverted")),
     }
-    for r in &mut results {
-        // Steps run in order, so the way to reproduce one result is the same command.
-        r.reproduce = Some(inputs.reproduce_base.clone());
-    }
-    let report = Report::new(
+    // Steps run in order, so the way to reproduce one result is the same command.
+    Ok(super::finish(
         "rollback",
+        global,
+        inputs,
         started,
-        SystemTime::now(),
-        global.strict,
         results,
-    );
-    Ok(Outcome {
-        report,
-        secrets: resolver.secrets,
-    })
+        super::Reproduce::Whole,
+        resolver.secrets,
+    ))
 }
 
 fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
