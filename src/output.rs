@@ -156,7 +156,8 @@ impl OutputPlan {
 pub fn input_error(plan: &OutputPlan, error: &InputError) {
     eprintln!("error: {error}");
     if plan.github.is_some() {
-        let annotation = github::input_error_annotation(error);
+        let annotation =
+            github::input_error_annotation(&error.to_string(), error.location.as_ref());
         if plan.commands_to_stderr() {
             eprint!("{annotation}");
         } else {

@@ -100,11 +100,11 @@ fn annotation(command: &str, r: &CheckResult) -> String {
     )
 }
 
-/// The annotation for input that stopped the run before any check (exit code 2), placed on the
-/// config line when the error has one.
-pub fn input_error_annotation(error: &crate::error::InputError) -> String {
+/// The annotation for input that stopped the run before any check (exit code 2): the error as
+/// displayed, placed on the config line when it has one.
+pub fn input_error_annotation(message: &str, location: Option<&super::Location>) -> String {
     let mut props = Vec::new();
-    if let Some(loc) = &error.location {
+    if let Some(loc) = location {
         props.push(format!("file={}", escape_property(&loc.file)));
         props.push(format!("line={}", loc.line));
         props.push(format!("col={}", loc.column));
@@ -113,11 +113,7 @@ pub fn input_error_annotation(error: &crate::error::InputError) -> String {
         "title={}",
         escape_property("shipgate: invalid input")
     ));
-    format!(
-        "::error {}::{}\n",
-        props.join(","),
-        escape_data(&error.to_string())
-    )
+    format!("::error {}::{}\n", props.join(","), escape_data(message))
 }
 
 /// A `::warning` about the run itself (not a check), e.g. a GitHub API call that failed.
@@ -227,15 +223,16 @@ mod tests {
 
     #[test]
     fn input_errors_are_annotated_on_their_line() {
-        let err = crate::error::InputError::new("unknown key `x`")
-            .at(Some(Location {
-                file: "ship.toml".into(),
-                line: 3,
-                column: 1,
-            }))
-            .help("did you mean `y`?");
+        let location = Location {
+            file: "ship.toml".into(),
+            line: 3,
+            column: 1,
+        };
         assert_eq!(
-            input_error_annotation(&err),
+            input_error_annotation(
+                "ship.toml:3:1: unknown key `x`\n  help: did you mean `y`?",
+                Some(&location)
+            ),
             "::error file=ship.toml,line=3,col=1,title=shipgate%3A invalid input::ship.toml:3:1: unknown key `x`%0A  help: did you mean `y`?\n"
         );
     }
