@@ -23,13 +23,15 @@ set -euo pipefail
 say() { printf 'shipgate install: %s\n' "$*"; }
 # On stderr, which the runner reads for workflow commands too: stdout of the functions below
 # is captured (it carries the binary's path).
-fail() {
+error() {
 	local message=$*
 	printf '::error title=shipgate install::%s\n' "${message//%/%25}" >&2
 	printf 'shipgate install: error: %s\n' "$*" >&2
+}
+fail() {
+	error "$@"
 	exit 1
 }
-
 action_path=${GITHUB_ACTION_PATH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 temp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
 
@@ -101,8 +103,25 @@ choose_version() {
 # fetch URL FILE: prints the HTTP status (000 when there was no answer). Bounded in time;
 # curl retries transient failures (timeouts, 5xx) itself.
 fetch() {
-	curl --silent --show-error --location --proto '=https,http' --connect-timeout 10 --max-time 300 \
-		--retry 3 --retry-delay 2 --output "$2" --write-out '%{http_code}' "$1" || printf '000'
+	local code
+	# On no answer curl fails but still writes 000 for the status: keep that one, not a second.
+	code=$(curl --silent --show-error --location --proto '=https,http' --connect-timeout 10 --max-time 300 \
+		--retry 3 --retry-delay 2 --output "$2" --write-out '%{http_code}' "$1") || true
+	printf '%s' "${code:-000}"
+}
+
+# download URL FILE VERSION: 0 when fetched; 3 when there is no such file (404: no release for
+# this version or platform); 1, said, on any other answer.
+download() {
+	local status
+	status=$(fetch "$1" "$2")
+	case $status in
+	2??) return 0 ;;
+	404) return 3 ;;
+	000) error "could not reach $1 (no answer within the time limits); check the runner's network, or set download-url to a reachable mirror" ;;
+	*) error "$1 answered HTTP $status; check download-url and that release v$3 exists, or retry if the server is having trouble" ;;
+	esac
+	return 1
 }
 
 sha256_of() {
@@ -120,7 +139,7 @@ sha256_of() {
 # install_release VERSION: downloads, verifies and unpacks into the tool cache; prints the
 # binary's path. Returns 3 when the release or its archive for this platform does not exist.
 install_release() {
-	local version=$1 base archive url dir work status expected actual
+	local version=$1 base archive url dir work expected actual rc
 	base=${SHIPGATE_DOWNLOAD_URL:-${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_ACTION_REPOSITORY:-shipgate/shipgate}/releases/download}
 	base=${base%/}
 	archive=shipgate-$version-$target.$ext
@@ -135,25 +154,13 @@ install_release() {
 
 	work=$(mktemp -d "$temp/shipgate-download.XXXXXX")
 	say "downloading $url" >&2
-	status=$(fetch "$url.sha256" "$work/$archive.sha256")
-	case $status in
-	2??) ;;
-	404) rm -rf "$work"; return 3 ;;
-	000) rm -rf "$work"; fail "could not reach $url.sha256 (network error); check the runner's connection or set download-url" ;;
-	*) rm -rf "$work"; fail "$url.sha256 answered HTTP $status" ;;
-	esac
+	download "$url.sha256" "$work/$archive.sha256" "$version" || { rc=$?; rm -rf "$work"; return "$rc"; }
 	expected=$(head -c 200 "$work/$archive.sha256" | head -n 1 | cut -d ' ' -f 1 | tr '[:upper:]' '[:lower:]')
 	[[ $expected =~ ^[0-9a-f]{64}$ ]] || {
 		rm -rf "$work"
 		fail "$url.sha256 does not hold a SHA-256 in sha256sum format (<64 hex digits>  <file name>)"
 	}
-	status=$(fetch "$url" "$work/$archive")
-	case $status in
-	2??) ;;
-	404) rm -rf "$work"; return 3 ;;
-	000) rm -rf "$work"; fail "could not reach $url (network error)" ;;
-	*) rm -rf "$work"; fail "$url answered HTTP $status" ;;
-	esac
+	download "$url" "$work/$archive" "$version" || { rc=$?; rm -rf "$work"; return "$rc"; }
 	actual=$(sha256_of "$work/$archive")
 	if [[ $actual != "$expected" ]]; then
 		rm -rf "$work"

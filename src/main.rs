@@ -86,18 +86,30 @@ fn rerun(plan: &OutputPlan, report: &std::path::Path, argv: &[String]) -> u8 {
             return exit::INPUT;
         }
     };
+    // The options around `rerun REPORT` (output format, -v, …) are added to the report's line:
+    // every argument but the program, the first `rerun` and the report after it.
     let mut new_argv = rerun.argv;
-    let mut skipped_report = false;
-    for arg in argv.iter().skip(1) {
-        if arg == "rerun" || (!skipped_report && std::path::Path::new(arg) == report) {
-            skipped_report |= arg != "rerun";
-            continue;
-        }
-        new_argv.push(arg.clone());
-    }
+    let at = argv.iter().position(|a| a == "rerun").unwrap_or(argv.len());
+    let report_at = argv[at..]
+        .iter()
+        .position(|a| std::path::Path::new(a) == report)
+        .map(|i| at + i);
+    new_argv.extend(
+        argv.iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, _)| *i != at && Some(*i) != report_at)
+            .map(|(_, a)| a.clone()),
+    );
     eprintln!("{}", rerun.note);
-    match Cli::try_parse_from(&new_argv) {
-        Ok(cli) => dispatch(cli, &new_argv),
+    redispatch(&new_argv)
+}
+
+/// Parses and runs a command line shipgate built itself (from a report, from the action's
+/// inputs). Usage errors print and exit 2 as on a typed command line; `--help` exits 0.
+fn redispatch(argv: &[String]) -> u8 {
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => dispatch(cli, argv),
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() {
@@ -131,18 +143,7 @@ fn github_action(plan: &OutputPlan, argv: &[String]) -> u8 {
             return exit::INPUT;
         }
     };
-    match Cli::try_parse_from(&argv) {
-        Ok(cli) => dispatch(cli, &argv),
-        Err(e) => {
-            // Usage errors print and exit 2 as on a command line; `--help` in `args` exits 0.
-            let _ = e.print();
-            if e.use_stderr() {
-                exit::INPUT
-            } else {
-                exit::PASSED
-            }
-        }
-    }
+    redispatch(&argv)
 }
 
 /// Runs a subcommand and turns its outcome into output and an exit code: the report is

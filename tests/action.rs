@@ -621,3 +621,36 @@ fn github_action_takes_no_options_of_its_own() {
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     assert!(stderr(&out).contains("takes no options"), "{}", both(&out));
 }
+
+#[test]
+fn an_unreachable_release_server_is_named_with_what_to_check() {
+    let runner = Runner::new();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let out = runner.install(
+        &[
+            ("SHIPGATE_DOWNLOAD_URL", base.as_str()),
+            ("SHIPGATE_VERSION", VERSION),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(
+        stderr(&out).contains(&format!("could not reach {base}/v{VERSION}/"))
+            && stderr(&out).contains("set download-url"),
+        "{}",
+        both(&out)
+    );
+    assert!(!runner.outputs().contains_key("path"));
+    assert_eq!(
+        std::fs::read_dir(runner.w.path().join("temp"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

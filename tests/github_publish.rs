@@ -535,6 +535,16 @@ fn another_config_gets_its_own_comment() {
         "other.toml",
     ]);
     f.run(&["preflight", "--pr-comment", "always"]);
+    // The same file named another way is the same config.
+    let absolute = f.w.path().join("other.toml").display().to_string();
+    f.run(&[
+        "preflight",
+        "--pr-comment",
+        "always",
+        "--config",
+        "./other.toml",
+    ]);
+    f.run(&["preflight", "--pr-comment", "always", "--config", &absolute]);
     let st = f.state.lock().unwrap();
     assert_eq!(st.comments.len(), 2);
     assert!(

@@ -71,7 +71,9 @@ pub async fn post(
             context.event_name
         )));
     };
-    let marker = marker(&report.command, config_file);
+    // As the repository names it: `--config ./deploy/x.toml` and `deploy/x.toml` share a comment.
+    let config_file = config_file.map(|c| context.repo_path(c));
+    let marker = marker(&report.command, config_file.as_deref());
     let existing = find(client, context, pr.number, &marker).await?;
     let failed = report.summary.status == RunStatus::Fail;
     let body = json!({ "body": body(report, context, &marker) });
