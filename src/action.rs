@@ -42,10 +42,11 @@ pub fn argv_from_inputs(get: impl Fn(&str) -> Option<String>) -> Result<Vec<Stri
         argv.push(config);
     }
     if let Some(args) = input("INPUT_ARGS") {
+        // The text is not shown: it may hold a credential, and unsplit it cannot be masked.
         let words = shlex::split(&args).ok_or_else(|| {
-            InputError::new(format!(
-                "the action's `args` input has an unclosed quote or a trailing backslash: {args}"
-            ))
+            InputError::new(
+                "the action's `args` input has an unclosed quote or a trailing backslash",
+            )
             .help("quote like a shell would: --header 'X-Team: ops' or --header \"X-Team: ops\"")
         })?;
         argv.extend(words);
@@ -165,10 +166,17 @@ mod tests {
         assert!(e.contains("`command` input is `deploy`"), "{e}");
         let e = argv(&[
             ("INPUT_COMMAND", "verify"),
-            ("INPUT_ARGS", "--http 'http://x"),
+            (
+                "INPUT_ARGS",
+                "--database-url 'postgres://app:hunter2@db/app",
+            ),
         ])
         .unwrap_err()
         .to_string();
         assert!(e.contains("unclosed quote"), "{e}");
+        assert!(
+            !e.contains("hunter2"),
+            "the text may hold a credential: {e}"
+        );
     }
 }

@@ -130,7 +130,11 @@ fn github_action(plan: &OutputPlan, argv: &[String]) -> u8 {
             plan,
             &InputError::new(format!(
                 "`shipgate github-action` takes no options (got {})",
-                argv[1..].join(" ")
+                argv[2..]
+                    .iter()
+                    .map(|a| shipgate::secret::mask_url(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ))
             .help("it reads INPUT_COMMAND, INPUT_CONFIG and INPUT_ARGS, which action.yml sets; put options in the action's `args` input"),
         );
