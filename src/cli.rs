@@ -250,7 +250,7 @@ pub struct MigrationsArgs {
     pub dir: Option<std::path::PathBuf>,
 
     /// Force a layout: sqlx, up-down (golang-migrate), diesel, dbmate, flyway [default: detected]
-    #[arg(long, value_name = "LAYOUT", value_parser = checked(crate::migrate::source::Layout::parse))]
+    #[arg(long, value_name = "LAYOUT", value_parser = checked(crate::migrate::Layout::parse))]
     pub layout: Option<String>,
 
     /// The history table [default: the config's `table`, else shipgate_migrations]

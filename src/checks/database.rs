@@ -69,10 +69,7 @@ pub struct DatabaseProbe {
     pub connections_fail_percent: u8,
     pub aspects: Vec<DbAspect>,
     /// Migrations to compare with the database's history.
-    pub migrations: Option<(
-        crate::migrate::source::Source,
-        crate::migrate::history::History,
-    )>,
+    pub migrations: Option<(crate::migrate::Source, crate::migrate::History)>,
 }
 
 impl DatabaseProbe {

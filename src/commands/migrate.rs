@@ -3,15 +3,15 @@
 
 use std::time::{Instant, SystemTime};
 
-use serde_json::json;
-
+mod dry_run;
+mod resolve;
 mod rows;
 
 use super::target::{
-    Target, connect, deadline_result, refuse_own_transaction, refuse_selection, resolve_target,
-    take_backup, timed,
+    backup_tool_ready, connect, deadline_result, lock, refuse_own_transaction, refuse_selection,
+    session_failure, take_backup, timed,
 };
-use super::{Inputs, Outcome, with_details};
+use super::{Inputs, Outcome};
 use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::config::Resolver;
 use crate::db::{self, Backend};
@@ -19,22 +19,9 @@ use crate::error::InputError;
 use crate::migrate::{self as engine, History, Plan, Row, Session, SessionError, Source, step};
 use crate::report::{CheckResult, Status};
 use crate::secret::Secret;
-use crate::units::format_duration;
-use rows::{View, report_check, report_dry_run, report_items};
-
-/// Everything a run needs, resolved from flags, environment and config.
-struct Settings {
-    target: Target,
-    require_tables: Vec<String>,
-    plan: engine::PlanOptions,
-    check: bool,
-    resume: bool,
-    dry_run: bool,
-    baseline: Option<String>,
-    accept_checksum: Option<String>,
-    mark_resolved: Option<String>,
-    reason: String,
-}
+use dry_run::report_dry_run;
+use resolve::{Settings, check_versions, resolve};
+use rows::{View, report_check, report_items};
 
 pub async fn run(
     global: &GlobalArgs,
@@ -102,88 +89,20 @@ pub async fn run(
     ))
 }
 
-fn resolve(
-    global: &GlobalArgs,
-    args: &MigrateArgs,
-    inputs: &Inputs,
-    resolver: &mut Resolver<'_>,
-) -> Result<Settings, InputError> {
-    let config = inputs.config.config.migrate.as_ref();
-    let target = resolve_target(global, &args.target, inputs, resolver)?;
-    let allow_out_of_order_config =
-        resolver.value_or(config.and_then(|c| c.allow_out_of_order.as_ref()), false)?;
-    let require_tables = config
-        .map(|c| {
-            c.require_tables
-                .iter()
-                .map(|t| resolver.string(t))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?
-        .unwrap_or_default();
-    Ok(Settings {
-        target,
-        require_tables,
-        plan: engine::PlanOptions {
-            to: args.to.clone(),
-            allow_out_of_order: args.allow_out_of_order || allow_out_of_order_config,
-        },
-        check: args.check,
-        resume: args.resume,
-        dry_run: global.dry_run,
-        baseline: args.baseline.clone(),
-        accept_checksum: args.accept_checksum.clone(),
-        mark_resolved: args.mark_resolved.clone(),
-        reason: args.reason.clone().unwrap_or_default(),
-    })
-}
-
-impl Settings {
-    fn view(&self) -> View {
-        View {
-            backend: self.target.backend,
-            check: self.check,
-            allow_out_of_order: self.plan.allow_out_of_order,
-            has_target: self.plan.to.is_some(),
-        }
-    }
-}
-
 fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
     super::step_result("migrate", id, name, status, message)
 }
 
-/// Versions named by flags must be files' versions (exit 2 otherwise).
-fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError> {
-    for (flag, version) in [
-        ("--baseline", &settings.baseline),
-        ("--accept-checksum", &settings.accept_checksum),
-        ("--mark-resolved", &settings.mark_resolved),
-        ("--to", &settings.plan.to),
-    ] {
-        if let Some(v) = version
-            && engine::find(source, v).is_none()
-        {
-            return Err(InputError::new(format!(
-                "{flag} {v}: no migration in {} has that version",
-                source.dir.display()
-            ))
-            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
-        }
-    }
-    Ok(())
-}
-
 /// The database as a run finds it before deciding anything: connected, its session bounded,
-/// and its history read. Each failure is the result that reports it.
+/// and its history read (`None`: no history table yet). Each failure is the result that
+/// reports it.
 struct Opened {
     session: Session,
     /// The `migrate.database` result, timed.
     connected: CheckResult,
     /// When reading the history started (the `migrate.history` row's time).
     history_read: Instant,
-    /// Whether the history table exists, and its rows; or why they could not be read.
-    history: Result<(bool, Vec<Row>), String>,
+    history: Result<Option<Vec<Row>>, SessionError>,
 }
 
 /// Connects, bounds the session and reads the history (nothing here needs the migration
@@ -191,17 +110,9 @@ struct Opened {
 async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<CheckResult>> {
     let t = Instant::now();
     let target = &settings.target;
-    let mut session = match connect(target).await {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(vec![result(
-                "migrate.database",
-                "database",
-                Status::Fail,
-                e.to_string(),
-            )]);
-        }
-    };
+    let mut session = connect(target)
+        .await
+        .map_err(|e| vec![session_failure("migrate", &e)])?;
     let connected = timed(
         result(
             "migrate.database",
@@ -211,22 +122,11 @@ async fn open(settings: &Settings, history: &History) -> Result<Opened, Vec<Chec
         ),
         t,
     );
-    let limited = session.limit(target.lock_timeout, target.deadline).await;
-    if let Err(e) = limited {
-        return Err(vec![
-            connected,
-            result("migrate.database", "database", Status::Fail, e.to_string()),
-        ]);
+    if let Err(e) = session.limit(target.lock_timeout, target.deadline).await {
+        return Err(vec![connected, session_failure("migrate", &e)]);
     }
-    step::enter(format!("reading the history table {}", history.table));
     let history_read = Instant::now();
-    let conn = session.conn();
-    let read = match db::answered("the history query", history.exists(conn)).await {
-        Ok(exists) => db::answered("the history query", read_rows(conn, history))
-            .await
-            .map(|rows| (exists, rows)),
-        Err(e) => Err(e),
-    };
+    let read = session.read_history(history).await;
     step::enter("reading the migration files");
     Ok(Opened {
         session,
@@ -243,20 +143,7 @@ async fn migrate(
     opened: Result<Opened, Vec<CheckResult>>,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
-    results.push(with_details(
-        result(
-            "migrate.source",
-            "migration files",
-            Status::Pass,
-            format!(
-                "{} migrations in {} ({} layout)",
-                source.migrations.len(),
-                source.dir.display(),
-                source.layout
-            ),
-        ),
-        json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
-    ));
+    results.push(rows::source_result(source));
     let Opened {
         mut session,
         connected,
@@ -270,42 +157,13 @@ async fn migrate(
         }
     };
     results.push(connected);
-    let conn = session.conn();
 
     if !settings.require_tables.is_empty() {
-        step::enter("checking the required tables");
-        let mut missing = Vec::new();
-        for table in &settings.require_tables {
-            match db::answered(
-                "a required-table query",
-                db::table_exists(conn, settings.target.backend, table),
-            )
-            .await
-            {
-                Ok(true) => {}
-                Ok(false) => missing.push(table.clone()),
-                Err(e) => missing.push(format!("{table} ({e})")),
-            }
-        }
+        let missing = session.missing_tables(&settings.require_tables).await;
         let ok = missing.is_empty();
-        results.push(with_details(
-            result(
-                "migrate.require-tables",
-                "required tables",
-                if ok { Status::Pass } else { Status::Fail },
-                if ok {
-                    format!(
-                        "required tables exist: {}",
-                        settings.require_tables.join(", ")
-                    )
-                } else {
-                    format!(
-                        "Required table {} is missing: apply the migrations that create it first",
-                        missing.join(", ")
-                    )
-                },
-            ),
-            json!({"required": settings.require_tables, "missing": missing}),
+        results.push(rows::require_tables_result(
+            &settings.require_tables,
+            &missing,
         ));
         if !ok {
             return Ok(());
@@ -313,9 +171,9 @@ async fn migrate(
     }
 
     let (table_exists, rows) = match read {
-        Ok(read) => read,
+        Ok(read) => (read.is_some(), read.unwrap_or_default()),
         Err(e) => {
-            results.push(result("migrate.history", "history table", Status::Fail, e));
+            results.push(session_failure("migrate", &e));
             return Ok(());
         }
     };
@@ -323,6 +181,7 @@ async fn migrate(
     // Only then: after `rollback --all` the table exists, empty, and must stay the truth.
     let first_run = !table_exists || (rows.is_empty() && settings.baseline.is_some());
     let (rows, adoption) = if first_run {
+        let conn = session.conn();
         match engine::initial_rows(
             conn,
             settings.target.backend,
@@ -350,7 +209,6 @@ async fn migrate(
     };
     let plan =
         Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
-    let admin = settings.accept_checksum.is_some() || settings.mark_resolved.is_some();
     for &i in &plan.to_apply {
         let m = &source.migrations[plan.items[i].index];
         refuse_own_transaction(settings.target.backend, &m.up)?;
@@ -359,27 +217,26 @@ async fn migrate(
     if (settings.check || settings.dry_run)
         && let Some(message) = &adoption
     {
-        {
-            results.push(result(
-                "migrate.adopt",
-                "existing history",
-                Status::Skip,
-                format!("would record: {message}"),
-            ));
-        }
+        results.push(result(
+            "migrate.adopt",
+            "existing history",
+            Status::Skip,
+            format!("would record: {message}"),
+        ));
     }
     if settings.check {
         report_check(source, &plan, settings.view(), results);
         return Ok(());
     }
     if settings.dry_run {
-        report_dry_run(settings, source, history, &plan, conn, results).await;
+        report_dry_run(settings, source, history, &plan, table_exists, results);
         return Ok(());
     }
     // Refuse before taking the lock; checked again under it.
     // A `partial` row may be a migration running right now in another process: only under the
     // lock does it mean one that stopped.
-    if !admin && engine::blocked_before_lock(&plan, &settings.plan) {
+    let repair = settings.repair.is_some();
+    if !repair && engine::blocked_before_lock(&plan, &settings.plan) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
@@ -388,78 +245,25 @@ async fn migrate(
     // adoption asked for. The lock would only make this run wait behind another migrator to
     // find the same, and reading the history again under it doubles the cost of a no-op run.
     // (Work in progress elsewhere shows here: uncommitted as pending, no-transaction as partial.)
-    if !admin && !first_run && plan.to_apply.is_empty() && plan.blockers(&settings.plan).is_empty()
+    if !repair && !first_run && plan.to_apply.is_empty() && plan.blockers(&settings.plan).is_empty()
     {
-        results.push(timed(
-            result(
-                "migrate.history",
-                "history table",
-                Status::Pass,
-                format!(
-                    "{} records {} applied migrations; nothing to apply",
-                    history.table,
-                    rows.len()
-                ),
-            ),
-            history_read,
-        ));
+        let r = rows::history_result(history, true, rows.len(), "; nothing to apply");
+        results.push(timed(r, history_read));
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
 
     let backup_wanted =
         settings.target.backup.is_some() && (!plan.to_apply.is_empty() || settings.resume);
-    if backup_wanted {
-        step::enter("checking the backup tool");
-    }
-    if backup_wanted && let Err(e) = engine::backup_preflight(conn, settings.target.backend).await {
-        results.push(result(
-            "migrate.backup",
-            "backup",
-            Status::Fail,
-            format!("{e}; nothing was changed"),
-        ));
+    if backup_wanted && !backup_tool_ready("migrate", &mut session, &settings.target, results).await
+    {
         return Ok(());
     }
 
     // The lock, then the table, then a fresh look: another migrator may have run meanwhile.
-    let t = Instant::now();
-    let target = &settings.target;
-    match session
-        .lock(&target.table, target.url.expose(), target.lock_timeout)
-        .await
-    {
-        Ok(locked) => {
-            let waited = match &locked.held_by {
-                Some(h) => format!(
-                    " after waiting {} for {}",
-                    format_duration(locked.waited),
-                    h.describe()
-                ),
-                None => String::new(),
-            };
-            results.push(timed(
-                result(
-                    "migrate.lock",
-                    "lock",
-                    Status::Pass,
-                    format!("took the {}{waited}", locked.what),
-                ),
-                t,
-            ));
-        }
-        Err(e @ SessionError::LockKey(_)) => {
-            results.push(result("migrate.lock", "lock", Status::Fail, e.to_string()));
-            return Ok(());
-        }
-        Err(e) => {
-            results.push(timed(
-                result("migrate.lock", "lock", Status::Fail, e.to_string()),
-                t,
-            ));
-            return Ok(());
-        }
-    };
+    if !lock(&mut session, "migrate", &settings.target, results).await {
+        return Ok(());
+    }
     if backup_wanted
         && !take_backup(
             "migrate",
@@ -478,83 +282,8 @@ async fn migrate(
     outcome
 }
 
-/// `--accept-checksum` and `--mark-resolved`: audited changes of the history, never a hand edit.
-/// The first one given is done (a repair is its own run).
-async fn admin_update(
-    conn: &mut sqlx::AnyConnection,
-    settings: &Settings,
-    source: &Source,
-    history: &History,
-    applied_by: &str,
-) -> Option<CheckResult> {
-    let (accept, version) = match (&settings.accept_checksum, &settings.mark_resolved) {
-        (Some(version), _) => (true, version),
-        (None, Some(version)) => (false, version),
-        (None, None) => return None,
-    };
-    let (flag, id, name) = if accept {
-        (
-            "--accept-checksum",
-            "migrate.accept-checksum",
-            "accept checksum",
-        )
-    } else {
-        ("--mark-resolved", "migrate.mark-resolved", "mark resolved")
-    };
-    let row = |status, message: String| Some(result(id, name, status, message));
-    let Some(m) = engine::find(source, version).map(|i| &source.migrations[i]) else {
-        return row(
-            Status::Fail,
-            format!("{flag} {version}: no migration file has that version"),
-        );
-    };
-    let at = humantime::format_rfc3339_seconds(SystemTime::now());
-    let reason = &settings.reason;
-    let written = if accept {
-        let entry = format!(
-            "[{at}] checksum {} accepted by {applied_by}: {reason}",
-            m.checksum
-        );
-        history
-            .accept_checksum(conn, &m.version, &m.checksum, &entry)
-            .await
-    } else {
-        let entry = format!("[{at}] partial migration marked resolved by {applied_by}: {reason}");
-        history.mark_resolved(conn, &m.version, &entry).await
-    };
-    match written {
-        Ok(true) if accept => row(
-            Status::Pass,
-            format!(
-                "{} now records the checksum of {} ({reason})",
-                m.version,
-                m.up.path.display()
-            ),
-        ),
-        Ok(true) => row(
-            Status::Pass,
-            format!("{} is recorded as resolved ({reason})", m.version),
-        ),
-        Ok(false) if accept => row(
-            Status::Fail,
-            format!("{flag} {version}: it is not applied, so there is nothing to accept"),
-        ),
-        Ok(false) => row(
-            Status::Fail,
-            format!("{flag} {version}: it has no history row"),
-        ),
-        Err(e) => row(Status::Fail, e),
-    }
-}
-
-async fn read_rows(conn: &mut sqlx::AnyConnection, history: &History) -> Result<Vec<Row>, String> {
-    if history.exists(conn).await? {
-        history.rows(conn).await
-    } else {
-        Ok(Vec::new())
-    }
-}
-
+/// Under the lock: the history made ready (created, adopted), then a repair if one was asked
+/// for, else the plan against the history as it is now, applied.
 async fn apply_all(
     settings: &Settings,
     source: &Source,
@@ -563,81 +292,40 @@ async fn apply_all(
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     let t = Instant::now();
-    let conn = session.conn();
-    let existed = match db::answered("the history query", history.exists(conn)).await {
-        Ok(e) => e,
-        Err(e) => {
-            results.push(result("migrate.history", "history table", Status::Fail, e));
-            return Ok(());
-        }
-    };
-    if !existed && let Err(e) = history.create(conn).await {
-        results.push(result("migrate.history", "history table", Status::Fail, e));
-        return Ok(());
-    }
-    let mut rows = match db::answered("the history query", history.rows(conn)).await {
-        Ok(r) => r,
-        Err(e) => {
-            results.push(result("migrate.history", "history table", Status::Fail, e));
-            return Ok(());
-        }
-    };
     let applied_by = engine::applied_by(|k| std::env::var(k).ok());
-    if !existed || (rows.is_empty() && settings.baseline.is_some()) {
-        match engine::record_initial(
-            conn,
-            settings.baseline.as_deref(),
-            source,
-            history,
-            &applied_by,
-        )
+    let prepared = match session
+        .prepare_history(history, source, settings.baseline.as_deref(), &applied_by)
         .await
-        {
-            Ok(Some(message)) => results.push(result(
-                "migrate.adopt",
-                "existing history",
-                Status::Pass,
-                message,
-            )),
-            Ok(None) => {}
-            Err(e) => {
-                results.push(result("migrate.adopt", "existing history", Status::Fail, e));
-                return Ok(());
-            }
+    {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            results.push(session_failure("migrate", &e));
+            return Ok(());
         }
+    };
+    if let Some(message) = prepared.adopted {
+        results.push(result(
+            "migrate.adopt",
+            "existing history",
+            Status::Pass,
+            message,
+        ));
     }
-    if let Some(r) = admin_update(conn, settings, source, history, &applied_by).await {
+    if let Some((repair, version)) = &settings.repair {
         // A repair of the history is its own run: what is pending is applied by the next one,
         // after a person has seen the repair.
-        results.push(r);
+        let i = engine::find(source, version).expect("check_versions found it");
+        let m = &source.migrations[i];
+        let written = session
+            .repair(history, m, *repair, &settings.reason, &applied_by)
+            .await;
+        results.push(rows::repair_result(*repair, m, &settings.reason, written));
         return Ok(());
     }
-    rows = match db::answered("the history query", history.rows(conn)).await {
-        Ok(r) => r,
-        Err(e) => {
-            results.push(result("migrate.history", "history table", Status::Fail, e));
-            return Ok(());
-        }
-    };
-    results.push(timed(
-        result(
-            "migrate.history",
-            "history table",
-            Status::Pass,
-            if existed {
-                format!(
-                    "{} records {} applied migrations",
-                    history.table,
-                    rows.len()
-                )
-            } else {
-                format!("created the history table {}", history.table)
-            },
-        ),
-        t,
-    ));
-    let plan =
-        Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
+    let r = rows::history_result(history, prepared.existed, prepared.rows.len(), "");
+    results.push(timed(r, t));
+    let plan = Plan::new(source, &prepared.rows, &settings.plan)
+        .map_err(|e| InputError::new(e).key("--to"))?;
     if engine::blocked(&plan, &settings.plan, settings.resume) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());

@@ -2,6 +2,7 @@
 //! global options name, running planned checks, the one ending every command's Report goes
 //! through, and the command line that reproduces one check.
 
+mod hooks;
 pub mod migrate;
 pub mod preflight;
 pub mod rate_limit;

@@ -168,6 +168,80 @@ pub(super) async fn connect(target: &Target) -> Result<Session, SessionError> {
     .await
 }
 
+/// The failing row of a session step (`<command>.database`, `.lock`, `.history`, `.adopt`).
+pub(super) fn session_failure(command: &str, e: &SessionError) -> CheckResult {
+    let (stage, name) = e.stage();
+    step_result(
+        command,
+        &format!("{command}.{stage}"),
+        name,
+        Status::Fail,
+        e.to_string(),
+    )
+}
+
+/// Takes the one-migrator-at-a-time lock and records the `<command>.lock` result (how long it
+/// waited, and for whom). False when it was not taken (nothing may change then).
+pub(super) async fn lock(
+    session: &mut Session,
+    command: &str,
+    target: &Target,
+    results: &mut Vec<CheckResult>,
+) -> bool {
+    let t = Instant::now();
+    match session
+        .lock(&target.table, target.url.expose(), target.lock_timeout)
+        .await
+    {
+        Ok(locked) => {
+            let waited = match &locked.held_by {
+                Some(h) => format!(
+                    " after waiting {} for {}",
+                    format_duration(locked.waited),
+                    h.describe()
+                ),
+                None => String::new(),
+            };
+            let id = format!("{command}.lock");
+            let message = format!("took the {}{waited}", locked.what);
+            results.push(timed(
+                step_result(command, &id, "lock", Status::Pass, message),
+                t,
+            ));
+            true
+        }
+        // The key query failed before any wait: the row's time would say nothing.
+        Err(e @ SessionError::LockKey(_)) => {
+            results.push(session_failure(command, &e));
+            false
+        }
+        Err(e) => {
+            results.push(timed(session_failure(command, &e), t));
+            false
+        }
+    }
+}
+
+/// Whether the `--backup` tool can dump this database, before anything changes; records the
+/// failing `<command>.backup` result when it cannot.
+pub(super) async fn backup_tool_ready(
+    command: &str,
+    session: &mut Session,
+    target: &Target,
+    results: &mut Vec<CheckResult>,
+) -> bool {
+    step::enter("checking the backup tool");
+    match engine::backup_preflight(session.conn(), target.backend).await {
+        Ok(()) => true,
+        Err(e) => {
+            let id = format!("{command}.backup");
+            let message = format!("{e}; nothing was changed");
+            results.push(step_result(command, &id, "backup", Status::Fail, message));
+            false
+        }
+    }
+}
+
 /// Takes the `--backup` (named after the command); records the result. False when it failed (nothing may change then).
 pub(super) async fn take_backup(
     command: &str,

@@ -10,14 +10,13 @@ mod apply;
 mod backup;
 mod concurrent_index;
 mod guard;
-// `commands/preflight.rs` still names `history::History` and `source::load` by their paths.
-pub mod history;
+mod history;
 mod lock;
 mod plan;
 mod position;
 mod revert;
 mod session;
-pub mod source;
+mod source;
 mod split;
 pub mod step;
 
@@ -30,9 +29,10 @@ pub use guard::{
 pub use history::{History, NewRow, Row, Status as HistoryStatus, applied_by};
 pub use plan::{Item, Options as PlanOptions, Plan, State, find, title};
 pub use position::line_col;
-pub use revert::{Range, Step, revertible, select as select_reverts};
+pub use revert::{Range, Refusal, Reverted, Step, refusal, select as select_reverts};
 pub use session::{
-    Applied, Dialect, Error as SessionError, Locked, Session, blocked, blocked_before_lock,
+    Applied, Dialect, Error as SessionError, Locked, Prepared, Repair, Session, blocked,
+    blocked_before_lock,
 };
 pub use source::{Layout, Migration, Script, Source, load};
 pub use step::{Stopped, within_deadline};

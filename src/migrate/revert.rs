@@ -186,7 +186,6 @@ pub async fn revert(
     })
 }
 
-/// Whether a row may be reverted at all (a partial migration must be finished first).
 impl Step {
     /// Down statements an interrupted rollback of this step already ran (`--resume` skips them).
     pub fn resume_from(&self) -> usize {
@@ -198,8 +197,77 @@ impl Step {
     }
 }
 
-pub fn revertible(row: &Row) -> bool {
-    row.status != Status::Partial
+/// Why a step may not be rolled back; each renders its own message, with what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Applied, but its file is gone: the down script is unknown.
+    NoFile { version: String, dir: String },
+    /// A migration that stopped part-way must be finished first.
+    Partial { version: String },
+    /// A rollback of it stopped part-way, and `--resume` was not given.
+    Reverting { version: String, done: i64 },
+    /// Its file changed after it was applied.
+    Changed { path: String, version: String },
+    /// It has no down script (`title` names the migration).
+    NoDown { title: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoFile { version, dir } => write!(
+                f,
+                "{version} is applied but has no file in {dir}: its down script is unknown"
+            ),
+            Refusal::Partial { version } => write!(
+                f,
+                "{version} stopped part-way; finish it (migrate --resume or --mark-resolved) before rolling back"
+            ),
+            Refusal::Reverting { version, done } => write!(
+                f,
+                "a rollback of {version} stopped after {done} of its down statements: fix the cause, then re-run with --resume"
+            ),
+            Refusal::Changed { path, version } => write!(
+                f,
+                "{path} changed after it was applied: its down script may not undo what ran; restore the file, or accept the change with `migrate --accept-checksum {version} --reason …`"
+            ),
+            Refusal::NoDown { title } => write!(
+                f,
+                "{title} has no down script; write one, or roll back to a later version"
+            ),
+        }
+    }
+}
+
+/// Whether `step` may be rolled back as things are (`resume`: `--resume` was given).
+pub fn refusal(step: &Step, source: &Source, resume: bool) -> Option<Refusal> {
+    let Some(m) = step.index.map(|i| &source.migrations[i]) else {
+        return Some(Refusal::NoFile {
+            version: step.version.clone(),
+            dir: source.dir.display().to_string(),
+        });
+    };
+    if step.row.status == Status::Partial {
+        Some(Refusal::Partial {
+            version: step.version.clone(),
+        })
+    } else if step.row.status == Status::Reverting && !resume {
+        Some(Refusal::Reverting {
+            version: m.version.clone(),
+            done: step.row.statements_done.unwrap_or(0),
+        })
+    } else if m.checksum != step.row.checksum {
+        Some(Refusal::Changed {
+            path: m.up.path.display().to_string(),
+            version: m.version.clone(),
+        })
+    } else if m.down.is_none() {
+        Some(Refusal::NoDown {
+            title: super::plan::title(m),
+        })
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -269,5 +337,68 @@ mod tests {
                 .unwrap_err()
                 .contains("not applied")
         );
+    }
+
+    #[test]
+    fn a_step_is_refused_with_the_reason_and_what_to_do() {
+        let source = Source {
+            dir: std::path::PathBuf::from("migrations"),
+            layout: Layout::Sqlx,
+            migrations: vec![
+                migration("001", 1, Some("DROP TABLE a;")),
+                migration("002", 2, None),
+            ],
+        };
+        let row = |version: &str, status: Status, checksum: &str| Row {
+            version: version.into(),
+            name: String::new(),
+            checksum: checksum.into(),
+            applied_at: String::new(),
+            execution_ms: 0,
+            applied_by: String::new(),
+            status,
+            statements_done: Some(2),
+            note: None,
+        };
+        let step = |index: Option<usize>, row: Row| Step {
+            version: row.version.clone(),
+            index,
+            row,
+        };
+        let sum = source.migrations[0].checksum.clone();
+        let ok = step(Some(0), row("001", Status::Applied, &sum));
+        assert_eq!(refusal(&ok, &source, false), None);
+
+        let gone = step(None, row("009", Status::Applied, "x"));
+        let refused = refusal(&gone, &source, false).expect("no file");
+        assert!(matches!(refused, Refusal::NoFile { .. }));
+        assert_eq!(
+            refused.to_string(),
+            "009 is applied but has no file in migrations: its down script is unknown"
+        );
+        let partial = step(Some(0), row("001", Status::Partial, &sum));
+        assert!(matches!(
+            refusal(&partial, &source, true),
+            Some(Refusal::Partial { .. })
+        ));
+        let reverting = step(Some(0), row("001", Status::Reverting, &sum));
+        assert!(matches!(
+            refusal(&reverting, &source, false),
+            Some(Refusal::Reverting { done: 2, .. })
+        ));
+        assert_eq!(refusal(&reverting, &source, true), None, "--resume goes on");
+        let changed = step(Some(0), row("001", Status::Applied, "other"));
+        assert!(
+            refusal(&changed, &source, false)
+                .expect("changed")
+                .to_string()
+                .contains("--accept-checksum 001")
+        );
+        let sum2 = source.migrations[1].checksum.clone();
+        let no_down = step(Some(1), row("002", Status::Applied, &sum2));
+        assert!(matches!(
+            refusal(&no_down, &source, false),
+            Some(Refusal::NoDown { .. })
+        ));
     }
 }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use sqlx::AnyConnection;
 
+use super::adopt;
 use super::apply::{self, Failure};
-use super::history::{History, Status as HistoryStatus};
+use super::history::{History, Row, Status as HistoryStatus};
 use super::lock::{self, Acquired, Holder};
 use super::plan::{self, Plan, State, title};
 use super::revert::{self, Reverted, Step};
@@ -69,13 +70,34 @@ pub enum Error {
     LockKey(String),
     /// The lock was not taken: held by another migrator past the timeout, or the query failed.
     Lock(String),
+    /// The history table could not be read or created.
+    History(String),
+    /// The rows adopted from another tool's history (or `--baseline`) could not be recorded.
+    Adopt(String),
+}
+
+impl Error {
+    /// The step of the session that failed, as the last part of its report row's id
+    /// (`migrate.lock`, `rollback.database`) and the row's name.
+    pub fn stage(&self) -> (&'static str, &'static str) {
+        match self {
+            Error::Connect { .. } | Error::Limits(_) => ("database", "database"),
+            Error::LockKey(_) | Error::Lock(_) => ("lock", "lock"),
+            Error::History(_) => ("history", "history table"),
+            Error::Adopt(_) => ("adopt", "existing history"),
+        }
+    }
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Connect { url, cause } => write!(f, "cannot connect to {url}: {cause}"),
-            Error::Limits(e) | Error::LockKey(e) | Error::Lock(e) => f.write_str(e),
+            Error::Limits(e)
+            | Error::LockKey(e)
+            | Error::Lock(e)
+            | Error::History(e)
+            | Error::Adopt(e) => f.write_str(e),
         }
     }
 }
@@ -90,6 +112,35 @@ pub struct Locked {
     pub waited: Duration,
     /// Who held it while this run waited, if anyone did.
     pub held_by: Option<Holder>,
+}
+
+/// The history, made ready under the lock for a run that applies migrations.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Whether the table was there (else this run created it).
+    pub existed: bool,
+    /// What a first run recorded from another tool's history or `--baseline`, in words.
+    pub adopted: Option<String>,
+    /// Its rows, after that.
+    pub rows: Vec<Row>,
+}
+
+/// An audited change of the history that a person asks for by flag, never a hand edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// `--accept-checksum`: the applied migration's file changed on purpose.
+    AcceptChecksum,
+    /// `--mark-resolved`: a person finished a partial migration by hand.
+    MarkResolved,
+}
+
+impl Repair {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Repair::AcceptChecksum => "--accept-checksum",
+            Repair::MarkResolved => "--mark-resolved",
+        }
+    }
 }
 
 /// What applying the runnable migrations of a plan came to: one outcome per item that ran, in
@@ -174,6 +225,104 @@ impl Session {
         };
         self.held = Some(acquired);
         Ok(locked)
+    }
+
+    /// The history as it is: `None` when the table does not exist yet.
+    pub async fn read_history(&mut self, history: &History) -> Result<Option<Vec<Row>>, Error> {
+        step::enter(format!("reading the history table {}", history.table));
+        let conn = &mut self.conn;
+        db::answered("the history query", async {
+            if history.exists(conn).await? {
+                history.rows(conn).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await
+        .map_err(Error::History)
+    }
+
+    /// Under the lock, before applying: creates the history table if it is missing and, on a
+    /// database shipgate never migrated (or with `--baseline` on an empty history), records
+    /// what another tool's history or the baseline says is applied.
+    pub async fn prepare_history(
+        &mut self,
+        history: &History,
+        source: &Source,
+        baseline: Option<&str>,
+        applied_by: &str,
+    ) -> Result<Prepared, Error> {
+        let existed = self.read_history(history).await?.is_some();
+        if !existed {
+            history
+                .create(&mut self.conn)
+                .await
+                .map_err(Error::History)?;
+        }
+        let mut rows = self.read_history(history).await?.unwrap_or_default();
+        let mut adopted = None;
+        if !existed || (rows.is_empty() && baseline.is_some()) {
+            adopted = adopt::record_initial(&mut self.conn, baseline, source, history, applied_by)
+                .await
+                .map_err(Error::Adopt)?;
+            if adopted.is_some() {
+                rows = self.read_history(history).await?.unwrap_or_default();
+            }
+        }
+        Ok(Prepared {
+            existed,
+            adopted,
+            rows,
+        })
+    }
+
+    /// Writes a [`Repair`] of `m`'s history row, with the reason and who asked in its note.
+    /// `Ok(false)`: there was nothing to repair (not applied; no partial row).
+    pub async fn repair(
+        &mut self,
+        history: &History,
+        m: &Migration,
+        repair: Repair,
+        reason: &str,
+        applied_by: &str,
+    ) -> Result<bool, String> {
+        let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let conn = &mut self.conn;
+        match repair {
+            Repair::AcceptChecksum => {
+                let entry = format!(
+                    "[{at}] checksum {} accepted by {applied_by}: {reason}",
+                    m.checksum
+                );
+                history
+                    .accept_checksum(conn, &m.version, &m.checksum, &entry)
+                    .await
+            }
+            Repair::MarkResolved => {
+                let entry =
+                    format!("[{at}] partial migration marked resolved by {applied_by}: {reason}");
+                history.mark_resolved(conn, &m.version, &entry).await
+            }
+        }
+    }
+
+    /// Which of `tables` do not exist (a table whose query failed is listed with why).
+    pub async fn missing_tables(&mut self, tables: &[String]) -> Vec<String> {
+        step::enter("checking the required tables");
+        let mut missing = Vec::new();
+        for table in tables {
+            match db::answered(
+                "a required-table query",
+                db::table_exists(&mut self.conn, self.backend, table),
+            )
+            .await
+            {
+                Ok(true) => {}
+                Ok(false) => missing.push(table.clone()),
+                Err(e) => missing.push(format!("{table} ({e})")),
+            }
+        }
+        missing
     }
 
     /// Releases the lock, if held.
@@ -449,6 +598,112 @@ mod tests {
         // Its transaction rolled back, and 001 was not touched.
         assert!(db.table_exists(&mut s, "b").await && db.table_exists(&mut s, "a").await);
         assert_eq!(db.rows(&mut s).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn preparing_the_history_creates_it_once_and_records_a_baseline_only_on_a_first_run() {
+        let db = Db::new();
+        db.write("001_a.sql", "CREATE TABLE a (x INT);\n");
+        db.write("002_b.sql", "CREATE TABLE b (x INT);\n");
+        db.write("003_c.sql", "CREATE TABLE c (x INT);\n");
+        let source = db.source();
+        let mut s = db.session().await;
+        assert_eq!(s.read_history(&db.history).await, Ok(None));
+
+        let first = s
+            .prepare_history(&db.history, &source, Some("002"), "test")
+            .await
+            .expect("prepared");
+        assert!(!first.existed);
+        assert!(first.adopted.is_some(), "{first:?}");
+        let versions: Vec<&str> = first.rows.iter().map(|r| r.version.as_str()).collect();
+        assert_eq!(versions, ["001", "002"]);
+        assert!(
+            first
+                .rows
+                .iter()
+                .all(|r| r.status == history::Status::Baseline)
+        );
+
+        // The table exists and holds rows: nothing is adopted again, the rows are the truth.
+        let second = s
+            .prepare_history(&db.history, &source, None, "test")
+            .await
+            .expect("prepared again");
+        assert!(second.existed && second.adopted.is_none());
+        assert_eq!(second.rows, first.rows);
+        let plan = Plan::new(&source, &second.rows, &opts()).expect("plan");
+        assert!(matches!(
+            states(&plan)[..],
+            [State::Applied, State::Applied, State::Pending]
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_repair_changes_only_the_row_it_names_and_keeps_the_reason() {
+        let db = Db::new();
+        db.write("001_a.sql", "CREATE TABLE a (x INT);\n");
+        let mut s = db.session().await;
+        db.migrate(&mut s, false).await;
+        db.write("001_a.sql", "CREATE TABLE a (x INT); -- reformatted\n");
+        let source = db.source();
+        let m = &source.migrations[0];
+        let (plan, _) = db.migrate(&mut s, false).await;
+        assert!(matches!(states(&plan)[..], [State::Drifted { .. }]));
+
+        let written = s
+            .repair(
+                &db.history,
+                m,
+                Repair::AcceptChecksum,
+                "comment only",
+                "ana",
+            )
+            .await;
+        assert_eq!(written, Ok(true));
+        let rows = db.rows(&mut s).await;
+        assert_eq!(rows[0].checksum, m.checksum);
+        let note = rows[0].note.as_deref().unwrap_or_default();
+        assert!(note.contains("accepted by ana: comment only"), "{note}");
+        let (plan, _) = db.migrate(&mut s, false).await;
+        assert!(
+            matches!(states(&plan)[..], [State::Applied]),
+            "drift accepted"
+        );
+
+        // Only a partial migration can be marked resolved: an applied one is left as it is.
+        let written = s
+            .repair(&db.history, m, Repair::MarkResolved, "by hand", "ana")
+            .await;
+        assert_eq!(written, Ok(false));
+        assert_eq!(db.rows(&mut s).await[0].status, history::Status::Applied);
+    }
+
+    #[tokio::test]
+    async fn missing_tables_names_each_one_that_is_not_there() {
+        let db = Db::new();
+        let mut s = db.session().await;
+        sqlx::Executor::execute(s.conn(), "CREATE TABLE present (x INT)")
+            .await
+            .expect("create");
+        let asked = ["present".to_string(), "absent".to_string()];
+        assert_eq!(s.missing_tables(&asked).await, ["absent"]);
+    }
+
+    #[test]
+    fn a_session_error_names_the_step_that_failed() {
+        let connect = Error::Connect {
+            url: "u".into(),
+            cause: "refused".into(),
+        };
+        assert_eq!(connect.stage(), ("database", "database"));
+        assert_eq!(Error::Lock("held".into()).stage(), ("lock", "lock"));
+        assert_eq!(Error::History("x".into()).stage().0, "history");
+        assert_eq!(Error::Adopt("x".into()).stage().0, "adopt");
+        assert_eq!(
+            Error::History("cannot read".into()).to_string(),
+            "cannot read"
+        );
     }
 
     #[tokio::test]

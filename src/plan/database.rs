@@ -78,13 +78,13 @@ impl Planner<'_> {
         let migrations = match (&db.migrations, backend_kind) {
             (Some(dir), Some(kind)) => {
                 let dir = PathBuf::from(self.resolver.string(dir)?);
-                let source = crate::migrate::source::load(&dir, None)?;
+                let source = crate::migrate::load(&dir, None)?;
                 let table = db
                     .migrations_table
                     .clone()
                     .or_else(|| self.migrate_table.clone())
                     .unwrap_or_else(|| "shipgate_migrations".to_string());
-                let history = crate::migrate::history::History::new(&table, kind)
+                let history = crate::migrate::History::new(&table, kind)
                     .map_err(|e| self.resolver.error(&db.span, e))?;
                 Some((source, history))
             }

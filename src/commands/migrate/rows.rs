@@ -1,18 +1,17 @@
-//! The rows of a `migrate` report: one per migration that ran, failed, is pending or needs
-//! attention, the applied ones together, the `--check` status and the dry run's SQL. Pure
-//! mapping from the plan and the session's outcomes; nothing here touches the database except
-//! the dry run's look at whether the history table exists.
+//! The rows of a `migrate` report: the files read, the history, one row per migration that
+//! ran, failed, is pending or needs attention, the applied ones together, a repair, and the
+//! `--check` status (the dry run's SQL is `dry_run`'s). Pure mapping from the plan and the
+//! session's outcomes; nothing here touches the database.
 
 use serde_json::json;
 
-use super::{Settings, result};
+use super::result;
 use crate::checks::id_part;
 use crate::commands::target::step_failure;
 use crate::commands::with_details;
 use crate::db::Backend;
 use crate::migrate::{
-    self as engine, Dialect as _, Failure, History, HistoryStatus, Item, Migration, NewRow, Plan,
-    Source, State, title,
+    self as engine, Failure, History, Item, Migration, Plan, Repair, Source, State, title,
 };
 use crate::report::{CheckResult, Location, Status};
 use crate::units::{format_duration, plural};
@@ -29,9 +28,8 @@ pub(super) struct View {
 /// An empty migration (no statement, or only comments) is usually a file saved before it was
 /// written: applying it records a version that changed nothing, so it is said, not hidden.
 const EMPTY_MIGRATION_APPLIED: &str = "applied, but the file holds no statement (empty or only comments): its version is recorded as applied with nothing run; write its SQL in a new migration";
-const EMPTY_MIGRATION_PENDING: &str = "would apply nothing: the file holds no statement (empty or only comments), and its version would be recorded as applied (dry run)";
 
-fn migration_id(m: &Migration) -> String {
+pub(super) fn migration_id(m: &Migration) -> String {
     format!("migration.{}", id_part(&m.version))
 }
 
@@ -39,6 +37,100 @@ type Outcomes<'a> = (
     &'a [(usize, Result<engine::Done, Failure>)],
     Option<&'a str>,
 );
+
+/// The `migrate.source` result: how many migration files were read, from where, in which layout.
+pub(super) fn source_result(source: &Source) -> CheckResult {
+    with_details(
+        result(
+            "migrate.source",
+            "migration files",
+            Status::Pass,
+            format!(
+                "{} migrations in {} ({} layout)",
+                source.migrations.len(),
+                source.dir.display(),
+                source.layout
+            ),
+        ),
+        json!({"dir": source.dir.display().to_string(), "layout": source.layout.name()}),
+    )
+}
+
+/// The `migrate.history` result: the table found with `count` rows (`then`: what that means,
+/// e.g. "; nothing to apply"), or created by this run.
+pub(super) fn history_result(
+    history: &History,
+    existed: bool,
+    count: usize,
+    then: &str,
+) -> CheckResult {
+    let message = if existed {
+        format!("{} records {count} applied migrations{then}", history.table)
+    } else {
+        format!("created the history table {}", history.table)
+    };
+    result("migrate.history", "history table", Status::Pass, message)
+}
+
+/// The `migrate.require-tables` result (`[migrate] require_tables`).
+pub(super) fn require_tables_result(required: &[String], missing: &[String]) -> CheckResult {
+    let ok = missing.is_empty();
+    with_details(
+        result(
+            "migrate.require-tables",
+            "required tables",
+            if ok { Status::Pass } else { Status::Fail },
+            if ok {
+                format!("required tables exist: {}", required.join(", "))
+            } else {
+                format!(
+                    "Required table {} is missing: apply the migrations that create it first",
+                    missing.join(", ")
+                )
+            },
+        ),
+        json!({"required": required, "missing": missing}),
+    )
+}
+
+/// The result of `--accept-checksum` or `--mark-resolved` on `m` (`written`: whether a row
+/// was changed, or why the write failed).
+pub(super) fn repair_result(
+    repair: Repair,
+    m: &Migration,
+    reason: &str,
+    written: Result<bool, String>,
+) -> CheckResult {
+    let (id, name) = match repair {
+        Repair::AcceptChecksum => ("migrate.accept-checksum", "accept checksum"),
+        Repair::MarkResolved => ("migrate.mark-resolved", "mark resolved"),
+    };
+    let flag = repair.flag();
+    let version = &m.version;
+    let (status, message) = match (written, repair) {
+        (Ok(true), Repair::AcceptChecksum) => (
+            Status::Pass,
+            format!(
+                "{version} now records the checksum of {} ({reason})",
+                m.up.path.display()
+            ),
+        ),
+        (Ok(true), Repair::MarkResolved) => (
+            Status::Pass,
+            format!("{version} is recorded as resolved ({reason})"),
+        ),
+        (Ok(false), Repair::AcceptChecksum) => (
+            Status::Fail,
+            format!("{flag} {version}: it is not applied, so there is nothing to accept"),
+        ),
+        (Ok(false), Repair::MarkResolved) => (
+            Status::Fail,
+            format!("{flag} {version}: it has no history row"),
+        ),
+        (Err(e), _) => (Status::Fail, e),
+    };
+    result(id, name, status, message)
+}
 
 /// One `migrate.applied` result for the migrations applied before this run, one result per
 /// migration that ran, failed, is pending or needs attention, and one per recorded version
@@ -113,7 +205,7 @@ pub(super) fn report_items(
 /// The migrations applied before this run (and untouched by it), in one result: a no-op run over
 /// 5,000 migrations is one row, one JUnit case and one Markdown line, not 5,000. The list is in
 /// `details` (shown with `-v`). None when there are none.
-fn applied_result(plan: &Plan, view: View) -> Option<CheckResult> {
+pub(super) fn applied_result(plan: &Plan, view: View) -> Option<CheckResult> {
     let applied: Vec<String> = plan
         .items
         .iter()
@@ -156,7 +248,7 @@ fn applied_result(plan: &Plan, view: View) -> Option<CheckResult> {
 }
 
 /// Recorded versions whose file is gone: a warning, the history is not rewritten.
-fn report_missing(source: &Source, plan: &Plan, results: &mut Vec<CheckResult>) {
+pub(super) fn report_missing(source: &Source, plan: &Plan, results: &mut Vec<CheckResult>) {
     for row in &plan.missing {
         results.push(with_details(
             result(
@@ -176,7 +268,7 @@ fn report_missing(source: &Source, plan: &Plan, results: &mut Vec<CheckResult>) 
     }
 }
 
-fn state_result(
+pub(super) fn state_result(
     m: &Migration,
     item: &Item,
     state: &State,
@@ -321,112 +413,4 @@ pub(super) fn report_check(
         ),
         json!({"pending": pending, "drifted": drifted, "partial": partial, "missing_files": plan.missing.len()}),
     ));
-}
-
-pub(super) async fn report_dry_run(
-    settings: &Settings,
-    source: &Source,
-    history: &History,
-    plan: &Plan,
-    conn: &mut sqlx::AnyConnection,
-    results: &mut Vec<CheckResult>,
-) {
-    let exists = history.exists(conn).await.unwrap_or(false);
-    if !exists {
-        results.push(with_details(
-            result(
-                "migrate.history",
-                "history table",
-                Status::Skip,
-                format!("would create the history table {} (dry run)", history.table),
-            ),
-            json!({"sql": format!("{};", history.create_sql())}),
-        ));
-    }
-    if let Some(dir) = &settings.target.backup
-        && !plan.to_apply.is_empty()
-    {
-        results.push(result(
-            "migrate.backup",
-            "backup",
-            Status::Skip,
-            format!(
-                "would back the database up into {} first (dry run)",
-                dir.display()
-            ),
-        ));
-    }
-    let blockers = plan.blockers(&settings.plan);
-    let mut runs = vec![false; plan.items.len()];
-    if blockers.is_empty() {
-        for &i in &plan.to_apply {
-            runs[i] = true;
-        }
-    }
-    results.extend(applied_result(plan, settings.view()));
-    for (i, item) in plan.items.iter().enumerate() {
-        let m = &source.migrations[item.index];
-        if item.state == State::Applied {
-            continue;
-        }
-        if runs[i] {
-            let stmts = engine::statements(&m.up);
-            let in_tx = engine::runs_in_transaction(settings.target.backend, &m.up);
-            let insert = history.insert_shown(&NewRow {
-                version: &m.version,
-                name: &m.name,
-                checksum: &m.checksum,
-                execution_ms: 0,
-                applied_by: "(you)",
-                status: HistoryStatus::Applied,
-                statements_done: None,
-                note: None,
-            });
-            let mut sql = String::new();
-            if in_tx {
-                sql.push_str(settings.target.backend.begin());
-                sql.push_str(";\n");
-            }
-            for s in &stmts {
-                sql.push_str(s.text);
-                sql.push_str(";\n");
-            }
-            sql.push_str(&insert);
-            sql.push_str(";\n");
-            if in_tx {
-                sql.push_str("COMMIT;\n");
-            }
-            let note = if settings.target.backend.commits_ddl() && !in_tx {
-                " (MySQL commits DDL implicitly: run statement by statement, progress recorded)"
-            } else if !in_tx {
-                " (no transaction: statement by statement, progress recorded)"
-            } else {
-                ""
-            };
-            let (status, message) = if stmts.is_empty() {
-                (Status::Warn, EMPTY_MIGRATION_PENDING.to_string())
-            } else {
-                (
-                    Status::Skip,
-                    format!(
-                        "would apply {}{note} (dry run)",
-                        plural(stmts.len(), "statement", "statements")
-                    ),
-                )
-            };
-            let mut r = with_details(
-                result(&migration_id(m), &title(m), status, message),
-                json!({"sql": sql, "transaction": in_tx}),
-            );
-            r.location = Some(m.up.location());
-            results.push(r);
-        } else {
-            let mut r = state_result(m, item, &item.state, settings.view(), None);
-            if r.location.is_none() && r.status.fails_run(false) {
-                r.location = Some(m.up.location());
-            }
-            results.push(r);
-        }
-    }
-    report_missing(source, plan, results);
 }

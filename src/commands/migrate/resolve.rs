@@ -1,0 +1,96 @@
+//! `migrate`'s resolution step: flags, environment and config into one [`Settings`], checked
+//! against the migration files once they are read.
+
+use super::View;
+use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::commands::Inputs;
+use crate::commands::target::{Target, resolve_target};
+use crate::config::Resolver;
+use crate::error::InputError;
+use crate::migrate::{self as engine, Repair, Source};
+
+/// Everything a run needs, resolved from flags, environment and config.
+pub(super) struct Settings {
+    pub(super) target: Target,
+    pub(super) require_tables: Vec<String>,
+    pub(super) plan: engine::PlanOptions,
+    pub(super) check: bool,
+    pub(super) resume: bool,
+    pub(super) dry_run: bool,
+    pub(super) baseline: Option<String>,
+    /// `--accept-checksum` or `--mark-resolved` and its version (the first given: a repair is
+    /// its own run).
+    pub(super) repair: Option<(Repair, String)>,
+    pub(super) reason: String,
+}
+
+pub(super) fn resolve(
+    global: &GlobalArgs,
+    args: &MigrateArgs,
+    inputs: &Inputs,
+    resolver: &mut Resolver<'_>,
+) -> Result<Settings, InputError> {
+    let config = inputs.config.config.migrate.as_ref();
+    let target = resolve_target(global, &args.target, inputs, resolver)?;
+    let allow_out_of_order_config =
+        resolver.value_or(config.and_then(|c| c.allow_out_of_order.as_ref()), false)?;
+    let require_tables = config
+        .map(|c| {
+            c.require_tables
+                .iter()
+                .map(|t| resolver.string(t))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Settings {
+        target,
+        require_tables,
+        plan: engine::PlanOptions {
+            to: args.to.clone(),
+            allow_out_of_order: args.allow_out_of_order || allow_out_of_order_config,
+        },
+        check: args.check,
+        resume: args.resume,
+        dry_run: global.dry_run,
+        baseline: args.baseline.clone(),
+        repair: match (&args.accept_checksum, &args.mark_resolved) {
+            (Some(v), _) => Some((Repair::AcceptChecksum, v.clone())),
+            (None, Some(v)) => Some((Repair::MarkResolved, v.clone())),
+            (None, None) => None,
+        },
+        reason: args.reason.clone().unwrap_or_default(),
+    })
+}
+
+impl Settings {
+    pub(super) fn view(&self) -> View {
+        View {
+            backend: self.target.backend,
+            check: self.check,
+            allow_out_of_order: self.plan.allow_out_of_order,
+            has_target: self.plan.to.is_some(),
+        }
+    }
+}
+
+/// Versions named by flags must be files' versions (exit 2 otherwise).
+pub(super) fn check_versions(settings: &Settings, source: &Source) -> Result<(), InputError> {
+    let repair = settings.repair.as_ref();
+    for (flag, version) in [
+        ("--baseline", settings.baseline.as_ref()),
+        (repair.map_or("", |(r, _)| r.flag()), repair.map(|(_, v)| v)),
+        ("--to", settings.plan.to.as_ref()),
+    ] {
+        if let Some(v) = version
+            && engine::find(source, v).is_none()
+        {
+            return Err(InputError::new(format!(
+                "{flag} {v}: no migration in {} has that version",
+                source.dir.display()
+            ))
+            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
+        }
+    }
+    Ok(())
+}
