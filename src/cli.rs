@@ -439,17 +439,22 @@ fn parse_output(value: &str) -> Result<OutputTarget, String> {
 
 /// Validates a flag value with the parser its config key uses, keeping the text: clap then
 /// names the flag in the error, and the value goes the same way as a config value.
-fn checked<T>(
-    parse: fn(&str) -> Result<T, String>,
+fn checked<T, E>(
+    parse: fn(&str) -> Result<T, E>,
 ) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync + 'static
 where
     T: 'static,
+    E: std::fmt::Display + 'static,
 {
-    move |value: &str| parse(value).map(|_| value.to_string())
+    move |value: &str| {
+        parse(value)
+            .map(|_| value.to_string())
+            .map_err(|e| e.to_string())
+    }
 }
 
 fn parse_duration_arg(value: &str) -> Result<std::time::Duration, String> {
-    crate::units::parse_duration(value)
+    crate::units::parse_duration(value).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

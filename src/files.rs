@@ -24,6 +24,10 @@ pub enum ReadError {
         limit: u64,
     },
     Io(std::io::Error),
+    /// Read whole, but not UTF-8 from `offset` on (for [`read_text_bounded`]).
+    NotUtf8 {
+        offset: usize,
+    },
 }
 
 impl fmt::Display for ReadError {
@@ -37,9 +41,14 @@ impl fmt::Display for ReadError {
                 format_size(*size)
             ),
             ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::NotUtf8 { offset } => {
+                write!(f, "it is not UTF-8 text (invalid byte at offset {offset})")
+            }
         }
     }
 }
+
+impl std::error::Error for ReadError {}
 
 /// The bytes of the regular file at `path`, refusing anything else and anything over `limit`.
 ///
@@ -83,13 +92,10 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 /// [`read_bounded`] as UTF-8 text; the error says at which byte it stops being text.
-pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, String> {
-    let bytes = read_bounded(path, limit).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "it is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
+pub fn read_text_bounded(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let bytes = read_bounded(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
+        offset: e.utf8_error().valid_up_to(),
     })
 }
 

@@ -181,7 +181,7 @@ fn run(
             outcome.report.redact(&outcome.secrets);
             let mut sink_failed = false;
             if let Err(e) = plan.emit(&outcome.report, &outcome.secrets) {
-                eprintln!("error: {}", outcome.secrets.redact(&e));
+                eprintln!("error: {}", outcome.secrets.redact(&e.to_string()));
                 sink_failed = true;
             }
             let published = runtime.block_on(shipgate::github::publish(

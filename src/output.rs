@@ -2,6 +2,7 @@
 //! the step summary, step outputs, annotations and masks. The bytes come from the pure
 //! renderers in `crate::report`; this module only writes them.
 
+use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,46 @@ use crate::error::InputError;
 use crate::report::human::{HumanOptions, Verbosity};
 use crate::report::{Report, github, human, json, junit, markdown};
 use crate::secret::Redactor;
+
+/// A report file, step summary or step output that could not be written.
+#[derive(Debug)]
+pub struct WriteError {
+    pub path: PathBuf,
+    /// The step summary and outputs are appended to; report files are replaced.
+    pub appending: bool,
+    pub cause: std::io::Error,
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.appending {
+            "cannot append to"
+        } else {
+            "cannot write"
+        };
+        write!(f, "{verb} {}: {}", self.path.display(), self.cause)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Every file [`OutputPlan::emit`] could not write (at least one), a line each.
+#[derive(Debug)]
+pub struct WriteErrors(pub Vec<WriteError>);
+
+impl fmt::Display for WriteErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WriteErrors {}
 
 /// The GitHub Actions files of this step, when GitHub mode is on.
 #[derive(Clone, Debug, Default)]
@@ -109,7 +150,7 @@ impl OutputPlan {
 
     /// Writes everything. Errors name the file that could not be written; the report has then
     /// still been printed on stdout.
-    pub fn emit(&self, report: &Report, secrets: &Redactor) -> Result<(), String> {
+    pub fn emit(&self, report: &Report, secrets: &Redactor) -> Result<(), WriteErrors> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         let commands_to_stderr = self.commands_to_stderr();
@@ -136,18 +177,20 @@ impl OutputPlan {
             match std::fs::write(&target.path, text) {
                 Ok(()) if target.format == Format::Json => json_path = Some(target.path.clone()),
                 Ok(()) => {}
-                Err(e) => errors.push(format!("cannot write {}: {e}", target.path.display())),
+                Err(cause) => errors.push(WriteError {
+                    path: target.path.clone(),
+                    appending: false,
+                    cause,
+                }),
             }
         }
-        if let Some(gh) = &self.github
-            && let Err(e) = write_github_files(gh, report, json_path)
-        {
-            errors.push(e);
+        if let Some(gh) = &self.github {
+            errors.extend(write_github_files(gh, report, json_path));
         }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("\n"))
+            Err(WriteErrors(errors))
         }
     }
 }
@@ -182,11 +225,12 @@ pub fn warning(plan: &OutputPlan, title: &str, message: &str) {
 
 /// Writes the JSON report (unless `--output json=…` did), the step summary and the step
 /// outputs. Each is attempted even when another failed: a later step still gets `status`.
+/// Returns the failures.
 fn write_github_files(
     gh: &GithubEnv,
     report: &Report,
     json_path: Option<PathBuf>,
-) -> Result<(), String> {
+) -> Vec<WriteError> {
     let mut errors = Vec::new();
     let json_path = match json_path {
         Some(p) => Some(p),
@@ -198,8 +242,12 @@ fn write_github_files(
             ));
             match std::fs::write(&p, json::render(report)) {
                 Ok(()) => Some(p),
-                Err(e) => {
-                    errors.push(format!("cannot write {}: {e}", p.display()));
+                Err(cause) => {
+                    errors.push(WriteError {
+                        path: p,
+                        appending: false,
+                        cause,
+                    });
                     None
                 }
             }
@@ -224,18 +272,18 @@ fn write_github_files(
             errors.push(e);
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("\n"))
-    }
+    errors
 }
 
-fn append(path: &Path, text: &str) -> Result<(), String> {
+fn append(path: &Path, text: &str) -> Result<(), WriteError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| format!("cannot append to {}: {e}", path.display()))
+        .map_err(|cause| WriteError {
+            path: path.to_path_buf(),
+            appending: true,
+            cause,
+        })
 }

@@ -8,22 +8,85 @@ use std::time::Duration;
 /// No wait in a deployment is longer; capping here keeps deadline arithmetic from overflowing.
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Why a duration, rate, size or version was refused. Each carries the text as written:
+/// the message quotes it, and config errors, clap and checks all show that same message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParseError {
+    DurationWithoutUnit(String),
+    NotDuration {
+        text: String,
+        cause: humantime::DurationError,
+    },
+    DurationTooLong(String),
+    RateUnit {
+        unit: String,
+        text: String,
+    },
+    NotRate(String),
+    RateNotPositive(String),
+    NotSize {
+        text: String,
+        /// bytesize's own reason, which it gives as text.
+        cause: String,
+    },
+    NotVersion(String),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::DurationWithoutUnit(text) => {
+                write!(f, "`{text}` has no unit; write `{text}s` or `{text}ms`")
+            }
+            ParseError::NotDuration { text, cause } => write!(
+                f,
+                "`{text}` is not a duration ({cause}); write e.g. `30s`, `200ms`, `2m`"
+            ),
+            ParseError::DurationTooLong(text) => write!(
+                f,
+                "`{text}` is longer than the 7 days a deployment check may wait"
+            ),
+            ParseError::RateUnit { unit, text } => {
+                write!(f, "`{unit}` in `{text}` is not a unit: write /s, /m or /h")
+            }
+            ParseError::NotRate(text) => {
+                write!(f, "`{text}` is not a rate: write e.g. 50/s or 600/m")
+            }
+            ParseError::RateNotPositive(text) => write!(f, "`{text}`: the rate must be above 0"),
+            ParseError::NotSize { text, cause } => write!(
+                f,
+                "`{text}` is not a size ({cause}); write e.g. `1GiB`, `500MB`"
+            ),
+            ParseError::NotVersion(text) => write!(
+                f,
+                "`{text}` is not a version; write e.g. `13`, `6.2` or `18.0.0`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// For callers that turn the message into an `InputError` with `map_err(InputError::new)`.
+impl From<ParseError> for String {
+    fn from(e: ParseError) -> String {
+        e.to_string()
+    }
+}
+
 /// Parses `30s`, `200ms`, `1m 30s`, `2h`. A bare number is refused: `30` could mean seconds or
 /// milliseconds, and guessing wrong turns a timeout into a hang.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     let text = text.trim();
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "`{text}` has no unit; write `{text}s` or `{text}ms`"
-        ));
+        return Err(ParseError::DurationWithoutUnit(text.to_string()));
     }
-    let d = humantime::parse_duration(text).map_err(|e| {
-        format!("`{text}` is not a duration ({e}); write e.g. `30s`, `200ms`, `2m`")
+    let d = humantime::parse_duration(text).map_err(|cause| ParseError::NotDuration {
+        text: text.to_string(),
+        cause,
     })?;
     if d > MAX_DURATION {
-        return Err(format!(
-            "`{text}` is longer than the 7 days a deployment check may wait"
-        ));
+        return Err(ParseError::DurationTooLong(text.to_string()));
     }
     Ok(d)
 }
@@ -45,7 +108,7 @@ pub fn format_duration(d: Duration) -> String {
 
 /// `1 statement`, `3 statements`.
 /// A request rate: `50/s`, `600/m`, `3000/h`, or a bare number per second.
-pub fn parse_rate(text: &str) -> Result<f64, String> {
+pub fn parse_rate(text: &str) -> Result<f64, ParseError> {
     let text = text.trim();
     let (number, per) = match text.split_once('/') {
         Some((n, unit)) => {
@@ -54,9 +117,10 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
                 "m" | "min" | "minute" => 60.0,
                 "h" | "hour" => 3600.0,
                 other => {
-                    return Err(format!(
-                        "`{other}` in `{text}` is not a unit: write /s, /m or /h"
-                    ));
+                    return Err(ParseError::RateUnit {
+                        unit: other.to_string(),
+                        text: text.to_string(),
+                    });
                 }
             };
             (n.trim(), seconds)
@@ -65,9 +129,9 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     };
     let n: f64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a rate: write e.g. 50/s or 600/m"))?;
+        .map_err(|_| ParseError::NotRate(text.to_string()))?;
     if !(n > 0.0 && n.is_finite()) {
-        return Err(format!("`{text}`: the rate must be above 0"));
+        return Err(ParseError::RateNotPositive(text.to_string()));
     }
     Ok(n / per)
 }
@@ -82,11 +146,14 @@ pub fn millis(d: Duration) -> f64 {
 }
 
 /// Parses `512MiB`, `1 GB`, `2048` (bytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, ParseError> {
     text.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
-        .map_err(|e| format!("`{text}` is not a size ({e}); write e.g. `1GiB`, `500MB`"))
+        .map_err(|cause| ParseError::NotSize {
+            text: text.to_string(),
+            cause,
+        })
 }
 
 pub fn format_size(bytes: u64) -> String {
@@ -109,14 +176,12 @@ impl Eq for Version {}
 
 impl Version {
     /// Parses a version written by a person: `13`, `6.2`, `v18.0.0`.
-    pub fn parse(text: &str) -> Result<Version, String> {
+    pub fn parse(text: &str) -> Result<Version, ParseError> {
         let trimmed = text.trim().trim_start_matches(['v', 'V']);
         let parts: Result<Vec<u64>, _> = trimmed.split('.').map(str::parse::<u64>).collect();
         match parts {
             Ok(parts) if !parts.is_empty() => Ok(Version(parts)),
-            _ => Err(format!(
-                "`{text}` is not a version; write e.g. `13`, `6.2` or `18.0.0`"
-            )),
+            _ => Err(ParseError::NotVersion(text.to_string())),
         }
     }
 
@@ -199,10 +264,18 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
         assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
-        assert!(parse_duration("30").unwrap_err().contains("no unit"));
+        assert_eq!(
+            parse_duration("30").unwrap_err().to_string(),
+            "`30` has no unit; write `30s` or `30ms`"
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("500000000000y").is_err());
-        assert!(parse_duration("8days").unwrap_err().contains("7 days"));
+        assert!(
+            parse_duration("8days")
+                .unwrap_err()
+                .to_string()
+                .contains("7 days")
+        );
         assert_eq!(format_duration(Duration::from_millis(350)), "350ms");
         assert_eq!(format_duration(Duration::from_micros(400)), "0.4ms");
         assert_eq!(format_duration(Duration::from_millis(1250)), "1.2s");

@@ -50,6 +50,41 @@ impl super::AspectKind for DbAspect {
     }
 }
 
+/// A database URL left empty by its unset variables: the check's failure, not wrong input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmptyUrl {
+    /// The variables that were not set.
+    pub unset: Vec<String>,
+}
+
+impl std::fmt::Display for EmptyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the database URL is empty")?;
+        if !self.unset.is_empty() {
+            write!(f, ": {} is not set", self.unset.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EmptyUrl {}
+
+/// Why a connected server gave no version: it does not answer queries.
+#[derive(Debug)]
+enum NoAnswer {
+    Failed(sqlx::Error),
+    Timeout(Duration),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoAnswer::Failed(e) => f.write_str(&describe_error(e)),
+            NoAnswer::Timeout(d) => write!(f, "no answer within {}", format_duration(*d)),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct DatabaseProbe {
     pub name: String,
@@ -57,7 +92,7 @@ pub struct DatabaseProbe {
     /// The URL with its password masked, for messages.
     pub shown_url: String,
     /// The backend, or why the URL names none (reported as a failed connection).
-    pub backend: Result<Backend, String>,
+    pub backend: Result<Backend, EmptyUrl>,
     pub wait: Duration,
     pub attempt_timeout: Duration,
     pub min_version: Option<Version>,
@@ -106,7 +141,7 @@ impl DatabaseProbe {
         let backend = match &self.backend {
             Ok(b) => *b,
             Err(problem) => {
-                let mut f = vec![Finding::fail(problem.clone())];
+                let mut f = vec![Finding::fail(problem.to_string())];
                 f.extend(skipped_after(
                     &format!("database {} has no usable URL", self.name),
                     aspect_count - 1,
@@ -149,12 +184,10 @@ impl DatabaseProbe {
         // that is the connection failing, not every later check failing on its own.
         let version_query =
             tokio::time::timeout(self.attempt_timeout, server_version(&mut conn, backend));
-        let version_text = match version_query.await.unwrap_or_else(|_| {
-            Err(format!(
-                "no answer within {}",
-                format_duration(self.attempt_timeout)
-            ))
-        }) {
+        let version_text = match version_query
+            .await
+            .unwrap_or(Err(NoAnswer::Timeout(self.attempt_timeout)))
+        {
             Ok(text) => text,
             Err(error) => {
                 let mut f = vec![
@@ -494,7 +527,7 @@ impl DatabaseProbe {
     }
 }
 
-async fn server_version(conn: &mut AnyConnection, backend: Backend) -> Result<String, String> {
+async fn server_version(conn: &mut AnyConnection, backend: Backend) -> Result<String, NoAnswer> {
     let sql = match backend {
         Backend::Postgres => "SHOW server_version",
         Backend::MySql => "SELECT VERSION()",
@@ -503,7 +536,7 @@ async fn server_version(conn: &mut AnyConnection, backend: Backend) -> Result<St
     sqlx::query_scalar::<_, String>(sql)
         .fetch_one(&mut *conn)
         .await
-        .map_err(|e| describe_error(&e))
+        .map_err(NoAnswer::Failed)
 }
 
 fn product_name(backend: Backend, version: &str) -> &'static str {

@@ -240,42 +240,80 @@ fn is_template_url(value: &str) -> bool {
         || is(port, &["port"])
 }
 
-/// Whether a value has its declared type; the error completes "NAME `value` …".
-fn check_type(rule: &VarRule, value: &str) -> Result<(), String> {
+/// How a value misses its declared type. It never holds the value (which may be secret): its
+/// Display completes "NAME `value` …", where the value is shown or masked.
+#[derive(Clone, Debug, PartialEq)]
+enum TypeMismatch {
+    NotInteger,
+    BelowMinimum(i64),
+    AboveMaximum(i64),
+    NotBoolean,
+    NotUrl(url::ParseError),
+    Scheme {
+        scheme: String,
+        allowed: Vec<String>,
+    },
+    NoUnit,
+    NotDuration,
+}
+
+impl std::fmt::Display for TypeMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TypeMismatch::NotInteger => f.write_str("is not an integer"),
+            TypeMismatch::BelowMinimum(min) => write!(f, "is below the minimum {min}"),
+            TypeMismatch::AboveMaximum(max) => write!(f, "is above the maximum {max}"),
+            TypeMismatch::NotBoolean => {
+                f.write_str("is not a boolean (true/false, 1/0, yes/no, on/off)")
+            }
+            TypeMismatch::NotUrl(e) => write!(f, "is not a URL ({e})"),
+            TypeMismatch::Scheme { scheme, allowed } => {
+                write!(
+                    f,
+                    "has the scheme `{scheme}`; allowed: {}",
+                    allowed.join(", ")
+                )
+            }
+            TypeMismatch::NoUnit => f.write_str("has no unit (write e.g. 30s or 30ms)"),
+            TypeMismatch::NotDuration => {
+                f.write_str("is not a duration (write e.g. 30s, 200ms, 2m)")
+            }
+        }
+    }
+}
+
+/// Whether a value has its declared type.
+fn check_type(rule: &VarRule, value: &str) -> Result<(), TypeMismatch> {
     match rule.kind {
         VarType::String => Ok(()),
         VarType::Integer => {
-            let n: i64 = value
-                .trim()
-                .parse()
-                .map_err(|_| "is not an integer".to_string())?;
+            let n: i64 = value.trim().parse().map_err(|_| TypeMismatch::NotInteger)?;
             match (rule.min, rule.max) {
-                (Some(min), _) if n < min => Err(format!("is below the minimum {min}")),
-                (_, Some(max)) if n > max => Err(format!("is above the maximum {max}")),
+                (Some(min), _) if n < min => Err(TypeMismatch::BelowMinimum(min)),
+                (_, Some(max)) if n > max => Err(TypeMismatch::AboveMaximum(max)),
                 _ => Ok(()),
             }
         }
         VarType::Boolean => match value.trim().to_ascii_lowercase().as_str() {
             "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off" => Ok(()),
-            _ => Err("is not a boolean (true/false, 1/0, yes/no, on/off)".into()),
+            _ => Err(TypeMismatch::NotBoolean),
         },
         VarType::Url => {
-            let url = url::Url::parse(value.trim()).map_err(|e| format!("is not a URL ({e})"))?;
+            let url = url::Url::parse(value.trim()).map_err(TypeMismatch::NotUrl)?;
             if !rule.schemes.is_empty() && !rule.schemes.iter().any(|s| s == url.scheme()) {
-                return Err(format!(
-                    "has the scheme `{}`; allowed: {}",
-                    url.scheme(),
-                    rule.schemes.join(", ")
-                ));
+                return Err(TypeMismatch::Scheme {
+                    scheme: url.scheme().to_string(),
+                    allowed: rule.schemes.clone(),
+                });
             }
             Ok(())
         }
         // The parser's own message quotes the value; this one must not (it may be secret).
         VarType::Duration => parse_duration(value).map(|_| ()).map_err(|_| {
             if value.trim().chars().all(|c| c.is_ascii_digit()) {
-                "has no unit (write e.g. 30s or 30ms)".to_string()
+                TypeMismatch::NoUnit
             } else {
-                "is not a duration (write e.g. 30s, 200ms, 2m)".to_string()
+                TypeMismatch::NotDuration
             }
         }),
     }

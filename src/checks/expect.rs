@@ -8,9 +8,53 @@ use regex::Regex;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+use super::http::BodyError;
 use crate::secret::name_looks_secret;
 
 use crate::units::format_duration;
+
+/// Why an expectation written in config or a flag was refused.
+#[derive(Clone, Debug)]
+pub enum ParseError {
+    NotStatus(String),
+    NotJsonAssertion(String),
+    InvalidRegex { text: String, cause: regex::Error },
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::NotStatus(text) => {
+                write!(f, "`{text}` is not a status: write 200, 2xx or !5xx")
+            }
+            ParseError::NotJsonAssertion(text) => write!(
+                f,
+                "`{text}` is not a JSON assertion: write `<JSONPath> <op> <JSON value>`, e.g. `$.status == \"healthy\"`, \
+                 `$.items length >= 1`, `$.token exists` (ops: == != < <= > >= exists absent matches contains length type)"
+            ),
+            ParseError::InvalidRegex { text, cause } => {
+                write!(f, "`{text}`: invalid regex: {cause}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// A JSON assertion that does not hold: the assertion, and what the document holds instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    pub expected: String,
+    pub got: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "expected {} but {}", self.expected, self.got)
+    }
+}
+
+impl std::error::Error for Mismatch {}
 
 /// `200`, `2xx`, `!5xx` / `not 5xx`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +65,7 @@ pub enum StatusExpect {
 }
 
 impl StatusExpect {
-    pub fn parse(text: &str) -> Result<StatusExpect, String> {
+    pub fn parse(text: &str) -> Result<StatusExpect, ParseError> {
         let t = text.trim();
         if let Some(rest) = t.strip_prefix('!').or_else(|| t.strip_prefix("not ")) {
             return Ok(StatusExpect::Not(Box::new(StatusExpect::parse(rest)?)));
@@ -34,7 +78,7 @@ impl StatusExpect {
         }
         match t.parse::<u16>() {
             Ok(code @ 100..=599) => Ok(StatusExpect::Exact(code)),
-            _ => Err(format!("`{text}` is not a status: write 200, 2xx or !5xx")),
+            _ => Err(ParseError::NotStatus(text.to_string())),
         }
     }
 
@@ -85,7 +129,7 @@ pub struct JsonAssertion {
 impl JsonAssertion {
     /// The path is the longest prefix that parses as JSONPath and leaves a valid operator: a
     /// filter such as `$.items[?@.a == 1]` contains operators of its own.
-    pub fn parse(text: &str) -> Result<JsonAssertion, String> {
+    pub fn parse(text: &str) -> Result<JsonAssertion, ParseError> {
         let text = text.trim();
         let spaces: Vec<usize> = text.match_indices(' ').map(|(i, _)| i).collect();
         for &at in spaces.iter().rev() {
@@ -93,10 +137,13 @@ impl JsonAssertion {
             let Ok(json_path) = JsonPath::parse(path) else {
                 continue;
             };
-            if let Ok(op) = parse_op(rest) {
+            if let Some(op) = parse_op(rest) {
                 let regex = match &op {
                     Op::Matches(p) => {
-                        Some(Regex::new(p).map_err(|e| format!("`{text}`: invalid regex: {e}"))?)
+                        Some(Regex::new(p).map_err(|cause| ParseError::InvalidRegex {
+                            text: text.to_string(),
+                            cause,
+                        })?)
                     }
                     _ => None,
                 };
@@ -108,14 +155,10 @@ impl JsonAssertion {
                 });
             }
         }
-        Err(format!(
-            "`{text}` is not a JSON assertion: write `<JSONPath> <op> <JSON value>`, e.g. `$.status == \"healthy\"`, \
-             `$.items length >= 1`, `$.token exists` (ops: == != < <= > >= exists absent matches contains length type)"
-        ))
+        Err(ParseError::NotJsonAssertion(text.to_string()))
     }
 
-    /// `Err` says what was expected and what the document holds.
-    pub fn check(&self, doc: &Value) -> Result<(), String> {
+    pub fn check(&self, doc: &Value) -> Result<(), Mismatch> {
         let nodes: Vec<&Value> = self.path.query(doc).all();
         let reveal = |v: &Value| {
             let s = v.to_string();
@@ -140,7 +183,12 @@ impl JsonAssertion {
                 reveal(v)
             }
         };
-        let fail = |got: String| Err(format!("expected {} but {got}", self.text));
+        let fail = |got: String| {
+            Err(Mismatch {
+                expected: self.text.clone(),
+                got,
+            })
+        };
         match &self.op {
             Op::Exists => {
                 return if nodes.is_empty() {
@@ -216,28 +264,21 @@ fn compare(op: &Op, v: &Value, regex: Option<&Regex>) -> bool {
     }
 }
 
-fn json_value(text: &str) -> Result<Value, String> {
-    serde_json::from_str(text.trim())
-        .map_err(|_| format!("`{text}` is not a JSON value (quote strings: \"healthy\")"))
+fn json_value(text: &str) -> Option<Value> {
+    serde_json::from_str(text.trim()).ok()
 }
 
-fn number(text: &str) -> Result<f64, String> {
-    json_value(text)?
-        .as_f64()
-        .ok_or_else(|| format!("`{text}` is not a number"))
+fn number(text: &str) -> Option<f64> {
+    json_value(text)?.as_f64()
 }
 
-fn parse_op(rest: &str) -> Result<Op, String> {
+/// `None` when `rest` is no operator and operand: [`JsonAssertion::parse`] then tries a
+/// shorter path, and its error covers every way this can go wrong.
+fn parse_op(rest: &str) -> Option<Op> {
     let (word, value) = rest
         .split_once(' ')
         .map_or((rest, ""), |(w, v)| (w, v.trim()));
-    let none = |op: Op| {
-        if value.is_empty() {
-            Ok(op)
-        } else {
-            Err("trailing text".to_string())
-        }
-    };
+    let none = |op: Op| value.is_empty().then_some(op);
     match word {
         "==" => json_value(value).map(Op::Eq),
         "!=" => json_value(value).map(Op::Ne),
@@ -248,29 +289,26 @@ fn parse_op(rest: &str) -> Result<Op, String> {
         "exists" => none(Op::Exists),
         "absent" => none(Op::Absent),
         "matches" => match json_value(value)? {
-            Value::String(p) => Ok(Op::Matches(p)),
-            _ => Err("matches takes a quoted regex".into()),
+            Value::String(p) => Some(Op::Matches(p)),
+            _ => None,
         },
         "contains" => json_value(value).map(Op::Contains),
         "length" => parse_op(value).and_then(|inner| match inner {
             Op::Eq(_) | Op::Ne(_) | Op::Lt(_) | Op::Le(_) | Op::Gt(_) | Op::Ge(_) => {
-                Ok(Op::Length(Box::new(inner)))
+                Some(Op::Length(Box::new(inner)))
             }
-            _ => Err("length takes a comparison: length >= 1".into()),
+            _ => None,
         }),
         "type" => match json_value(value)? {
             Value::String(t)
                 if ["string", "number", "boolean", "null", "array", "object"]
                     .contains(&t.as_str()) =>
             {
-                Ok(Op::Type(t))
+                Some(Op::Type(t))
             }
-            _ => Err(
-                "type takes \"string\", \"number\", \"boolean\", \"null\", \"array\" or \"object\""
-                    .into(),
-            ),
+            _ => None,
         },
-        _ => Err(format!("unknown operator `{word}`")),
+        _ => None,
     }
 }
 
@@ -299,7 +337,7 @@ pub struct Response<'a> {
     pub status: u16,
     pub headers: &'a reqwest::header::HeaderMap,
     /// The body, when it was text within the size limit.
-    pub body: Result<&'a str, String>,
+    pub body: Result<&'a str, &'a BodyError>,
     pub latency: Duration,
 }
 
@@ -388,7 +426,11 @@ impl Expectations {
         }
         if !self.json.is_empty() {
             match serde_json::from_str::<Value>(body) {
-                Ok(doc) => out.extend(self.json.iter().filter_map(|a| a.check(&doc).err())),
+                Ok(doc) => out.extend(
+                    self.json
+                        .iter()
+                        .filter_map(|a| a.check(&doc).err().map(|e| e.to_string())),
+                ),
                 Err(e) => out.push(format!("the body is not JSON ({e})")),
             }
         }
@@ -435,7 +477,12 @@ mod tests {
     fn json_assertions() {
         let doc = json!({"status": "healthy", "checks": {"database": {"status": "healthy", "ms": 12}},
                           "items": [1, 2, 3], "tags": ["a", "b"], "name": "lp-api"});
-        let ok = |t: &str| JsonAssertion::parse(t).unwrap().check(&doc);
+        let ok = |t: &str| {
+            JsonAssertion::parse(t)
+                .unwrap()
+                .check(&doc)
+                .map_err(|e| e.to_string())
+        };
         assert!(ok(r#"$.status == "healthy""#).is_ok());
         assert!(ok(r#"$.checks.database.status == "healthy""#).is_ok());
         assert!(ok("$.checks.database.ms < 200").is_ok());
@@ -468,7 +515,7 @@ mod tests {
         let doc = json!({"checks": {"database": {"status": "healthy"}, "redis": {"status": "degraded"},
                                      "storage": {"status": "healthy"}}});
         let a = JsonAssertion::parse(r#"$.checks[*].status == "healthy""#).unwrap();
-        let err = a.check(&doc).unwrap_err();
+        let err = a.check(&doc).unwrap_err().to_string();
         assert!(err.contains(r#"found "degraded""#), "{err}");
         let healthy = json!({"checks": {"a": {"status": "healthy"}, "b": {"status": "healthy"}}});
         assert!(a.check(&healthy).is_ok());
@@ -505,7 +552,8 @@ mod tests {
         let err = JsonAssertion::parse("$.user.password_hash absent")
             .unwrap()
             .check(&doc)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("abcdefghijkl"), "{err}");
         assert!(
             err.contains("a string of 19 characters (not shown"),
@@ -514,7 +562,8 @@ mod tests {
         let err = JsonAssertion::parse(r#"$.name == "y""#)
             .unwrap()
             .check(&doc)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(r#"found "x""#), "{err}");
     }
 

@@ -580,7 +580,7 @@ impl HttpProbe {
         let mut failures = self.expect.failures(&Response {
             status,
             headers: &headers,
-            body: body.as_deref().map_err(ToString::to_string),
+            body: body.as_deref(),
             latency,
         });
         // A pass needs the whole response, not only its status line.

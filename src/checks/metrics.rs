@@ -1,6 +1,7 @@
 //! A Prometheus text exposition endpoint, parsed with `prometheus-parse`, and assertions on its
 //! samples: the runbook's `curl /metrics | grep lp_health`, stated as what must hold.
 
+use std::fmt;
 use std::time::Instant;
 
 use prometheus_parse::{Sample, Scrape, Value};
@@ -29,15 +30,137 @@ pub struct MetricAssertion {
 
 const OPS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];
 
-impl MetricAssertion {
-    pub fn parse(text: &str) -> Result<MetricAssertion, String> {
-        let text = text.trim();
-        let usage = || {
-            format!(
+/// Why an assertion written in config or a flag was refused.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParseError {
+    Usage(String),
+    Labels { text: String, cause: LabelError },
+    NotNumber { text: String, number: String },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Usage(text) => write!(
+                f,
                 "`{text}` is not a metric assertion: write e.g. `lp_health{{component=\"database\"}} == 1`, \
                  `up exists`, `errors_total absent` (ops: == != < <= > >= exists absent)"
-            )
-        };
+            ),
+            ParseError::Labels { text, cause } => write!(f, "`{text}`: {cause}"),
+            ParseError::NotNumber { text, number } => {
+                write!(f, "`{text}`: `{number}` is not a number")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What is wrong in the `{…}` of an assertion.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LabelError {
+    NoEquals,
+    BadName(String),
+    Unquoted,
+    UnfinishedEscape,
+    Unclosed,
+}
+
+impl fmt::Display for LabelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelError::NoEquals => f.write_str("a label needs `name=\"value\"`"),
+            LabelError::BadName(key) => write!(f, "`{key}` is not a label name"),
+            LabelError::Unquoted => f.write_str("label values are written in double quotes"),
+            LabelError::UnfinishedEscape => f.write_str("unfinished escape in a label value"),
+            LabelError::Unclosed => f.write_str("a label value has no closing quote"),
+        }
+    }
+}
+
+/// An assertion the scrape does not satisfy, each part already as the report shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unmet {
+    /// `near`: the series of the same name, or empty.
+    Missing {
+        selector: String,
+        near: String,
+    },
+    Present {
+        selector: String,
+        found: String,
+    },
+    Histogram {
+        found: String,
+    },
+    Value {
+        series: String,
+        got: f64,
+        op: &'static str,
+        want: f64,
+    },
+}
+
+impl fmt::Display for Unmet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unmet::Missing { selector, near } => {
+                write!(f, "{selector} is not in the scrape{near}")
+            }
+            Unmet::Present { selector, found } => {
+                write!(f, "{selector} should be absent but is there ({found})")
+            }
+            Unmet::Histogram { found } => write!(
+                f,
+                "{found} is a histogram or summary: compare its _count or _sum instead"
+            ),
+            Unmet::Value {
+                series,
+                got,
+                op,
+                want,
+            } => write!(
+                f,
+                "{series} is {} (expected {op} {})",
+                format_number(*got),
+                format_number(*want)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Unmet {}
+
+/// Why the endpoint gave no scrape to assert on.
+#[derive(Debug)]
+enum ScrapeError {
+    NotSuccess(u16),
+    Failed { status: u16, failures: Vec<String> },
+    Request(Vec<String>),
+    Exposition(std::io::Error),
+    NoSamples,
+}
+
+impl fmt::Display for ScrapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScrapeError::NotSuccess(status) => write!(f, "answered {status}, expected 2xx"),
+            ScrapeError::Failed { status, failures } => {
+                write!(f, "answered {status}, but {}", failures.join("; "))
+            }
+            ScrapeError::Request(failures) => write!(f, "request {}", failures.join("; ")),
+            ScrapeError::Exposition(e) => write!(f, "cannot parse the exposition: {e}"),
+            ScrapeError::NoSamples => f.write_str(
+                "the body holds no Prometheus samples (is it the text exposition format?)",
+            ),
+        }
+    }
+}
+
+impl MetricAssertion {
+    pub fn parse(text: &str) -> Result<MetricAssertion, ParseError> {
+        let text = text.trim();
+        let usage = || ParseError::Usage(text.to_string());
         let name_end = text
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
             .unwrap_or(text.len());
@@ -48,7 +171,10 @@ impl MetricAssertion {
         let mut rest = text[name_end..].trim_start();
         let mut labels = Vec::new();
         if let Some(inner) = rest.strip_prefix('{') {
-            let (parsed, after) = parse_labels(inner).map_err(|e| format!("`{text}`: {e}"))?;
+            let (parsed, after) = parse_labels(inner).map_err(|cause| ParseError::Labels {
+                text: text.to_string(),
+                cause,
+            })?;
             labels = parsed;
             rest = after.trim_start();
         }
@@ -61,8 +187,10 @@ impl MetricAssertion {
                     .find(|op| rest.starts_with(*op))
                     .ok_or_else(usage)?;
                 let number = rest[op.len()..].trim();
-                let value = parse_number(number)
-                    .ok_or_else(|| format!("`{text}`: `{number}` is not a number"))?;
+                let value = parse_number(number).ok_or_else(|| ParseError::NotNumber {
+                    text: text.to_string(),
+                    number: number.to_string(),
+                })?;
                 Op::Compare(op, value)
             }
         };
@@ -95,39 +223,34 @@ impl MetricAssertion {
     }
 
     /// `Err` says what the scrape holds instead.
-    pub fn check(&self, scrape: &Scrape) -> Result<(), String> {
+    pub fn check(&self, scrape: &Scrape) -> Result<(), Unmet> {
         let matching: Vec<&Sample> = scrape.samples.iter().filter(|s| self.selects(s)).collect();
         let selector = self.selector();
         match (&self.op, matching.as_slice()) {
-            (Op::Exists, []) => Err(format!(
-                "{selector} is not in the scrape{}",
-                self.near(scrape)
-            )),
+            (Op::Exists | Op::Compare(..), []) => Err(Unmet::Missing {
+                selector,
+                near: self.near(scrape),
+            }),
             (Op::Exists, _) => Ok(()),
             (Op::Absent, []) => Ok(()),
-            (Op::Absent, found) => Err(format!(
-                "{selector} should be absent but is there ({})",
-                shown(found[0])
-            )),
-            (Op::Compare(..), []) => Err(format!(
-                "{selector} is not in the scrape{}",
-                self.near(scrape)
-            )),
+            (Op::Absent, found) => Err(Unmet::Present {
+                selector,
+                found: shown(found[0]),
+            }),
             (Op::Compare(op, want), found) => {
                 for sample in found {
                     let Some(got) = number(&sample.value) else {
-                        return Err(format!(
-                            "{} is a histogram or summary: compare its _count or _sum instead",
-                            shown(sample)
-                        ));
+                        return Err(Unmet::Histogram {
+                            found: shown(sample),
+                        });
                     };
                     if !compare(got, op, *want) {
-                        return Err(format!(
-                            "{} is {} (expected {op} {})",
-                            series(sample),
-                            format_number(got),
-                            format_number(*want)
-                        ));
+                        return Err(Unmet::Value {
+                            series: series(sample),
+                            got,
+                            op,
+                            want: *want,
+                        });
                     }
                 }
                 Ok(())
@@ -155,22 +278,20 @@ impl MetricAssertion {
 type Labels = Vec<(String, String)>;
 
 /// `k="v", k2="v2"}` → the pairs and the text after the closing brace.
-fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), LabelError> {
     let mut labels = Vec::new();
     loop {
         text = text.trim_start();
         if let Some(after) = text.strip_prefix('}') {
             return Ok((labels, after));
         }
-        let eq = text.find('=').ok_or("a label needs `name=\"value\"`")?;
+        let eq = text.find('=').ok_or(LabelError::NoEquals)?;
         let key = text[..eq].trim();
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("`{key}` is not a label name"));
+            return Err(LabelError::BadName(key.to_string()));
         }
         let after_eq = text[eq + 1..].trim_start();
-        let quoted = after_eq
-            .strip_prefix('"')
-            .ok_or("label values are written in double quotes")?;
+        let quoted = after_eq.strip_prefix('"').ok_or(LabelError::Unquoted)?;
         let mut value = String::new();
         let mut chars = quoted.char_indices();
         let end = loop {
@@ -178,11 +299,11 @@ fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
                 Some((_, '\\')) => match chars.next() {
                     Some((_, 'n')) => value.push('\n'),
                     Some((_, c)) => value.push(c),
-                    None => return Err("unfinished escape in a label value".into()),
+                    None => return Err(LabelError::UnfinishedEscape),
                 },
                 Some((i, '"')) => break i,
                 Some((_, c)) => value.push(c),
-                None => return Err("a label value has no closing quote".into()),
+                None => return Err(LabelError::Unclosed),
             }
         };
         labels.push((key.to_string(), value));
@@ -270,7 +391,7 @@ impl MetricsProbe {
         let failures: Vec<String> = self
             .assertions
             .iter()
-            .filter_map(|a| a.check(&scrape).err())
+            .filter_map(|a| a.check(&scrape).err().map(|e| e.to_string()))
             .collect();
         let finding = if failures.is_empty() {
             Finding::pass(format!(
@@ -296,25 +417,23 @@ impl MetricsProbe {
             .took(started.elapsed())
     }
 
-    async fn scrape(&self, ctx: &Context) -> Result<Scrape, String> {
+    async fn scrape(&self, ctx: &Context) -> Result<Scrape, ScrapeError> {
         let attempt = self.request.once(ctx).await;
-        match (attempt.status, attempt.failures.as_slice()) {
-            (_, []) => {}
-            (Some(status), [only]) if only.starts_with("status ") => {
-                return Err(format!("answered {status}, expected 2xx"));
+        match (attempt.status, attempt.failures) {
+            (_, failures) if failures.is_empty() => {}
+            (Some(status), failures)
+                if failures.len() == 1 && failures[0].starts_with("status ") =>
+            {
+                return Err(ScrapeError::NotSuccess(status));
             }
-            (Some(status), failures) => {
-                return Err(format!("answered {status}, but {}", failures.join("; ")));
-            }
-            (None, failures) => return Err(format!("request {}", failures.join("; "))),
+            (Some(status), failures) => return Err(ScrapeError::Failed { status, failures }),
+            (None, failures) => return Err(ScrapeError::Request(failures)),
         }
         let body = attempt.body.unwrap_or_default();
         let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
-            .map_err(|e| format!("cannot parse the exposition: {e}"))?;
+            .map_err(ScrapeError::Exposition)?;
         if scrape.samples.is_empty() && !body.trim().is_empty() {
-            return Err(
-                "the body holds no Prometheus samples (is it the text exposition format?)".into(),
-            );
+            return Err(ScrapeError::NoSamples);
         }
         Ok(scrape)
     }
@@ -343,7 +462,7 @@ up 1
         Scrape::parse(DOC.lines().map(|l| Ok(l.to_string()))).unwrap()
     }
 
-    fn check(text: &str) -> Result<(), String> {
+    fn check(text: &str) -> Result<(), Unmet> {
         MetricAssertion::parse(text).unwrap().check(&scrape())
     }
 
@@ -356,17 +475,25 @@ up 1
         assert!(check(r#"http_requests_total{code="200"} >= 1027"#).is_ok());
         assert!(check("request_seconds_count == 4").is_ok());
         assert_eq!(
-            check("lp_health == 1").unwrap_err(),
+            check("lp_health == 1").unwrap_err().to_string(),
             r#"lp_health{component="reportStorage"} is 0 (expected == 1)"#
         );
-        let missing = check(r#"lp_health{component="queue"} == 1"#).unwrap_err();
+        let missing = check(r#"lp_health{component="queue"} == 1"#)
+            .unwrap_err()
+            .to_string();
         assert!(
             missing.starts_with(r#"lp_health{component="queue"} is not in the scrape (found: "#)
         );
-        assert!(check("up absent").unwrap_err().contains("should be absent"));
+        assert!(
+            check("up absent")
+                .unwrap_err()
+                .to_string()
+                .contains("should be absent")
+        );
         assert!(
             check("request_seconds > 1")
                 .unwrap_err()
+                .to_string()
                 .contains("histogram")
         );
     }

@@ -127,12 +127,15 @@ impl RedisProbe {
         findings
     }
 
-    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+    async fn connect(&self) -> Result<MultiplexedConnection, ConnectError> {
         let client = match &self.ca_file {
             None => redis::Client::open(self.url.expose()),
             Some(path) => {
                 let root_cert = crate::files::read_bounded(path, crate::files::PAYLOAD_LIMIT)
-                    .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+                    .map_err(|cause| ConnectError::CaFile {
+                        path: path.clone(),
+                        cause,
+                    })?;
                 let certs = redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(root_cert),
@@ -140,7 +143,7 @@ impl RedisProbe {
                 redis::Client::build_with_tls(self.url.expose(), certs)
             }
         }
-        .map_err(|e| format!("invalid Redis URL: {e}"))?;
+        .map_err(ConnectError::Url)?;
         // The crate's own defaults (1 s to connect, 500 ms per reply) would override the
         // configured timeout and make a slow PING unmeasurable.
         let config = redis::AsyncConnectionConfig::new()
@@ -153,15 +156,9 @@ impl RedisProbe {
         .await
         {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) if e.is_timeout() => Err(format!(
-                "no answer within {}",
-                format_duration(self.timeout)
-            )),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {}",
-                format_duration(self.timeout)
-            )),
+            Ok(Err(e)) if e.is_timeout() => Err(ConnectError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(ConnectError::Connect(e)),
+            Err(_) => Err(ConnectError::Timeout(self.timeout)),
         }
     }
 
@@ -369,6 +366,31 @@ async fn config_get(conn: &mut MultiplexedConnection, key: &str) -> redis::Redis
         .query_async(conn)
         .await?;
     Ok(pair.get(1).cloned().unwrap_or_default())
+}
+
+/// Why there is no connection to check.
+#[derive(Debug)]
+enum ConnectError {
+    CaFile {
+        path: std::path::PathBuf,
+        cause: crate::files::ReadError,
+    },
+    Url(redis::RedisError),
+    Connect(redis::RedisError),
+    Timeout(std::time::Duration),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::CaFile { path, cause } => {
+                write!(f, "cannot read ca_file {}: {cause}", path.display())
+            }
+            ConnectError::Url(e) => write!(f, "invalid Redis URL: {e}"),
+            ConnectError::Connect(e) => write!(f, "{e}"),
+            ConnectError::Timeout(d) => write!(f, "no answer within {}", format_duration(*d)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub enum SqlExpect {
 pub struct SqlProbe {
     pub url: Secret,
     pub shown_url: String,
-    pub backend: Result<Backend, String>,
+    pub backend: Result<Backend, super::database::EmptyUrl>,
     pub query: String,
     pub expect: SqlExpect,
     pub timeout: Duration,
@@ -42,7 +42,7 @@ impl SqlProbe {
     pub async fn run(&self, connections: &SharedConnections) -> Finding {
         let backend = match &self.backend {
             Ok(b) => *b,
-            Err(e) => return Finding::fail(e.clone()),
+            Err(e) => return Finding::fail(e.to_string()),
         };
         let mut lease = match connections.take(self.url.expose(), self.timeout).await {
             Ok(c) => c,

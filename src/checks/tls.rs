@@ -4,7 +4,8 @@
 //! One handshake answers all three: the verifier records rustls' verdict instead of aborting,
 //! so a failing certificate can still be described (who issued it, when it expires).
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +18,98 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use super::Finding;
 use crate::report::Status;
 use crate::units::format_duration;
+
+/// Why no certificate could be judged: the handshake did not get as far as one.
+#[derive(Debug)]
+pub enum HandshakeError {
+    CaFile(CaFileError),
+    Verifier(rustls::client::VerifierBuilderError),
+    Protocols(rustls::Error),
+    HostName {
+        host: String,
+        cause: rustls::pki_types::InvalidDnsNameError,
+    },
+    Connect(std::io::Error),
+    Tls(std::io::Error),
+    Timeout(Duration),
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::CaFile(e) => write!(f, "{e}"),
+            HandshakeError::Verifier(e) => write!(f, "cannot build the certificate verifier: {e}"),
+            HandshakeError::Protocols(e) => write!(f, "{e}"),
+            HandshakeError::HostName { host, cause } => {
+                write!(f, "`{host}` is not a valid host name: {cause}")
+            }
+            HandshakeError::Connect(e) => write!(f, "cannot connect: {e}"),
+            HandshakeError::Tls(e) => write!(f, "{e}"),
+            HandshakeError::Timeout(d) => write!(f, "no answer within {}", format_duration(*d)),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+impl From<CaFileError> for HandshakeError {
+    fn from(e: CaFileError) -> Self {
+        HandshakeError::CaFile(e)
+    }
+}
+
+/// Why a `ca_file` adds no trusted roots.
+#[derive(Debug)]
+pub enum CaFileError {
+    Read {
+        path: PathBuf,
+        cause: rustls::pki_types::pem::Error,
+    },
+    Parse {
+        path: PathBuf,
+        cause: rustls::pki_types::pem::Error,
+    },
+    Unusable {
+        path: PathBuf,
+        cause: rustls::Error,
+    },
+}
+
+impl fmt::Display for CaFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaFileError::Read { path, cause } => {
+                write!(f, "cannot read ca_file {}: {cause}", path.display())
+            }
+            CaFileError::Parse { path, cause } => {
+                write!(f, "cannot parse ca_file {}: {cause}", path.display())
+            }
+            CaFileError::Unusable { path, cause } => write!(
+                f,
+                "ca_file {} holds an unusable certificate: {cause}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CaFileError {}
+
+/// Why the presented certificate does not verify; the handshake went on to describe it.
+#[derive(Clone, Debug)]
+enum Rejection {
+    Invalid(rustls::Error),
+    NoCertificate,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Invalid(e) => f.write_str(&describe_tls_error(e)),
+            Rejection::NoCertificate => f.write_str("the server presented no certificate"),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct TlsProbe {
@@ -41,61 +134,64 @@ impl TlsProbe {
 
     async fn handshake(
         &self,
-    ) -> Result<(Result<(), String>, Vec<CertificateDer<'static>>), String> {
+    ) -> Result<(Result<(), Rejection>, Vec<CertificateDer<'static>>), HandshakeError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = Arc::new(self.roots()?);
         let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
             .build()
-            .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+            .map_err(HandshakeError::Verifier)?;
         let verifier = Arc::new(RecordingVerifier {
             inner,
             verdict: Mutex::new(None),
         });
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .map_err(HandshakeError::Protocols)?
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
-        let server_name = ServerName::try_from(self.host.clone())
-            .map_err(|e| format!("`{}` is not a valid host name: {e}", self.host))?;
+        let server_name =
+            ServerName::try_from(self.host.clone()).map_err(|cause| HandshakeError::HostName {
+                host: self.host.clone(),
+                cause,
+            })?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let work = async {
             let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
                 .await
-                .map_err(|e| format!("cannot connect: {e}"))?;
+                .map_err(HandshakeError::Connect)?;
             let tls = connector
                 .connect(server_name, tcp)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(HandshakeError::Tls)?;
             let chain: Vec<CertificateDer<'static>> = tls
                 .get_ref()
                 .1
                 .peer_certificates()
                 .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
                 .unwrap_or_default();
-            Ok::<_, String>(chain)
+            Ok::<_, HandshakeError>(chain)
         };
         let chain = tokio::time::timeout(self.timeout, work)
             .await
-            .map_err(|_| format!("no answer within {}", format_duration(self.timeout)))??;
+            .map_err(|_| HandshakeError::Timeout(self.timeout))??;
         let verdict = verifier
             .verdict
             .lock()
             .expect("verdict lock")
             .clone()
-            .unwrap_or_else(|| Err("the server presented no certificate".into()));
+            .unwrap_or(Err(Rejection::NoCertificate));
         Ok((verdict, chain))
     }
 
-    fn roots(&self) -> Result<RootCertStore, String> {
+    fn roots(&self) -> Result<RootCertStore, CaFileError> {
         root_store(self.ca_file.as_deref())
     }
 
     fn judge(
         &self,
         target: &str,
-        verdict: Result<(), String>,
+        verdict: Result<(), Rejection>,
         chain: &[CertificateDer<'_>],
     ) -> Finding {
         let Some(leaf) = chain.first() else {
@@ -171,7 +267,7 @@ impl TlsProbe {
 #[derive(Debug)]
 struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
-    verdict: Mutex<Option<Result<(), String>>>,
+    verdict: Mutex<Option<Result<(), Rejection>>>,
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -187,7 +283,7 @@ impl ServerCertVerifier for RecordingVerifier {
             .inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             .map(|_| ())
-            .map_err(|e| describe_tls_error(&e));
+            .map_err(Rejection::Invalid);
         *self.verdict.lock().expect("verdict lock") = Some(verdict);
         Ok(ServerCertVerified::assertion())
     }
@@ -217,21 +313,24 @@ impl ServerCertVerifier for RecordingVerifier {
 
 /// The system's trusted roots, plus those of a CA file. Missing or unreadable system roots only
 /// narrow what verifies; a CA file can still help.
-pub fn root_store(ca_file: Option<&std::path::Path>) -> Result<RootCertStore, String> {
+pub fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, CaFileError> {
     let mut roots = RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+        let certs = CertificateDer::pem_file_iter(path).map_err(|cause| CaFileError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
         for cert in certs {
-            let cert = cert.map_err(|e| format!("cannot parse ca_file {}: {e}", path.display()))?;
-            roots.add(cert).map_err(|e| {
-                format!(
-                    "ca_file {} holds an unusable certificate: {e}",
-                    path.display()
-                )
+            let cert = cert.map_err(|cause| CaFileError::Parse {
+                path: path.to_path_buf(),
+                cause,
+            })?;
+            roots.add(cert).map_err(|cause| CaFileError::Unusable {
+                path: path.to_path_buf(),
+                cause,
             })?;
         }
     }

@@ -46,8 +46,8 @@ impl<'a> Resolver<'a> {
 
     /// An input error placed at `span`, naming the key written there.
     /// Secrets met so far are masked in the message: it may quote a value.
-    pub fn error(&self, span: &Range<usize>, message: impl Into<String>) -> InputError {
-        let message = self.secrets.redact(&message.into());
+    pub fn error(&self, span: &Range<usize>, message: impl std::fmt::Display) -> InputError {
+        let message = self.secrets.redact(&message.to_string());
         let mut err = InputError::new(message).at(self.location(span));
         if let Some(key) = self
             .source

@@ -30,13 +30,25 @@ impl<T> Typed<T> {
     }
 }
 
+/// A number that parsed but is no value: NaN or an infinity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NotFinite(pub f64);
+
+impl std::fmt::Display for NotFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not a finite number", self.0)
+    }
+}
+
+impl std::error::Error for NotFinite {}
+
 /// What a setting may hold, and what a wrong one is called in an error.
 pub trait Scalar: FromStr + Copy + std::fmt::Display {
     /// Completes "expected …".
     const EXPECTED: &'static str;
 
     /// Values of the type that are no value at all (NaN, infinities).
-    fn check(self) -> Result<Self, String> {
+    fn check(self) -> Result<Self, NotFinite> {
         Ok(self)
     }
 }
@@ -53,11 +65,11 @@ whole_numbers!(u8, u16, u32, u64, usize, i64);
 impl Scalar for f64 {
     const EXPECTED: &'static str = "a number";
 
-    fn check(self) -> Result<Self, String> {
+    fn check(self) -> Result<Self, NotFinite> {
         if self.is_finite() {
             Ok(self)
         } else {
-            Err(format!("{self} is not a finite number"))
+            Err(NotFinite(self))
         }
     }
 }

@@ -21,6 +21,64 @@ const SUMMARY_LIMIT: usize = 65_535;
 const MESSAGE_LIMIT: usize = 60_000;
 const TITLE_LIMIT: usize = 255;
 
+/// Why the check run was not created, or holds only some of its annotations.
+#[derive(Debug)]
+pub enum CheckRunError {
+    NoCommit {
+        name: String,
+    },
+    Api {
+        name: String,
+        /// Annotations already sent (0: the check run was not created).
+        sent: usize,
+        total: usize,
+        error: ApiError,
+        /// What to change, for a 403.
+        help: Option<String>,
+    },
+    NoId {
+        name: String,
+    },
+}
+
+impl std::fmt::Display for CheckRunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckRunError::NoCommit { name } => write!(
+                f,
+                "no check run `{name}`: no commit to attach it to (GITHUB_SHA is not set)"
+            ),
+            CheckRunError::Api {
+                name,
+                sent,
+                total,
+                error,
+                help,
+            } => {
+                if *sent == 0 {
+                    write!(f, "the check run `{name}` was not created")?;
+                } else {
+                    write!(
+                        f,
+                        "the check run `{name}` holds only {sent} of its {total} annotations"
+                    )?;
+                }
+                write!(f, ": {error}")?;
+                match help {
+                    Some(help) => write!(f, "; {help}"),
+                    None => Ok(()),
+                }
+            }
+            CheckRunError::NoId { name } => write!(
+                f,
+                "GitHub created the check run `{name}` but its answer has no id"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CheckRunError {}
+
 #[derive(Serialize)]
 struct NewCheckRun<'a> {
     name: &'a str,
@@ -44,10 +102,11 @@ pub async fn create(
     name: &str,
     report: &Report,
     config_file: Option<&str>,
-) -> Result<String, String> {
-    let head_sha = context.head_sha.as_deref().ok_or_else(|| {
-        format!("no check run `{name}`: no commit to attach it to (GITHUB_SHA is not set)")
-    })?;
+) -> Result<String, CheckRunError> {
+    let head_sha = context
+        .head_sha
+        .as_deref()
+        .ok_or_else(|| CheckRunError::NoCommit { name: name.into() })?;
     let mut annotations = annotations(report, context, config_file);
     let total = annotations.len();
     let title = truncate(
@@ -80,10 +139,10 @@ pub async fn create(
     let created = client
         .send(Method::POST, &route, Some(&body))
         .await
-        .map_err(|e| explain(context, name, &e, 0, total))?;
+        .map_err(|e| explain(context, name, e, 0, total))?;
     let id = created.body["id"]
         .as_u64()
-        .ok_or_else(|| format!("GitHub created the check run `{name}` but its answer has no id"))?;
+        .ok_or_else(|| CheckRunError::NoId { name: name.into() })?;
     let url = created.body["html_url"].as_str().unwrap_or("").to_string();
     let mut sent = total - rest.len();
     let mut rest = rest.into_iter().peekable();
@@ -99,7 +158,7 @@ pub async fn create(
                 }),
             )
             .await
-            .map_err(|e| explain(context, name, &e, sent, total))?;
+            .map_err(|e| explain(context, name, e, sent, total))?;
         sent += count;
     }
     Ok(format!(
@@ -114,18 +173,21 @@ pub async fn create(
     ))
 }
 
-fn explain(context: &Context, name: &str, e: &ApiError, sent: usize, total: usize) -> String {
-    let when = if sent == 0 {
-        format!("the check run `{name}` was not created")
-    } else {
-        format!("the check run `{name}` holds only {sent} of its {total} annotations")
-    };
-    match e {
-        ApiError::Forbidden { .. } => format!(
-            "{when}: {e}; {}",
-            super::forbidden_help(context, "checks: write")
-        ),
-        _ => format!("{when}: {e}"),
+fn explain(
+    context: &Context,
+    name: &str,
+    error: ApiError,
+    sent: usize,
+    total: usize,
+) -> CheckRunError {
+    let help = matches!(error, ApiError::Forbidden { .. })
+        .then(|| super::forbidden_help(context, "checks: write"));
+    CheckRunError::Api {
+        name: name.into(),
+        sent,
+        total,
+        error,
+        help,
     }
 }
 

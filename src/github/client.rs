@@ -91,6 +91,50 @@ pub struct Answer {
     pub has_next_page: bool,
 }
 
+/// Why no GitHub client could be set up: nothing is published.
+#[derive(Debug)]
+pub enum SetupError {
+    NoToken,
+    ApiUrl { url: String, cause: octocrab::Error },
+    Build(octocrab::Error),
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::NoToken => f.write_str(
+                "GITHUB_TOKEN is not set (the action passes its github-token input as GITHUB_TOKEN)",
+            ),
+            SetupError::ApiUrl { url, cause } => {
+                write!(f, "GITHUB_API_URL `{url}` is not a URL: {cause}")
+            }
+            SetupError::Build(cause) => write!(f, "cannot set up the GitHub client: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// One attempt that got no answer: retried, then reported as [`ApiError::Network`].
+#[derive(Debug)]
+enum NoAnswer {
+    Method(Method),
+    Request(octocrab::Error),
+    CutOff(octocrab::Error),
+    Timeout(Duration),
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoAnswer::Method(method) => write!(f, "{method} is not used"),
+            NoAnswer::Request(e) => write!(f, "{e}"),
+            NoAnswer::CutOff(e) => write!(f, "the answer was cut off: {e}"),
+            NoAnswer::Timeout(d) => write!(f, "no answer within {}s", d.as_secs()),
+        }
+    }
+}
+
 pub struct Client {
     octo: Octocrab,
     limits: Limits,
@@ -98,15 +142,16 @@ pub struct Client {
 
 impl Client {
     /// A client for the context's API URL and token; `Err` says what is wrong with them.
-    pub fn new(context: &Context, limits: Limits) -> Result<Client, String> {
+    pub fn new(context: &Context, limits: Limits) -> Result<Client, SetupError> {
         crate::http_client::install_crypto_provider();
-        let token = context.token.as_ref().ok_or(
-            "GITHUB_TOKEN is not set (the action passes its github-token input as GITHUB_TOKEN)",
-        )?;
+        let token = context.token.as_ref().ok_or(SetupError::NoToken)?;
         let octo = Octocrab::builder()
             .personal_token(token.expose().to_string())
             .base_uri(context.api_url.as_str())
-            .map_err(|e| format!("GITHUB_API_URL `{}` is not a URL: {e}", context.api_url))?
+            .map_err(|cause| SetupError::ApiUrl {
+                url: context.api_url.clone(),
+                cause,
+            })?
             .add_header(
                 http::header::ACCEPT,
                 "application/vnd.github+json, application/json".to_string(),
@@ -115,7 +160,7 @@ impl Client {
             .set_read_timeout(Some(limits.request_timeout))
             .set_write_timeout(Some(limits.request_timeout))
             .build()
-            .map_err(|e| format!("cannot set up the GitHub client: {e}"))?;
+            .map_err(SetupError::Build)?;
         Ok(Client { octo, limits })
     }
 
@@ -141,17 +186,12 @@ impl Client {
                 self.once(&method, uri.clone(), body),
             )
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "no answer within {}s",
-                    self.limits.request_timeout.as_secs()
-                ))
-            });
+            .unwrap_or(Err(NoAnswer::Timeout(self.limits.request_timeout)));
             let (status, headers, text) = match sent {
                 Ok(answer) => answer,
-                Err(message) if last => {
+                Err(e) if last => {
                     return Err(ApiError::Network {
-                        message,
+                        message: e.to_string(),
                         attempts: attempt,
                     });
                 }
@@ -221,21 +261,21 @@ impl Client {
         method: &Method,
         uri: Uri,
         body: Option<&B>,
-    ) -> Result<(StatusCode, HeaderMap, String), String> {
+    ) -> Result<(StatusCode, HeaderMap, String), NoAnswer> {
         let response = match *method {
             Method::GET => self.octo._get(uri).await,
             Method::POST => self.octo._post(uri, body).await,
             Method::PATCH => self.octo._patch(uri, body).await,
-            _ => return Err(format!("{method} is not used")),
+            _ => return Err(NoAnswer::Method(method.clone())),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(NoAnswer::Request)?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("the answer was cut off: {e}"))?
+            .map_err(NoAnswer::CutOff)?
             .to_bytes();
         Ok((
             status,

@@ -203,7 +203,7 @@ pub async fn publish(settings: &Settings, report: &Report, dry_run: bool) -> Pub
             .await
             {
                 Ok(note) => published.notes.push(note),
-                Err(e) => published.problems.push(e),
+                Err(e) => published.problems.push(e.to_string()),
             }
         }
         if settings.pr_comment != PrComment::Never {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Planner;
-use crate::checks::database::DatabaseProbe;
+use crate::checks::database::{DatabaseProbe, EmptyUrl};
 use crate::checks::{Aspect, Probe, Unit};
 use crate::config::checks::DatabaseConfig;
 use crate::config::{Located, Resolver};
@@ -135,15 +135,10 @@ pub(super) fn database_backend(
     resolver: &Resolver<'_>,
     url: &crate::config::interp::Interpolated,
     span: &std::ops::Range<usize>,
-) -> Result<Result<(Backend, String), String>, InputError> {
+) -> Result<Result<(Backend, String), EmptyUrl>, InputError> {
     if url.value.trim().is_empty() {
-        return Ok(Err(if url.unset.is_empty() {
-            "the database URL is empty".to_string()
-        } else {
-            format!(
-                "the database URL is empty: {} is not set",
-                url.unset.join(", ")
-            )
+        return Ok(Err(EmptyUrl {
+            unset: url.unset.clone(),
         }));
     }
     Backend::from_url(&url.value)

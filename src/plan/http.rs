@@ -501,8 +501,30 @@ fn send_mode(
     Ok(Mode::Samples(sampling))
 }
 
+/// Why a `max_error_rate` was refused.
+#[derive(Debug, PartialEq)]
+enum ErrorRateError {
+    NotPercentage(String),
+    NotRate(String),
+    OutOfRange(f64),
+}
+
+impl std::fmt::Display for ErrorRateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorRateError::NotPercentage(t) => write!(f, "`{t}` is not a percentage"),
+            ErrorRateError::NotRate(t) => {
+                write!(f, "`{t}` is not a rate; write e.g. \"0.1%\" or 0.001")
+            }
+            ErrorRateError::OutOfRange(value) => {
+                write!(f, "{value} is not between 0 and 1 (0% and 100%)")
+            }
+        }
+    }
+}
+
 /// `0.001`, `"0.1%"`: a fraction from 0 to 1.
-fn parse_error_rate(rate: &RateText) -> Result<f64, String> {
+fn parse_error_rate(rate: &RateText) -> Result<f64, ErrorRateError> {
     let value = match rate {
         RateText::Fraction(f) => *f,
         RateText::Text(t) => match t.trim().strip_suffix('%') {
@@ -510,17 +532,17 @@ fn parse_error_rate(rate: &RateText) -> Result<f64, String> {
                 .trim()
                 .parse::<f64>()
                 .map(|p| p / 100.0)
-                .map_err(|_| format!("`{t}` is not a percentage"))?,
+                .map_err(|_| ErrorRateError::NotPercentage(t.clone()))?,
             None => t
                 .trim()
                 .parse::<f64>()
-                .map_err(|_| format!("`{t}` is not a rate; write e.g. \"0.1%\" or 0.001"))?,
+                .map_err(|_| ErrorRateError::NotRate(t.clone()))?,
         },
     };
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        Err(format!("{value} is not between 0 and 1 (0% and 100%)"))
+        Err(ErrorRateError::OutOfRange(value))
     }
 }
 
@@ -536,7 +558,9 @@ fn expectations(
             StatusText::Code(c) => StatusExpect::parse(&c.to_string()),
             StatusText::Text(t) => StatusExpect::parse(t),
         };
-        expect.status.push(parsed.map_err(|e| err(resolver, e))?);
+        expect
+            .status
+            .push(parsed.map_err(|e| resolver.error(&http.span, e))?);
     }
     for (name, want) in &http.expect_headers {
         let want = resolver.string(want)?;
@@ -586,7 +610,12 @@ mod tests {
         assert_eq!(parse_error_rate(&RateText::Text("0.1%".into())), Ok(0.001));
         assert_eq!(parse_error_rate(&RateText::Fraction(0.05)), Ok(0.05));
         assert_eq!(parse_error_rate(&RateText::Text("0.02".into())), Ok(0.02));
-        assert!(parse_error_rate(&RateText::Text("150%".into())).is_err());
+        assert_eq!(
+            parse_error_rate(&RateText::Text("150%".into()))
+                .unwrap_err()
+                .to_string(),
+            "1.5 is not between 0 and 1 (0% and 100%)"
+        );
         assert!(parse_error_rate(&RateText::Text("lots".into())).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! burst is the one place where the per-request cost of a general client (pooling, redirects,
 //! URL handling) is the bottleneck; every other HTTP call of shipgate goes through reqwest.
 
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,6 +13,86 @@ use reqwest::header::{HOST, HeaderMap, HeaderValue, USER_AGENT};
 use rustls::pki_types::ServerName;
 
 use crate::checks::http::error_chain;
+use crate::checks::tls::CaFileError;
+
+/// Why a URL cannot be sent to: found when the config is read, before any request.
+#[derive(Debug)]
+pub enum EndpointError {
+    NoHost(reqwest::Url),
+    NoPort(reqwest::Url),
+    CaFile(CaFileError),
+    ServerName {
+        host: String,
+        cause: rustls::pki_types::InvalidDnsNameError,
+    },
+    Credentials,
+    HostHeader(String),
+    Target {
+        target: String,
+        cause: http::uri::InvalidUri,
+    },
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointError::NoHost(url) => write!(f, "{url} has no host"),
+            EndpointError::NoPort(url) => write!(f, "{url} has no port"),
+            EndpointError::CaFile(e) => write!(f, "{e}"),
+            EndpointError::ServerName { host, cause } => {
+                write!(f, "`{host}` is not a TLS server name: {cause}")
+            }
+            EndpointError::Credentials => {
+                f.write_str("the URL's credentials cannot be sent as a header")
+            }
+            EndpointError::HostHeader(authority) => {
+                write!(f, "`{authority}` cannot be a Host header")
+            }
+            EndpointError::Target { target, cause } => {
+                write!(f, "`{target}` is not a request target: {cause}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EndpointError {}
+
+impl From<CaFileError> for EndpointError {
+    fn from(e: CaFileError) -> Self {
+        EndpointError::CaFile(e)
+    }
+}
+
+/// Why a request found no connection, or lost it: one sample's error in the report.
+#[derive(Debug)]
+pub enum ConnectError {
+    Tcp {
+        host: String,
+        port: u16,
+        cause: std::io::Error,
+    },
+    Tls {
+        host: String,
+        cause: std::io::Error,
+    },
+    Http(hyper::Error),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Tcp { host, port, cause } => {
+                write!(f, "cannot connect to {host}:{port}: {cause}")
+            }
+            ConnectError::Tls { host, cause } => {
+                write!(f, "TLS handshake with {host} failed: {cause}")
+            }
+            ConnectError::Http(e) => f.write_str(&error_chain(e)),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 /// A connection ready to send the next request on.
 pub type Sender = SendRequest<Full<Bytes>>;
@@ -31,16 +112,19 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `ca_file`: extra trusted CA certificates (PEM) for an https URL, besides the system's.
-    pub fn new(url: &reqwest::Url, ca_file: Option<&std::path::Path>) -> Result<Endpoint, String> {
+    pub fn new(
+        url: &reqwest::Url,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Endpoint, EndpointError> {
         let host = url
             .host_str()
-            .ok_or_else(|| format!("{url} has no host"))?
+            .ok_or_else(|| EndpointError::NoHost(url.clone()))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
         let port = url
             .port_or_known_default()
-            .ok_or_else(|| format!("{url} has no port"))?;
+            .ok_or_else(|| EndpointError::NoPort(url.clone()))?;
         let authority = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
@@ -58,8 +142,12 @@ impl Endpoint {
                     .with_root_certificates(roots)
                     .with_no_client_auth();
                 config.alpn_protocols = vec![b"http/1.1".to_vec()];
-                let name = ServerName::try_from(host.clone())
-                    .map_err(|e| format!("`{host}` is not a TLS server name: {e}"))?;
+                let name = ServerName::try_from(host.clone()).map_err(|cause| {
+                    EndpointError::ServerName {
+                        host: host.clone(),
+                        cause,
+                    }
+                })?;
                 Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
             }
             _ => None,
@@ -80,17 +168,18 @@ impl Endpoint {
             );
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
             let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-                .map_err(|_| "the URL's credentials cannot be sent as a header".to_string())?;
+                .map_err(|_| EndpointError::Credentials)?;
             value.set_sensitive(true);
             Some(value)
         };
         Ok(Endpoint {
             basic,
             authority: HeaderValue::from_str(&authority)
-                .map_err(|_| format!("`{authority}` cannot be a Host header"))?,
-            target: target
-                .parse()
-                .map_err(|e| format!("`{target}` is not a request target: {e}"))?,
+                .map_err(|_| EndpointError::HostHeader(authority.clone()))?,
+            target: target.parse().map_err(|cause| EndpointError::Target {
+                target: target.clone(),
+                cause,
+            })?,
             host,
             port,
             tls,
@@ -98,10 +187,14 @@ impl Endpoint {
     }
 
     /// A new connection, its handshake driven by a task of its own.
-    pub async fn connect(&self) -> Result<Sender, String> {
+    pub async fn connect(&self) -> Result<Sender, ConnectError> {
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| format!("cannot connect to {}:{}: {e}", self.host, self.port))?;
+            .map_err(|cause| ConnectError::Tcp {
+                host: self.host.clone(),
+                port: self.port,
+                cause,
+            })?;
         // Small requests, answered at once: no waiting for a full segment.
         let _ = tcp.set_nodelay(true);
         match &self.tls {
@@ -110,7 +203,10 @@ impl Endpoint {
                 let stream = connector
                     .connect(name.clone(), tcp)
                     .await
-                    .map_err(|e| format!("TLS handshake with {} failed: {e}", self.host))?;
+                    .map_err(|cause| ConnectError::Tls {
+                        host: self.host.clone(),
+                        cause,
+                    })?;
                 handshake(stream).await
             }
         }
@@ -144,7 +240,7 @@ impl Endpoint {
         headers: &HeaderMap,
         body: Option<&Bytes>,
         max_body: usize,
-    ) -> Result<(u16, HeaderMap, Option<Sender>), String> {
+    ) -> Result<(u16, HeaderMap, Option<Sender>), ConnectError> {
         let mut request = http::Request::new(Full::new(body.cloned().unwrap_or_default()));
         *request.method_mut() = method.clone();
         *request.uri_mut() = self.target.clone();
@@ -152,7 +248,7 @@ impl Endpoint {
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(ConnectError::Http)?;
         let status = response.status().as_u16();
         // A server that closes after this answer (`Connection: close`, HTTP/1.0) cannot take
         // the next request on this connection.
@@ -165,7 +261,7 @@ impl Endpoint {
         let (parts, mut body) = response.into_parts();
         let mut drained = 0;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| error_chain(&e))?;
+            let frame = frame.map_err(ConnectError::Http)?;
             if let Some(data) = frame.data_ref() {
                 drained += data.len();
                 if drained > max_body {
@@ -180,26 +276,26 @@ impl Endpoint {
 
     /// A connection ready for a request: `reused` if it still is (a server may close an idle
     /// connection at any time; nothing was sent on it yet, so no quota is spent), else a new one.
-    pub async fn ready(&self, reused: Option<Sender>) -> Result<Sender, String> {
+    pub async fn ready(&self, reused: Option<Sender>) -> Result<Sender, ConnectError> {
         if let Some(mut sender) = reused
             && sender.ready().await.is_ok()
         {
             return Ok(sender);
         }
         let mut sender = self.connect().await?;
-        sender.ready().await.map_err(|e| error_chain(&e))?;
+        sender.ready().await.map_err(ConnectError::Http)?;
         Ok(sender)
     }
 }
 
-async fn handshake<S>(stream: S) -> Result<Sender, String>
+async fn handshake<S>(stream: S) -> Result<Sender, ConnectError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(ConnectError::Http)?;
     // Ends when the sender is dropped or the server closes the connection.
     tokio::spawn(async move {
         let _ = connection.await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::conn::{Endpoint, Sender};
+use super::conn::{Endpoint, EndpointError, Sender};
 use super::headers::{self, RateLimitHeaders};
 use crate::units::format_duration;
 
@@ -125,7 +125,7 @@ impl Shared {
                 sample.headers = (!parsed.is_empty()).then(|| Box::new(parsed));
                 (sample, None, conn)
             }
-            Ok(Err(why)) => (sample, Some(why), None),
+            Ok(Err(why)) => (sample, Some(why.to_string()), None),
             Err(_) => (
                 sample,
                 Some(format!(
@@ -138,7 +138,11 @@ impl Shared {
     }
 }
 
-pub async fn burst(request: &Request, load: &Load, progress: Progress) -> Result<Run, String> {
+pub async fn burst(
+    request: &Request,
+    load: &Load,
+    progress: Progress,
+) -> Result<Run, EndpointError> {
     let started = Instant::now();
     let deadline = started + load.max_duration;
     let endpoint = Endpoint::new(&request.url, request.ca_file.as_deref())?;
@@ -278,7 +282,7 @@ pub async fn single(
             return Single {
                 status: None,
                 headers: RateLimitHeaders::default(),
-                error: Some(why),
+                error: Some(why.to_string()),
             };
         }
     };
