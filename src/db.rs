@@ -16,11 +16,102 @@ pub enum Backend {
     Sqlite,
 }
 
+/// Why a database URL names no backend. Never holds the URL's text: it may hold a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlError {
+    Empty,
+    NotAUrl,
+    /// A real scheme, but not one shipgate speaks.
+    Scheme(String),
+}
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlError::Empty => f.write_str("the database URL is empty"),
+            UrlError::NotAUrl => f.write_str(
+                "the database URL is not a URL (its text is not shown: it may hold a password); \
+                 write postgres://user:password@host:5432/db, mysql://…, mariadb://… or sqlite://path",
+            ),
+            UrlError::Scheme(other) => write!(
+                f,
+                "the database URL has the scheme `{other}`; use postgres://, mysql://, mariadb:// or sqlite://"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+/// Why a database call did not succeed; each message is rendered here, once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The driver could not connect (its words; the URL is never part of them).
+    Connect(String),
+    /// No connection within the connect timeout.
+    ConnectTimeout(Duration),
+    /// A statement failed while shipgate was `doing` something ("cannot read the history table
+    /// t"); `cause` is the server's words.
+    Statement { doing: String, cause: String },
+    /// A statement failed; the server's words are all there is to say.
+    Server(String),
+    /// The server refused a setting that bounds a frozen session.
+    Limits { sql: String, cause: String },
+    /// The server did not answer `what` within [`QUERY_TIMEOUT`].
+    NoAnswer { what: String },
+    /// Connecting failed for an earlier check of the same database; this one queued behind it.
+    FailedEarlier(Box<Error>),
+    /// The shared connections were closed (the run is ending).
+    PoolClosed,
+}
+
+impl Error {
+    /// A failed statement, with what shipgate was doing.
+    pub fn statement(doing: impl Into<String>, e: &sqlx::Error) -> Error {
+        Error::Statement {
+            doing: doing.into(),
+            cause: describe_error(e),
+        }
+    }
+
+    /// A failed statement, in the server's words alone.
+    pub fn server(e: &sqlx::Error) -> Error {
+        Error::Server(describe_error(e))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Connect(cause) | Error::Server(cause) => f.write_str(cause),
+            Error::ConnectTimeout(after) => {
+                write!(f, "no answer within {}", format_duration(*after))
+            }
+            Error::Statement { doing, cause } => write!(f, "{doing}: {cause}"),
+            Error::Limits { sql, cause } => write!(
+                f,
+                "cannot set the session's time limits (`{sql}`): {cause}; a server or pooler that refuses this setting cannot bound a frozen session"
+            ),
+            Error::NoAnswer { what } => write!(
+                f,
+                "the database did not answer {what} within {}: check the server and the network, then re-run",
+                format_duration(QUERY_TIMEOUT)
+            ),
+            Error::FailedEarlier(e) => {
+                write!(f, "{e} (found by an earlier check of this database)")
+            }
+            Error::PoolClosed => f.write_str("the connection pool is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
 impl Backend {
     /// The backend a URL's scheme names, and the URL sqlx accepts for it.
-    pub fn from_url(url: &str) -> Result<(Backend, String), String> {
+    pub fn from_url(url: &str) -> Result<(Backend, String), UrlError> {
         if url.trim().is_empty() {
-            return Err("the database URL is empty".into());
+            return Err(UrlError::Empty);
         }
         // Only a real scheme is echoed: the text before a colon of something that is not a
         // URL (`host=db password=ab:cd`) may be a password.
@@ -30,11 +121,7 @@ impl Backend {
                     .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
         });
         let Some(scheme) = scheme else {
-            return Err(
-                "the database URL is not a URL (its text is not shown: it may hold a password); \
-                 write postgres://user:password@host:5432/db, mysql://…, mariadb://… or sqlite://path"
-                    .into(),
-            );
+            return Err(UrlError::NotAUrl);
         };
         match scheme {
             "postgres" | "postgresql" => Ok((Backend::Postgres, url.to_string())),
@@ -42,9 +129,7 @@ impl Backend {
             // sqlx speaks the MySQL protocol MariaDB uses, under the `mysql` scheme.
             "mariadb" => Ok((Backend::MySql, format!("mysql{}", &url["mariadb".len()..]))),
             "sqlite" => Ok((Backend::Sqlite, url.to_string())),
-            other => Err(format!(
-                "the database URL has the scheme `{other}`; use postgres://, mysql://, mariadb:// or sqlite://"
-            )),
+            other => Err(UrlError::Scheme(other.to_string())),
         }
     }
 }
@@ -86,7 +171,7 @@ pub async fn limit_lock_waits(
     conn: &mut AnyConnection,
     backend: Backend,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let ms = timeout.as_millis().max(1);
     let sql = match backend {
         Backend::Postgres => format!("SET lock_timeout = {ms}"),
@@ -101,7 +186,7 @@ pub async fn limit_lock_waits(
     sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql))
         .await
         .map(|_| ())
-        .map_err(|e| format!("cannot set the lock wait timeout: {}", describe_error(&e)))
+        .map_err(|e| Error::statement("cannot set the lock wait timeout", &e))
 }
 
 /// A session that shipgate never leaves idle inside a transaction: the server ends it after this
@@ -120,7 +205,7 @@ pub async fn limit_session(
     conn: &mut AnyConnection,
     backend: Backend,
     deadline: Option<Duration>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut required = Vec::new();
     let mut optional = Vec::new();
     match backend {
@@ -156,11 +241,9 @@ pub async fn limit_session(
     for sql in required {
         sqlx::Executor::execute(&mut *conn, sqlx::AssertSqlSafe(sql.clone()))
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot set the session's time limits (`{sql}`): {}; a server or pooler that refuses this setting cannot bound a frozen session",
-                    describe_error(&e)
-                )
+            .map_err(|e| Error::Limits {
+                sql: sql.clone(),
+                cause: describe_error(&e),
             })?;
     }
     for sql in optional {
@@ -178,14 +261,13 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// `work` (one bookkeeping query) within [`QUERY_TIMEOUT`]; the error says what did not answer.
 pub async fn answered<T>(
     what: &str,
-    work: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     match tokio::time::timeout(QUERY_TIMEOUT, work).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "the database did not answer {what} within {}: check the server and the network, then re-run",
-            format_duration(QUERY_TIMEOUT)
-        )),
+        Err(_) => Err(Error::NoAnswer {
+            what: what.to_string(),
+        }),
     }
 }
 
@@ -196,12 +278,12 @@ pub fn install_drivers() {
 }
 
 /// One connection, within `timeout`.
-pub async fn connect(url: &str, timeout: Duration) -> Result<AnyConnection, String> {
+pub async fn connect(url: &str, timeout: Duration) -> Result<AnyConnection, Error> {
     install_drivers();
     match tokio::time::timeout(timeout, AnyConnection::connect(url)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(describe_error(&e)),
-        Err(_) => Err(format!("no answer within {}", format_duration(timeout))),
+        Ok(Err(e)) => Err(Error::Connect(describe_error(&e))),
+        Err(_) => Err(Error::ConnectTimeout(timeout)),
     }
 }
 
@@ -217,7 +299,7 @@ struct Slot {
     permits: Arc<tokio::sync::Semaphore>,
     /// Why connecting failed, once it has: the checks queued behind are told at once instead
     /// of each waiting out its own connect timeout.
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Error>>,
 }
 
 /// A connection taken from [`SharedConnections`]; dropped without `give_back`, it is closed.
@@ -242,7 +324,7 @@ impl SharedConnections {
     pub const PER_URL: usize = 4;
 
     /// An idle connection to `url`, or a new one; waits while `PER_URL` are in use.
-    pub async fn take(&self, url: &str, timeout: Duration) -> Result<Lease, String> {
+    pub async fn take(&self, url: &str, timeout: Duration) -> Result<Lease, Error> {
         let slot = {
             let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(slots.entry(url.to_string()).or_insert_with(|| {
@@ -256,16 +338,14 @@ impl SharedConnections {
         let permit = Arc::clone(&slot.permits)
             .acquire_owned()
             .await
-            .map_err(|_| "the connection pool is closed".to_string())?;
+            .map_err(|_| Error::PoolClosed)?;
         if let Some(why) = slot
             .failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
         {
-            return Err(format!(
-                "{why} (found by an earlier check of this database)"
-            ));
+            return Err(Error::FailedEarlier(Box::new(why)));
         }
         let idle = slot.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
@@ -307,7 +387,7 @@ pub async fn table_exists(
     conn: &mut AnyConnection,
     backend: Backend,
     table: &str,
-) -> Result<bool, String> {
+) -> Result<bool, Error> {
     // PostgreSQL reads the name as SQL (quotes keep case); the others compare plain names.
     let plain = |s: &str| s.trim().trim_matches('"').trim_matches('`').to_string();
     let (schema, name) = match table.rsplit_once('.') {
@@ -339,7 +419,7 @@ pub async fn table_exists(
                 .await
         }
     };
-    count.map(|c| c > 0).map_err(|e| describe_error(&e))
+    count.map(|c| c > 0).map_err(|e| Error::server(&e))
 }
 
 #[cfg(test)]
@@ -348,13 +428,16 @@ mod tests {
 
     #[test]
     fn a_dsn_that_is_not_a_url_is_refused_without_echoing_it() {
-        let err = Backend::from_url("host=db user=app password=ab:cd").unwrap_err();
+        let err = Backend::from_url("host=db user=app password=ab:cd")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is not a URL"), "{err}");
         assert!(!err.contains("password=ab"), "{err}");
-        assert!(Backend::from_url("  ").unwrap_err().contains("empty"));
+        assert_eq!(Backend::from_url("  ").unwrap_err(), UrlError::Empty);
         assert!(
             Backend::from_url("oracle://x")
                 .unwrap_err()
+                .to_string()
                 .contains("the scheme `oracle`")
         );
     }
@@ -398,8 +481,9 @@ mod tests {
         assert!(
             Backend::from_url("mongodb://x")
                 .unwrap_err()
+                .to_string()
                 .contains("`mongodb`")
         );
-        assert!(Backend::from_url("").unwrap_err().contains("empty"));
+        assert_eq!(Backend::from_url("").unwrap_err(), UrlError::Empty);
     }
 }

@@ -151,7 +151,8 @@ impl DatabaseProbe {
         };
         let (mut conn, attempts) = match self.connect().await {
             Ok(c) => c,
-            Err((mut error, attempts)) => {
+            Err((error, attempts)) => {
+                let mut error = error.to_string();
                 if backend == Backend::Sqlite && error.contains("unable to open") {
                     error.push_str(" (does the file exist? shipgate never creates a database)");
                 }
@@ -262,7 +263,7 @@ impl DatabaseProbe {
     }
 
     /// Connects, retrying with backoff until `wait` has passed (one attempt when it is zero).
-    async fn connect(&self) -> Result<(AnyConnection, u32), (String, u32)> {
+    async fn connect(&self) -> Result<(AnyConnection, u32), (crate::db::Error, u32)> {
         let deadline = Instant::now() + self.wait;
         let mut delay = Duration::from_millis(100);
         let mut attempts = 0;
@@ -419,14 +420,14 @@ impl DatabaseProbe {
         let rows = match history.exists(conn).await {
             Ok(true) => match history.rows(conn).await {
                 Ok(rows) => rows,
-                Err(e) => return Finding::fail(e),
+                Err(e) => return Finding::fail(e.to_string()),
             },
             Ok(false) => Vec::new(),
-            Err(e) => return Finding::fail(e),
+            Err(e) => return Finding::fail(e.to_string()),
         };
         let plan = match Plan::new(source, &rows, &Options::default()) {
             Ok(p) => p,
-            Err(e) => return Finding::fail(e),
+            Err(e) => return Finding::fail(e.to_string()),
         };
         let (pending, drifted) = (plan.pending(), plan.drifted());
         let partial = plan

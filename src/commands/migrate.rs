@@ -39,7 +39,7 @@ pub async fn run(
         settings.target.url = Secret::new(db::sqlite_read_only(settings.target.url.expose()));
     }
     let history = History::new(&settings.target.table, settings.target.backend)
-        .map_err(|e| InputError::new(e).key("table"))?;
+        .map_err(|e| InputError::new(e.to_string()).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
     let run = step::within_deadline(settings.target.deadline, async {
@@ -192,7 +192,7 @@ async fn migrate(
         {
             Ok((virtual_rows, adoption)) => (virtual_rows, adoption),
             Err(e) => {
-                results.push(result("migrate.adopt", "existing history", Status::Fail, e));
+                results.push(session_failure("migrate", &SessionError::Adopt(e)));
                 return Ok(());
             }
         }
@@ -207,8 +207,8 @@ async fn migrate(
         }
         (rows, None)
     };
-    let plan =
-        Plan::new(source, &rows, &settings.plan).map_err(|e| InputError::new(e).key("--to"))?;
+    let plan = Plan::new(source, &rows, &settings.plan)
+        .map_err(|e| InputError::new(e.to_string()).key("--to"))?;
     for &i in &plan.to_apply {
         let m = &source.migrations[plan.items[i].index];
         refuse_own_transaction(settings.target.backend, &m.up)?;
@@ -325,7 +325,7 @@ async fn apply_all(
     let r = rows::history_result(history, prepared.existed, prepared.rows.len(), "");
     results.push(timed(r, t));
     let plan = Plan::new(source, &prepared.rows, &settings.plan)
-        .map_err(|e| InputError::new(e).key("--to"))?;
+        .map_err(|e| InputError::new(e.to_string()).key("--to"))?;
     if engine::blocked(&plan, &settings.plan, settings.resume) {
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());

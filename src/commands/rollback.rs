@@ -46,8 +46,8 @@ pub async fn run(
         _ => Range::All,
     };
     let source = engine::load(&target.dir, target.layout)?;
-    let history =
-        History::new(&target.table, target.backend).map_err(|e| InputError::new(e).key("table"))?;
+    let history = History::new(&target.table, target.backend)
+        .map_err(|e| InputError::new(e.to_string()).key("table"))?;
     let started = SystemTime::now();
     let mut results = Vec::new();
     // The deadline bounds the hooks too: they are part of the run a CI job waits for.

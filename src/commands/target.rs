@@ -95,7 +95,7 @@ pub(super) fn resolve_target(
     if url.trim().is_empty() {
         return Err(InputError::new("the database URL is empty").help("its variable may be unset"));
     }
-    let (backend, url) = Backend::from_url(&url).map_err(InputError::new)?;
+    let (backend, url) = Backend::from_url(&url).map_err(|e| InputError::new(e.to_string()))?;
     let url = with_application_name(backend, &url);
     let dir = match (&args.dir, config.and_then(|c| c.dir.as_ref())) {
         (Some(d), _) => d.clone(),
@@ -106,7 +106,7 @@ pub(super) fn resolve_target(
         .layout
         .clone()
         .or_else(|| config.and_then(|c| c.layout.clone()))
-        .map(|l| Layout::parse(&l).map_err(|e| InputError::new(e).key("layout")))
+        .map(|l| Layout::parse(&l).map_err(|e| InputError::new(e.to_string()).key("layout")))
         .transpose()?;
     let table = args
         .table

@@ -6,7 +6,45 @@ use sqlx::{AnyConnection, Executor};
 
 use super::history::{History, NewRow, Row, Status};
 use super::source::Source;
-use crate::db::{Backend, describe_error, table_exists};
+use crate::db::{self, Backend, table_exists};
+
+/// Why a first run cannot start from another tool's history or `--baseline`; each message is
+/// rendered here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    Db(db::Error),
+    /// `--baseline` names no migration file.
+    NoBaseline(String),
+    /// golang-migrate's dirty flag: a migration failed half-way at this version.
+    Dirty(String),
+    /// `schema_migrations` holds a version that is not a number.
+    Unreadable(String),
+}
+
+impl From<db::Error> for Error {
+    fn from(e: db::Error) -> Error {
+        Error::Db(e)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Db(e) => e.fmt(f),
+            Error::NoBaseline(version) => {
+                write!(f, "--baseline {version}: no migration has that version")
+            }
+            Error::Dirty(version) => write!(
+                f,
+                "golang-migrate left the database dirty at version {version}: a migration failed half-way. \
+                 Repair it by hand, then record what is applied with --baseline VERSION"
+            ),
+            Error::Unreadable(version) => write!(f, "schema_migrations holds version `{version}`"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// The rows a database without shipgate history starts from: another tool's history, or
 /// `--baseline`. Nothing is written; `record_initial` writes them under the lock.
@@ -15,7 +53,7 @@ pub async fn initial_rows(
     backend: Backend,
     baseline: Option<&str>,
     source: &Source,
-) -> Result<(Vec<Row>, Option<String>), String> {
+) -> Result<(Vec<Row>, Option<String>), Error> {
     let Some((versions, status, message)) =
         initial_versions(conn, backend, baseline, source).await?
     else {
@@ -45,10 +83,10 @@ async fn initial_versions(
     backend: Backend,
     baseline: Option<&str>,
     source: &Source,
-) -> Result<Option<(Vec<String>, Status, String)>, String> {
+) -> Result<Option<(Vec<String>, Status, String)>, Error> {
     if let Some(version) = baseline {
         let index = super::plan::find(source, version)
-            .ok_or_else(|| format!("--baseline {version}: no migration has that version"))?;
+            .ok_or_else(|| Error::NoBaseline(version.to_string()))?;
         let upto = &source.migrations[index].order;
         let versions: Vec<String> = source
             .migrations
@@ -89,7 +127,7 @@ pub async fn record_initial(
     source: &Source,
     history: &History,
     applied_by: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, Error> {
     let Some((versions, status, message)) =
         initial_versions(conn, history.backend, baseline, source).await?
     else {
@@ -98,7 +136,7 @@ pub async fn record_initial(
     // All rows or none: a crash half-way would leave later migrations looking pending.
     conn.execute("BEGIN")
         .await
-        .map_err(|e| describe_error(&e))?;
+        .map_err(|e| db::Error::server(&e))?;
     let written = write_initial(
         conn, source, history, &versions, status, &message, applied_by,
     )
@@ -107,12 +145,12 @@ pub async fn record_initial(
         Ok(()) => {
             conn.execute("COMMIT")
                 .await
-                .map_err(|e| describe_error(&e))?;
+                .map_err(|e| db::Error::server(&e))?;
             Ok(Some(message))
         }
         Err(e) => {
             let _ = conn.execute("ROLLBACK").await;
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -125,7 +163,7 @@ async fn write_initial(
     status: Status,
     message: &str,
     applied_by: &str,
-) -> Result<(), String> {
+) -> Result<(), db::Error> {
     for m in source
         .migrations
         .iter()
@@ -176,7 +214,7 @@ pub async fn read(
     conn: &mut AnyConnection,
     backend: Backend,
     source: &Source,
-) -> Result<Option<Adoption>, String> {
+) -> Result<Option<Adoption>, Error> {
     let v = text(backend, "version");
     let candidates: [(&str, String); 4] = [
         (
@@ -203,7 +241,7 @@ pub async fn read(
             sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&mut *conn)
                 .await
-                .map_err(|e| format!("cannot read {table}: {}", describe_error(&e)))?
+                .map_err(|e| db::Error::statement(format!("cannot read {table}"), &e))?
         };
         let (mut covered, mut unknown) = (Vec::new(), Vec::new());
         for version in versions {
@@ -227,7 +265,7 @@ async fn schema_migrations(
     conn: &mut AnyConnection,
     backend: Backend,
     source: &Source,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Error> {
     let v = text(backend, "version");
     let golang: Result<Vec<(String, bool)>, _> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {v}, dirty FROM schema_migrations"
@@ -240,13 +278,9 @@ async fn schema_migrations(
                 return Ok(Vec::new());
             };
             if dirty {
-                return Err(format!(
-                    "golang-migrate left the database dirty at version {current}: a migration failed half-way. \
-                     Repair it by hand, then record what is applied with --baseline VERSION"
-                ));
+                return Err(Error::Dirty(current));
             }
-            let current = order(&current)
-                .ok_or_else(|| format!("schema_migrations holds version `{current}`"))?;
+            let current = order(&current).ok_or_else(|| Error::Unreadable(current.clone()))?;
             Ok(source
                 .migrations
                 .iter()
@@ -259,7 +293,7 @@ async fn schema_migrations(
         )))
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| format!("cannot read schema_migrations: {}", describe_error(&e))),
+        .map_err(|e| db::Error::statement("cannot read schema_migrations", &e).into()),
     }
 }
 

@@ -209,13 +209,6 @@ pub async fn apply(
         };
         // Recorded before the first statement: a crash at any point leaves a row saying how far it got.
         // Without a transaction, statements that ran stay: a bookkeeping failure says how many.
-        let stuck = |done: usize| {
-            move |e: String| Failure {
-                completed: done,
-                partial: done > 0,
-                ..bookkeeping_failure(script, e)
-            }
-        };
         // Resuming (a partial row is recorded): an interrupted CREATE INDEX CONCURRENTLY left
         // its index behind, built or INVALID; running it again as is would fail with 42P07.
         let mut resume_from = resume_from;
@@ -225,30 +218,30 @@ pub async fn apply(
             && history
                 .has(conn, &m.version)
                 .await
-                .map_err(stuck(resume_from))?
+                .map_err(|e| stuck_failure(script, resume_from, e))?
         {
             let (note, done) = super::concurrent_index::settle(conn, next.text)
                 .await
-                .map_err(stuck(resume_from))?;
+                .map_err(|e| stuck_failure(script, resume_from, e))?;
             resumed = note;
             resume_from += usize::from(done);
         }
         history
             .record_progress(conn, &record(resume_from))
             .await
-            .map_err(stuck(resume_from))?;
+            .map_err(|e| stuck_failure(script, resume_from, e))?;
         for (i, stmt) in stmts.iter().enumerate().skip(resume_from) {
             run_statement(conn, script, stmt, i + 1, i, true).await?;
             history
                 .record_progress(conn, &record(i + 1))
                 .await
-                .map_err(stuck(i + 1))?;
+                .map_err(|e| stuck_failure(script, i + 1, e))?;
         }
         let ms = started.elapsed().as_millis() as i64;
         history
             .record_progress(conn, &row(Status::Applied, None, ms))
             .await
-            .map_err(stuck(stmts.len()))?;
+            .map_err(|e| stuck_failure(script, stmts.len(), e))?;
         Ok(Done {
             statements: stmts.len(),
             duration: started.elapsed(),
@@ -345,10 +338,20 @@ fn failure(
     }
 }
 
-/// A failure of shipgate's own statements (BEGIN, COMMIT, the history row) around a script.
-pub(crate) fn bookkeeping_failure(script: &Script, message: String) -> Failure {
+/// A bookkeeping failure of a script run outside a transaction, after `done` of its statements
+/// took effect and stayed.
+pub(crate) fn stuck_failure(script: &Script, done: usize, e: impl std::fmt::Display) -> Failure {
     Failure {
-        message,
+        completed: done,
+        partial: done > 0,
+        ..bookkeeping_failure(script, e)
+    }
+}
+
+/// A failure of shipgate's own statements (BEGIN, COMMIT, the history row) around a script.
+pub(crate) fn bookkeeping_failure(script: &Script, e: impl std::fmt::Display) -> Failure {
+    Failure {
+        message: e.to_string(),
         sqlstate: None,
         detail: None,
         hint: None,

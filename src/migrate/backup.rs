@@ -7,8 +7,126 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, Executor};
 
-use crate::db::{Backend, describe_error};
+use crate::db::{self, Backend, describe_error};
 use crate::units::{Version, format_duration};
+
+/// Why a backup could not be taken; each message is rendered here, once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The dump tool is not installed or cannot be started.
+    Missing {
+        tool: String,
+        cause: String,
+    },
+    /// `tool --version` did not answer.
+    Silent {
+        tool: String,
+    },
+    /// A version (`what`: "the version of pg_dump", "the server version `x`") cannot be read.
+    Unreadable {
+        what: String,
+    },
+    /// pg_dump refuses to dump a newer server.
+    TooOld {
+        tool: Version,
+        server: Version,
+    },
+    Db(db::Error),
+    /// A file operation failed (`doing`: "cannot create the backup folder x").
+    File {
+        doing: String,
+        cause: String,
+    },
+    /// A step (`what`: "pg_dump", "VACUUM INTO x") did not finish within the timeout.
+    Timeout {
+        what: String,
+        after: Duration,
+    },
+    /// A tool could not be run.
+    CannotRun {
+        what: String,
+        cause: String,
+    },
+    /// A tool exited with an error.
+    ToolFailed {
+        what: String,
+        status: String,
+        stderr: String,
+    },
+    /// SQLite's `VACUUM INTO` failed.
+    Vacuum {
+        path: String,
+        cause: String,
+    },
+    /// The dump is empty, or `pg_restore --list` reads nothing from it.
+    Empty {
+        path: String,
+        listed: bool,
+    },
+    /// The dump was cut short; its partial file was removed.
+    Removed {
+        cause: Box<Error>,
+        path: String,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Missing { tool, cause } => write!(
+                f,
+                "--backup needs {tool}, which cannot be run ({cause}); install it (Debian: postgresql-client / mariadb-client)"
+            ),
+            Error::Silent { tool } => write!(f, "`{tool} --version` did not answer"),
+            Error::Unreadable { what } => write!(f, "cannot read {what}"),
+            Error::TooOld { tool, server } => {
+                let major = major(server);
+                write!(
+                    f,
+                    "pg_dump {tool} cannot dump PostgreSQL {server}: install pg_dump {major} or newer (postgresql-client-{major})"
+                )
+            }
+            Error::Db(e) => e.fmt(f),
+            Error::File { doing, cause } => write!(f, "{doing}: {cause}"),
+            Error::Timeout { what, after } => {
+                write!(
+                    f,
+                    "{what} did not finish within {}",
+                    format_duration(*after)
+                )
+            }
+            Error::CannotRun { what, cause } => write!(f, "cannot run {what}: {cause}"),
+            Error::ToolFailed {
+                what,
+                status,
+                stderr,
+            } => write!(f, "{what} failed ({status}): {stderr}"),
+            Error::Vacuum { path, cause } => write!(f, "VACUUM INTO {path} failed: {cause}"),
+            Error::Empty {
+                path,
+                listed: false,
+            } => write!(f, "the backup {path} is empty"),
+            Error::Empty { path, listed: true } => {
+                write!(f, "pg_restore --list read nothing from {path}")
+            }
+            Error::Removed { cause, path } => {
+                write!(f, "{cause} (the partial file {path} was removed)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A version's major number (`16` of 16.4).
+fn major(v: &Version) -> u64 {
+    v.to_string()
+        .split('.')
+        .next()
+        .unwrap_or("0")
+        .parse::<u64>()
+        .unwrap_or(0)
+}
 
 /// A backup that was written and checked.
 #[derive(Clone, Debug)]
@@ -19,30 +137,19 @@ pub struct Backup {
 
 /// The dump tool for this backend, checked before anything changes: present, and (pg_dump) not
 /// older than the server, which it refuses to dump.
-pub async fn preflight(conn: &mut AnyConnection, backend: Backend) -> Result<(), String> {
+pub async fn preflight(conn: &mut AnyConnection, backend: Backend) -> Result<(), Error> {
     match backend {
         Backend::Postgres => {
             let tool = tool_version("pg_dump").await?;
             let server: String = sqlx::query_scalar("SHOW server_version")
                 .fetch_one(&mut *conn)
                 .await
-                .map_err(|e| describe_error(&e))?;
-            let server = Version::find(&server)
-                .ok_or_else(|| format!("cannot read the server version `{server}`"))?;
-            let major = |v: &Version| {
-                v.to_string()
-                    .split('.')
-                    .next()
-                    .unwrap_or("0")
-                    .parse::<u64>()
-                    .unwrap_or(0)
-            };
+                .map_err(|e| Error::Db(db::Error::server(&e)))?;
+            let server = Version::find(&server).ok_or_else(|| Error::Unreadable {
+                what: format!("the server version `{server}`"),
+            })?;
             if major(&tool) < major(&server) {
-                return Err(format!(
-                    "pg_dump {tool} cannot dump PostgreSQL {server}: install pg_dump {} or newer (postgresql-client-{})",
-                    major(&server),
-                    major(&server)
-                ));
+                return Err(Error::TooOld { tool, server });
             }
             tool_version("pg_restore").await.map(|_| ())
         }
@@ -51,18 +158,25 @@ pub async fn preflight(conn: &mut AnyConnection, backend: Backend) -> Result<(),
     }
 }
 
-async fn tool_version(tool: &str) -> Result<Version, String> {
+async fn tool_version(tool: &str) -> Result<Version, Error> {
     let out = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio::process::Command::new(tool).arg("--version").kill_on_drop(true).output(),
+        tokio::process::Command::new(tool)
+            .arg("--version")
+            .kill_on_drop(true)
+            .output(),
     )
     .await
-    .map_err(|_| format!("`{tool} --version` did not answer"))?
-    .map_err(|e| {
-        format!("--backup needs {tool}, which cannot be run ({e}); install it (Debian: postgresql-client / mariadb-client)")
+    .map_err(|_| Error::Silent {
+        tool: tool.to_string(),
+    })?
+    .map_err(|e| Error::Missing {
+        tool: tool.to_string(),
+        cause: e.to_string(),
     })?;
-    Version::find(&String::from_utf8_lossy(&out.stdout))
-        .ok_or_else(|| format!("cannot read the version of {tool}"))
+    Version::find(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| Error::Unreadable {
+        what: format!("the version of {tool}"),
+    })
 }
 
 /// Takes the backup into `dir` (created if missing), within `timeout`.
@@ -73,13 +187,18 @@ pub async fn take(
     dir: &Path,
     label: &str,
     timeout: Duration,
-) -> Result<Backup, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the backup folder {}: {e}", dir.display()))?;
+) -> Result<Backup, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::File {
+        doing: format!("cannot create the backup folder {}", dir.display()),
+        cause: e.to_string(),
+    })?;
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .replace([':', '-'], "");
-    let parsed = url::Url::parse(url).map_err(|e| format!("cannot read the database URL: {e}"))?;
+    let parsed = url::Url::parse(url).map_err(|e| Error::File {
+        doing: "cannot read the database URL".into(),
+        cause: e.to_string(),
+    })?;
     let database = percent_encoding::percent_decode_str(parsed.path().trim_start_matches('/'))
         .decode_utf8_lossy()
         .into_owned();
@@ -95,7 +214,7 @@ pub async fn take(
     };
     // Written under a temporary name: a dump cut short must not look like a backup.
     let path = PathBuf::from(format!("{}.partial", final_path.display()));
-    let written: Result<(), String> = async {
+    let written: Result<(), Error> = async {
         match backend {
             Backend::Postgres => {
                 // The password goes through PGPASSWORD, whether written in the userinfo or as a
@@ -135,10 +254,10 @@ pub async fn take(
                 list.arg("--list").arg(&path);
                 let listing = run(list, "pg_restore --list", timeout).await?;
                 if listing.trim().is_empty() {
-                    return Err(format!(
-                        "pg_restore --list read nothing from {}",
-                        path.display()
-                    ));
+                    return Err(Error::Empty {
+                        path: path.display().to_string(),
+                        listed: true,
+                    });
                 }
             }
             Backend::MySql => {
@@ -178,19 +297,13 @@ pub async fn take(
                 let vacuum = conn.execute(sqlx::AssertSqlSafe(format!("VACUUM INTO '{target}'")));
                 tokio::time::timeout(timeout, vacuum)
                     .await
-                    .map_err(|_| {
-                        format!(
-                            "VACUUM INTO {} did not finish within {}",
-                            path.display(),
-                            format_duration(timeout)
-                        )
+                    .map_err(|_| Error::Timeout {
+                        what: format!("VACUUM INTO {}", path.display()),
+                        after: timeout,
                     })?
-                    .map_err(|e| {
-                        format!(
-                            "VACUUM INTO {} failed: {}",
-                            path.display(),
-                            describe_error(&e)
-                        )
+                    .map_err(|e| Error::Vacuum {
+                        path: path.display().to_string(),
+                        cause: describe_error(&e),
                     })?;
             }
         }
@@ -201,7 +314,10 @@ pub async fn take(
     if let Err(why) = written {
         let removed = std::fs::remove_file(&path).is_ok();
         return Err(if removed {
-            format!("{why} (the partial file {} was removed)", path.display())
+            Error::Removed {
+                cause: Box::new(why),
+                path: path.display().to_string(),
+            }
         } else {
             why
         });
@@ -209,10 +325,15 @@ pub async fn take(
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     if bytes == 0 {
         let _ = std::fs::remove_file(&path);
-        return Err(format!("the backup {} is empty", final_path.display()));
+        return Err(Error::Empty {
+            path: final_path.display().to_string(),
+            listed: false,
+        });
     }
-    std::fs::rename(&path, &final_path)
-        .map_err(|e| format!("cannot name the backup {}: {e}", final_path.display()))?;
+    std::fs::rename(&path, &final_path).map_err(|e| Error::File {
+        doing: format!("cannot name the backup {}", final_path.display()),
+        cause: e.to_string(),
+    })?;
     Ok(Backup {
         path: final_path,
         bytes,
@@ -223,15 +344,24 @@ async fn run(
     mut cmd: tokio::process::Command,
     what: &str,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
-        .map_err(|_| format!("{what} did not finish within {}", format_duration(timeout)))?
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
+        .map_err(|_| Error::Timeout {
+            what: what.to_string(),
+            after: timeout,
+        })?
+        .map_err(|e| Error::CannotRun {
+            what: what.to_string(),
+            cause: e.to_string(),
+        })?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("{what} failed ({}): {}", out.status, err.trim()));
+        return Err(Error::ToolFailed {
+            what: what.to_string(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

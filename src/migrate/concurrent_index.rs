@@ -127,7 +127,7 @@ impl Resumed {
 pub async fn settle(
     conn: &mut AnyConnection,
     statement: &str,
-) -> Result<(Option<String>, bool), String> {
+) -> Result<(Option<String>, bool), Error> {
     let Some(index) = parse(statement) else {
         return Ok((None, false));
     };
@@ -135,8 +135,54 @@ pub async fn settle(
     Ok((found.describe(&index), found == Resumed::AlreadyBuilt))
 }
 
+/// Why an interrupted index build could not be settled; each message is rendered here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    LookupTimeout {
+        index: String,
+    },
+    Lookup {
+        index: String,
+        table: String,
+        cause: String,
+    },
+    Read(String),
+    /// The INVALID index left behind could not be dropped (`qualified`: its name as SQL).
+    Drop {
+        qualified: String,
+        cause: String,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::LookupTimeout { index } => write!(
+                f,
+                "looking up index {index} took longer than {}s",
+                LOOKUP_TIMEOUT.as_secs()
+            ),
+            Error::Lookup {
+                index,
+                table,
+                cause,
+            } => write!(
+                f,
+                "cannot look up index {index} on {table} to resume its build: {cause}"
+            ),
+            Error::Read(cause) => write!(f, "cannot read pg_index: {cause}"),
+            Error::Drop { qualified, cause } => write!(
+                f,
+                "cannot drop the INVALID index {qualified} the interrupted run left: {cause}; drop it by hand, then re-run with --resume"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
 /// Looks at the index the interrupted statement was building, and drops it when invalid.
-pub async fn resume(conn: &mut AnyConnection, index: &ConcurrentIndex) -> Result<Resumed, String> {
+pub async fn resume(conn: &mut AnyConnection, index: &ConcurrentIndex) -> Result<Resumed, Error> {
     let lookup = sqlx::query(
         "SELECT i.indisvalid AS valid, format('%I.%I', n.nspname, c.relname) AS qualified \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
@@ -148,25 +194,18 @@ pub async fn resume(conn: &mut AnyConnection, index: &ConcurrentIndex) -> Result
     .fetch_optional(&mut *conn);
     let found = tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
         .await
-        .map_err(|_| {
-            format!(
-                "looking up index {} took longer than {}s",
-                index.name,
-                LOOKUP_TIMEOUT.as_secs()
-            )
+        .map_err(|_| Error::LookupTimeout {
+            index: index.name.clone(),
         })?
-        .map_err(|e| {
-            format!(
-                "cannot look up index {} on {} to resume its build: {}",
-                index.name,
-                index.table,
-                describe_error(&e)
-            )
+        .map_err(|e| Error::Lookup {
+            index: index.name.clone(),
+            table: index.table.clone(),
+            cause: describe_error(&e),
         })?;
     let Some(row) = found else {
         return Ok(Resumed::NotThere);
     };
-    let read = |e: sqlx::Error| format!("cannot read pg_index: {}", describe_error(&e));
+    let read = |e: sqlx::Error| Error::Read(describe_error(&e));
     let valid: bool = row.try_get("valid").map_err(read)?;
     if valid {
         return Ok(Resumed::AlreadyBuilt);
@@ -177,11 +216,9 @@ pub async fn resume(conn: &mut AnyConnection, index: &ConcurrentIndex) -> Result
         "DROP INDEX CONCURRENTLY IF EXISTS {qualified}"
     )))
     .await
-    .map_err(|e| {
-        format!(
-            "cannot drop the INVALID index {qualified} the interrupted run left: {}; drop it by hand, then re-run with --resume",
-            describe_error(&e)
-        )
+    .map_err(|e| Error::Drop {
+        qualified: qualified.clone(),
+        cause: describe_error(&e),
     })?;
     Ok(Resumed::DroppedInvalid)
 }

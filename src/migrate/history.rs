@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Executor, Row as _};
 
-use crate::db::{Backend, describe_error, table_exists};
+use crate::db::{Backend, Error, table_exists};
 
 /// What the table's `status` column holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,8 +90,24 @@ fn literal(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
 }
 
+/// A history table name that cannot be written into SQL as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadTableName(pub String);
+
+impl std::fmt::Display for BadTableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` is not a usable table name: letters, digits and `_`, optionally `schema.table`",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadTableName {}
+
 /// Table names are written into SQL: letters, digits and `_`, optionally `schema.table`.
-pub fn validate_table_name(name: &str) -> Result<(), String> {
+pub fn validate_table_name(name: &str) -> Result<(), BadTableName> {
     let part_ok = |p: &str| {
         let mut chars = p.chars();
         chars
@@ -104,14 +120,12 @@ pub fn validate_table_name(name: &str) -> Result<(), String> {
     if (1..=2).contains(&parts.len()) && parts.iter().all(|p| part_ok(p)) {
         Ok(())
     } else {
-        Err(format!(
-            "`{name}` is not a usable table name: letters, digits and `_`, optionally `schema.table`"
-        ))
+        Err(BadTableName(name.to_string()))
     }
 }
 
 impl History {
-    pub fn new(table: &str, backend: Backend) -> Result<History, String> {
+    pub fn new(table: &str, backend: Backend) -> Result<History, BadTableName> {
         validate_table_name(table)?;
         Ok(History {
             table: table.to_string(),
@@ -141,25 +155,24 @@ impl History {
         )
     }
 
-    pub async fn exists(&self, conn: &mut AnyConnection) -> Result<bool, String> {
+    pub async fn exists(&self, conn: &mut AnyConnection) -> Result<bool, Error> {
         table_exists(conn, self.backend, &self.table).await
     }
 
-    pub async fn create(&self, conn: &mut AnyConnection) -> Result<(), String> {
+    pub async fn create(&self, conn: &mut AnyConnection) -> Result<(), Error> {
         conn.execute(sqlx::AssertSqlSafe(self.create_sql()))
             .await
             .map(|_| ())
             .map_err(|e| {
-                format!(
-                    "cannot create the history table {}: {}",
-                    self.table,
-                    describe_error(&e)
+                Error::statement(
+                    format!("cannot create the history table {}", self.table),
+                    &e,
                 )
             })
     }
 
     /// Every row, oldest first.
-    pub async fn rows(&self, conn: &mut AnyConnection) -> Result<Vec<Row>, String> {
+    pub async fn rows(&self, conn: &mut AnyConnection) -> Result<Vec<Row>, Error> {
         let applied_at = match self.backend {
             Backend::Postgres => "CAST(applied_at AS TEXT)",
             Backend::MySql => "CAST(applied_at AS CHAR)",
@@ -173,13 +186,7 @@ impl History {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&mut *conn)
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot read the history table {}: {}",
-                    self.table,
-                    describe_error(&e)
-                )
-            })?;
+            .map_err(|e| self.read_error(&e))?;
         rows.iter()
             .map(|r| {
                 Ok(Row {
@@ -195,11 +202,9 @@ impl History {
                 })
             })
             .collect::<Result<Vec<Row>, sqlx::Error>>()
-            .map_err(|e| {
-                format!(
-                    "the history table {} has unexpected columns: {e}",
-                    self.table
-                )
+            .map_err(|e| Error::Statement {
+                doing: format!("the history table {} has unexpected columns", self.table),
+                cause: e.to_string(),
             })
     }
 
@@ -244,7 +249,7 @@ impl History {
     }
 
     /// Whether a version is recorded (read inside a migration's transaction, after the lock).
-    pub async fn has(&self, conn: &mut AnyConnection, version: &str) -> Result<bool, String> {
+    pub async fn has(&self, conn: &mut AnyConnection, version: &str) -> Result<bool, Error> {
         let sql = format!(
             "SELECT count(*) FROM {} WHERE version = {}",
             self.table,
@@ -255,13 +260,7 @@ impl History {
             .fetch_one(&mut *conn)
             .await
             .map(|n| n > 0)
-            .map_err(|e| {
-                format!(
-                    "cannot read the history table {}: {}",
-                    self.table,
-                    describe_error(&e)
-                )
-            })
+            .map_err(|e| self.read_error(&e))
     }
 
     /// Records that the file of an applied migration changed on purpose: its checksum becomes
@@ -272,7 +271,7 @@ impl History {
         version: &str,
         checksum: &str,
         entry: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Error> {
         self.update(conn, "checksum", checksum, version, entry)
             .await
     }
@@ -283,7 +282,7 @@ impl History {
         conn: &mut AnyConnection,
         version: &str,
         entry: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Error> {
         self.update(conn, "status", Status::Resolved.as_str(), version, entry)
             .await
     }
@@ -295,7 +294,7 @@ impl History {
         value: &str,
         version: &str,
         entry: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Error> {
         let p = |n| self.backend.param(n);
         let concat = match self.backend {
             Backend::MySql => format!("CONCAT(COALESCE(note, ''), {})", p(2)),
@@ -332,7 +331,7 @@ impl History {
         conn: &mut AnyConnection,
         version: &str,
         done: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let p = |n| self.backend.param(n);
         let sql = format!(
             "UPDATE {} SET status = {}, statements_done = {} WHERE version = {}",
@@ -369,7 +368,7 @@ impl History {
         )
     }
 
-    pub async fn insert(&self, conn: &mut AnyConnection, row: &NewRow<'_>) -> Result<(), String> {
+    pub async fn insert(&self, conn: &mut AnyConnection, row: &NewRow<'_>) -> Result<(), Error> {
         sqlx::query(sqlx::AssertSqlSafe(self.insert_sql()))
             .bind(row.version.to_string())
             .bind(row.name.to_string())
@@ -386,7 +385,7 @@ impl History {
             .map_err(|e| self.write_error(&e))
     }
 
-    pub async fn delete(&self, conn: &mut AnyConnection, version: &str) -> Result<(), String> {
+    pub async fn delete(&self, conn: &mut AnyConnection, version: &str) -> Result<(), Error> {
         sqlx::query(sqlx::AssertSqlSafe(self.delete_sql()))
             .bind(version.to_string())
             .execute(&mut *conn)
@@ -395,12 +394,12 @@ impl History {
             .map_err(|e| self.write_error(&e))
     }
 
-    fn write_error(&self, e: &sqlx::Error) -> String {
-        format!(
-            "cannot write the history table {}: {}",
-            self.table,
-            describe_error(e)
-        )
+    fn write_error(&self, e: &sqlx::Error) -> Error {
+        Error::statement(format!("cannot write the history table {}", self.table), e)
+    }
+
+    fn read_error(&self, e: &sqlx::Error) -> Error {
+        Error::statement(format!("cannot read the history table {}", self.table), e)
     }
 
     /// Records (or moves forward) the progress of a non-transactional migration.
@@ -408,7 +407,7 @@ impl History {
         &self,
         conn: &mut AnyConnection,
         row: &NewRow<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         // One UPDATE moves the row forward atomically; only the first record inserts it. (A
         // DELETE then INSERT could lose the row to a crash in between.)
         let p = |n| self.backend.param(n);

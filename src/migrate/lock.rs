@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 
-use crate::db::{Backend, describe_error};
+use crate::db::{self, Backend, describe_error};
 use crate::migrate::session::Dialect as _;
 use crate::units::format_duration;
 
@@ -17,6 +17,49 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// One poll of the lock: a server that accepts the query and never answers must not hang the run.
 const POLL_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the lock was not taken; each message is rendered here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Another migrator held it for the whole timeout.
+    Held {
+        what: String,
+        holder: Box<Holder>,
+        waited: Duration,
+    },
+    /// Asking for the lock failed (the server's words).
+    Query(String),
+    /// The lock query got no answer within [`POLL_QUERY_TIMEOUT`].
+    NoAnswer,
+    /// SQLite's lock file could not be opened or locked.
+    File(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Held {
+                what,
+                holder,
+                waited,
+            } => write!(
+                f,
+                "another migration holds the {what} ({}); gave up after {} (raise --lock-timeout, or wait for it to finish)",
+                holder.describe(),
+                format_duration(*waited)
+            ),
+            Error::Query(cause) => write!(f, "asking for the lock failed: {cause}"),
+            Error::NoAnswer => write!(
+                f,
+                "the database did not answer the lock query within {}",
+                format_duration(POLL_QUERY_TIMEOUT)
+            ),
+            Error::File(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -108,7 +151,7 @@ pub async fn key(
     backend: Backend,
     table: &str,
     url: &str,
-) -> Result<Key, String> {
+) -> Result<Key, db::Error> {
     if !backend.has_session_lock() {
         return Ok(sqlite_lock_path(url).map_or(Key::WriteLock, Key::File));
     }
@@ -125,7 +168,7 @@ pub async fn key(
         }
         Backend::Sqlite => return Ok(Key::WriteLock),
     }
-    .map_err(|e| format!("cannot read the database name: {}", describe_error(&e)))?;
+    .map_err(|e| db::Error::statement("cannot read the database name", &e))?;
     let digest = Sha256::digest(format!("shipgate:{database}:{table}").as_bytes());
     Ok(match backend {
         Backend::Postgres => {
@@ -154,19 +197,21 @@ fn sqlite_lock_path(url: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Tries the lock file once.
-fn try_lock_file(path: &std::path::Path) -> Result<Option<std::fs::File>, String> {
+fn try_lock_file(path: &std::path::Path) -> Result<Option<std::fs::File>, Error> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+        .map_err(|e| Error::File(format!("cannot open the lock file {}: {e}", path.display())))?;
     // Exclusive and non-blocking: `flock(LOCK_EX | LOCK_NB)` on Unix, `LockFileEx` with
     // `LOCKFILE_FAIL_IMMEDIATELY` on Windows. Closing the file (or the process ending) releases it.
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::File(format!("cannot lock {}: {e}", path.display())))
+        }
     }
 }
 
@@ -177,7 +222,7 @@ pub async fn acquire(
     conn: &mut AnyConnection,
     key: Key,
     timeout: Duration,
-) -> Result<Acquired, String> {
+) -> Result<Acquired, Error> {
     let started = Instant::now();
     let deadline = started + timeout;
     // Who held it when we first found it taken, and when.
@@ -231,12 +276,11 @@ pub async fn acquire(
                 (Some(last), _) => last,
                 (None, first) => first.clone().map(|(h, _)| h).unwrap_or_default(),
             };
-            return Err(format!(
-                "another migration holds the {} ({}); gave up after {} (raise --lock-timeout, or wait for it to finish)",
-                key.describe(),
-                who.describe(),
-                format_duration(started.elapsed())
-            ));
+            return Err(Error::Held {
+                what: key.describe(),
+                holder: Box::new(who),
+                waited: started.elapsed(),
+            });
         }
         tokio::time::sleep(POLL.min(deadline - now).max(Duration::from_millis(1))).await;
     }
@@ -245,13 +289,10 @@ pub async fn acquire(
 /// A lock query within [`POLL_QUERY_TIMEOUT`], its error in words.
 async fn bounded<T>(
     query: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, String> {
+) -> Result<T, Error> {
     match tokio::time::timeout(POLL_QUERY_TIMEOUT, query).await {
-        Ok(r) => r.map_err(|e| format!("asking for the lock failed: {}", describe_error(&e))),
-        Err(_) => Err(format!(
-            "the database did not answer the lock query within {}",
-            format_duration(POLL_QUERY_TIMEOUT)
-        )),
+        Ok(r) => r.map_err(|e| Error::Query(describe_error(&e))),
+        Err(_) => Err(Error::NoAnswer),
     }
 }
 

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, Executor};
 
-use super::apply::{Failure, run_statement, runs_in_transaction, statements};
+use super::apply::{Failure, run_statement, runs_in_transaction, statements, stuck_failure};
 use super::history::{History, Row, Status};
 use super::source::{Migration, Source};
-use crate::db::{Backend, describe_error};
+use crate::db::{self, Backend};
 use crate::migrate::session::Dialect as _;
 
 /// How far to roll back.
@@ -113,11 +113,11 @@ pub async fn revert(
         .as_ref()
         .expect("revert is only called for migrations with a down script");
     let stmts = statements(down);
-    let bookkeeping = |message: String| super::apply::bookkeeping_failure(down, message);
+    let bookkeeping = |e: &dyn std::fmt::Display| super::apply::bookkeeping_failure(down, e);
     if runs_in_transaction(history.backend, down) {
         conn.execute(history.backend.begin())
             .await
-            .map_err(|e| bookkeeping(describe_error(&e)))?;
+            .map_err(|e| bookkeeping(&db::Error::server(&e)))?;
         let result = async {
             for (i, stmt) in stmts.iter().enumerate() {
                 run_statement(conn, down, stmt, i + 1, 0, false).await?;
@@ -125,14 +125,14 @@ pub async fn revert(
             history
                 .delete(conn, recorded_version)
                 .await
-                .map_err(bookkeeping)
+                .map_err(|e| bookkeeping(&e))
         }
         .await;
         match result {
             Ok(()) => {
                 if let Err(e) = conn.execute("COMMIT").await {
                     let _ = conn.execute("ROLLBACK").await;
-                    return Err(bookkeeping(describe_error(&e)));
+                    return Err(bookkeeping(&db::Error::server(&e)));
                 }
             }
             Err(f) => {
@@ -144,13 +144,6 @@ pub async fn revert(
         // Outside a transaction every statement sticks: record how far it got, so a failed or
         // killed rollback can be resumed instead of re-running statements already done.
         // A bookkeeping failure here comes after statements that stayed: it says how many.
-        let stuck = |done: usize| {
-            move |e: String| Failure {
-                completed: done,
-                partial: done > 0,
-                ..bookkeeping(e)
-            }
-        };
         // An interrupted CREATE INDEX CONCURRENTLY left its index behind, built or INVALID;
         // running it again as is would fail with 42P07.
         if resume.is_some()
@@ -159,25 +152,25 @@ pub async fn revert(
         {
             let (note, done) = super::concurrent_index::settle(conn, next.text)
                 .await
-                .map_err(stuck(resume_from))?;
+                .map_err(|e| stuck_failure(down, resume_from, e))?;
             resumed = note;
             resume_from += usize::from(done);
         }
         history
             .set_reverting(conn, recorded_version, resume_from)
             .await
-            .map_err(stuck(resume_from))?;
+            .map_err(|e| stuck_failure(down, resume_from, e))?;
         for (i, stmt) in stmts.iter().enumerate().skip(resume_from) {
             run_statement(conn, down, stmt, i + 1, i, true).await?;
             history
                 .set_reverting(conn, recorded_version, i + 1)
                 .await
-                .map_err(stuck(i + 1))?;
+                .map_err(|e| stuck_failure(down, i + 1, e))?;
         }
         history
             .delete(conn, recorded_version)
             .await
-            .map_err(stuck(stmts.len()))?;
+            .map_err(|e| stuck_failure(down, stmts.len(), e))?;
     }
     Ok(Reverted {
         statements: stmts.len(),

@@ -63,17 +63,17 @@ impl Dialect for Backend {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// No connection (`url` is the masked URL).
-    Connect { url: String, cause: String },
+    Connect { url: String, cause: db::Error },
     /// The session's time limits could not be set.
-    Limits(String),
+    Limits(db::Error),
     /// The lock's key could not be derived (a query failed).
-    LockKey(String),
+    LockKey(db::Error),
     /// The lock was not taken: held by another migrator past the timeout, or the query failed.
-    Lock(String),
+    Lock(lock::Error),
     /// The history table could not be read or created.
-    History(String),
+    History(db::Error),
     /// The rows adopted from another tool's history (or `--baseline`) could not be recorded.
-    Adopt(String),
+    Adopt(adopt::Error),
 }
 
 impl Error {
@@ -93,11 +93,9 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Connect { url, cause } => write!(f, "cannot connect to {url}: {cause}"),
-            Error::Limits(e)
-            | Error::LockKey(e)
-            | Error::Lock(e)
-            | Error::History(e)
-            | Error::Adopt(e) => f.write_str(e),
+            Error::Limits(e) | Error::LockKey(e) | Error::History(e) => e.fmt(f),
+            Error::Adopt(e) => e.fmt(f),
+            Error::Lock(e) => e.fmt(f),
         }
     }
 }
@@ -285,7 +283,7 @@ impl Session {
         repair: Repair,
         reason: &str,
         applied_by: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, db::Error> {
         let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
         let conn = &mut self.conn;
         match repair {
@@ -694,16 +692,16 @@ mod tests {
     fn a_session_error_names_the_step_that_failed() {
         let connect = Error::Connect {
             url: "u".into(),
-            cause: "refused".into(),
+            cause: db::Error::Connect("refused".into()),
         };
         assert_eq!(connect.stage(), ("database", "database"));
-        assert_eq!(Error::Lock("held".into()).stage(), ("lock", "lock"));
-        assert_eq!(Error::History("x".into()).stage().0, "history");
-        assert_eq!(Error::Adopt("x".into()).stage().0, "adopt");
-        assert_eq!(
-            Error::History("cannot read".into()).to_string(),
-            "cannot read"
-        );
+        assert_eq!(connect.to_string(), "cannot connect to u: refused");
+        assert_eq!(Error::Lock(lock::Error::NoAnswer).stage(), ("lock", "lock"));
+        let read = db::Error::Server("no such table".into());
+        assert_eq!(Error::History(read.clone()).stage().0, "history");
+        assert_eq!(Error::History(read).to_string(), "no such table");
+        let dirty = adopt::Error::Dirty("7".into());
+        assert_eq!(Error::Adopt(dirty).stage().0, "adopt");
     }
 
     #[tokio::test]

@@ -47,18 +47,32 @@ impl Layout {
         }
     }
 
-    pub fn parse(text: &str) -> Result<Layout, String> {
+    pub fn parse(text: &str) -> Result<Layout, UnknownLayout> {
         match text {
             "golang-migrate" | "migrate" => Ok(Layout::UpDown),
             _ => Layout::ALL
                 .into_iter()
                 .find(|l| l.name() == text)
-                .ok_or_else(|| {
-                    format!("unknown layout `{text}`; use sqlx, up-down (golang-migrate), diesel, dbmate or flyway")
-                }),
+                .ok_or_else(|| UnknownLayout(text.to_string())),
         }
     }
 }
+
+/// A layout name shipgate does not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownLayout(pub String);
+
+impl fmt::Display for UnknownLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown layout `{}`; use sqlx, up-down (golang-migrate), diesel, dbmate or flyway",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownLayout {}
 
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

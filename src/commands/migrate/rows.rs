@@ -99,7 +99,7 @@ pub(super) fn repair_result(
     repair: Repair,
     m: &Migration,
     reason: &str,
-    written: Result<bool, String>,
+    written: Result<bool, crate::db::Error>,
 ) -> CheckResult {
     let (id, name) = match repair {
         Repair::AcceptChecksum => ("migrate.accept-checksum", "accept checksum"),
@@ -127,7 +127,7 @@ pub(super) fn repair_result(
             Status::Fail,
             format!("{flag} {version}: it has no history row"),
         ),
-        (Err(e), _) => (Status::Fail, e),
+        (Err(e), _) => (Status::Fail, e.to_string()),
     };
     result(id, name, status, message)
 }
