@@ -8,7 +8,7 @@ mod rows;
 
 use super::hooks::run_hooks;
 use super::target::{
-    Target, backup_tool_ready, connect, deadline_result, lock, refuse_own_transaction,
+    MigrationTarget, backup_tool_ready, connect, deadline_result, lock, refuse_own_transaction,
     refuse_selection, resolve_target, session_failure, step_failure, take_backup, timed,
 };
 use super::{Inputs, Outcome};
@@ -52,11 +52,11 @@ pub async fn run(
     let mut results = Vec::new();
     // The deadline bounds the hooks too: they are part of the run a CI job waits for.
     let run = step::within_deadline(target.deadline, async {
-        let database_ok = rollback(
+        let database = rollback(
             &target,
             &source,
             &history,
-            Options {
+            RollbackFlags {
                 range: &range,
                 allow_data_loss: args.allow_data_loss,
                 resume: args.resume,
@@ -70,12 +70,14 @@ pub async fn run(
             let skip = if global.dry_run {
                 Some("would run after the database steps (dry run)")
             } else {
-                match database_ok {
-                    Database::Completed => None,
+                match database {
+                    DatabaseOutcome::Completed => None,
                     // A hook such as `kubectl rollout undo` is not idempotent: a rollback that
                     // reverted nothing (a retry) must not run it again.
-                    Database::NothingToDo => Some("not run: nothing was rolled back"),
-                    Database::Failed => Some("not run: the database rollback did not complete"),
+                    DatabaseOutcome::NothingToDo => Some("not run: nothing was rolled back"),
+                    DatabaseOutcome::Failed => {
+                        Some("not run: the database rollback did not complete")
+                    }
                 }
             };
             let when = "after the database steps";
@@ -111,27 +113,27 @@ fn step_id(step: &Step) -> String {
 
 /// The database part. Returns whether it completed (the hooks run only then).
 async fn rollback(
-    target: &Target,
+    target: &MigrationTarget,
     source: &Source,
     history: &History,
-    opts: Options<'_>,
+    opts: RollbackFlags<'_>,
     results: &mut Vec<CheckResult>,
-) -> Result<Database, InputError> {
+) -> Result<DatabaseOutcome, InputError> {
     let mut session = match connect(target).await {
         Ok(s) => s,
         Err(e) => {
             results.push(session_failure("rollback", &e));
-            return Ok(Database::Failed);
+            return Ok(DatabaseOutcome::Failed);
         }
     };
     if let Err(e) = session.limit(target.lock_timeout, target.deadline).await {
         results.push(session_failure("rollback", &e));
-        return Ok(Database::Failed);
+        return Ok(DatabaseOutcome::Failed);
     }
     // Everything below is decided under the lock: a migrate or rollback running now would
     // change which migrations are newest and how many rows they hold.
     if !opts.dry_run && !lock(&mut session, "rollback", target, results).await {
-        return Ok(Database::Failed);
+        return Ok(DatabaseOutcome::Failed);
     }
     let outcome = rollback_locked(&mut session, target, source, history, opts, results).await;
     session.unlock().await;
@@ -140,7 +142,7 @@ async fn rollback(
 
 /// How far and how to roll back, from the flags.
 #[derive(Clone, Copy)]
-struct Options<'a> {
+struct RollbackFlags<'a> {
     range: &'a Range,
     allow_data_loss: bool,
     resume: bool,
@@ -149,7 +151,7 @@ struct Options<'a> {
 
 /// What the database part came to; the hooks run only after `Completed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Database {
+enum DatabaseOutcome {
     Completed,
     NothingToDo,
     Failed,
@@ -157,24 +159,24 @@ enum Database {
 
 async fn rollback_locked(
     session: &mut Session,
-    target: &Target,
+    target: &MigrationTarget,
     source: &Source,
     history: &History,
-    opts: Options<'_>,
+    opts: RollbackFlags<'_>,
     results: &mut Vec<CheckResult>,
-) -> Result<Database, InputError> {
+) -> Result<DatabaseOutcome, InputError> {
     let rows = match session.read_history(history).await {
         Ok(rows) => rows.unwrap_or_default(),
         Err(e) => {
             results.push(session_failure("rollback", &e));
-            return Ok(Database::Failed);
+            return Ok(DatabaseOutcome::Failed);
         }
     };
     let steps = engine::select_reverts(source, &rows, opts.range)
         .map_err(|e| InputError::new(e).key("--to"))?;
     results.push(rows::plan_result(history, &steps));
     if steps.is_empty() {
-        return Ok(Database::NothingToDo);
+        return Ok(DatabaseOutcome::NothingToDo);
     }
 
     // Refuse before changing anything: every reason at once.
@@ -193,7 +195,7 @@ async fn rollback_locked(
         }
     }
     if refused {
-        return Ok(Database::Failed);
+        return Ok(DatabaseOutcome::Failed);
     }
     // Every step has a file with a down script from here on.
     let migration = |step: &Step| &source.migrations[step.index.expect("refused above")];
@@ -232,7 +234,7 @@ async fn rollback_locked(
     let refused = r.status == Status::Fail;
     results.push(r);
     if refused {
-        return Ok(Database::Failed);
+        return Ok(DatabaseOutcome::Failed);
     }
 
     if opts.dry_run {
@@ -243,11 +245,11 @@ async fn rollback_locked(
                 history,
             ));
         }
-        return Ok(Database::Completed);
+        return Ok(DatabaseOutcome::Completed);
     }
 
     if target.backup.is_some() && !backup_tool_ready("rollback", session, target, results).await {
-        return Ok(Database::Failed);
+        return Ok(DatabaseOutcome::Failed);
     }
     if !take_backup(
         "rollback",
@@ -258,7 +260,7 @@ async fn rollback_locked(
     )
     .await
     {
-        return Ok(Database::Failed);
+        return Ok(DatabaseOutcome::Failed);
     }
     let mut failed = None;
     for step in &steps {
@@ -295,8 +297,8 @@ async fn rollback_locked(
         now.map(Option::unwrap_or_default),
     ));
     Ok(if failed.is_none() {
-        Database::Completed
+        DatabaseOutcome::Completed
     } else {
-        Database::Failed
+        DatabaseOutcome::Failed
     })
 }

@@ -53,7 +53,7 @@ pub(super) fn refuse_selection(global: &GlobalArgs, instead: &str) -> Result<(),
 }
 
 /// Where the migrations and their history are, resolved: shared by `migrate` and `rollback`.
-pub(super) struct Target {
+pub(super) struct MigrationTarget {
     /// Where `--backup` writes, when given.
     pub backup: Option<PathBuf>,
     pub url: Secret,
@@ -73,7 +73,7 @@ pub(super) fn resolve_target(
     args: &MigrationsArgs,
     inputs: &Inputs,
     resolver: &mut Resolver<'_>,
-) -> Result<Target, InputError> {
+) -> Result<MigrationTarget, InputError> {
     let config = inputs.config.config.migrate.as_ref();
     let url = match (&args.database_url, inputs.env.get("DATABASE_URL")) {
         (Some(flag), _) => resolver.string(&Located::unplaced(flag.clone()))?,
@@ -126,7 +126,7 @@ pub(super) fn resolve_target(
         (None, Some(text)) => Some(resolver.duration(text)?),
         (None, None) => None,
     };
-    Ok(Target {
+    Ok(MigrationTarget {
         backup: args.backup.clone(),
         shown_url: mask_url(&url),
         url: Secret::new(url),
@@ -158,7 +158,7 @@ fn with_application_name(backend: Backend, url: &str) -> String {
 }
 
 /// Connects to the target's database (the session's first step, for both commands).
-pub(super) async fn connect(target: &Target) -> Result<Session, SessionError> {
+pub(super) async fn connect(target: &MigrationTarget) -> Result<Session, SessionError> {
     Session::connect(
         target.url.expose(),
         &target.shown_url,
@@ -185,7 +185,7 @@ pub(super) fn session_failure(command: &str, e: &SessionError) -> CheckResult {
 pub(super) async fn lock(
     session: &mut Session,
     command: &str,
-    target: &Target,
+    target: &MigrationTarget,
     results: &mut Vec<CheckResult>,
 ) -> bool {
     let t = Instant::now();
@@ -227,7 +227,7 @@ pub(super) async fn lock(
 pub(super) async fn backup_tool_ready(
     command: &str,
     session: &mut Session,
-    target: &Target,
+    target: &MigrationTarget,
     results: &mut Vec<CheckResult>,
 ) -> bool {
     step::enter("checking the backup tool");
@@ -246,7 +246,7 @@ pub(super) async fn backup_tool_ready(
 pub(super) async fn take_backup(
     command: &str,
     conn: &mut sqlx::AnyConnection,
-    target: &Target,
+    target: &MigrationTarget,
     id: &str,
     results: &mut Vec<CheckResult>,
 ) -> bool {

@@ -4,14 +4,14 @@
 use super::View;
 use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::commands::Inputs;
-use crate::commands::target::{Target, resolve_target};
+use crate::commands::target::{MigrationTarget, resolve_target};
 use crate::config::Resolver;
 use crate::error::InputError;
 use crate::migrate::{self as engine, Repair, Source};
 
 /// Everything a run needs, resolved from flags, environment and config.
 pub(super) struct Settings {
-    pub(super) target: Target,
+    pub(super) target: MigrationTarget,
     pub(super) require_tables: Vec<String>,
     pub(super) plan: engine::PlanOptions,
     pub(super) check: bool,
