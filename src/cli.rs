@@ -382,7 +382,7 @@ pub struct MigrateArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
-#[command(group(clap::ArgGroup::new("range").required(true).args(["to", "steps", "all"])))]
+#[command(group(clap::ArgGroup::new("range").required(true).args(["to", "steps", "all", "app_only"])))]
 pub struct RollbackArgs {
     #[command(flatten)]
     pub target: MigrationsArgs,
@@ -406,6 +406,10 @@ pub struct RollbackArgs {
     /// Continue a rollback that stopped part-way outside a transaction, after its last completed statement
     #[arg(long)]
     pub resume: bool,
+
+    /// Roll back the application only: run the [[rollback.hooks]] (before, then after) and no database step
+    #[arg(long, conflicts_with_all = ["allow_data_loss", "resume", "database_url", "dir", "layout", "table", "lock_timeout", "backup"])]
+    pub app_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

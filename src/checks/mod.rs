@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod path;
 pub mod redis;
 pub mod sql;
+pub mod sql_write;
 pub mod tls;
 pub mod tool;
 
@@ -175,6 +176,7 @@ pub enum Probe {
     Tool(tool::ToolProbe),
     Command(command::CommandProbe),
     Sql(sql::SqlProbe),
+    SqlWrite(sql_write::SqlWriteProbe),
     Metrics(metrics::MetricsProbe),
     Log(log::LogProbe),
 }
@@ -199,14 +201,16 @@ impl Probe {
             )),
             Probe::Tool(p) => would(format!("run `{}`", p.command.join(" "))),
             Probe::Command(p) => would(format!("run `{}`", p.command.join(" "))),
-            Probe::Sql(p) => {
-                let query = p.query.split_whitespace().collect::<Vec<_>>().join(" ");
-                would(format!(
-                    "run `{}` on {}",
-                    expect::excerpt(&query, 120),
-                    p.shown_url
-                ))
-            }
+            Probe::Sql(p) => would(format!(
+                "run `{}` on {}",
+                expect::excerpt(&one_line(&p.query), 120),
+                p.shown_url
+            )),
+            Probe::SqlWrite(p) => would(format!(
+                "run `{}` on {} and commit",
+                expect::excerpt(&one_line(&p.sql), 120),
+                p.shown_url
+            )),
         }
     }
 
@@ -221,10 +225,16 @@ impl Probe {
             Probe::Tool(p) => vec![p.run().await],
             Probe::Command(p) => vec![p.run().await],
             Probe::Sql(p) => vec![p.run(&ctx.sql).await],
+            Probe::SqlWrite(p) => vec![p.run().await],
             Probe::Metrics(p) => vec![p.run(ctx).await],
             Probe::Log(p) => vec![p.run().await],
         }
     }
+}
+
+/// SQL as one line, for a message.
+fn one_line(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[derive(Debug)]

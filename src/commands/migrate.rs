@@ -7,6 +7,7 @@ mod dry_run;
 mod resolve;
 mod rows;
 
+use super::hooks::Pending;
 use super::target::{
     backup_tool_ready, connect, deadline_result, lock, refuse_own_transaction, refuse_selection,
     session_failure, take_backup, timed,
@@ -17,6 +18,7 @@ use crate::config::Resolver;
 use crate::db::{self, Backend};
 use crate::error::InputError;
 use crate::migrate::{self as engine, History, Plan, Row, Session, SessionError, Source, step};
+use crate::plan::hooks::Hooks;
 use crate::report::{CheckResult, Status};
 use crate::secret::Secret;
 use dry_run::report_dry_run;
@@ -34,6 +36,12 @@ pub async fn run(
     )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
     let mut settings = resolve(global, args, inputs, &mut resolver)?;
+    // `--check` only reads: no hook is part of it.
+    let hooks = match settings.check {
+        true => Hooks::default(),
+        false => resolve::hooks(&settings, inputs, &mut resolver)?,
+    };
+    let mut hooks = Pending::new("migrate", hooks, settings.dry_run);
     if (settings.check || settings.dry_run) && settings.target.backend == Backend::Sqlite {
         // Opening `mode=rwc` would create the file; these runs promise to change nothing.
         settings.target.url = Secret::new(db::sqlite_read_only(settings.target.url.expose()));
@@ -70,13 +78,27 @@ pub async fn run(
             Some(done) => done,
             None => opening.await,
         };
-        migrate(&settings, &source, &history, opened, &mut results).await
+        migrate(
+            &settings,
+            &source,
+            &history,
+            opened,
+            &mut hooks,
+            &mut results,
+        )
+        .await
     })
     .await;
     match run {
         Ok(done) => done?,
         Err(stopped) => results.push(deadline_result(&stopped, "migrate", "applied")),
     }
+    let reason = if results.iter().any(|r| r.status.fails_run(false)) {
+        "not run: the run stopped before applying migrations"
+    } else {
+        "not run: nothing to apply"
+    };
+    hooks.skip_rest(reason, &mut results);
     // Steps run in order, so the way to reproduce one result is the same command.
     Ok(super::finish(
         "migrate",
@@ -141,6 +163,7 @@ async fn migrate(
     source: &Source,
     history: &History,
     opened: Result<Opened, Vec<CheckResult>>,
+    hooks: &mut Pending,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     results.push(rows::source_result(source));
@@ -229,7 +252,15 @@ async fn migrate(
         return Ok(());
     }
     if settings.dry_run {
+        // The hooks a run would run around these migrations (none when nothing would apply).
+        let would_apply = !plan.to_apply.is_empty() && plan.blockers(&settings.plan).is_empty();
+        if would_apply {
+            hooks.before(results).await;
+        }
         report_dry_run(settings, source, history, &plan, table_exists, results);
+        if would_apply {
+            hooks.after(Ok(()), results).await;
+        }
         return Ok(());
     }
     // Refuse before taking the lock; checked again under it.
@@ -277,7 +308,7 @@ async fn migrate(
         session.unlock().await;
         return Ok(());
     }
-    let outcome = apply_all(settings, source, history, &mut session, results).await;
+    let outcome = apply_all(settings, source, history, &mut session, hooks, results).await;
     session.unlock().await;
     outcome
 }
@@ -289,6 +320,7 @@ async fn apply_all(
     source: &Source,
     history: &History,
     session: &mut Session,
+    hooks: &mut Pending,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
     let t = Instant::now();
@@ -326,8 +358,23 @@ async fn apply_all(
     results.push(timed(r, t));
     let plan = Plan::new(source, &prepared.rows, &settings.plan)
         .map_err(|e| InputError::new(e.to_string()).key("--to"))?;
-    if engine::blocked(&plan, &settings.plan, settings.resume) {
+    // Another migrator may have applied everything meanwhile: then the hooks have nothing to
+    // wrap either.
+    let resumes = settings.resume
+        && plan
+            .items
+            .iter()
+            .any(|i| matches!(i.state, engine::State::Partial { .. }));
+    if engine::blocked(&plan, &settings.plan, settings.resume)
+        || (plan.to_apply.is_empty() && !resumes)
+    {
         report_items(source, &plan, settings.view(), None, results);
+        return Ok(());
+    }
+    if !hooks.before(results).await {
+        report_items(source, &plan, settings.view(), None, results);
+        let why = "not run: a hook before the migrations failed";
+        hooks.after(Err(why), results).await;
         return Ok(());
     }
     let applied = session
@@ -340,5 +387,12 @@ async fn apply_all(
         Some((&applied.outcomes, applied.failed.as_deref())),
         results,
     );
+    let why = applied
+        .failed
+        .as_ref()
+        .map(|v| format!("not run: {v} failed"));
+    hooks
+        .after(why.as_deref().map_or(Ok(()), Err), results)
+        .await;
     Ok(())
 }

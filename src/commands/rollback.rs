@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 mod rows;
 
-use super::hooks::run_hooks;
+use super::hooks::Pending;
 use super::target::{
     MigrationTarget, backup_tool_ready, connect, deadline_result, lock, refuse_own_transaction,
     refuse_selection, resolve_target, session_failure, step_failure, take_backup, timed,
@@ -14,11 +14,13 @@ use super::target::{
 use super::{Inputs, Outcome};
 use crate::checks::id_part;
 use crate::cli::{GlobalArgs, RollbackArgs};
-use crate::config::Resolver;
+use crate::config::hooks::HookConfig;
+use crate::config::{Located, Resolver};
 use crate::db;
 use crate::error::InputError;
 use crate::migrate::{self as engine, History, Range, Session, Source, Step, step, title};
 use crate::plan;
+use crate::plan::hooks::HookDatabase;
 use crate::report::{CheckResult, Status};
 use rows::guard_result;
 
@@ -32,65 +34,21 @@ pub async fn run(
         "rollback reverts in order: use --to VERSION or --steps N",
     )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
-    let mut target = resolve_target(global, &args.target, inputs, &mut resolver)?;
-    if global.dry_run && target.backend == crate::db::Backend::Sqlite {
-        target.url = crate::secret::Secret::new(db::sqlite_read_only(target.url.expose()));
-    }
-    let hooks = match &inputs.config.config.rollback {
-        Some(config) => plan::hooks::hook_units(&config.hooks, &mut resolver)?,
-        None => Vec::new(),
-    };
-    let range = match (&args.to, args.steps, args.all) {
-        (Some(v), _, _) => Range::To(v.clone()),
-        (None, Some(n), _) => Range::Steps(n as usize),
-        _ => Range::All,
-    };
-    let source = engine::load(&target.dir, target.layout)?;
-    let history = History::new(&target.table, target.backend)
-        .map_err(|e| InputError::new(e.to_string()).key("table"))?;
+    let config = inputs.config.config.rollback.as_ref();
+    let hook_config = config.map_or(&[][..], |c| &c.hooks[..]);
     let started = SystemTime::now();
-    let mut results = Vec::new();
-    // The deadline bounds the hooks too: they are part of the run a CI job waits for.
-    let run = step::within_deadline(target.deadline, async {
-        let database = rollback(
-            &target,
-            &source,
-            &history,
-            RollbackFlags {
-                range: &range,
-                allow_data_loss: args.allow_data_loss,
-                resume: args.resume,
-                dry_run: global.dry_run,
-            },
-            &mut results,
-        )
-        .await?;
-        if !hooks.is_empty() {
-            step::enter("running the rollback hooks");
-            let skip = if global.dry_run {
-                Some("would run after the database steps (dry run)")
-            } else {
-                match database {
-                    DatabaseOutcome::Completed => None,
-                    // A hook such as `kubectl rollout undo` is not idempotent: a rollback that
-                    // reverted nothing (a retry) must not run it again.
-                    DatabaseOutcome::NothingToDo => Some("not run: nothing was rolled back"),
-                    DatabaseOutcome::Failed => {
-                        Some("not run: the database rollback did not complete")
-                    }
-                }
-            };
-            let when = "after the database steps";
-            run_hooks("rollback", hooks, skip, global.dry_run, when, &mut results).await;
+    let results = if args.app_only {
+        let hooks = plan::hooks::hooks(hook_config, None, &mut resolver)?;
+        if hooks.is_empty() {
+            return Err(InputError::new(
+                "--app-only runs the [[rollback.hooks]], and the config has none: nothing would be rolled back",
+            )
+            .help("add [[rollback.hooks]] (e.g. command = \"kubectl rollout undo deployment/api\"), or roll the database back with --to, --steps or --all"));
         }
-        Ok::<(), InputError>(())
-    })
-    .await;
-    match run {
-        Ok(done) => done?,
-        // Cut off in the database part, the hooks do not run (it did not complete).
-        Err(stopped) => results.push(deadline_result(&stopped, "rollback", "reverted")),
-    }
+        app_only(hooks, global).await
+    } else {
+        with_database(global, args, inputs, hook_config, &mut resolver).await?
+    };
     // Steps run in order, so the way to reproduce one result is the same command.
     Ok(super::finish(
         "rollback",
@@ -101,6 +59,90 @@ pub async fn run(
         super::Reproduce::Whole,
         resolver.secrets,
     ))
+}
+
+/// The database rollback, between its hooks.
+async fn with_database(
+    global: &GlobalArgs,
+    args: &RollbackArgs,
+    inputs: &Inputs,
+    hook_config: &[Located<HookConfig>],
+    resolver: &mut Resolver<'_>,
+) -> Result<Vec<CheckResult>, InputError> {
+    let mut target = resolve_target(global, &args.target, inputs, resolver)?;
+    let database = HookDatabase {
+        url: &target.url,
+        shown_url: &target.shown_url,
+        backend: target.backend,
+        lock_timeout: target.lock_timeout,
+    };
+    let hooks = plan::hooks::hooks(hook_config, Some(&database), resolver)?;
+    if global.dry_run && target.backend == crate::db::Backend::Sqlite {
+        target.url = crate::secret::Secret::new(db::sqlite_read_only(target.url.expose()));
+    }
+    let range = match (&args.to, args.steps, args.all) {
+        (Some(v), _, _) => Range::To(v.clone()),
+        (None, Some(n), _) => Range::Steps(n as usize),
+        _ => Range::All,
+    };
+    let source = engine::load(&target.dir, target.layout)?;
+    let history = History::new(&target.table, target.backend)
+        .map_err(|e| InputError::new(e.to_string()).key("table"))?;
+    let mut results = Vec::new();
+    let mut hooks = Pending::new("rollback", hooks, global.dry_run);
+    let flags = RollbackFlags {
+        range: &range,
+        allow_data_loss: args.allow_data_loss,
+        resume: args.resume,
+        dry_run: global.dry_run,
+    };
+    // The deadline bounds the hooks too: they are part of the run a CI job waits for.
+    let run = step::within_deadline(target.deadline, async {
+        let database =
+            rollback(&target, &source, &history, flags, &mut hooks, &mut results).await?;
+        let outcome = match database {
+            DatabaseOutcome::Completed => Ok(()),
+            // A hook such as `kubectl rollout undo` is not idempotent: a rollback that reverted
+            // nothing (a retry) must not run it again.
+            DatabaseOutcome::NothingToDo => Err("not run: nothing was rolled back"),
+            DatabaseOutcome::Failed => Err("not run: the database rollback did not complete"),
+        };
+        hooks.after(outcome, &mut results).await;
+        Ok::<_, InputError>(outcome)
+    })
+    .await;
+    let skipped_because = match run {
+        Ok(done) => done?.err(),
+        // Cut off, the hooks not reached do not run (the database part did not complete).
+        Err(stopped) => {
+            results.push(deadline_result(&stopped, "rollback", "reverted"));
+            Some("not run: the run stopped at its deadline")
+        }
+    };
+    hooks.skip_rest(skipped_because.unwrap_or("not run"), &mut results);
+    Ok(results)
+}
+
+/// `--app-only`: an application-only rollback, its hooks and no database step, within
+/// `--timeout` when given.
+async fn app_only(hooks: plan::hooks::Hooks, global: &GlobalArgs) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    let mut hooks = Pending::new("rollback", hooks, global.dry_run);
+    let run = step::within_deadline(global.timeout, async {
+        let why = "not run: a hook before it failed";
+        let outcome = if hooks.before(&mut results).await {
+            Ok(())
+        } else {
+            Err(why)
+        };
+        hooks.after(outcome, &mut results).await;
+    })
+    .await;
+    if let Err(stopped) = run {
+        results.push(deadline_result(&stopped, "rollback", "reverted"));
+        hooks.skip_rest("not run: the run stopped at its deadline", &mut results);
+    }
+    results
 }
 
 fn result(id: &str, name: &str, status: Status, message: impl Into<String>) -> CheckResult {
@@ -117,6 +159,7 @@ async fn rollback(
     source: &Source,
     history: &History,
     opts: RollbackFlags<'_>,
+    hooks: &mut Pending,
     results: &mut Vec<CheckResult>,
 ) -> Result<DatabaseOutcome, InputError> {
     let mut session = match connect(target).await {
@@ -135,7 +178,8 @@ async fn rollback(
     if !opts.dry_run && !lock(&mut session, "rollback", target, results).await {
         return Ok(DatabaseOutcome::Failed);
     }
-    let outcome = rollback_locked(&mut session, target, source, history, opts, results).await;
+    let outcome =
+        rollback_locked(&mut session, target, source, history, opts, hooks, results).await;
     session.unlock().await;
     outcome
 }
@@ -163,6 +207,7 @@ async fn rollback_locked(
     source: &Source,
     history: &History,
     opts: RollbackFlags<'_>,
+    hooks: &mut Pending,
     results: &mut Vec<CheckResult>,
 ) -> Result<DatabaseOutcome, InputError> {
     let rows = match session.read_history(history).await {
@@ -238,6 +283,7 @@ async fn rollback_locked(
     }
 
     if opts.dry_run {
+        hooks.before(results).await;
         for step in &steps {
             results.push(rows::dry_run_result(
                 &step_id(step),
@@ -263,6 +309,9 @@ async fn rollback_locked(
         return Ok(DatabaseOutcome::Failed);
     }
     let mut failed = None;
+    if !hooks.before(results).await {
+        failed = Some("a hook before the rollback".to_string());
+    }
     for step in &steps {
         let m = migration(step);
         if let Some(f) = &failed {

@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::located::Text;
+use super::hooks::HookConfig;
+use super::located::{Located, Text};
 use super::setting::Typed;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -28,4 +29,8 @@ pub struct MigrateConfig {
     pub require_tables: Vec<Text>,
     /// Apply a pending migration older than the newest applied one instead of refusing.
     pub allow_out_of_order: Option<Typed<bool>>,
+    /// Run in order before (`when = "before"`) or after the migrations that a run applies, each
+    /// reported like a check (`hook.<name>`): maintenance mode on, views refreshed, maintenance off.
+    #[serde(default)]
+    pub hooks: Vec<Located<HookConfig>>,
 }

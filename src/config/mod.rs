@@ -1,6 +1,7 @@
 //! `shipgate.toml`: its schema, loading with positions, and `${VAR}` interpolation.
 
 pub mod checks;
+pub mod hooks;
 pub mod interp;
 pub mod located;
 pub mod migrate;

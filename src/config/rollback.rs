@@ -1,29 +1,16 @@
-//! `[rollback]`: what runs after the database is rolled back.
+//! `[rollback]`: what runs around the database rollback.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::checks::HttpConfig;
-use super::located::{Located, Text};
+use super::hooks::HookConfig;
+use super::located::Located;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackConfig {
-    /// Run in order after the database steps succeed, each reported like a check.
+    /// Run in order before (`when = "before"`) or after the database steps, each reported like
+    /// a check; `shipgate rollback --app-only` runs them with no database step.
     #[serde(default)]
     pub hooks: Vec<Located<HookConfig>>,
-}
-
-/// `[[rollback.hooks]]`: an HTTP call or a command.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HookConfig {
-    /// Used in ids: `hook.<name>`.
-    pub name: String,
-    /// An HTTP call, e.g. `{ method = "PUT", url = "…/flags/LP_DASHBOARD_ENABLED", body = '{"enabled": false}' }`.
-    pub http: Option<Located<HttpConfig>>,
-    /// A command, run without a shell, e.g. `"kubectl rollout undo deployment/api-server"`.
-    pub command: Option<Text>,
-    /// Deadline of the hook (default `60s`).
-    pub timeout: Option<Text>,
 }

@@ -35,4 +35,5 @@ pub use session::{
     blocked_before_lock,
 };
 pub use source::{Layout, Migration, Script, Source, load};
+pub use split::split as split_statements;
 pub use step::{Stopped, within_deadline};

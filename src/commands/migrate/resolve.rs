@@ -8,6 +8,7 @@ use crate::commands::target::{MigrationTarget, resolve_target};
 use crate::config::Resolver;
 use crate::error::InputError;
 use crate::migrate::{self as engine, Repair, Source};
+use crate::plan::hooks::{HookDatabase, Hooks};
 
 /// Everything a run needs, resolved from flags, environment and config.
 pub(super) struct Settings {
@@ -72,6 +73,25 @@ impl Settings {
             has_target: self.plan.to.is_some(),
         }
     }
+}
+
+/// `[[migrate.hooks]]`, planned against the migrated database (its `sql` hooks run there).
+pub(super) fn hooks(
+    settings: &Settings,
+    inputs: &Inputs,
+    resolver: &mut Resolver<'_>,
+) -> Result<Hooks, InputError> {
+    let Some(config) = inputs.config.config.migrate.as_ref() else {
+        return Ok(Hooks::default());
+    };
+    let target = &settings.target;
+    let database = HookDatabase {
+        url: &target.url,
+        shown_url: &target.shown_url,
+        backend: target.backend,
+        lock_timeout: target.lock_timeout,
+    };
+    crate::plan::hooks::hooks(&config.hooks, Some(&database), resolver)
 }
 
 /// Versions named by flags must be files' versions (exit 2 otherwise).
