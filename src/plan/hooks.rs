@@ -29,19 +29,8 @@ fn hook_unit(hook: &Located<HookConfig>, resolver: &mut Resolver<'_>) -> Result<
     let probe = match (&hook.http, &hook.command) {
         (Some(http), None) => Probe::Http(http_probe(resolver, http, timeout)?),
         (None, Some(command)) => {
-            let text = resolver.string(command)?;
-            let words = shlex::split(&text)
-                .filter(|w| !w.is_empty())
-                .ok_or_else(|| {
-                    resolver.error(
-                        &command.span,
-                        format!("cannot split the command `{text}` into words"),
-                    )
-                })?;
-            Probe::Command(CommandProbe {
-                command: words,
-                timeout,
-            })
+            let words = super::command::argv(resolver, command)?;
+            Probe::Command(CommandProbe::new(words, timeout))
         }
         _ => {
             return Err(resolver
