@@ -194,7 +194,7 @@ fn a_timeout_kills_the_command_and_says_so() {
     let w = Workdir::new();
     w.write(
         "shipgate.toml",
-        "[[verify.command]]\nname = \"slow\"\ncommand = \"sh -c 'sleep 5; touch finished'\"\ntimeout = \"500ms\"\n",
+        "[[verify.command]]\nname = \"slow\"\ncommand = \"sh -c 'echo waiting for rollout; sleep 5; touch finished'\"\ntimeout = \"500ms\"\n",
     );
     let started = Instant::now();
     let (code, report, all) = verify(&w, &[], &[]);
@@ -204,9 +204,11 @@ fn a_timeout_kills_the_command_and_says_so() {
     assert_eq!(r["status"], "fail");
     assert_eq!(
         message(r),
-        "`sh -c 'sleep 5; touch finished'` did not finish within 500ms and was killed"
+        "`sh -c 'echo waiting for rollout; sleep 5; touch finished'` did not finish within 500ms and was killed"
     );
     assert!(took < Duration::from_secs(4), "took {took:?}");
+    // What it printed before it was killed is kept: often why it hung.
+    assert_eq!(r["details"]["stdout"], "waiting for rollout", "{r:#}");
     // Killed, not left running: the sleep's successor never runs.
     std::thread::sleep(
         Duration::from_secs(5) - took.min(Duration::from_secs(5)) + Duration::from_millis(500),

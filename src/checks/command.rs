@@ -109,18 +109,40 @@ impl Invocation {
         })?;
         let pid = child.id();
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let (mut out, mut err) = (Buffer::default(), Buffer::default());
+        let exited = tokio::sync::Notify::new();
         let work = async {
-            let (out, err, status) = tokio::join!(
-                keep_tail(stdout, keep),
-                keep_tail(stderr, keep),
-                child.wait()
-            );
-            (out, err, status)
+            let reads = async {
+                tokio::join!(
+                    keep_tail(stdout, keep, &mut out),
+                    keep_tail(stderr, keep, &mut err)
+                )
+            };
+            // Something the program started in the background may hold its output open: once
+            // the program itself has exited, its output is read for a moment more, not waited on.
+            let bounded = async {
+                tokio::select! {
+                    _ = reads => {}
+                    _ = async {
+                        exited.notified().await;
+                        tokio::time::sleep(OUTPUT_GRACE).await;
+                    } => {}
+                }
+            };
+            let waited = async {
+                let status = child.wait().await;
+                exited.notify_one();
+                status
+            };
+            tokio::join!(bounded, waited).1
         };
         let finished = tokio::time::timeout(self.timeout, work).await;
-        let (stdout, stderr, status) = match finished {
-            Ok(done) => done,
+        let (stdout, stderr) = (out.kept(), err.kept());
+        let status = match finished {
+            Ok(status) => status,
             Err(_) => {
+                // Stopped with everything it started. (A program that exits in time may leave
+                // a background job running, as it would from a shell.)
                 #[cfg(unix)]
                 if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
                     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
@@ -128,7 +150,11 @@ impl Invocation {
                 let _ = child.start_kill();
                 // Reaped within a moment: it was just killed.
                 let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
-                return Err(RunError::TimedOut(self.timeout));
+                return Err(RunError::TimedOut {
+                    after: self.timeout,
+                    stdout,
+                    stderr,
+                });
             }
         };
         let status = status.map_err(|e| RunError::Cannot(e.to_string()))?;
@@ -147,7 +173,12 @@ pub enum RunError {
     Empty,
     NotFound(String),
     Cannot(String),
-    TimedOut(Duration),
+    /// Killed at its timeout; what it printed until then.
+    TimedOut {
+        after: Duration,
+        stdout: Kept,
+        stderr: Kept,
+    },
 }
 
 impl RunError {
@@ -159,16 +190,19 @@ impl RunError {
                 format!("`{program}` is not installed (not found on PATH)")
             }
             RunError::Cannot(why) => format!("cannot run {shown}: {why}"),
-            RunError::TimedOut(t) => format!(
+            RunError::TimedOut { after, .. } => format!(
                 "{shown} did not finish within {} and was killed",
-                format_duration(*t)
+                format_duration(*after)
             ),
         }
     }
 }
 
+/// A program that has exited is given this long to close its output (see [`Invocation::run`]).
+const OUTPUT_GRACE: Duration = Duration::from_millis(200);
+
 /// The end of one output stream.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Kept {
     /// The last bytes read, as text (bytes that are not UTF-8 replaced).
     pub text: String,
@@ -230,31 +264,43 @@ impl Ran {
     }
 }
 
-/// Reads a stream to its end, keeping its last `keep` bytes.
-async fn keep_tail(stream: Option<impl AsyncRead + Unpin>, keep: usize) -> Kept {
+/// Bytes read so far from one stream: the last ones, and how many in all.
+#[derive(Default)]
+struct Buffer {
+    bytes: Vec<u8>,
+    total: u64,
+}
+
+impl Buffer {
+    fn kept(self) -> Kept {
+        Kept {
+            text: String::from_utf8_lossy(&self.bytes).into_owned(),
+            total: self.total,
+        }
+    }
+}
+
+/// Reads a stream to its end into `into`, keeping its last `keep` bytes (and no more than
+/// twice that while reading). What was read stays in `into` if reading is cut short.
+async fn keep_tail(stream: Option<impl AsyncRead + Unpin>, keep: usize, into: &mut Buffer) {
     let Some(mut stream) = stream else {
-        return Kept::default();
+        return;
     };
-    let (mut buf, mut total) = (Vec::new(), 0u64);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                total += n as u64;
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 2 * keep {
-                    buf.drain(..buf.len() - keep);
+                into.total += n as u64;
+                into.bytes.extend_from_slice(&chunk[..n]);
+                if into.bytes.len() > 2 * keep {
+                    into.bytes.drain(..into.bytes.len() - keep);
                 }
             }
         }
     }
-    if buf.len() > keep {
-        buf.drain(..buf.len() - keep);
-    }
-    Kept {
-        text: String::from_utf8_lossy(&buf).into_owned(),
-        total,
+    if into.bytes.len() > keep {
+        into.bytes.drain(..into.bytes.len() - keep);
     }
 }
 
@@ -376,11 +422,17 @@ impl CommandProbe {
         let ran = match &attempt.ran {
             Ok(ran) => ran,
             Err(e) => {
-                return Finding::fail(format!("{}{suffix}", e.describe(&shown)))
+                let mut finding = Finding::fail(format!("{}{suffix}", e.describe(&shown)))
                     .detail("command", self.run.line())
                     .detail("shell", self.run.shell)
-                    .detail("attempts", tries.attempts)
-                    .took(tries.elapsed);
+                    .detail("attempts", tries.attempts);
+                // What it printed before it was killed: often why it hung.
+                if let RunError::TimedOut { stdout, stderr, .. } = e {
+                    finding = finding
+                        .detail("stdout", stdout.tail())
+                        .detail("stderr", stderr.tail());
+                }
+                return finding.took(tries.elapsed);
             }
         };
         let took = format_duration(ran.elapsed);
@@ -457,13 +509,25 @@ mod tests {
         let mut run = sh(&format!("sleep 2; touch {}", marker.display()));
         run.timeout = Duration::from_millis(300);
         let started = Instant::now();
-        assert_eq!(
-            block(run.run(1000)).unwrap_err(),
-            RunError::TimedOut(Duration::from_millis(300))
+        let err = block(run.run(1000)).unwrap_err();
+        assert!(
+            matches!(&err, RunError::TimedOut { after, .. } if *after == Duration::from_millis(300)),
+            "{err:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(2));
         std::thread::sleep(Duration::from_millis(2500));
         assert!(!marker.exists(), "the shell's child outlived the timeout");
+    }
+
+    #[test]
+    fn a_background_job_holding_the_output_does_not_hold_the_check() {
+        let mut run = sh("sleep 3 & echo started");
+        run.timeout = Duration::from_secs(10);
+        let started = Instant::now();
+        let ran = block(run.run(1000)).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3), "{ran:?}");
+        assert!(ran.status.success());
+        assert_eq!(ran.stdout.text, "started\n");
     }
 
     #[test]
