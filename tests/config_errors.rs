@@ -615,3 +615,14 @@ fn a_command_that_cannot_be_split_or_has_no_exit_code_is_refused() {
     assert_place(&err, line_of(rest, "stdout_matches"));
     assert!(err.contains("invalid regular expression"), "{err}");
 }
+
+#[test]
+fn an_exit_code_no_program_can_return_is_refused() {
+    let rest = "[[preflight.command]]\nname = \"x\"\ncommand = \"true\"\nexpect_exit = [0, 256]\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "[[preflight.command]]"));
+    assert!(
+        err.contains("expect_exit = 256: a program exits with 0 to 255"),
+        "{err}"
+    );
+}

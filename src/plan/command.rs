@@ -42,7 +42,7 @@ impl Planner<'_> {
             let value = self.resolver.string(value)?;
             // Values from secret-looking variables are secrets already (the resolver met them);
             // a value under a secret-looking name is one too, however it was written.
-            if name_looks_secret(name) {
+            if name_looks_secret(name) && !crate::env::is_plainly_not_secret(&value) {
                 self.resolver.secrets.add(&value);
             }
             run.env.push((name.clone(), Secret::new(value)));
@@ -61,6 +61,15 @@ impl Planner<'_> {
             .expect_exit
             .as_ref()
             .map_or_else(|| vec![0], |codes| codes.codes());
+        if let Some(code) = expect_exit.iter().find(|c| !(0..=255).contains(*c)) {
+            return Err(self
+                .resolver
+                .error(
+                    &command.span,
+                    format!("expect_exit = {code}: a program exits with 0 to 255"),
+                )
+                .help("a program killed by a signal has no exit code: it fails the check"));
+        }
         if expect_exit.is_empty() {
             return Err(self
                 .resolver
