@@ -106,7 +106,7 @@ impl Environment {
 /// Values that a secret-looking name may hold but that protect nothing, and that masking
 /// everywhere would garble the report with (`KEY_TTL=3600` would turn "3600 rows" into
 /// "*** rows"): switches and short numbers.
-fn is_plainly_not_secret(value: &str) -> bool {
+pub(crate) fn is_plainly_not_secret(value: &str) -> bool {
     let value = value.trim();
     matches!(
         value.to_ascii_lowercase().as_str(),

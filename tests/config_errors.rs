@@ -564,3 +564,65 @@ fn a_variable_in_a_key_taken_as_written_is_refused() {
     assert_place(&err, line_of(rest, "SERVICE"));
     assert!(err.contains("`name` is taken as written"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Command checks and log sources (issue 12).
+
+#[test]
+fn a_log_reads_a_path_or_a_command_not_both_nor_neither() {
+    let both = "[[verify.log]]\npath = \"api.log\"\ncommand = \"kubectl logs -l app=api\"\npattern = \"ERROR\"\n";
+    let (_, err) = verify_input_error(both);
+    assert_place(&err, line_of_in(VERIFY_CREATES, both, "[[verify.log]]"));
+    assert!(err.contains("reads `path` or `command`, not both"), "{err}");
+    assert!(err.contains("keep one"), "{err}");
+
+    let neither = "[[verify.log]]\nname = \"api\"\npattern = \"ERROR\"\n";
+    let (_, err) = verify_input_error(neither);
+    assert_place(&err, line_of_in(VERIFY_CREATES, neither, "[[verify.log]]"));
+    assert!(err.contains("needs `path` or `command`"), "{err}");
+}
+
+#[test]
+fn a_log_needs_pattern_or_must_contain() {
+    let rest = "[[verify.http]]\nurl = \"http://127.0.0.1:1/\"\n\n[[verify.log]]\nname = \"api\"\ncommand = \"kubectl logs -l app=api\"\nlines = 50\n";
+    let (_, err) = verify_input_error(rest);
+    assert_place(&err, line_of_in(VERIFY_CREATES, rest, "[[verify.log]]"));
+    assert!(
+        err.contains(
+            "needs `pattern` (no line may match it) or `must_contain` (a line must match it)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("must_contain = \"server started\""), "{err}");
+}
+
+#[test]
+fn a_command_that_cannot_be_split_or_has_no_exit_code_is_refused() {
+    let rest = "[[preflight.command]]\nname = \"x\"\ncommand = \"sh -c 'echo unbalanced\"\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "command = "));
+    assert!(err.contains("cannot split the command"), "{err}");
+    assert!(err.contains("shell = true"), "{err}");
+
+    let rest = "[[preflight.command]]\nname = \"x\"\ncommand = \"true\"\nexpect_exit = []\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "[[preflight.command]]"));
+    assert!(err.contains("no exit code would pass"), "{err}");
+
+    let rest =
+        "[[preflight.command]]\nname = \"x\"\ncommand = \"true\"\nstdout_matches = ['(unclosed']\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "stdout_matches"));
+    assert!(err.contains("invalid regular expression"), "{err}");
+}
+
+#[test]
+fn an_exit_code_no_program_can_return_is_refused() {
+    let rest = "[[preflight.command]]\nname = \"x\"\ncommand = \"true\"\nexpect_exit = [0, 256]\n";
+    let (_, err) = input_error(rest, &[]);
+    assert_place(&err, line_of(rest, "[[preflight.command]]"));
+    assert!(
+        err.contains("expect_exit = 256: a program exits with 0 to 255"),
+        "{err}"
+    );
+}

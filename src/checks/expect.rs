@@ -326,10 +326,49 @@ pub struct Expectations {
     /// Any of these (empty: 2xx).
     pub status: Vec<StatusExpect>,
     pub headers: Vec<HeaderExpect>,
-    pub body_contains: Vec<String>,
-    pub body_matches: Vec<Regex>,
-    pub json: Vec<JsonAssertion>,
+    pub body: TextExpect,
     pub max_latency: Option<Duration>,
+}
+
+/// What a text must hold: a response body, a command's stdout or stderr. Texts it contains,
+/// patterns it matches, JSON assertions on it parsed as JSON.
+#[derive(Clone, Debug, Default)]
+pub struct TextExpect {
+    pub contains: Vec<String>,
+    pub matches: Vec<Regex>,
+    pub json: Vec<JsonAssertion>,
+}
+
+impl TextExpect {
+    pub fn is_empty(&self) -> bool {
+        self.contains.is_empty() && self.matches.is_empty() && self.json.is_empty()
+    }
+
+    /// Every unmet expectation on `text`, each a sentence about `what` ("the body", "stdout").
+    pub fn failures(&self, what: &str, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.contains {
+            if !text.contains(s.as_str()) {
+                out.push(format!("{what} does not contain `{s}`"));
+            }
+        }
+        for re in &self.matches {
+            if !re.is_match(text) {
+                out.push(format!("{what} does not match `{}`", re.as_str()));
+            }
+        }
+        if !self.json.is_empty() {
+            match serde_json::from_str::<Value>(text) {
+                Ok(doc) => out.extend(
+                    self.json
+                        .iter()
+                        .filter_map(|a| a.check(&doc).err().map(|e| e.to_string())),
+                ),
+                Err(e) => out.push(format!("{what} is not JSON ({e})")),
+            }
+        }
+        out
+    }
 }
 
 /// A response as the expectations see it.
@@ -404,35 +443,12 @@ impl Expectations {
                 format_duration(max)
             ));
         }
-        if self.body_contains.is_empty() && self.body_matches.is_empty() && self.json.is_empty() {
+        if self.body.is_empty() {
             return out;
         }
-        let body = match &r.body {
-            Ok(b) => *b,
-            Err(why) => {
-                out.push(format!("the body cannot be checked: {why}"));
-                return out;
-            }
-        };
-        for s in &self.body_contains {
-            if !body.contains(s.as_str()) {
-                out.push(format!("the body does not contain `{s}`"));
-            }
-        }
-        for re in &self.body_matches {
-            if !re.is_match(body) {
-                out.push(format!("the body does not match `{}`", re.as_str()));
-            }
-        }
-        if !self.json.is_empty() {
-            match serde_json::from_str::<Value>(body) {
-                Ok(doc) => out.extend(
-                    self.json
-                        .iter()
-                        .filter_map(|a| a.check(&doc).err().map(|e| e.to_string())),
-                ),
-                Err(e) => out.push(format!("the body is not JSON ({e})")),
-            }
+        match &r.body {
+            Ok(body) => out.extend(self.body.failures("the body", body)),
+            Err(why) => out.push(format!("the body cannot be checked: {why}")),
         }
         out
     }

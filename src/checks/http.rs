@@ -20,13 +20,7 @@ use crate::units::{Latencies, format_duration, millis, plural};
 /// a reason to run out of memory.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Keep trying until the expectations hold.
-#[derive(Clone, Debug)]
-pub struct Retry {
-    pub timeout: Duration,
-    pub interval: Duration,
-    pub backoff: f64,
-}
+pub use super::retry::Retry;
 
 /// Latency limits over `samples` requests, and the share of them allowed to fail.
 #[derive(Clone, Debug, Default)]
@@ -198,40 +192,14 @@ impl HttpProbe {
     }
 
     async fn until_healthy(&self, ctx: &Context) -> Finding {
-        let started = Instant::now();
-        let deadline = self.retry.as_ref().map(|r| started + r.timeout);
-        let mut interval = self.retry.as_ref().map_or(Duration::ZERO, |r| r.interval);
-        let (mut attempts, mut in_a_row) = (0u32, 0u32);
-        let needed = self.consecutive.max(1);
-        loop {
-            attempts += 1;
-            let attempt = self.attempt(ctx).await;
-            if attempt.failures.is_empty() {
-                in_a_row += 1;
-            } else {
-                in_a_row = 0;
-            }
-            let done = in_a_row >= needed;
-            // Bounded: by the retry timeout, or by the passes needed without one (at most `needed`
-            // attempts when every one passes, one when it fails).
-            // With a retry window, the last attempt is made at its end (not skipped because a
-            // whole interval no longer fits): `--retry-timeout 1s` tries at 0 s and at 1 s.
-            let out_of_time = match deadline {
-                Some(d) => Instant::now() >= d,
-                None => !attempt.failures.is_empty() || attempts >= needed,
-            };
-            if done || out_of_time {
-                return self.finding(ctx, attempt, attempts, done, started.elapsed());
-            }
-            let pause = match deadline {
-                Some(d) => interval.min(d.saturating_duration_since(Instant::now())),
-                None => interval,
-            };
-            tokio::time::sleep(pause).await;
-            if let Some(r) = &self.retry {
-                interval = interval.mul_f64(r.backoff.clamp(1.0, 10.0)).min(r.timeout);
-            }
-        }
+        let tries = super::retry::until_passes(
+            self.retry.as_ref(),
+            self.consecutive,
+            || self.attempt(ctx),
+            |a: &Attempt| a.failures.is_empty(),
+        )
+        .await;
+        self.finding(ctx, tries.last, tries.attempts, tries.passed, tries.elapsed)
     }
 
     async fn attempt(&self, ctx: &Context) -> Attempt {

@@ -1,5 +1,6 @@
-//! The end of a log file holds no line matching a pattern: the runbook's
-//! `tail -100 api.log | grep -i error` that should find nothing.
+//! The end of a log holds no line matching a pattern (the runbook's `tail -100 api.log | grep -i
+//! error` that should find nothing) and a line matching another (`grep "server started"`). The
+//! log is a file, read backwards from its end, or a command's output (`kubectl logs -l app=api`).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -9,6 +10,7 @@ use std::time::Instant;
 use regex::Regex;
 
 use super::Finding;
+use super::command::Invocation;
 use crate::report::Status;
 use crate::units::plural;
 
@@ -20,24 +22,96 @@ const SHOWN: usize = 5;
 /// A shown line is cut to this many bytes.
 const LINE_LIMIT: usize = 300;
 
+/// Where the log comes from.
+#[derive(Debug)]
+pub enum Source {
+    File(PathBuf),
+    /// Its output, stdout then stderr, is the log; a failing command fails the check.
+    Command(Invocation),
+}
+
 #[derive(Debug)]
 pub struct LogProbe {
-    pub path: PathBuf,
+    pub source: Source,
     pub lines: usize,
-    pub pattern: Regex,
+    /// No line may match it.
+    pub pattern: Option<Regex>,
+    /// At least one line must match it.
+    pub must_contain: Option<Regex>,
     pub ignore: Option<Regex>,
     pub optional: bool,
 }
 
 impl LogProbe {
+    /// Under `--dry-run`: a log read from a command is described, not run; a file is read.
+    pub fn would(&self) -> Option<Finding> {
+        match &self.source {
+            Source::File(_) => None,
+            Source::Command(run) => Some(
+                Finding::skip(format!(
+                    "dry run: would run {} and read the last {} of its output",
+                    run.shown(),
+                    plural(self.lines, "line", "lines")
+                ))
+                .detail("dry_run", true)
+                .detail("command", run.line()),
+            ),
+        }
+    }
+
+    /// The log as people name it: its path, or `the output of `cmd``.
+    fn shown(&self) -> String {
+        match &self.source {
+            Source::File(path) => path.display().to_string(),
+            Source::Command(run) => format!("the output of {}", run.shown()),
+        }
+    }
+
+    /// The last lines of the log, or why there are none.
+    async fn read(&self) -> Result<Vec<String>, String> {
+        let lines = self.lines;
+        match &self.source {
+            Source::File(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || tail(&path, lines))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("reading crashed: {e}")))
+                    .map_err(|why| format!("cannot read {}: {why}", self.shown()))
+            }
+            Source::Command(run) => {
+                let shown = run.shown();
+                let ran = run
+                    .run(MAX_TAIL as usize)
+                    .await
+                    .map_err(|e| e.describe(&shown))?;
+                if !ran.status.success() {
+                    return Err(format!(
+                        "{shown} exited with {}: {}",
+                        ran.exit(),
+                        cut(ran.last_words())
+                    ));
+                }
+                // A cut output starts mid-line: that first piece is not a line of the log.
+                let lines_of = |kept: &super::command::Kept| {
+                    let all: Vec<String> = kept.text.lines().map(str::to_string).collect();
+                    let from = usize::from(kept.cut() && all.len() > 1);
+                    all.into_iter().skip(from)
+                };
+                let all: Vec<String> = lines_of(&ran.stdout).chain(lines_of(&ran.stderr)).collect();
+                let skip = all.len().saturating_sub(lines);
+                Ok(all.into_iter().skip(skip).collect())
+            }
+        }
+    }
+
     pub async fn run(&self) -> Finding {
         let started = Instant::now();
-        let (path, lines) = (self.path.clone(), self.lines);
-        let tail = tokio::task::spawn_blocking(move || tail(&path, lines))
-            .await
-            .unwrap_or_else(|e| Err(format!("reading crashed: {e}")));
-        let shown_path = self.path.display().to_string();
-        let tail = match tail {
+        let shown_log = self.shown();
+        let source_detail = |f: Finding| match &self.source {
+            Source::File(path) => f.detail("path", path.display().to_string()),
+            Source::Command(run) => f.detail("command", run.line()),
+        };
+        let tail = match self.read().await {
             Ok(t) => t,
             Err(why) => {
                 let (status, note) = if self.optional {
@@ -45,25 +119,60 @@ impl LogProbe {
                 } else {
                     (Status::Fail, "")
                 };
-                return Finding::new(status, format!("cannot read {shown_path}: {why}{note}"))
-                    .detail("path", shown_path)
+                return source_detail(Finding::new(status, format!("{why}{note}")))
                     .took(started.elapsed());
             }
         };
-        let matches: Vec<(usize, &str)> = tail
-            .iter()
-            .enumerate()
-            .filter(|(_, line)| self.pattern.is_match(line))
-            .filter(|(_, line)| !self.ignore.as_ref().is_some_and(|i| i.is_match(line)))
-            .map(|(i, line)| (tail.len() - i, line.as_str()))
-            .collect();
+        let counted = |line: &&String| !self.ignore.as_ref().is_some_and(|i| i.is_match(line));
+        let matches: Vec<(usize, &str)> = match &self.pattern {
+            Some(pattern) => tail
+                .iter()
+                .enumerate()
+                .filter(|(_, line)| pattern.is_match(line))
+                .filter(|(_, line)| counted(line))
+                .map(|(i, line)| (tail.len() - i, line.as_str()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let wanted = self.must_contain.as_ref().map(|want| {
+            tail.iter()
+                .enumerate()
+                .rev()
+                .find(|(_, line)| want.is_match(line))
+                .map(|(i, line)| (tail.len() - i, line.as_str()))
+        });
         let scope = format!(
-            "the last {} of {shown_path}",
+            "the last {} of {shown_log}",
             plural(tail.len(), "line", "lines")
         );
-        let finding = if matches.is_empty() {
-            Finding::pass(format!("no line matches `{}` in {scope}", self.pattern))
+        let finding = if let (Some(want), Some(None)) = (&self.must_contain, &wanted) {
+            let also = if matches.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; and {} `{}`",
+                    plural(matches.len(), "line matches", "lines match"),
+                    self.pattern.as_ref().map_or("", |p| p.as_str())
+                )
+            };
+            Finding::fail(format!(
+                "no line matches `{want}` in {scope} (must_contain){also}"
+            ))
+            .detail("matches", matches.len())
+        } else if matches.is_empty() {
+            let mut said = Vec::new();
+            if let Some(pattern) = &self.pattern {
+                said.push(format!("no line matches `{pattern}`"));
+            }
+            if let (Some(want), Some(Some((from_end, line)))) = (&self.must_contain, &wanted) {
+                said.push(format!(
+                    "`{want}` found {from_end} from the end: {}",
+                    cut(line)
+                ));
+            }
+            Finding::pass(format!("{} in {scope}", said.join("; ")))
         } else {
+            let pattern = self.pattern.as_ref().map_or("", |p| p.as_str());
             let shown: Vec<String> = matches
                 .iter()
                 .take(SHOWN)
@@ -77,16 +186,22 @@ impl LogProbe {
                 } else {
                     "match"
                 },
-                self.pattern,
+                pattern,
                 cut(matches[0].1)
             ))
             .detail("matches", matches.len())
             .detail("first_matches", shown)
         };
-        finding
-            .detail("path", shown_path)
+        source_detail(finding)
             .detail("lines_read", tail.len())
-            .detail("pattern", self.pattern.as_str())
+            .detail(
+                "pattern",
+                self.pattern.as_ref().map(|p| p.as_str().to_string()),
+            )
+            .detail(
+                "must_contain",
+                self.must_contain.as_ref().map(|p| p.as_str().to_string()),
+            )
             .took(started.elapsed())
     }
 }

@@ -14,6 +14,7 @@ pub mod log;
 pub mod metrics;
 pub mod path;
 pub mod redis;
+pub mod retry;
 pub mod sql;
 pub mod sql_write;
 pub mod tls;
@@ -184,13 +185,15 @@ pub enum Probe {
 impl Probe {
     /// Under `--dry-run`: what this probe would do, for probes that would reach out (send a
     /// request, connect, run a program); `None` for those that only read local state
-    /// (variables, directories without creating them, log files), which run as usual.
+    /// (variables, directories without creating them, log files), which run as usual; a log
+    /// read from a command's output is described, its command not run.
     pub fn dry_run(&self) -> Option<Finding> {
         let would = |message: String| {
             Some(Finding::skip(format!("dry run: would {message}")).detail("dry_run", true))
         };
         match self {
-            Probe::Env(_) | Probe::Path(_) | Probe::Log(_) => None,
+            Probe::Env(_) | Probe::Path(_) => None,
+            Probe::Log(p) => p.would(),
             Probe::Http(p) => Some(p.would()),
             Probe::Metrics(p) => Some(p.request.would()),
             Probe::Database(p) => would(format!("connect to {}", p.shown_url)),
@@ -200,7 +203,7 @@ impl Probe {
                 p.host, p.port
             )),
             Probe::Tool(p) => would(format!("run `{}`", p.command.join(" "))),
-            Probe::Command(p) => would(format!("run `{}`", p.command.join(" "))),
+            Probe::Command(p) => Some(p.would()),
             Probe::Sql(p) => would(format!(
                 "run `{}` on {}",
                 expect::excerpt(&one_line(&p.query), 120),

@@ -30,6 +30,8 @@ pub struct ChecksConfig {
     #[serde(default)]
     pub tool: Vec<Located<ToolConfig>>,
     #[serde(default)]
+    pub command: Vec<Located<CommandConfig>>,
+    #[serde(default)]
     pub sql: Vec<Located<SqlConfig>>,
     #[serde(default)]
     pub metrics: Vec<Located<MetricsConfig>>,
@@ -400,6 +402,69 @@ pub struct ToolConfig {
     pub timeout: Option<Text>,
 }
 
+/// `[[preflight.command]]`, `[[verify.command]]`: a program that must exit as expected and
+/// print what it should (`kubectl rollout status deploy/api`, a validation script).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConfig {
+    /// Used in check ids: `command.<name>`. Default: the program's name.
+    pub name: Option<String>,
+    /// The program and its arguments, split into words as a shell would (quotes respected), run
+    /// without a shell: no pipes, globs or `$(…)`. May use `${VAR}`.
+    pub command: Text,
+    /// Run `command` through `sh -c` (pipes, `&&`, globs). Said in the result every time.
+    pub shell: Option<Typed<bool>>,
+    /// Deadline of each run (default: the section's `check_timeout`); the program is killed then.
+    pub timeout: Option<Text>,
+    /// Variables set for the program, besides the inherited environment; values may use `${VAR}`.
+    /// Secret-looking ones are never printed.
+    #[serde(default)]
+    pub env: IndexMap<String, Text>,
+    /// Working directory (default: the current one).
+    pub cwd: Option<Text>,
+    /// Accepted exit codes: `0` (the default) or a list, e.g. `[0, 3]`.
+    pub expect_exit: Option<ExitCodes>,
+    /// Texts stdout must contain.
+    #[serde(default)]
+    pub stdout_contains: Vec<Text>,
+    /// Regular expressions stdout must match.
+    #[serde(default)]
+    pub stdout_matches: Vec<Text>,
+    /// Texts stderr must contain.
+    #[serde(default)]
+    pub stderr_contains: Vec<Text>,
+    /// Regular expressions stderr must match.
+    #[serde(default)]
+    pub stderr_matches: Vec<Text>,
+    /// JSON assertions on stdout parsed as JSON, as in `http` checks: `$.status == "healthy"`.
+    #[serde(default)]
+    pub expect_json: Vec<Text>,
+    /// Run again until the expectations hold (waiting for a rollout).
+    pub retry: Option<RetryConfig>,
+    /// Pass only after this many passes in a row (default 1).
+    pub consecutive: Option<Typed<u32>>,
+    /// Checks (by name or id) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
+}
+
+/// Exit codes as written: `0` or `[0, 3]`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ExitCodes {
+    One(i32),
+    Any(Vec<i32>),
+}
+
+impl ExitCodes {
+    pub fn codes(&self) -> Vec<i32> {
+        match self {
+            ExitCodes::One(code) => vec![*code],
+            ExitCodes::Any(codes) => codes.clone(),
+        }
+    }
+}
+
 /// `[[verify.sql]]`: a query and what it must return, or a probe that must fail.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -470,20 +535,29 @@ pub struct MetricsConfig {
     pub needs: Vec<Text>,
 }
 
-/// `[[verify.log]]`: the end of a log file holds no line matching a pattern.
+/// `[[verify.log]]`: the last lines of a log file or of a command's output hold no line
+/// matching `pattern`, and at least one matching `must_contain`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// Used in check ids: `log.<name>`. Default: the file's name.
+    /// Used in check ids: `log.<name>`. Default: the file's name, or the command's program.
     pub name: Option<String>,
-    pub path: Text,
+    /// The log file. Give `path` or `command`, not both.
+    pub path: Option<Text>,
+    /// A command whose output (stdout, then stderr) is the log, e.g.
+    /// `"kubectl logs -l app=api --since=10m"`; run without a shell, killed at `timeout`.
+    pub command: Option<Text>,
+    /// Deadline of `command` (default: the section's `check_timeout`).
+    pub timeout: Option<Text>,
     /// How many lines from the end to read (default 100, as in `tail -100`).
     pub lines: Option<Typed<u32>>,
     /// A regular expression no line may match, e.g. `"(?i)error"`.
-    pub pattern: Text,
+    pub pattern: Option<Text>,
+    /// A regular expression at least one line must match, e.g. `"server started"`.
+    pub must_contain: Option<Text>,
     /// Lines matching this are not counted, e.g. `"(?i)0 errors"`.
     pub ignore: Option<Text>,
-    /// A missing file is a warning rather than a failure.
+    /// A missing file (or a command that fails) is a warning rather than a failure.
     pub optional: Option<Typed<bool>>,
     /// Checks (by name or id) that must pass before this one starts.
     #[serde(default)]

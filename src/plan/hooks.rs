@@ -101,19 +101,8 @@ fn hook_unit(
     let probe = match (&hook.http, &hook.command, &hook.sql) {
         (Some(http), None, None) => Probe::Http(http_probe(resolver, http, timeout)?),
         (None, Some(command), None) => {
-            let text = resolver.string(command)?;
-            let words = shlex::split(&text)
-                .filter(|w| !w.is_empty())
-                .ok_or_else(|| {
-                    resolver.error(
-                        &command.span,
-                        format!("cannot split the command `{text}` into words"),
-                    )
-                })?;
-            Probe::Command(CommandProbe {
-                command: words,
-                timeout,
-            })
+            let words = super::command::argv(resolver, command)?;
+            Probe::Command(CommandProbe::new(words, timeout))
         }
         (None, None, Some(sql)) => {
             Probe::SqlWrite(sql_probe(hook, sql, database, timeout, resolver)?)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::Planner;
-use crate::checks::expect::{Expectations, HeaderExpect, JsonAssertion, StatusExpect};
+use crate::checks::expect::{Expectations, HeaderExpect, JsonAssertion, StatusExpect, TextExpect};
 use crate::checks::http::{Body, HttpProbe, Mode, Retry, Sampling};
 use crate::checks::{Aspect, Probe, Unit};
 use crate::config::checks::{HttpConfig, RateText, RetryConfig, StatusText};
@@ -119,15 +119,7 @@ pub fn http_probe(
         query.push((name.clone(), value));
     }
     let body = request_body(resolver, http, &mut headers)?;
-    let consecutive = resolver.value_or(http.consecutive.as_ref(), 1)?;
-    if !(1..=1000).contains(&consecutive) {
-        return Err(resolver
-            .error(
-                &http.span,
-                format!("consecutive = {consecutive}: give 1 to 1000"),
-            )
-            .help("the number of passes in a row needed, e.g. consecutive = 3"));
-    }
+    let consecutive = consecutive(resolver, http.consecutive.as_ref(), &http.span)?;
     // `${captured.…}` is filled into what is sent, never into what is expected: from here on,
     // the resolver refuses it (the caller gets the names met so far back at the end).
     let captured_names = resolver.captured.take();
@@ -173,11 +165,26 @@ struct ProbeRest {
     captures: Vec<crate::checks::http::Capture>,
 }
 
+/// `consecutive`: passes in a row needed, 1 to 1000 (default 1).
+pub(super) fn consecutive(
+    resolver: &mut Resolver<'_>,
+    setting: Option<&crate::config::Typed<u32>>,
+    span: &std::ops::Range<usize>,
+) -> Result<u32, InputError> {
+    let consecutive = resolver.value_or(setting, 1)?;
+    if !(1..=1000).contains(&consecutive) {
+        return Err(resolver
+            .error(span, format!("consecutive = {consecutive}: give 1 to 1000"))
+            .help("the number of passes in a row needed, e.g. consecutive = 3"));
+    }
+    Ok(consecutive)
+}
+
 /// The shortest wait between two attempts: a `0s` interval would hammer the service (1,600
 /// requests in 2 s) and prove nothing a 100 ms one does not.
 const MIN_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
-fn retry(resolver: &mut Resolver<'_>, r: &RetryConfig) -> Result<Retry, InputError> {
+pub(super) fn retry(resolver: &mut Resolver<'_>, r: &RetryConfig) -> Result<Retry, InputError> {
     let timeout = resolver.duration(&r.timeout)?;
     let interval = resolver.duration_or(r.interval.as_ref(), Duration::from_secs(1))?;
     if interval < MIN_RETRY_INTERVAL
@@ -546,6 +553,30 @@ fn parse_error_rate(rate: &RateText) -> Result<f64, ErrorRateError> {
     }
 }
 
+/// What a text must hold (a response body, a command's output): each expectation parsed once,
+/// an error placed on its key. Shared by HTTP and command checks.
+pub(super) fn text_expect(
+    resolver: &mut Resolver<'_>,
+    contains: &[Text],
+    matches: &[Text],
+    json: &[Text],
+) -> Result<TextExpect, InputError> {
+    let mut expect = TextExpect::default();
+    for text in contains {
+        expect.contains.push(resolver.string(text)?);
+    }
+    for pattern in matches {
+        expect.matches.push(resolver.regex(pattern)?);
+    }
+    for assertion in json {
+        let text = resolver.string(assertion)?;
+        expect
+            .json
+            .push(JsonAssertion::parse(&text).map_err(|e| resolver.error(&assertion.span, e))?);
+    }
+    Ok(expect)
+}
+
 /// The expectations of an HTTP check, each parsed once with an error placed on its key.
 fn expectations(
     resolver: &mut Resolver<'_>,
@@ -580,19 +611,12 @@ fn expectations(
             HeaderExpect::Equals(name.clone(), want.clone())
         });
     }
-    for text in &http.body_contains {
-        let text = resolver.string(text)?;
-        expect.body_contains.push(text);
-    }
-    for pattern in &http.body_matches {
-        expect.body_matches.push(resolver.regex(pattern)?);
-    }
-    for assertion in &http.expect_json {
-        let text = resolver.string(assertion)?;
-        expect
-            .json
-            .push(JsonAssertion::parse(&text).map_err(|e| resolver.error(&assertion.span, e))?);
-    }
+    expect.body = text_expect(
+        resolver,
+        &http.body_contains,
+        &http.body_matches,
+        &http.expect_json,
+    )?;
     expect.max_latency = http
         .max_latency
         .as_ref()

@@ -3,6 +3,7 @@
 //! captures and its thresholds — for `crate::checks` to run. One file per check kind; this
 //! file holds what they share: ids, the needs graph, captures and threshold rules.
 
+mod command;
 mod database;
 mod env;
 mod flags;
@@ -22,8 +23,8 @@ use std::time::Duration;
 use crate::checks::{Unit, id_part};
 use crate::cli::PreflightArgs;
 use crate::config::checks::{
-    ChecksConfig, DatabaseConfig, HttpConfig, LogConfig, MetricsConfig, PathConfig, RedisConfig,
-    SqlConfig, TlsConfig, ToolConfig,
+    ChecksConfig, CommandConfig, DatabaseConfig, HttpConfig, LogConfig, MetricsConfig, PathConfig,
+    RedisConfig, SqlConfig, TlsConfig, ToolConfig,
 };
 use crate::config::{Located, Resolver, Text};
 use crate::error::InputError;
@@ -77,6 +78,7 @@ impl Planner<'_> {
             Http(&'c Located<HttpConfig>),
             Tls(&'c Located<TlsConfig>),
             Tool(&'c Located<ToolConfig>),
+            Command(&'c Located<CommandConfig>),
             Sql(&'c Located<SqlConfig>),
             Metrics(&'c Located<MetricsConfig>),
             Log(&'c Located<LogConfig>),
@@ -98,6 +100,12 @@ impl Planner<'_> {
         entries.extend(section.http.iter().map(|e| (e.span.start, Entry::Http(e))));
         entries.extend(section.tls.iter().map(|e| (e.span.start, Entry::Tls(e))));
         entries.extend(section.tool.iter().map(|e| (e.span.start, Entry::Tool(e))));
+        entries.extend(
+            section
+                .command
+                .iter()
+                .map(|e| (e.span.start, Entry::Command(e))),
+        );
         entries.extend(section.sql.iter().map(|e| (e.span.start, Entry::Sql(e))));
         entries.extend(
             section
@@ -116,6 +124,7 @@ impl Planner<'_> {
                 Entry::Http(e) => self.http(e)?,
                 Entry::Tls(e) => self.tls(e)?,
                 Entry::Tool(e) => self.tool(e)?,
+                Entry::Command(e) => self.command(e)?,
                 Entry::Sql(e) => self.sql(e)?,
                 Entry::Metrics(e) => self.metrics(e)?,
                 Entry::Log(e) => self.log(e)?,

@@ -15,17 +15,7 @@ impl Planner<'_> {
         let loc = self.resolver.table_location(&tool.span);
         let name = self.claim("tool", &tool.name, true, &tool.span)?;
         let command = match &tool.command {
-            Some(c) => {
-                let text = self.resolver.string(c)?;
-                shlex::split(&text)
-                    .filter(|parts| !parts.is_empty())
-                    .ok_or_else(|| {
-                        self.resolver.error(
-                            &c.span,
-                            format!("cannot split the command `{text}` into words"),
-                        )
-                    })?
-            }
+            Some(c) => super::command::argv(&mut self.resolver, c)?,
             None => vec![tool.name.clone(), "--version".into()],
         };
         let pattern = tool
