@@ -580,6 +580,21 @@ mod tests {
     }
 
     #[test]
+    fn sent_for_the_statuses_and_commands_named() {
+        let s = resolve(
+            "[[notify]]\nurl = \"https://x/y\"\non = [\"warn\", \"pass\"]\ncommands = [\"rate-limit-test\", \"rollback\"]\n",
+            &[],
+        )
+        .unwrap();
+        let t = &s.targets[0];
+        assert!(t.wants_status(RunStatus::Warn) && t.wants_status(RunStatus::Pass));
+        assert!(!t.wants_status(RunStatus::Fail));
+        assert!(t.wants_command("rate-limit-test") && t.wants_command("rollback"));
+        assert!(!t.wants_command("verify") && !t.wants_command("migrate"));
+        assert_eq!(t.on_text(), "warn, pass");
+    }
+
+    #[test]
     fn an_unset_url_is_no_input_error() {
         let s = resolve("[[notify]]\nurl = \"${SLACK_WEBHOOK_URL}\"\n", &[]).unwrap();
         assert_eq!(

@@ -284,6 +284,11 @@ fn a_webhook_that_always_fails_is_a_warning_and_never_changes_the_exit_code() {
             err.contains("::warning title=shipgate%3A notification::the notification `slack`"),
             "{err}"
         );
+        // The runner is told to hide the webhook URL from the whole log.
+        assert!(
+            err.contains(&format!("::add-mask::{}", s.url("/hook/down"))),
+            "{err}"
+        );
         let report = json_report(&out);
         assert_eq!(
             report["summary"]["status"],
@@ -536,4 +541,28 @@ fn config_mistakes_stop_the_run_at_their_line() {
         "{err}"
     );
     assert_eq!(s.seen().len(), 0);
+}
+
+#[test]
+fn other_commands_notify_too_and_quiet_leaves_out_the_delivered_line() {
+    let s = Server::start();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[preflight.path]]\npath = \"reports\"\n\n[[notify]]\nurl = \"{}\"\ncommands = [\"preflight\"]\n",
+            s.url("/hook/preflight")
+        ),
+    );
+    let out = w.cmd().args(["preflight", "--quiet"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let seen = s.seen();
+    assert_eq!(seen.len(), 1);
+    let blocks = block_texts(&seen[0].json());
+    assert!(
+        blocks[0].starts_with(":x: *shipgate preflight failed*"),
+        "{blocks:#?}"
+    );
+    assert!(blocks[1].contains("`path.reports"), "{blocks:#?}");
+    assert!(!stderr(&out).contains("notify:"), "{}", stderr(&out));
 }
