@@ -15,6 +15,7 @@ pub mod files;
 pub mod github;
 pub mod http_client;
 pub mod migrate;
+pub mod notify;
 pub mod output;
 pub mod plan;
 pub mod ratelimit;

@@ -151,7 +151,8 @@ fn github_action(plan: &OutputPlan, argv: &[String]) -> u8 {
 }
 
 /// Runs a subcommand and turns its outcome into output and an exit code: the report is
-/// printed and written first, then published to GitHub (`--pr-comment`, `--check-run`).
+/// printed and written first, then published to GitHub (`--pr-comment`, `--check-run`), then
+/// sent to the `[[notify]]` webhooks.
 fn run(
     plan: &OutputPlan,
     global: &GlobalArgs,
@@ -178,6 +179,10 @@ fn run(
         Ok((mut outcome, inputs)) => {
             outcome.report.invocation = Some(inputs.reproduce_base);
             let github = inputs.github;
+            let notify = inputs.notify;
+            // The webhook URLs and their header credentials are masked like the run's own
+            // secrets, in the report and in anything said about sending it.
+            outcome.secrets.extend(&notify.secrets);
             outcome.report.redact(&outcome.secrets);
             let mut sink_failed = false;
             if let Err(e) = plan.emit(&outcome.report, &outcome.secrets) {
@@ -199,6 +204,25 @@ fn run(
                     &outcome.secrets.redact(problem),
                 );
                 sink_failed = true;
+            }
+            // Last, from the redacted report: a notification that fails is a warning and
+            // never changes the exit code (unlike a report that could not be written).
+            let notified = runtime.block_on(shipgate::notify::send(
+                &notify,
+                &outcome.report,
+                global.dry_run,
+            ));
+            for note in &notified.notes {
+                if !global.quiet || global.dry_run {
+                    eprintln!("notify: {}", outcome.secrets.redact(note));
+                }
+            }
+            for problem in &notified.problems {
+                output::warning(
+                    plan,
+                    "shipgate: notification",
+                    &outcome.secrets.redact(problem),
+                );
             }
             // A failed check outranks a report that could not be written.
             match outcome.report.exit_code() {

@@ -176,6 +176,13 @@ impl Redactor {
         }
     }
 
+    /// Adds every value another redactor knows.
+    pub fn extend(&mut self, other: &Redactor) {
+        for value in &other.values {
+            self.add_any_length(value);
+        }
+    }
+
     pub fn values(&self) -> &[String] {
         &self.values
     }

@@ -626,3 +626,44 @@ fn an_exit_code_no_program_can_return_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn notify_mistakes_stop_the_run_at_their_line() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[[notify]]\nurl = \"${SLACK_WEBHOOK_URL}\"\nformat = \"teams\"\n",
+            "format",
+            "unknown variant `teams`",
+        ),
+        (
+            "[[notify]]\nurl = \"${SLACK_WEBHOOK_URL}\"\non = [\"failure\"]\n",
+            "failure",
+            "unknown variant `failure`",
+        ),
+        (
+            "[[notify]]\nurl = \"${SLACK_WEBHOOK_URL}\"\nwhen = [\"fail\"]\n",
+            "when",
+            "unknown key `when` in [notify]",
+        ),
+        (
+            "[[notify]]\nurl = \"${SLACK_WEBHOOK_URL}\"\ntimeout = \"soon\"\n",
+            "timeout",
+            "timeout",
+        ),
+        (
+            "[[notify]]\nurl = \"smtp://mail.example.com\"\n",
+            "smtp",
+            "notifications are sent over http:// or https://",
+        ),
+        (
+            "[[notify]]\nurl = \"https://hooks.example.com/x\"\nheaders = { \"Bad Header\" = \"1\" }\n",
+            "Bad Header",
+            "is not a valid HTTP header name",
+        ),
+    ];
+    for (rest, needle, message) in cases {
+        let (_, err) = input_error(rest, &[]);
+        assert_place(&err, line_of(rest, needle));
+        assert!(err.contains(message), "{rest}\n{err}");
+    }
+}

@@ -34,6 +34,8 @@ pub struct Inputs {
     pub reproduce_base: String,
     /// What to publish to GitHub once the report is written (`--pr-comment`, `--check-run`).
     pub github: crate::github::Settings,
+    /// Where to send the outcome once the report is written and published (`[[notify]]`).
+    pub notify: crate::notify::Settings,
 }
 
 const DEFAULT_CONFIG: &str = "shipgate.toml";
@@ -69,11 +71,18 @@ impl Inputs {
                 .map(|s| std::path::Path::new(&s.path)),
             |k| std::env::var(k).ok(),
         )?;
+        let notify = {
+            let mut resolver = crate::config::Resolver::new(&env, config.source.as_ref());
+            crate::notify::Settings::resolve(&config.config.notify, &mut resolver, |k| {
+                std::env::var(k).ok()
+            })?
+        };
         Ok(Inputs {
             env,
             config,
             reproduce_base: reproduce_base(argv, &std::env::vars().collect::<Vec<_>>()),
             github,
+            notify,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod hooks;
 pub mod interp;
 pub mod located;
 pub mod migrate;
+pub mod notify;
 pub mod rate_limit;
 pub mod resolve;
 pub mod rollback;
@@ -38,6 +39,10 @@ pub struct Config {
     pub rate_limit: Option<rate_limit::RateLimitConfig>,
     /// Publishing to GitHub through its API (in GitHub Actions): a PR comment, a check run.
     pub github: Option<crate::github::GithubConfig>,
+    /// Webhooks told of the run's outcome after every command (Slack-compatible or the JSON
+    /// report), one `[[notify]]` each. A failed notification is a warning, never a failed run.
+    #[serde(default)]
+    pub notify: Vec<Located<notify::NotifyConfig>>,
 }
 
 /// A parsed config and the text it came from (for positions in later errors).
