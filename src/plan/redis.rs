@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Planner;
 use crate::checks::redis::{KeyRules, RedisAspect, RedisProbe};
+use crate::checks::redis_info::InfoAssertion;
 use crate::checks::{Aspect, Probe, Unit};
 use crate::config::checks::RedisConfig;
 use crate::config::{Located, Resolver, Text};
@@ -89,6 +90,18 @@ impl Planner<'_> {
         if !keys.present.is_empty() || !keys.absent.is_empty() || !keys.equals.is_empty() {
             plan.push(RedisAspect::Keys);
         }
+        let mut info = Vec::with_capacity(redis.info.len());
+        for text in &redis.info {
+            let value = self.resolver.string(text)?;
+            info.push(InfoAssertion::parse(&value).map_err(|e| {
+                self.resolver.error(&text.span, e).help(
+                    "fields are INFO's numeric `name:value` lines plus keyspace_hit_ratio and used_memory_ratio (see the README)",
+                )
+            })?);
+        }
+        if !info.is_empty() {
+            plan.push(RedisAspect::Info);
+        }
         let latency_warn = self
             .resolver
             .duration_or(redis.latency_warn.as_ref(), Duration::from_millis(100))?;
@@ -128,6 +141,7 @@ impl Planner<'_> {
                 persistence: redis.persistence,
                 ca_file,
                 keys,
+                info,
                 aspects: plan,
             }),
         });
