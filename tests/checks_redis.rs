@@ -232,7 +232,8 @@ fn all_aspects_in_order() {
     let w = Workdir::new();
     config(
         &w,
-        "min_version = \"2\"\nmaxmemory_policy = \"x\"\npersistence = \"any\"",
+        "min_version = \"2\"\nmaxmemory_policy = \"x\"\npersistence = \"any\"\n\
+         keys_absent = [\"shipgate-test:never\"]\ninfo = ['connected_clients >= 1']",
     );
     let (_, report) = run(&w, &[("REDIS_URL", &redis_url())], &[]);
     let ids: Vec<&str> = report["results"]
@@ -247,7 +248,9 @@ fn all_aspects_in_order() {
             "redis.cache",
             "redis.cache.version",
             "redis.cache.maxmemory-policy",
-            "redis.cache.persistence"
+            "redis.cache.persistence",
+            "redis.cache.info",
+            "redis.cache.keys"
         ]
     );
 }
@@ -584,12 +587,17 @@ fn an_unknown_info_field_fails_naming_the_close_ones() {
 
 #[test]
 fn an_info_assertion_that_does_not_parse_is_a_config_error_at_its_line() {
-    for (assertion, expected) in [
+    for (assertion, expected, help) in [
         (
             "used_memory < lots",
             "`lots` is neither a number nor a size",
+            "a size takes a unit",
         ),
-        ("connected_clients is 5", "is not an INFO assertion"),
+        (
+            "connected_clients is 5",
+            "is not an INFO assertion",
+            "fields are INFO's numeric `name:value` lines",
+        ),
     ] {
         let w = Workdir::new();
         w.write(
@@ -608,6 +616,7 @@ fn an_info_assertion_that_does_not_parse_is_a_config_error_at_its_line() {
         let err = stderr(&out);
         assert!(err.starts_with("error: shipgate.toml:9:"), "{err}");
         assert!(err.contains(expected), "{err}");
+        assert!(err.contains(&format!("help: {help}")), "{err}");
         assert!(stdout(&out).is_empty(), "nothing ran: {}", stdout(&out));
         assert!(!w.path().join("made").exists(), "nothing ran");
     }
@@ -679,9 +688,15 @@ fn derived_ratios_on_a_fresh_server_warn_until_they_exist_then_are_exact() {
     let (out, _) = run_command(&w, "preflight", &server.url, &["--strict"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
 
-    // Three hits and a miss: exactly 0.75, under 0.8.
+    // Three hits and a miss: exactly 0.75, under 0.8. The check's own GET (a miss: the key is
+    // not there) comes after INFO and is not counted.
     let mut conn = direct(&server.url);
     hits_and_a_miss(&mut conn);
+    w.write(
+        "shipgate.toml",
+        "[[preflight.redis]]\nurl = \"${REDIS_URL}\"\nkey_equals = { \"shipgate-test:absent\" = \"x\" }\n\
+         info = ['keyspace_hit_ratio >= 0.8', 'used_memory_ratio < 0.5']\n",
+    );
     let (out, report) = run_command(&w, "preflight", &server.url, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let r = result(&report, "redis.cache.info");
@@ -689,6 +704,12 @@ fn derived_ratios_on_a_fresh_server_warn_until_they_exist_then_are_exact() {
         message(r),
         "keyspace_hit_ratio is 0.75 (keyspace_hits 3, keyspace_misses 1) (expected >= 0.8)",
         "{r:#}"
+    );
+    assert_eq!(result(&report, "redis.cache.keys")["status"], "fail");
+    assert_eq!(
+        info_number(&mut conn, "keyspace_misses"),
+        2,
+        "the check's GET came after"
     );
     assert_eq!(
         r["details"]["held"][0].as_str().unwrap().split(' ').next(),
