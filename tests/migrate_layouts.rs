@@ -846,7 +846,12 @@ fn rolling_back_a_prisma_migration_is_refused_with_the_reason() {
         ),
         "{message}"
     );
-    assert!(message.contains("prisma migrate diff"), "{message}");
+    assert!(
+        message.contains(
+            "write a new migration that reverses it (`prisma migrate dev --create-only`)"
+        ),
+        "{message}"
+    );
     assert_eq!(
         pg_strings(
             &db,

@@ -230,8 +230,9 @@ impl std::fmt::Display for Refusal {
             } => write!(
                 f,
                 "{title} is a Prisma migration, and Prisma writes no down script: shipgate cannot undo it. \
-                 Revert it with a new migration that reverses it (`prisma migrate diff … --script` \
-                 writes its SQL), applied with `shipgate migrate`; or roll back to a later version"
+                 Revert it the way Prisma's docs do: restore schema.prisma, write a new migration that \
+                 reverses it (`prisma migrate dev --create-only`) and apply it with `shipgate migrate`; \
+                 or roll back to a later version"
             ),
             Refusal::NoDown { title, .. } => write!(
                 f,
