@@ -245,11 +245,11 @@ pub struct MigrationsArgs {
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// The migrations directory [default: the config's `dir`, else migrations]
+    /// The migrations directory [default: the config's `dir`, else migrations, else a Prisma project's prisma/migrations]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<std::path::PathBuf>,
 
-    /// Force a layout: sqlx, up-down (golang-migrate), diesel, dbmate, flyway [default: detected]
+    /// Force a layout: sqlx, up-down (golang-migrate), diesel, dbmate, flyway, prisma [default: detected]
     #[arg(long, value_name = "LAYOUT", value_parser = checked(crate::migrate::Layout::parse))]
     pub layout: Option<String>,
 

@@ -232,7 +232,8 @@ fn all_aspects_in_order() {
     let w = Workdir::new();
     config(
         &w,
-        "min_version = \"2\"\nmaxmemory_policy = \"x\"\npersistence = \"any\"",
+        "min_version = \"2\"\nmaxmemory_policy = \"x\"\npersistence = \"any\"\n\
+         keys_absent = [\"shipgate-test:never\"]\ninfo = ['connected_clients >= 1']",
     );
     let (_, report) = run(&w, &[("REDIS_URL", &redis_url())], &[]);
     let ids: Vec<&str> = report["results"]
@@ -247,7 +248,9 @@ fn all_aspects_in_order() {
             "redis.cache",
             "redis.cache.version",
             "redis.cache.maxmemory-policy",
-            "redis.cache.persistence"
+            "redis.cache.persistence",
+            "redis.cache.info",
+            "redis.cache.keys"
         ]
     );
 }
@@ -385,5 +388,360 @@ fn rediss_with_a_private_ca_passes_only_when_the_ca_is_trusted() {
     assert!(
         m.contains("certificate") || m.contains("unknownissuer") || m.contains("tls"),
         "{m}"
+    );
+}
+
+// INFO assertions: `info = ['keyspace_hit_ratio >= 0.8', 'connected_clients < 500', …]`.
+
+/// A connection to a Redis server, not through shipgate.
+fn direct(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .expect("redis URL")
+        .get_connection()
+        .expect("connect to the test Redis")
+}
+
+/// A numeric field of `INFO` on a server, read directly.
+fn info_number(conn: &mut redis::Connection, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").query(conn).expect("INFO");
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("INFO has no {field}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Three hits and one miss, on keys no other test uses (the server is shared: no FLUSHALL).
+fn hits_and_a_miss(conn: &mut redis::Connection) {
+    let unique = format!(
+        "shipgate-test:info:{}:{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let _: () = redis::cmd("SET")
+        .arg(&unique)
+        .arg("1")
+        .arg("EX")
+        .arg(60)
+        .query(conn)
+        .expect("SET");
+    for _ in 0..3 {
+        let hit: Option<String> = redis::cmd("GET").arg(&unique).query(conn).expect("GET");
+        assert_eq!(hit.as_deref(), Some("1"));
+    }
+    let miss: Option<String> = redis::cmd("GET")
+        .arg(format!("{unique}:missing"))
+        .query(conn)
+        .expect("GET");
+    assert_eq!(miss, None);
+    let _: () = redis::cmd("DEL").arg(&unique).query(conn).expect("DEL");
+}
+
+fn info_config(w: &Workdir, section: &str, assertions: &[&str]) {
+    let list: Vec<String> = assertions.iter().map(|a| format!("'{a}'")).collect();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[{section}.redis]]\nurl = \"${{REDIS_URL}}\"\ninfo = [{}]\n",
+            list.join(", ")
+        ),
+    );
+}
+
+fn run_command(w: &Workdir, command: &str, url: &str, args: &[&str]) -> (Output, Value) {
+    let out = w
+        .cmd()
+        .args([command, "--format", "json"])
+        .args(args)
+        .env("REDIS_URL", url)
+        .output()
+        .expect("run shipgate");
+    let report = json_report(&out);
+    (out, report)
+}
+
+#[test]
+fn info_assertions_hold_on_the_shared_server_in_preflight_and_verify() {
+    let w = Workdir::new();
+    let mut conn = direct(&redis_url());
+    hits_and_a_miss(&mut conn);
+    // Other tests share the server: bounds that hold whatever they do.
+    info_config(
+        &w,
+        "verify",
+        &[
+            "keyspace_hit_ratio >= 0",
+            "keyspace_hit_ratio <= 1",
+            "connected_clients >= 1",
+            "connected_clients < 100000",
+            "used_memory < 64GiB",
+            "used_memory > 1KiB",
+            "evicted_keys >= 0",
+        ],
+    );
+    let (out, report) = run_command(&w, "verify", &redis_url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = result(&report, "redis.cache.info");
+    assert_eq!(r["status"], "pass", "{r:#}");
+    assert_eq!(r["name"], "redis cache: INFO");
+    assert_eq!(r["location"]["line"], 1, "{r:#}");
+    let m = message(r);
+    assert!(
+        m.starts_with("7 INFO assertions hold: keyspace_hit_ratio "),
+        "{m}"
+    );
+    assert!(m.contains(", connected_clients "), "{m}");
+    assert_eq!(r["details"]["assertions"].as_array().unwrap().len(), 7);
+
+    // The same under preflight.
+    info_config(&w, "preflight", &["connected_clients >= 1"]);
+    let (out, report) = run_command(&w, "preflight", &redis_url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(result(&report, "redis.cache.info")["status"], "pass");
+}
+
+#[test]
+fn info_assertions_that_do_not_hold_fail_with_the_values_found() {
+    let w = Workdir::new();
+    let mut conn = direct(&redis_url());
+    let hits_before = info_number(&mut conn, "keyspace_hits");
+    let misses_before = info_number(&mut conn, "keyspace_misses");
+    hits_and_a_miss(&mut conn);
+    info_config(
+        &w,
+        "preflight",
+        &[
+            "keyspace_hit_ratio > 1",
+            "connected_clients < 1",
+            "used_memory < 1KiB",
+            "connected_clients >= 1",
+        ],
+    );
+    let (out, report) = run_command(&w, "preflight", &redis_url(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let r = result(&report, "redis.cache.info");
+    assert_eq!(r["status"], "fail", "{r:#}");
+    let failures: Vec<&str> = r["details"]["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(failures.len(), 3, "the fourth holds: {r:#}");
+    assert!(
+        failures[0].starts_with("keyspace_hit_ratio is "),
+        "{failures:?}"
+    );
+    assert!(failures[0].ends_with("(expected > 1)"), "{failures:?}");
+    // Our three hits and one miss are in the counters it read.
+    let counter = |name: &str| -> u64 {
+        let after = failures[0].split(&format!("{name} ")).nth(1).unwrap();
+        after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(counter("keyspace_hits") >= hits_before + 3, "{failures:?}");
+    assert!(counter("keyspace_misses") > misses_before, "{failures:?}");
+    assert!(
+        failures[1].starts_with("connected_clients is ") && failures[1].ends_with("(expected < 1)"),
+        "{failures:?}"
+    );
+    assert!(
+        failures[2].starts_with("used_memory is ")
+            && failures[2].contains("MiB)")
+            && failures[2].ends_with("(expected < 1KiB)"),
+        "{failures:?}"
+    );
+    assert_eq!(message(r), failures.join("; "));
+}
+
+#[test]
+fn an_unknown_info_field_fails_naming_the_close_ones() {
+    let w = Workdir::new();
+    info_config(
+        &w,
+        "preflight",
+        &["connected_client < 500", "used_memroy < 2GiB"],
+    );
+    let (out, report) = run_command(&w, "preflight", &redis_url(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let r = result(&report, "redis.cache.info");
+    assert_eq!(r["status"], "fail", "{r:#}");
+    let m = message(r);
+    assert!(
+        m.contains("INFO has no field `connected_client` (did you mean connected_clients"),
+        "{m}"
+    );
+    assert!(
+        m.contains("INFO has no field `used_memroy` (did you mean used_memory"),
+        "{m}"
+    );
+}
+
+#[test]
+fn an_info_assertion_that_does_not_parse_is_a_config_error_at_its_line() {
+    for (assertion, expected, help) in [
+        (
+            "used_memory < lots",
+            "`lots` is neither a number nor a size",
+            "a size takes a unit",
+        ),
+        (
+            "connected_clients is 5",
+            "is not an INFO assertion",
+            "fields are INFO's numeric `name:value` lines",
+        ),
+    ] {
+        let w = Workdir::new();
+        w.write(
+            "shipgate.toml",
+            &format!(
+                "[[preflight.path]]\npath = \"made\"\ncreate = true\n\n[[preflight.redis]]\nurl = \"${{REDIS_URL}}\"\ninfo = [\n  'connected_clients < 500',\n  '{assertion}',\n]\n"
+            ),
+        );
+        let out = w
+            .cmd()
+            .arg("preflight")
+            .env("REDIS_URL", redis_url())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.starts_with("error: shipgate.toml:9:"), "{err}");
+        assert!(err.contains(expected), "{err}");
+        assert!(err.contains(&format!("help: {help}")), "{err}");
+        assert!(stdout(&out).is_empty(), "nothing ran: {}", stdout(&out));
+        assert!(!w.path().join("made").exists(), "nothing ran");
+    }
+}
+
+/// A throwaway plain `redis-server` on a free loopback port, its statistics its own.
+struct FreshRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl FreshRedis {
+    fn start(w: &Workdir, maxmemory: &str) -> FreshRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--maxmemory", maxmemory])
+            .current_dir(w.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        let mut server = FreshRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        // Bounded wait for the port: 50 x 100 ms.
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = server.child.kill();
+        panic!("redis-server did not open its port {port}");
+    }
+}
+
+impl Drop for FreshRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn derived_ratios_on_a_fresh_server_warn_until_they_exist_then_are_exact() {
+    let w = Workdir::new();
+    let server = FreshRedis::start(&w, "64mb");
+    info_config(
+        &w,
+        "preflight",
+        &["keyspace_hit_ratio >= 0.8", "used_memory_ratio < 0.5"],
+    );
+
+    // No traffic yet: nothing to judge the hit ratio by, a warning (exit 0; --strict fails).
+    let (out, report) = run_command(&w, "preflight", &server.url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = result(&report, "redis.cache.info");
+    assert_eq!(r["status"], "warn", "{r:#}");
+    assert_eq!(
+        message(r),
+        "keyspace_hit_ratio: no hits or misses yet (keyspace_hits and keyspace_misses are 0), nothing to judge by"
+    );
+    let (out, _) = run_command(&w, "preflight", &server.url, &["--strict"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+
+    // Three hits and a miss: exactly 0.75, under 0.8. The check's own GET (a miss: the key is
+    // not there) comes after INFO and is not counted.
+    let mut conn = direct(&server.url);
+    hits_and_a_miss(&mut conn);
+    w.write(
+        "shipgate.toml",
+        "[[preflight.redis]]\nurl = \"${REDIS_URL}\"\nkey_equals = { \"shipgate-test:absent\" = \"x\" }\n\
+         info = ['keyspace_hit_ratio >= 0.8', 'used_memory_ratio < 0.5']\n",
+    );
+    let (out, report) = run_command(&w, "preflight", &server.url, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let r = result(&report, "redis.cache.info");
+    assert_eq!(
+        message(r),
+        "keyspace_hit_ratio is 0.75 (keyspace_hits 3, keyspace_misses 1) (expected >= 0.8)",
+        "{r:#}"
+    );
+    assert_eq!(result(&report, "redis.cache.keys")["status"], "fail");
+    assert_eq!(
+        info_number(&mut conn, "keyspace_misses"),
+        2,
+        "the check's GET came after"
+    );
+    assert_eq!(
+        r["details"]["held"][0].as_str().unwrap().split(' ').next(),
+        Some("used_memory_ratio")
+    );
+
+    // A tiny memory use of 64 MiB is under half; maxmemory 0 (no limit) has no ratio.
+    info_config(
+        &w,
+        "preflight",
+        &["used_memory_ratio < 0.5", "used_memory_ratio > 0.5"],
+    );
+    let (_, report) = run_command(&w, "preflight", &server.url, &[]);
+    let r = result(&report, "redis.cache.info");
+    assert_eq!(r["status"], "fail", "{r:#}");
+    assert!(
+        message(r).starts_with("used_memory_ratio is 0.")
+            && message(r).contains(", maxmemory 64.0 MiB) (expected > 0.5)"),
+        "{r:#}"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut conn)
+        .expect("CONFIG SET");
+    let (out, report) = run_command(&w, "preflight", &server.url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let r = result(&report, "redis.cache.info");
+    assert_eq!(r["status"], "warn", "{r:#}");
+    assert!(
+        message(r).contains("used_memory_ratio: maxmemory is 0 (no limit), so there is no ratio"),
+        "{r:#}"
     );
 }

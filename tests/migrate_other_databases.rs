@@ -826,3 +826,68 @@ fn mariadb_a_data_only_migration_is_all_or_nothing() {
         "the two inserts before the failure were rolled back"
     );
 }
+
+/// Prisma's history on MariaDB (its MySQL DDL): finished rows adopted by folder name, an
+/// unfinished one refused until Prisma's `migrate resolve` marks it.
+#[test]
+fn mariadb_adopts_prisma_history_only_when_every_migration_finished() {
+    let (w, db) = (Workdir::new(), TestDb::mysql());
+    w.write(
+        "prisma/migrations/migration_lock.toml",
+        "provider = \"mysql\"\n",
+    );
+    w.write(
+        "prisma/migrations/20240101120000_init/migration.sql",
+        "-- CreateTable\nCREATE TABLE `User` (`id` INTEGER NOT NULL AUTO_INCREMENT, PRIMARY KEY (`id`));\n",
+    );
+    w.write(
+        "prisma/migrations/20240102093000_add_posts/migration.sql",
+        "-- CreateTable\nCREATE TABLE `Post` (`id` INTEGER NOT NULL AUTO_INCREMENT, PRIMARY KEY (`id`));\n",
+    );
+    db.execute("CREATE TABLE `User` (`id` INTEGER NOT NULL AUTO_INCREMENT, PRIMARY KEY (`id`))");
+    db.execute(
+        "CREATE TABLE `_prisma_migrations` (
+    `id`                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    `checksum`              VARCHAR(64) NOT NULL,
+    `finished_at`           DATETIME(3),
+    `migration_name`        VARCHAR(255) NOT NULL,
+    `logs`                  TEXT,
+    `rolled_back_at`        DATETIME(3),
+    `started_at`            DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    `applied_steps_count`   INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    );
+    db.execute(
+        "INSERT INTO `_prisma_migrations` (id, checksum, finished_at, migration_name, applied_steps_count) VALUES \
+         ('1', REPEAT('a', 64), NOW(3), '20240101120000_init', 1), \
+         ('2', REPEAT('b', 64), NULL, '20240102093000_add_posts', 0)",
+    );
+
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert!(
+        message(&report, "migrate.adopt")
+            .contains("records 20240102093000_add_posts as started but not finished"),
+        "{report:#}"
+    );
+    // Sorted here: the server's collation orders names without regard to case.
+    let sorted = |mut names: Vec<String>| {
+        names.sort();
+        names
+    };
+    assert_eq!(
+        sorted(my_tables(&db)),
+        ["User", "_prisma_migrations"],
+        "nothing ran"
+    );
+
+    db.execute("UPDATE `_prisma_migrations` SET rolled_back_at = NOW(3) WHERE id = '2'");
+    let (out, report) = run(&w, &db.url, &[]);
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert_eq!(status(&report, "migrate.adopt"), "pass", "{report:#}");
+    assert_eq!(status(&report, "migration.20240102093000"), "pass");
+    assert_eq!(
+        sorted(my_tables(&db)),
+        ["Post", "User", "_prisma_migrations", "shipgate_migrations"]
+    );
+}

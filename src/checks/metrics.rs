@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use prometheus_parse::{Sample, Scrape, Value};
 
+use super::compare::{self, format_number, parse_number};
 use super::http::HttpProbe;
 use super::{Context, Finding};
 use crate::secret::mask_url;
@@ -15,7 +16,7 @@ use crate::units::format_duration;
 enum Op {
     Exists,
     Absent,
-    Compare(&'static str, f64),
+    Compare(compare::Op, f64),
 }
 
 /// `lp_health{component="database"} == 1`: a metric name, the labels a series must carry (others
@@ -27,8 +28,6 @@ pub struct MetricAssertion {
     labels: Labels,
     op: Op,
 }
-
-const OPS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];
 
 /// Why an assertion written in config or a flag was refused.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +43,8 @@ impl fmt::Display for ParseError {
             ParseError::Usage(text) => write!(
                 f,
                 "`{text}` is not a metric assertion: write e.g. `lp_health{{component=\"database\"}} == 1`, \
-                 `up exists`, `errors_total absent` (ops: == != < <= > >= exists absent)"
+                 `up exists`, `errors_total absent` (ops: {} exists absent)",
+                compare::Op::LIST
             ),
             ParseError::Labels { text, cause } => write!(f, "`{text}`: {cause}"),
             ParseError::NotNumber { text, number } => {
@@ -96,7 +96,7 @@ pub enum Unmet {
     Value {
         series: String,
         got: f64,
-        op: &'static str,
+        op: compare::Op,
         want: f64,
     },
 }
@@ -182,11 +182,8 @@ impl MetricAssertion {
             "exists" => Op::Exists,
             "absent" => Op::Absent,
             _ => {
-                let op = OPS
-                    .iter()
-                    .find(|op| rest.starts_with(*op))
-                    .ok_or_else(usage)?;
-                let number = rest[op.len()..].trim();
+                let (op, number) = compare::Op::split(rest).ok_or_else(usage)?;
+                let number = number.trim();
                 let value = parse_number(number).ok_or_else(|| ParseError::NotNumber {
                     text: text.to_string(),
                     number: number.to_string(),
@@ -244,11 +241,11 @@ impl MetricAssertion {
                             found: shown(sample),
                         });
                     };
-                    if !compare(got, op, *want) {
+                    if !op.holds(got, *want) {
                         return Err(Unmet::Value {
                             series: series(sample),
                             got,
-                            op,
+                            op: *op,
                             want: *want,
                         });
                     }
@@ -312,39 +309,10 @@ fn parse_labels(mut text: &str) -> Result<(Labels, &str), LabelError> {
     }
 }
 
-fn parse_number(text: &str) -> Option<f64> {
-    match text.to_ascii_lowercase().as_str() {
-        "+inf" | "inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        "nan" => None,
-        t => t.parse().ok(),
-    }
-}
-
 fn number(value: &Value) -> Option<f64> {
     match value {
         Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
         Value::Histogram(_) | Value::Summary(_) => None,
-    }
-}
-
-fn compare(got: f64, op: &str, want: f64) -> bool {
-    match op {
-        "==" => got == want,
-        "!=" => got != want,
-        "<" => got < want,
-        "<=" => got <= want,
-        ">" => got > want,
-        ">=" => got >= want,
-        _ => false,
-    }
-}
-
-fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        v.to_string()
     }
 }
 
@@ -505,7 +473,7 @@ up 1
             a.labels,
             [("a".into(), "1".into()), ("b".into(), "q\"uote".into())]
         );
-        assert_eq!(a.op, Op::Compare("!=", 2.5));
+        assert_eq!(a.op, Op::Compare(compare::Op::Ne, 2.5));
         assert!(MetricAssertion::parse("lp_health is 1").is_err());
         assert!(MetricAssertion::parse(r#"x{a=1} == 1"#).is_err());
         assert!(MetricAssertion::parse(r#"x{a="1" == 1"#).is_err());

@@ -6,6 +6,7 @@
 //! prerequisite of the others: when it fails, they are reported as skipped with the reason.
 
 pub mod command;
+pub mod compare;
 pub mod database;
 pub mod env;
 pub mod expect;
@@ -14,6 +15,7 @@ pub mod log;
 pub mod metrics;
 pub mod path;
 pub mod redis;
+pub mod redis_info;
 pub mod retry;
 pub mod sql;
 pub mod sql_write;

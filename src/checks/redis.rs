@@ -1,10 +1,11 @@
 //! Redis through the `redis` crate: PING answers PONG fast enough, and the server's version,
-//! eviction policy and persistence are what the deployment expects.
+//! eviction policy, persistence, keys and INFO numbers are what the deployment expects.
 
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 
+use super::redis_info::{Info, InfoAssertion, Outcome};
 use super::{Finding, skipped_after};
 use crate::config::checks::Persistence;
 use crate::report::Status;
@@ -18,6 +19,7 @@ pub enum RedisAspect {
     MaxmemoryPolicy,
     Persistence,
     Keys,
+    Info,
 }
 
 impl super::AspectKind for RedisAspect {
@@ -28,6 +30,7 @@ impl super::AspectKind for RedisAspect {
             RedisAspect::MaxmemoryPolicy => ".maxmemory-policy",
             RedisAspect::Persistence => ".persistence",
             RedisAspect::Keys => ".keys",
+            RedisAspect::Info => ".info",
         }
     }
 
@@ -38,6 +41,7 @@ impl super::AspectKind for RedisAspect {
             RedisAspect::MaxmemoryPolicy => "maxmemory-policy",
             RedisAspect::Persistence => "persistence",
             RedisAspect::Keys => "keys",
+            RedisAspect::Info => "INFO",
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct RedisProbe {
     /// CA certificate (PEM) trusted for `rediss://` instead of the system's roots.
     pub ca_file: Option<std::path::PathBuf>,
     pub keys: KeyRules,
+    /// `info = [...]`: assertions on the numbers of `INFO`.
+    pub info: Vec<InfoAssertion>,
     pub aspects: Vec<RedisAspect>,
 }
 
@@ -117,6 +123,7 @@ impl RedisProbe {
                 RedisAspect::MaxmemoryPolicy => self.check_policy(&mut conn).await,
                 RedisAspect::Persistence => self.check_persistence(&mut conn).await,
                 RedisAspect::Keys => self.check_keys(&mut conn).await,
+                RedisAspect::Info => self.check_info(&mut conn).await,
             };
             findings.push(if finding.duration.is_some() {
                 finding
@@ -273,6 +280,46 @@ impl RedisProbe {
         } else {
             Finding::fail(failures.join("; ")).detail("failures", failures)
         }
+    }
+
+    /// One `INFO` (its default sections: server, clients, memory, stats, keyspace, …), every
+    /// assertion against it; one row listing what does not hold, as the metrics check does.
+    async fn check_info(&self, conn: &mut MultiplexedConnection) -> Finding {
+        // The connection's response timeout (the check's `timeout`) bounds the reply.
+        let text = match redis::cmd("INFO").query_async::<String>(conn).await {
+            Ok(text) => text,
+            Err(e) => return Finding::fail(format!("INFO failed: {e}")),
+        };
+        let info = Info::parse(&text);
+        let (mut held, mut unmet, mut undecided) = (Vec::new(), Vec::new(), Vec::new());
+        for assertion in &self.info {
+            match assertion.check(&info) {
+                Outcome::Holds(shown) => held.push(shown),
+                Outcome::Unmet(why) => unmet.push(why),
+                Outcome::Undecided(why) => undecided.push(why),
+            }
+        }
+        let total = self.info.len();
+        let finding = if !unmet.is_empty() {
+            let mut all = unmet.clone();
+            all.extend(undecided.iter().cloned());
+            Finding::fail(all.join("; ")).detail("failures", unmet)
+        } else if !undecided.is_empty() {
+            Finding::warn(undecided.join("; "))
+        } else {
+            Finding::pass(format!(
+                "{} hold: {}",
+                crate::units::plural(total, "INFO assertion", "INFO assertions"),
+                held.join(", ")
+            ))
+        };
+        finding
+            .detail("undecided", undecided)
+            .detail("held", held)
+            .detail(
+                "assertions",
+                self.info.iter().map(|a| a.text.clone()).collect::<Vec<_>>(),
+            )
     }
 
     async fn check_policy(&self, conn: &mut MultiplexedConnection) -> Finding {

@@ -2,7 +2,7 @@
 //! and config, the refusals both make, and the rows both report (backup, a failed script, the
 //! deadline). Engines stay in `crate::migrate`; this file only turns their answers into rows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -21,6 +21,8 @@ use crate::units::{format_duration, plural};
 
 const DEFAULT_TABLE: &str = "shipgate_migrations";
 const DEFAULT_DIR: &str = "migrations";
+/// Where Prisma keeps its migrations, from the project's root.
+const PRISMA_DIR: &str = "prisma/migrations";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// A dump of a large database takes a while; it still has a deadline.
@@ -68,6 +70,16 @@ pub(super) struct MigrationTarget {
     pub deadline: Option<Duration>,
 }
 
+/// `migrations`, or Prisma's `prisma/migrations` in a project that has that and no `migrations`.
+fn default_dir() -> PathBuf {
+    let prisma = Path::new(PRISMA_DIR);
+    if !Path::new(DEFAULT_DIR).exists() && prisma.is_dir() {
+        prisma.to_path_buf()
+    } else {
+        PathBuf::from(DEFAULT_DIR)
+    }
+}
+
 pub(super) fn resolve_target(
     global: &GlobalArgs,
     args: &MigrationsArgs,
@@ -100,7 +112,7 @@ pub(super) fn resolve_target(
     let dir = match (&args.dir, config.and_then(|c| c.dir.as_ref())) {
         (Some(d), _) => d.clone(),
         (None, Some(text)) => PathBuf::from(resolver.string(text)?),
-        (None, None) => PathBuf::from(DEFAULT_DIR),
+        (None, None) => default_dir(),
     };
     let layout = args
         .layout

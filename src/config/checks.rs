@@ -192,6 +192,12 @@ pub struct RedisConfig {
     /// Keys whose (string) value must equal the given one.
     #[serde(default)]
     pub key_equals: IndexMap<String, Text>,
+    /// Assertions on the server's `INFO`, each `<field> <op> <value>`: any numeric field
+    /// (`connected_clients < 500`, `used_memory < 2GiB`, `evicted_keys == 0`) or a derived ratio
+    /// (`keyspace_hit_ratio >= 0.8`, `used_memory_ratio < 0.9`); ops `==` `!=` `<` `<=` `>` `>=`,
+    /// values numbers or sizes.
+    #[serde(default)]
+    pub info: Vec<Text>,
     /// Checks (by name or id) that must pass before this one starts.
     #[serde(default)]
     pub needs: Vec<Text>,

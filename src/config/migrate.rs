@@ -13,9 +13,10 @@ pub struct MigrateConfig {
     /// The database, when neither `--database-url` nor `DATABASE_URL` gives one (default: the
     /// first `[[preflight.database]]`).
     pub database_url: Option<Text>,
-    /// The migrations directory (default `migrations`).
+    /// The migrations directory (default `migrations`, else `prisma/migrations` when only that
+    /// exists).
     pub dir: Option<Text>,
-    /// Force a layout: `sqlx`, `up-down` (golang-migrate), `diesel`, `dbmate`, `flyway`.
+    /// Force a layout: `sqlx`, `up-down` (golang-migrate), `diesel`, `dbmate`, `flyway`, `prisma`.
     pub layout: Option<String>,
     /// The history table (default `shipgate_migrations`); `schema.table` allowed.
     pub table: Option<String>,

@@ -1,6 +1,6 @@
 //! Switching from another tool without re-running anything: read the history table sqlx,
-//! golang-migrate, dbmate, diesel or Flyway left, and say which migration files it covers; or
-//! `--baseline`. What a first run records instead of running.
+//! golang-migrate, dbmate, diesel, Flyway or Prisma left, and say which migration files it
+//! covers; or `--baseline`. What a first run records instead of running.
 
 use sqlx::{AnyConnection, Executor};
 
@@ -19,6 +19,9 @@ pub enum Error {
     Dirty(String),
     /// `schema_migrations` holds a version that is not a number.
     Unreadable(String),
+    /// Prisma's `_prisma_migrations` holds migrations started but neither finished nor rolled
+    /// back (a failed `prisma migrate deploy`): they may have run part-way. Their names.
+    Unfinished(Vec<String>),
 }
 
 impl From<db::Error> for Error {
@@ -40,6 +43,17 @@ impl std::fmt::Display for Error {
                  Repair it by hand, then record what is applied with --baseline VERSION"
             ),
             Error::Unreadable(version) => write!(f, "schema_migrations holds version `{version}`"),
+            Error::Unfinished(names) => {
+                let first = &names[0];
+                write!(
+                    f,
+                    "_prisma_migrations records {} as started but not finished (a failed Prisma \
+                     migration; it may have run part-way), so shipgate cannot tell what is applied. \
+                     Repair the schema by hand, then mark it with `prisma migrate resolve --applied {first}` \
+                     (or `--rolled-back {first}`) and run again; or record what is applied with --baseline VERSION",
+                    names.join(", ")
+                )
+            }
         }
     }
 }
@@ -216,7 +230,7 @@ pub async fn read(
     source: &Source,
 ) -> Result<Option<Adoption>, Error> {
     let v = text(backend, "version");
-    let candidates: [(&str, String); 4] = [
+    let candidates: [(&str, String); 5] = [
         (
             "_sqlx_migrations",
             format!("SELECT {v} FROM _sqlx_migrations WHERE success"),
@@ -230,10 +244,14 @@ pub async fn read(
             "flyway_schema_history",
             format!("SELECT {v} FROM flyway_schema_history WHERE success AND version IS NOT NULL"),
         ),
+        ("_prisma_migrations", String::new()),
     ];
     for (table, sql) in candidates {
         if !table_exists(conn, backend, table).await? {
             continue;
+        }
+        if table == "_prisma_migrations" {
+            return prisma_migrations(conn, backend, source).await.map(Some);
         }
         let versions = if table == "schema_migrations" {
             schema_migrations(conn, backend, source).await?
@@ -297,6 +315,68 @@ async fn schema_migrations(
     }
 }
 
+/// Prisma keeps a row per attempt: `migration_name` is the folder (`20240101120000_init`),
+/// applied when `finished_at` is set and `rolled_back_at` is not. A row with neither is a
+/// failed migration that may have run part-way: Prisma itself refuses to deploy past it
+/// (P3009), and so does adoption ([`Error::Unfinished`]): taking it as applied could skip what
+/// is missing, taking it as pending would run it again over what it did.
+async fn prisma_migrations(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    source: &Source,
+) -> Result<Adoption, Error> {
+    let name = text(backend, "migration_name");
+    let names = |condition: &str| {
+        format!(
+            "SELECT {name} FROM _prisma_migrations WHERE {condition} AND rolled_back_at IS NULL \
+             ORDER BY started_at, migration_name"
+        )
+    };
+    let unfinished: Vec<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(names("finished_at IS NULL")))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db::Error::statement("cannot read _prisma_migrations", &e))?;
+    if !unfinished.is_empty() {
+        return Err(Error::Unfinished(unfinished));
+    }
+    let finished: Vec<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(names("finished_at IS NOT NULL")))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| db::Error::statement("cannot read _prisma_migrations", &e))?;
+    let (mut covered, mut unknown) = (Vec::new(), Vec::new());
+    for name in finished {
+        match prisma_matching(source, &name) {
+            Some(v) if !covered.contains(&v) => covered.push(v),
+            Some(_) => {}
+            None => unknown.push(name),
+        }
+    }
+    Ok(Adoption {
+        table: "_prisma_migrations".to_string(),
+        versions: covered,
+        unknown,
+    })
+}
+
+/// The file version a Prisma `migration_name` names: the migration in the folder of that name,
+/// else the one with its version (the name up to the first `_`).
+fn prisma_matching(source: &Source, name: &str) -> Option<String> {
+    let name = name.trim();
+    source
+        .migrations
+        .iter()
+        .find(|m| {
+            m.up.path
+                .parent()
+                .and_then(|dir| dir.file_name())
+                .is_some_and(|folder| folder == name)
+        })
+        .map(|m| m.version.clone())
+        .or_else(|| matching(source, name.split_once('_').map_or(name, |(v, _)| v)))
+}
+
 fn order(version: &str) -> Option<Vec<u64>> {
     version
         .trim()
@@ -317,4 +397,43 @@ fn matching(source: &Source, version: &str) -> Option<String> {
         .iter()
         .find(|m| m.order == wanted)
         .map(|m| m.version.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prisma_migration_name_is_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["20240101120000_init", "20240102093000_add_email"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("migration.sql"), "SELECT 1;").unwrap();
+        }
+        let source = super::super::source::load(dir.path(), None).unwrap();
+        assert_eq!(
+            prisma_matching(&source, "20240102093000_add_email").as_deref(),
+            Some("20240102093000")
+        );
+        // A renamed folder still matches by its version; another version does not.
+        assert_eq!(
+            prisma_matching(&source, "20240101120000_first").as_deref(),
+            Some("20240101120000")
+        );
+        assert_eq!(prisma_matching(&source, "20231231000000_old"), None);
+    }
+
+    #[test]
+    fn an_unfinished_prisma_migration_is_named_with_what_to_do() {
+        let e = Error::Unfinished(vec!["20240102093000_add_email".into()]).to_string();
+        assert!(
+            e.contains("records 20240102093000_add_email as started but not finished"),
+            "{e}"
+        );
+        assert!(
+            e.contains("prisma migrate resolve --applied 20240102093000_add_email"),
+            "{e}"
+        );
+        assert!(e.contains("--baseline"), "{e}");
+    }
 }

@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Executor};
 
 use super::apply::{Failure, run_statement, runs_in_transaction, statements, stuck_failure};
 use super::history::{History, Row, Status};
-use super::source::{Migration, Source};
+use super::source::{Layout, Migration, Source};
 use crate::db::{self, Backend};
 use crate::migrate::session::Dialect as _;
 
@@ -201,8 +201,8 @@ pub enum Refusal {
     Reverting { version: String, done: i64 },
     /// Its file changed after it was applied.
     Changed { path: String, version: String },
-    /// It has no down script (`title` names the migration).
-    NoDown { title: String },
+    /// It has no down script (`title` names the migration); a Prisma migration never has one.
+    NoDown { title: String, layout: Layout },
 }
 
 impl std::fmt::Display for Refusal {
@@ -224,7 +224,17 @@ impl std::fmt::Display for Refusal {
                 f,
                 "{path} changed after it was applied: its down script may not undo what ran; restore the file, or accept the change with `migrate --accept-checksum {version} --reason …`"
             ),
-            Refusal::NoDown { title } => write!(
+            Refusal::NoDown {
+                title,
+                layout: Layout::Prisma,
+            } => write!(
+                f,
+                "{title} is a Prisma migration, and Prisma writes no down script: shipgate cannot undo it. \
+                 Revert it the way Prisma's docs do: restore schema.prisma, write a new migration that \
+                 reverses it (`prisma migrate dev --create-only`) and apply it with `shipgate migrate`; \
+                 or roll back to a later version"
+            ),
+            Refusal::NoDown { title, .. } => write!(
                 f,
                 "{title} has no down script; write one, or roll back to a later version"
             ),
@@ -257,6 +267,7 @@ pub fn refusal(step: &Step, source: &Source, resume: bool) -> Option<Refusal> {
     } else if m.down.is_none() {
         Some(Refusal::NoDown {
             title: super::plan::title(m),
+            layout: source.layout,
         })
     } else {
         None
@@ -389,9 +400,23 @@ mod tests {
         );
         let sum2 = source.migrations[1].checksum.clone();
         let no_down = step(Some(1), row("002", Status::Applied, &sum2));
-        assert!(matches!(
-            refusal(&no_down, &source, false),
-            Some(Refusal::NoDown { .. })
-        ));
+        let refused = refusal(&no_down, &source, false).expect("no down script");
+        assert!(matches!(refused, Refusal::NoDown { .. }));
+        assert!(
+            refused
+                .to_string()
+                .contains("has no down script; write one")
+        );
+        let prisma = Source {
+            layout: Layout::Prisma,
+            ..source
+        };
+        let refused = refusal(&no_down, &prisma, false).expect("no down script");
+        assert!(
+            refused
+                .to_string()
+                .contains("is a Prisma migration, and Prisma writes no down script"),
+            "{refused}"
+        );
     }
 }

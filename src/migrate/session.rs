@@ -429,7 +429,10 @@ mod tests {
     use crate::migrate::history::{self, Row};
     use crate::migrate::source;
 
+    /// How long a test waits for a lock another session holds: short, it is meant to fail.
     const NO_WAIT: Duration = Duration::from_millis(300);
+    /// Opening the file and SQLite's own busy waits: generous, a loaded machine is slow.
+    const CONNECT: Duration = Duration::from_secs(10);
 
     struct Db {
         dir: tempfile::TempDir,
@@ -458,10 +461,10 @@ mod tests {
         }
 
         async fn session(&self) -> Session {
-            let mut s = Session::connect(&self.url, "db.sqlite", Backend::Sqlite, NO_WAIT)
+            let mut s = Session::connect(&self.url, "db.sqlite", Backend::Sqlite, CONNECT)
                 .await
                 .expect("connect");
-            s.limit(NO_WAIT, None).await.expect("limits");
+            s.limit(CONNECT, None).await.expect("limits");
             s
         }
 

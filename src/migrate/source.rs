@@ -1,4 +1,4 @@
-//! Migration files on disk: the five layouts teams already have, detected by themselves.
+//! Migration files on disk: the six layouts teams already have, detected by themselves.
 //!
 //! | layout | files |
 //! |---|---|
@@ -7,6 +7,7 @@
 //! | diesel | `<version>_<name>/up.sql` + `down.sql` (+ `metadata.toml`) |
 //! | dbmate | `<version>_<desc>.sql` with `-- migrate:up` and `-- migrate:down` sections |
 //! | Flyway | `V<version>__<desc>.sql`, undo `U<version>__<desc>.sql` |
+//! | Prisma | `<timestamp>_<name>/migration.sql` (up only; `migration_lock.toml` beside them) |
 //!
 //! A version is the file name up to the first `_` (`001-lp-base`, `20240101120000`); migrations
 //! are ordered by its leading number (Flyway: its dotted numbers) and keep the full id.
@@ -26,15 +27,17 @@ pub enum Layout {
     Diesel,
     Dbmate,
     Flyway,
+    Prisma,
 }
 
 impl Layout {
-    pub const ALL: [Layout; 5] = [
+    pub const ALL: [Layout; 6] = [
         Layout::Sqlx,
         Layout::UpDown,
         Layout::Diesel,
         Layout::Dbmate,
         Layout::Flyway,
+        Layout::Prisma,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Layout {
             Layout::Diesel => "diesel",
             Layout::Dbmate => "dbmate",
             Layout::Flyway => "flyway",
+            Layout::Prisma => "prisma",
         }
     }
 
@@ -66,7 +70,7 @@ impl fmt::Display for UnknownLayout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown layout `{}`; use sqlx, up-down (golang-migrate), diesel, dbmate or flyway",
+            "unknown layout `{}`; use sqlx, up-down (golang-migrate), diesel, dbmate, flyway or prisma",
             self.0
         )
     }
@@ -189,7 +193,10 @@ fn parallel_map<T: Send, R: Send>(
     })
 }
 
-/// One file (or diesel directory) as classified before pairing.
+/// Prisma's marker at the top of its migrations directory (which database provider they are for).
+pub const PRISMA_LOCK: &str = "migration_lock.toml";
+
+/// One file (or diesel or Prisma directory) as classified before pairing.
 struct Entry {
     layout: Layout,
     version: String,
@@ -205,7 +212,7 @@ struct Entry {
 enum EntryKind {
     Up,
     Down,
-    /// A file holding both directions (dbmate) or a diesel directory.
+    /// A file holding both directions (dbmate), a diesel or a Prisma directory.
     Both,
 }
 
@@ -280,10 +287,14 @@ fn leading_number(version: &str) -> Option<Vec<u64>> {
 fn classify(path: &Path, is_dir: bool) -> Result<Option<Entry>, InputError> {
     let name = file_name(path);
     if is_dir {
-        // diesel: a directory with up.sql
-        if !path.join("up.sql").is_file() {
+        // diesel: a directory with up.sql; Prisma: one with migration.sql (and no down script).
+        let layout = if path.join("up.sql").is_file() {
+            Layout::Diesel
+        } else if path.join("migration.sql").is_file() {
+            Layout::Prisma
+        } else {
             return Ok(None);
-        }
+        };
         let (raw_version, desc) = split_stem(&name);
         // diesel stores `2015-12-19-180527` as `20151219180527`.
         let version = raw_version.replace('-', "");
@@ -294,7 +305,7 @@ fn classify(path: &Path, is_dir: bool) -> Result<Option<Entry>, InputError> {
             )
         })?;
         return Ok(Some(Entry {
-            layout: Layout::Diesel,
+            layout,
             version,
             order,
             name: desc,
@@ -397,8 +408,7 @@ fn decide_layout(
         return Ok(forced);
     }
     match found.as_slice() {
-        [] => Err(InputError::new(format!("no migrations in {}", dir.display()))
-            .help("migration files are named like 001_create_users.sql (see the README for the layouts)")),
+        [] => Err(no_migrations(dir)),
         [(layout, _)] => Ok(*layout),
         [(a, pa), (b, pb), ..] => Err(InputError::new(format!(
             "the migrations directory mixes layouts: {} is {a}, {} is {b}",
@@ -406,6 +416,26 @@ fn decide_layout(
             pb.display()
         ))
         .help("keep one layout per directory, or pass --layout to say which one is meant")),
+    }
+}
+
+/// An empty or foreign directory; a Prisma project's folders get a pointed hint.
+fn no_migrations(dir: &Path) -> InputError {
+    let error = InputError::new(format!("no migrations in {}", dir.display()));
+    if dir.join(PRISMA_LOCK).is_file() {
+        error.help(format!(
+            "{} holds Prisma's {PRISMA_LOCK} but no <timestamp>_<name>/migration.sql folder",
+            dir.display()
+        ))
+    } else if dir.join("migrations").join(PRISMA_LOCK).is_file() {
+        error.help(format!(
+            "this is a Prisma project: its migrations are in {}",
+            dir.join("migrations").display()
+        ))
+    } else {
+        error.help(
+            "migration files are named like 001_create_users.sql (see the README for the layouts)",
+        )
     }
 }
 
@@ -629,6 +659,8 @@ fn pair(entries: Vec<Entry>, layout: Layout) -> Result<Vec<Migration>, InputErro
         let (up_script, down_script) = match layout {
             Layout::Dbmate => dbmate_scripts(&up.path)?,
             Layout::Diesel => diesel_scripts(&up.path)?,
+            // Prisma writes no down script: rollback refuses these (see revert.rs).
+            Layout::Prisma => (whole_file(&up.path.join("migration.sql"), false)?, None),
             Layout::Flyway => (
                 whole_file(&up.path, flyway_no_transaction(&up.path))?,
                 down_entry
@@ -773,6 +805,75 @@ mod tests {
         assert_eq!(versions(&s), ["20151219180527", "20160101000000"]);
         assert!(s.migrations[1].up.no_transaction);
         assert!(s.migrations[1].down.is_none());
+    }
+
+    #[test]
+    fn prisma_folders_with_migration_sql() {
+        let d = dir_with(&[
+            ("migration_lock.toml", "provider = \"postgresql\"\n"),
+            (
+                "20240102093000_add_email/migration.sql",
+                "-- AlterTable\nALTER TABLE \"User\" ADD COLUMN \"email\" TEXT;\n",
+            ),
+            (
+                "20240101120000_init/migration.sql",
+                "-- CreateTable\nCREATE TABLE \"User\" (\"id\" SERIAL NOT NULL);\n",
+            ),
+            // The seed's hand-made name: a shorter timestamp.
+            (
+                "20260112_add_performance_indexes/migration.sql",
+                "SELECT 1;\n",
+            ),
+        ]);
+        let s = load(d.path(), None).unwrap();
+        assert_eq!(s.layout, Layout::Prisma);
+        assert_eq!(
+            versions(&s),
+            ["20260112", "20240101120000", "20240102093000"],
+            "ordered by the number: the 8-digit one is the smallest"
+        );
+        let init = &s.migrations[1];
+        assert_eq!(init.name, "init");
+        assert!(init.down.is_none(), "Prisma has no down scripts");
+        assert!(init.up.path.ends_with("20240101120000_init/migration.sql"));
+        assert!(init.up.sql().contains("CREATE TABLE"));
+        assert_eq!(Layout::parse("prisma"), Ok(Layout::Prisma));
+
+        // Forced, and refused for another layout's files.
+        assert_eq!(
+            load(d.path(), Some(Layout::Prisma)).unwrap().layout,
+            Layout::Prisma
+        );
+        let e = load(d.path(), Some(Layout::Diesel))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is a prisma migration, but --layout is diesel"),
+            "{e}"
+        );
+
+        // A diesel folder beside a Prisma one is a mix.
+        let mix = dir_with(&[
+            ("1_a/migration.sql", "SELECT 1;"),
+            ("2_b/up.sql", "SELECT 2;"),
+        ]);
+        let e = load(mix.path(), None).unwrap_err().to_string();
+        assert!(e.contains("mixes layouts"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_prisma_directory_says_where_the_migrations_are() {
+        let project = dir_with(&[("migrations/migration_lock.toml", "provider = \"mysql\"\n")]);
+        let e = format!("{:?}", load(project.path(), None).unwrap_err());
+        assert!(e.contains("this is a Prisma project"), "{e}");
+        let e = format!(
+            "{:?}",
+            load(&project.path().join("migrations"), None).unwrap_err()
+        );
+        assert!(
+            e.contains("no <timestamp>_<name>/migration.sql folder"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl Planner<'_> {
                 keys_present: Vec::new(),
                 keys_absent: Vec::new(),
                 key_equals: indexmap::IndexMap::new(),
+                info: Vec::new(),
                 needs: Vec::new(),
             };
             self.redis(&Located::unplaced(redis))

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Planner;
 use crate::checks::redis::{KeyRules, RedisAspect, RedisProbe};
+use crate::checks::redis_info::{InfoAssertion, ParseError as InfoParseError};
 use crate::checks::{Aspect, Probe, Unit};
 use crate::config::checks::RedisConfig;
 use crate::config::{Located, Resolver, Text};
@@ -86,6 +87,21 @@ impl Planner<'_> {
                 )
                 .help("keep it in the one that says what the deployment must leave"));
         }
+        let mut info = Vec::with_capacity(redis.info.len());
+        for text in &redis.info {
+            let value = self.resolver.string(text)?;
+            info.push(InfoAssertion::parse(&value).map_err(|e| {
+                let help = match e {
+                    InfoParseError::Usage(_) => "fields are INFO's numeric `name:value` lines plus keyspace_hit_ratio and used_memory_ratio (see the README)",
+                    InfoParseError::NotValue { .. } => "a size takes a unit: `2GiB`, `512MiB`, `500MB`",
+                };
+                self.resolver.error(&text.span, e).help(help)
+            })?);
+        }
+        // INFO before the keys: its hit ratio must not count this check's own EXISTS and GETs.
+        if !info.is_empty() {
+            plan.push(RedisAspect::Info);
+        }
         if !keys.present.is_empty() || !keys.absent.is_empty() || !keys.equals.is_empty() {
             plan.push(RedisAspect::Keys);
         }
@@ -128,6 +144,7 @@ impl Planner<'_> {
                 persistence: redis.persistence,
                 ca_file,
                 keys,
+                info,
                 aspects: plan,
             }),
         });
