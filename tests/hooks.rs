@@ -351,7 +351,7 @@ fn hook_config_mistakes_are_refused_with_their_line() {
         (
             "[[migrate.hooks]]\nname = \"two\"\ncommand = \"true\"\nsql = \"SELECT 1\"\n",
             &["migrate", "--database-url", "sqlite://db.sqlite"][..],
-            "hook `two` needs exactly one of `http`, `command` or `sql`",
+            "hook `two` needs exactly one of `http`, `command`, `sql` or `redis`",
         ),
         (
             "[[migrate.hooks]]\nname = \"w\"\nwhen = \"during\"\ncommand = \"true\"\n",
@@ -367,4 +367,62 @@ fn hook_config_mistakes_are_refused_with_their_line() {
         assert!(err.contains(expected), "{config}: {err}");
         assert!(err.contains("shipgate.toml:"), "{config}: {err}");
     }
+}
+
+#[test]
+fn redis_hooks_send_their_command_in_order() {
+    let w = Workdir::new();
+    let key = format!("shipgate_test:hook:{}", std::process::id());
+    w.write(
+        "shipgate.toml",
+        &format!(
+            r#"
+[[rollback.hooks]]
+name = "flag-on"
+when = "before"
+redis = "SET {key} on EX 60"
+url = "${{REDIS_URL}}"
+
+[[rollback.hooks]]
+name = "flag-off"
+redis = "APPEND {key} -off"
+url = "${{REDIS_URL}}"
+"#
+        ),
+    );
+    let out = w
+        .cmd()
+        .args(["rollback", "--app-only", "--format", "json"])
+        .env("REDIS_URL", common::redis_url())
+        .output()
+        .expect("run shipgate");
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let report = json_report(&out);
+    let on = result(&report, "hook.flag-on");
+    assert_eq!(on["status"], "pass", "{on}");
+    assert!(on["message"].as_str().unwrap().ends_with(": OK"), "{on}");
+    let mut conn = redis::Client::open(common::redis_url())
+        .expect("redis URL")
+        .get_connection()
+        .expect("connect to redis");
+    let value: String = redis::cmd("GET").arg(&key).query(&mut conn).expect("GET");
+    assert_eq!(value, "on-off", "before, then after");
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut conn).expect("DEL");
+
+    // Without its url, or with one left empty, the hook is refused before anything runs.
+    w.write(
+        "shipgate.toml",
+        "[[rollback.hooks]]\nname = \"r\"\nredis = \"PING\"\nurl = \"${UNSET_REDIS_URL}\"\n",
+    );
+    let out = w
+        .cmd()
+        .args(["rollback", "--app-only"])
+        .output()
+        .expect("run shipgate");
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    assert!(
+        stderr(&out).contains("redis hook `r`: `url` is empty"),
+        "{}",
+        both(&out)
+    );
 }

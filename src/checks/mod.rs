@@ -180,6 +180,7 @@ pub enum Probe {
     Command(command::CommandProbe),
     Sql(sql::SqlProbe),
     SqlWrite(sql_write::SqlWriteProbe),
+    RedisCommand(redis::RedisCommandProbe),
     Metrics(metrics::MetricsProbe),
     Log(log::LogProbe),
 }
@@ -211,6 +212,9 @@ impl Probe {
                 expect::excerpt(&one_line(&p.query), 120),
                 p.shown_url
             )),
+            Probe::RedisCommand(p) => {
+                would(format!("send `{}` to {}", p.command.join(" "), p.shown_url))
+            }
             Probe::SqlWrite(p) => would(format!(
                 "run `{}` on {} and commit",
                 expect::excerpt(&one_line(&p.sql), 120),
@@ -231,6 +235,7 @@ impl Probe {
             Probe::Command(p) => vec![p.run().await],
             Probe::Sql(p) => vec![p.run(&ctx.sql).await],
             Probe::SqlWrite(p) => vec![p.run().await],
+            Probe::RedisCommand(p) => vec![p.run().await],
             Probe::Metrics(p) => vec![p.run(ctx).await],
             Probe::Log(p) => vec![p.run().await],
         }

@@ -135,38 +135,7 @@ impl RedisProbe {
     }
 
     async fn connect(&self) -> Result<MultiplexedConnection, ConnectError> {
-        let client = match &self.ca_file {
-            None => redis::Client::open(self.url.expose()),
-            Some(path) => {
-                let root_cert = crate::files::read_bounded(path, crate::files::PAYLOAD_LIMIT)
-                    .map_err(|cause| ConnectError::CaFile {
-                        path: path.clone(),
-                        cause,
-                    })?;
-                let certs = redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                };
-                redis::Client::build_with_tls(self.url.expose(), certs)
-            }
-        }
-        .map_err(ConnectError::Url)?;
-        // The crate's own defaults (1 s to connect, 500 ms per reply) would override the
-        // configured timeout and make a slow PING unmeasurable.
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        match tokio::time::timeout(
-            self.timeout,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) if e.is_timeout() => Err(ConnectError::Timeout(self.timeout)),
-            Ok(Err(e)) => Err(ConnectError::Connect(e)),
-            Err(_) => Err(ConnectError::Timeout(self.timeout)),
-        }
+        connect(&self.url, self.ca_file.as_deref(), self.timeout).await
     }
 
     /// The median of three PINGs.
@@ -413,6 +382,104 @@ async fn config_get(conn: &mut MultiplexedConnection, key: &str) -> redis::Redis
         .query_async(conn)
         .await?;
     Ok(pair.get(1).cloned().unwrap_or_default())
+}
+
+/// One connection to `url` (`rediss://` trusting `ca_file` when given), every wait within
+/// `timeout`.
+async fn connect(
+    url: &Secret,
+    ca_file: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Result<MultiplexedConnection, ConnectError> {
+    let client =
+        match &ca_file {
+            None => redis::Client::open(url.expose()),
+            Some(path) => {
+                let root_cert = crate::files::read_bounded(path, crate::files::PAYLOAD_LIMIT)
+                    .map_err(|cause| ConnectError::CaFile {
+                        path: path.to_path_buf(),
+                        cause,
+                    })?;
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url.expose(), certs)
+            }
+        }
+        .map_err(ConnectError::Url)?;
+    // The crate's own defaults (1 s to connect, 500 ms per reply) would override the
+    // configured timeout and make a slow PING unmeasurable.
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    match tokio::time::timeout(
+        timeout,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) if e.is_timeout() => Err(ConnectError::Timeout(timeout)),
+        Ok(Err(e)) => Err(ConnectError::Connect(e)),
+        Err(_) => Err(ConnectError::Timeout(timeout)),
+    }
+}
+
+/// A Redis command a hook sends (`SET maintenance on`, `DEL feature:lp_dashboard`); its reply
+/// is shown. Without a shell or a script: the words are the command's arguments.
+#[derive(Debug)]
+pub struct RedisCommandProbe {
+    pub url: Secret,
+    pub shown_url: String,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl RedisCommandProbe {
+    pub async fn run(&self) -> Finding {
+        let started = Instant::now();
+        let shown = self.command.join(" ");
+        let Some((name, args)) = self.command.split_first() else {
+            return Finding::fail("the Redis command is empty");
+        };
+        let mut conn = match connect(&self.url, self.ca_file.as_deref(), self.timeout).await {
+            Ok(c) => c,
+            Err(e) => return Finding::fail(format!("cannot connect to {}: {e}", self.shown_url)),
+        };
+        let mut cmd = redis::cmd(name);
+        for a in args {
+            cmd.arg(a);
+        }
+        let sent = tokio::time::timeout(self.timeout, cmd.query_async::<redis::Value>(&mut conn));
+        let finding = match sent.await {
+            Ok(Ok(reply)) => Finding::pass(format!(
+                "`{shown}` on {}: {}",
+                self.shown_url,
+                describe_reply(&reply)
+            )),
+            Ok(Err(e)) => Finding::fail(format!("`{shown}` failed on {}: {e}", self.shown_url)),
+            Err(_) => Finding::fail(format!(
+                "`{shown}` got no answer within {}",
+                format_duration(self.timeout)
+            )),
+        };
+        finding.took(started.elapsed())
+    }
+}
+
+/// A reply in a few words: `OK`, `1`, `"text"`, `3 items`, `nil`.
+fn describe_reply(reply: &redis::Value) -> String {
+    match reply {
+        redis::Value::Nil => "nil".into(),
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::Okay => "OK".into(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::BulkString(b) => format!("\"{}\"", String::from_utf8_lossy(b)),
+        redis::Value::Array(items) | redis::Value::Set(items) => format!("{} items", items.len()),
+        other => format!("{other:?}"),
+    }
 }
 
 /// Why there is no connection to check.

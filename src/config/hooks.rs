@@ -20,7 +20,7 @@ pub enum HookWhen {
     After,
 }
 
-/// One hook: exactly one of `http`, `command` or `sql`.
+/// One hook: exactly one of `http`, `command`, `sql` or `redis`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HookConfig {
@@ -38,7 +38,10 @@ pub struct HookConfig {
     /// SQL written in its own transaction (committed), bounded by the lock timeout, e.g.
     /// `"REFRESH MATERIALIZED VIEW lp_summary"`; on the command's database unless `url` is given.
     pub sql: Option<Text>,
-    /// The database of a `sql` hook, when not the one migrated.
+    /// A Redis command, e.g. `"SET maintenance_mode on"`, sent to `url` (a `redis://` or
+    /// `rediss://` URL, required).
+    pub redis: Option<Text>,
+    /// The database of a `sql` hook, when not the one migrated; the server of a `redis` hook.
     pub url: Option<Text>,
     /// Deadline of the hook (default `60s`).
     pub timeout: Option<Text>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::checks::command::CommandProbe;
 use crate::checks::http::HttpProbe;
+use crate::checks::redis::RedisCommandProbe;
 use crate::checks::sql_write::SqlWriteProbe;
 use crate::checks::{Aspect, Probe, Unit, id_part};
 use crate::config::checks::HttpConfig;
@@ -87,24 +88,27 @@ fn hook_unit(
 ) -> Result<Unit, InputError> {
     let location = resolver.table_location(&hook.span);
     let timeout = resolver.duration_or(hook.timeout.as_ref(), HOOK_TIMEOUT)?;
-    if hook.url.is_some() && hook.sql.is_none() {
+    if hook.url.is_some() && hook.sql.is_none() && hook.redis.is_none() {
         return Err(resolver
             .error(
                 &hook.span,
                 format!(
-                    "hook `{}`: `url` is the database of a `sql` hook",
+                    "hook `{}`: `url` is the database of a `sql` hook or the server of a `redis` one",
                     hook.name
                 ),
             )
             .help("an `http` hook names its URL inside `http = { url = … }`"));
     }
-    let probe = match (&hook.http, &hook.command, &hook.sql) {
-        (Some(http), None, None) => Probe::Http(http_probe(resolver, http, timeout)?),
-        (None, Some(command), None) => {
+    let probe = match (&hook.http, &hook.command, &hook.sql, &hook.redis) {
+        (Some(http), None, None, None) => Probe::Http(http_probe(resolver, http, timeout)?),
+        (None, Some(command), None, None) => {
             let words = super::command::argv(resolver, command)?;
             Probe::Command(CommandProbe::new(words, timeout))
         }
-        (None, None, Some(sql)) => {
+        (None, None, None, Some(command)) => {
+            Probe::RedisCommand(redis_probe(hook, command, timeout, resolver)?)
+        }
+        (None, None, Some(sql), None) => {
             Probe::SqlWrite(sql_probe(hook, sql, database, timeout, resolver)?)
         }
         _ => {
@@ -112,7 +116,7 @@ fn hook_unit(
                 .error(
                     &hook.span,
                     format!(
-                        "hook `{}` needs exactly one of `http`, `command` or `sql`",
+                        "hook `{}` needs exactly one of `http`, `command`, `sql` or `redis`",
                         hook.name
                     ),
                 )
@@ -129,6 +133,53 @@ fn hook_unit(
         )],
         timeout: timeout + Duration::from_secs(1),
         probe,
+    })
+}
+
+/// A `redis` hook: its command's words, sent to its `url`.
+fn redis_probe(
+    hook: &Located<HookConfig>,
+    command: &crate::config::Text,
+    timeout: Duration,
+    resolver: &mut Resolver<'_>,
+) -> Result<RedisCommandProbe, InputError> {
+    let words = super::command::argv(resolver, command)?;
+    let Some(url) = &hook.url else {
+        return Err(resolver
+            .error(
+                &hook.span,
+                format!("redis hook `{}` needs a `url`", hook.name),
+            )
+            .help("e.g. url = \"${REDIS_URL}\""));
+    };
+    let url = resolver.string(url)?;
+    if url.trim().is_empty() {
+        return Err(resolver
+            .error(
+                &hook.span,
+                format!("redis hook `{}`: `url` is empty", hook.name),
+            )
+            .help(
+                "its variable may be unset: a hook that cannot run stops the run before it starts",
+            ));
+    }
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(resolver
+            .error(
+                &hook.span,
+                format!(
+                    "redis hook `{}`: `url` is not a redis:// or rediss:// URL",
+                    hook.name
+                ),
+            )
+            .help("its text is not shown: it may hold a password"));
+    }
+    Ok(RedisCommandProbe {
+        shown_url: mask_url(&url),
+        url: Secret::new(url),
+        ca_file: None,
+        command: words,
+        timeout,
     })
 }
 
