@@ -14,6 +14,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod path;
+pub mod prometheus;
 pub mod redis;
 pub mod redis_info;
 pub mod retry;
@@ -181,6 +182,7 @@ pub enum Probe {
     Sql(sql::SqlProbe),
     SqlWrite(sql_write::SqlWriteProbe),
     Metrics(metrics::MetricsProbe),
+    Prometheus(prometheus::PrometheusProbe),
     Log(log::LogProbe),
 }
 
@@ -198,6 +200,7 @@ impl Probe {
             Probe::Log(p) => p.would(),
             Probe::Http(p) => Some(p.would()),
             Probe::Metrics(p) => Some(p.request.would()),
+            Probe::Prometheus(p) => Some(p.would()),
             Probe::Database(p) => would(format!("connect to {}", p.shown_url)),
             Probe::Redis(p) => would(format!("connect to {}", p.shown_url)),
             Probe::Tls(p) => would(format!(
@@ -232,13 +235,14 @@ impl Probe {
             Probe::Sql(p) => vec![p.run(&ctx.sql).await],
             Probe::SqlWrite(p) => vec![p.run().await],
             Probe::Metrics(p) => vec![p.run(ctx).await],
+            Probe::Prometheus(p) => vec![p.run(ctx).await],
             Probe::Log(p) => vec![p.run().await],
         }
     }
 }
 
-/// SQL as one line, for a message.
-fn one_line(sql: &str) -> String {
+/// SQL (or PromQL) as one line, for a message.
+pub(crate) fn one_line(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
