@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 use common::{Workdir, json_report, result, stderr, stdout};
 use serde_json::Value;
 
+/// The password of user `shipgate` on a secured server, and its bcrypt hash (cost 4) as
+/// Prometheus' web config wants it.
+const PASSWORD: &str = "shipgate-prom-secret";
+const PASSWORD_BCRYPT: &str = "$2b$04$fyzSXLmZvSCrjh6kgbGxnu80japgEspSNBRzur2kgc9RsdFPlrYP6";
+
 /// A Prometheus server of one test: its config, rules and data in a temporary directory; killed
 /// when the test ends, panicking or not.
 struct Prometheus {
@@ -37,7 +42,61 @@ impl Prometheus {
         })
     }
 
+    /// A server scraping itself every second, with the always-firing alert, once it has data.
     fn start() -> Prometheus {
+        let mut prometheus = Self::spawn(&[]);
+        // Bounded: its own target scraped at least five times (the range test needs 3 s of
+        // data), and the always-firing alert evaluated.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            prometheus.running();
+            let scraped = prometheus.has_result("count_over_time(up[1m]) >= 5");
+            if scraped && prometheus.has_result(r#"ALERTS{alertstate="firing"}"#) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus on port {} had no 5 samples of `up` and no firing alert after 60 s:\n{}",
+                prometheus.port,
+                prometheus.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        prometheus
+    }
+
+    /// A server behind its own web config: TLS with `leaf`, and basic auth for user
+    /// `shipgate` (password [`PASSWORD`]); ready once it says so in its log.
+    fn start_secured(leaf: &common::tls::Leaf) -> Prometheus {
+        let web = format!(
+            "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n\
+             basic_auth_users:\n  shipgate: {PASSWORD_BCRYPT}\n"
+        );
+        let files = [
+            ("cert.pem", leaf.cert_pem.as_str()),
+            ("key.pem", leaf.key_pem.as_str()),
+            ("web.yml", web.as_str()),
+        ];
+        let mut prometheus = Self::spawn(&files);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !prometheus
+            .log()
+            .contains("Server is ready to receive web requests")
+        {
+            prometheus.running();
+            assert!(
+                Instant::now() < deadline,
+                "prometheus with TLS and basic auth was not ready after 60 s:\n{}",
+                prometheus.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        prometheus
+    }
+
+    /// Starts the binary in a fresh directory holding `files`; `web.yml` among them becomes
+    /// its `--web.config.file`.
+    fn spawn(files: &[(&str, &str)]) -> Prometheus {
         let binary = Self::binary();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = TcpListener::bind("127.0.0.1:0")
@@ -58,42 +117,37 @@ impl Prometheus {
             "groups:\n  - name: shipgate-test\n    rules:\n      - alert: ShipgateTestAlwaysFiring\n        expr: vector(1)\n        labels:\n          severity: test\n",
         )
         .expect("write rules.yml");
+        let mut args = vec![
+            "--config.file=prometheus.yml".to_string(),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ];
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write a prometheus file");
+            if *name == "web.yml" {
+                args.push("--web.config.file=web.yml".into());
+            }
+        }
         let log = File::create(dir.path().join("prometheus.log")).expect("log file");
         let child = StdCommand::new(&binary)
             .current_dir(dir.path())
-            .args([
-                "--config.file=prometheus.yml".to_string(),
-                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-            ])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut prometheus = Prometheus { child, port, dir };
-        // Bounded: its own target scraped at least five times (the range test needs 3 s of
-        // data), and the always-firing alert evaluated.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = prometheus.child.try_wait().expect("try_wait") {
-                panic!(
-                    "prometheus exited ({status}) before it was ready:\n{}",
-                    prometheus.log()
-                );
-            }
-            let scraped = prometheus.has_result("count_over_time(up[1m]) >= 5");
-            if scraped && prometheus.has_result(r#"ALERTS{alertstate="firing"}"#) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus on port {port} had no 5 samples of `up` and no firing alert after 60 s:\n{}",
-                prometheus.log()
+        Prometheus { child, port, dir }
+    }
+
+    /// Panics with its log when the server has exited.
+    fn running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!(
+                "prometheus exited ({status}) before it was ready:\n{}",
+                self.log()
             );
-            std::thread::sleep(Duration::from_millis(250));
         }
-        prometheus
     }
 
     fn url(&self) -> String {
@@ -484,4 +538,80 @@ fn mistakes_in_a_prometheus_check_are_input_errors_at_their_line() {
         err.contains("give the Prometheus server's base URL"),
         "{err}"
     );
+}
+
+#[test]
+fn tls_and_basic_auth_like_the_http_checks() {
+    let ca = common::tls::TestCa::new();
+    let leaf = ca.leaf(&["127.0.0.1"], Duration::from_secs(30 * 86_400));
+    let prom = Prometheus::start_secured(&leaf);
+    let url = format!("https://127.0.0.1:{}", prom.port);
+    let w = Workdir::new();
+    w.write("ca.pem", &ca.cert_pem);
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("shipgate:{PASSWORD}")
+        )
+    );
+    let auth = "headers = { Authorization = \"${PROM_AUTH}\" }";
+    let config = [
+        "[verify]\ncheck_timeout = \"20s\"\n\n".to_string(),
+        check(
+            "authorized",
+            &url,
+            "vector(1)",
+            &format!("expect = [\"== 1\"]\nca_file = \"ca.pem\"\n{auth}"),
+        ),
+        check(
+            "no-credentials",
+            &url,
+            "vector(1)",
+            "expect = [\"== 1\"]\nca_file = \"ca.pem\"",
+        ),
+        check(
+            "untrusted",
+            &url,
+            "vector(1)",
+            &format!("expect = [\"== 1\"]\n{auth}"),
+        ),
+        check(
+            "insecure",
+            &url,
+            "vector(1)",
+            &format!("expect = [\"== 1\"]\ninsecure = true\n{auth}"),
+        ),
+    ]
+    .concat();
+    w.write("shipgate.toml", &config);
+    let out = w
+        .cmd()
+        .args(["verify", "--format", "json"])
+        .env("PROM_AUTH", &basic)
+        .output()
+        .unwrap();
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let report = json_report(&out);
+    assert!(
+        judged(&report, "authorized", "pass").ends_with("1 series holds `== 1` (value 1)"),
+        "{all}"
+    );
+    let refused = judged(&report, "no-credentials", "fail");
+    assert!(
+        refused.contains("answered 401") && refused.contains("credentials missing or refused"),
+        "{refused}"
+    );
+    let untrusted = judged(&report, "untrusted", "fail");
+    assert!(
+        untrusted.contains("request failed") && untrusted.contains("certificate"),
+        "{untrusted}"
+    );
+    assert!(
+        judged(&report, "insecure", "warn").contains("INSECURE"),
+        "{all}"
+    );
+    let secret = basic.trim_start_matches("Basic ");
+    assert!(!all.contains(secret) && !all.contains(PASSWORD), "{all}");
 }

@@ -292,10 +292,17 @@ impl fmt::Display for AnswerError {
                 kind,
                 error,
             } => write!(f, "answered {status}: {kind}: {error}"),
-            AnswerError::NotApi { status, why } => write!(
-                f,
-                "answered {status} with {why} (is the url the Prometheus server's base URL, such as http://prometheus:9090?)"
-            ),
+            AnswerError::NotApi { status, why } => {
+                let hint = match status {
+                    401 | 403 => {
+                        "credentials missing or refused: give them in `headers`, e.g. Authorization"
+                    }
+                    _ => {
+                        "is the url the Prometheus server's base URL, such as http://prometheus:9090?"
+                    }
+                };
+                write!(f, "answered {status} with {why} ({hint})")
+            }
             AnswerError::StringResult(s) => write!(
                 f,
                 "the query returned a string ({}), not numbers",
