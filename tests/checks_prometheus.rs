@@ -243,6 +243,18 @@ fn instant_queries_against_a_real_prometheus() {
         check("up", &url, r#"up{job="prometheus"}"#, r#"expect = ["== 1"]"#),
         check("down", &url, "up", r#"expect = ["< 1"]"#),
         check(
+            "after-up",
+            &url,
+            "vector(1)",
+            "expect = [\"== 1\"]\nneeds = [\"up\"]",
+        ),
+        check(
+            "after-down",
+            &url,
+            "vector(1)",
+            "expect = [\"== 1\"]\nneeds = [\"prometheus.down\"]",
+        ),
+        check(
             "by-label",
             &url,
             "up",
@@ -314,6 +326,11 @@ fn instant_queries_against_a_real_prometheus() {
     assert_eq!(
         judged(&report, "down", "fail"),
         format!("`up`: 1 of 1 series: up{own} is 1 (expected < 1)")
+    );
+    judged(&report, "after-up", "pass");
+    assert_eq!(
+        judged(&report, "after-down", "skip"),
+        "skipped: needs prometheus.down, which did not pass"
     );
     judged(&report, "by-label", "pass");
     assert!(

@@ -494,14 +494,15 @@ impl PrometheusProbe {
             let start = end.saturating_sub(w.length);
             (start, end, w)
         });
-        let params: Vec<(&str, String)> = match range {
-            Some((start, end, w)) => vec![
+        // The server gives up evaluating when this check does, and says so in its own words.
+        let mut params = vec![("timeout", self.request.timeout.as_secs_f64().to_string())];
+        if let Some((start, end, w)) = range {
+            params.extend([
                 ("start", format!("{:.3}", start.as_secs_f64())),
                 ("end", format!("{:.3}", end.as_secs_f64())),
                 ("step", w.step.as_secs_f64().to_string()),
-            ],
-            None => Vec::new(),
-        };
+            ]);
+        }
         let attempt = self.request.once_with(ctx, &params).await;
         let answer = match attempt.status {
             None => Err(AnswerError::Request(attempt.failures)),

@@ -581,7 +581,8 @@ pub struct PrometheusConfig {
     pub ca_file: Option<Text>,
     /// Do not verify the server's certificate. Reported as a warning on every run.
     pub insecure: Option<Typed<bool>>,
-    /// Deadline of the request (default: the section's `check_timeout`).
+    /// Deadline of the request (default: the section's `check_timeout`), also sent as
+    /// Prometheus' own evaluation `timeout`.
     pub timeout: Option<Text>,
     /// Checks (by name or id) that must pass before this one starts.
     #[serde(default)]
