@@ -414,6 +414,10 @@ fn verify_only_kinds_under_preflight_are_refused_at_their_table() {
             "metrics",
             "url = \"http://127.0.0.1:1/metrics\"\nexpect = ['up == 1']\n",
         ),
+        (
+            "prometheus",
+            "url = \"http://127.0.0.1:1\"\nquery = \"up\"\nexpect = ['== 1']\n",
+        ),
         ("log", "path = \"app.log\"\npattern = \"ERROR\"\n"),
     ];
     for (kind, keys) in tables {

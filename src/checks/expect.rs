@@ -224,18 +224,62 @@ impl JsonAssertion {
         }
         for v in &nodes {
             if !compare(&self.op, v, self.regex.as_ref()) {
-                return fail(format!("found {}", shown(v)));
+                return fail(format!("found {}{}", shown(v), numeric_note(&self.op, v)));
             }
         }
         Ok(())
     }
 }
 
+/// A value as a number: a JSON number, or a string that reads as one (`"0.003"`, `"42"`, as
+/// Prometheus and many health endpoints write numbers). NaN is no number.
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => super::compare::parse_number(s.trim()),
+        _ => None,
+    }
+}
+
+/// Equal as numbers: two numbers, or a number and a string that reads as one (`"3" == 3`).
+/// Two strings stay strings: `"3.0"` is not `"3"`.
+fn same_number(v: &Value, e: &Value) -> bool {
+    match (v, e) {
+        (Value::Number(_), Value::Number(_))
+        | (Value::String(_), Value::Number(_))
+        | (Value::Number(_), Value::String(_)) => {
+            as_number(v).is_some_and(|x| Some(x) == as_number(e))
+        }
+        _ => false,
+    }
+}
+
+/// Why a value compared with a number did not hold, when that is not plain: it is a string
+/// that was read as a number, or it is no number at all.
+fn numeric_note(op: &Op, v: &Value) -> String {
+    let numeric_op = match op {
+        Op::Lt(_) | Op::Le(_) | Op::Gt(_) | Op::Ge(_) => true,
+        Op::Eq(e) | Op::Ne(e) => e.is_number(),
+        _ => false,
+    };
+    if !numeric_op || v.is_number() {
+        return String::new();
+    }
+    match (v, as_number(v)) {
+        (Value::String(_), Some(n)) => format!(
+            " (a string, compared as the number {})",
+            super::compare::format_number(n)
+        ),
+        (Value::String(_), None) => " (a string that is not a number)".into(),
+        _ => " (not a number)".into(),
+    }
+}
+
 fn compare(op: &Op, v: &Value, regex: Option<&Regex>) -> bool {
-    let num = v.as_f64();
+    let num = as_number(v);
     match op {
-        Op::Eq(e) => v == e || (num.is_some() && num == e.as_f64()),
-        Op::Ne(e) => !(v == e || (num.is_some() && num == e.as_f64())),
+        Op::Eq(e) => v == e || same_number(v, e),
+        Op::Ne(e) => !(v == e || same_number(v, e)),
         Op::Lt(n) => num.is_some_and(|x| x < *n),
         Op::Le(n) => num.is_some_and(|x| x <= *n),
         Op::Gt(n) => num.is_some_and(|x| x > *n),
@@ -551,6 +595,46 @@ mod tests {
         assert!(!ok("$.ms > 200"), "> is strict");
         assert!(ok("$.ms >= 200"));
         assert!(ok("$.ratio == 0.5") && !ok("$.ratio < 0.5"));
+    }
+
+    #[test]
+    fn numeric_strings_compare_as_numbers_or_say_why_not() {
+        // Prometheus, and many health endpoints, write numbers as strings.
+        let doc = json!({"ratio": "0.003", "count": "42", "state": "ok", "flag": true,
+                          "n": 3, "text3": "3.0"});
+        let check = |t: &str| {
+            JsonAssertion::parse(t)
+                .unwrap()
+                .check(&doc)
+                .map_err(|e| e.to_string())
+        };
+        assert!(check("$.ratio < 0.01").is_ok());
+        assert!(check("$.count >= 42").is_ok());
+        assert!(check("$.count == 42").is_ok());
+        assert!(check("$.count != 41").is_ok());
+        assert!(check(r#"$.n == "3""#).is_ok(), "a number equals its string");
+        assert!(check(r#"$.count == "42""#).is_ok(), "strings stay strings");
+        assert!(
+            check(r#"$.text3 == "3""#).is_err(),
+            "\"3.0\" is not \"3\" as text"
+        );
+        assert_eq!(
+            check("$.ratio > 0.01").unwrap_err(),
+            r#"expected $.ratio > 0.01 but found "0.003" (a string, compared as the number 0.003)"#
+        );
+        assert_eq!(
+            check("$.state < 1").unwrap_err(),
+            r#"expected $.state < 1 but found "ok" (a string that is not a number)"#
+        );
+        assert_eq!(
+            check("$.flag == 1").unwrap_err(),
+            "expected $.flag == 1 but found true (not a number)"
+        );
+        assert_eq!(
+            check("$.n < 2").unwrap_err(),
+            "expected $.n < 2 but found 3",
+            "a number needs no note"
+        );
     }
 
     #[test]

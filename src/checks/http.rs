@@ -497,17 +497,24 @@ impl HttpProbe {
 
     /// One request, judged against the expectations.
     pub async fn once(&self, ctx: &Context) -> Attempt {
+        self.once_with(ctx, &[]).await
+    }
+
+    /// One request with `extra` query parameters after the configured ones: values known only
+    /// when it is sent (the start and end of a Prometheus range query).
+    pub async fn once_with(&self, ctx: &Context, extra: &[(&str, String)]) -> Attempt {
         let client = self.client.as_ref().unwrap_or(&ctx.http);
         // In the URL a captured value is one opaque piece: `/`, `?`, `&` in it are encoded.
         let url = self.fill(&self.url, &ctx.captured, url_component);
         let mut request = client
             .request(self.method.clone(), &url)
             .timeout(self.timeout);
-        if !self.query.is_empty() {
+        if !self.query.is_empty() || !extra.is_empty() {
             let query: Vec<(&str, String)> = self
                 .query
                 .iter()
                 .map(|(k, v)| (k.as_str(), self.fill(v, &ctx.captured, as_is)))
+                .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
                 .collect();
             request = request.query(&query);
         }

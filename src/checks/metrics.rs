@@ -272,10 +272,11 @@ impl MetricAssertion {
     }
 }
 
-type Labels = Vec<(String, String)>;
+pub(crate) type Labels = Vec<(String, String)>;
 
-/// `k="v", k2="v2"}` → the pairs and the text after the closing brace.
-fn parse_labels(mut text: &str) -> Result<(Labels, &str), LabelError> {
+/// `k="v", k2="v2"}` → the pairs and the text after the closing brace. Shared with the
+/// label selectors of Prometheus expectations.
+pub(crate) fn parse_labels(mut text: &str) -> Result<(Labels, &str), LabelError> {
     let mut labels = Vec::new();
     loop {
         text = text.trim_start();

@@ -14,6 +14,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod path;
+pub mod prometheus;
 pub mod redis;
 pub mod redis_info;
 pub mod retry;
@@ -182,6 +183,7 @@ pub enum Probe {
     SqlWrite(sql_write::SqlWriteProbe),
     RedisCommand(redis::RedisCommandProbe),
     Metrics(metrics::MetricsProbe),
+    Prometheus(prometheus::PrometheusProbe),
     Log(log::LogProbe),
 }
 
@@ -199,6 +201,7 @@ impl Probe {
             Probe::Log(p) => p.would(),
             Probe::Http(p) => Some(p.would()),
             Probe::Metrics(p) => Some(p.request.would()),
+            Probe::Prometheus(p) => Some(p.would()),
             Probe::Database(p) => would(format!("connect to {}", p.shown_url)),
             Probe::Redis(p) => would(format!("connect to {}", p.shown_url)),
             Probe::Tls(p) => would(format!(
@@ -237,13 +240,14 @@ impl Probe {
             Probe::SqlWrite(p) => vec![p.run().await],
             Probe::RedisCommand(p) => vec![p.run().await],
             Probe::Metrics(p) => vec![p.run(ctx).await],
+            Probe::Prometheus(p) => vec![p.run(ctx).await],
             Probe::Log(p) => vec![p.run().await],
         }
     }
 }
 
-/// SQL as one line, for a message.
-fn one_line(sql: &str) -> String {
+/// SQL (or PromQL) as one line, for a message.
+pub(crate) fn one_line(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

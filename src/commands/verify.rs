@@ -1,6 +1,6 @@
 //! `shipgate verify`: the post-deployment checks of `[verify]` and the one-line flags (`--http`,
 //! `--sql`). The same check kinds and engine as `preflight`, over another section, plus the
-//! kinds only a deployed system has (SQL, metrics and logs).
+//! kinds only a deployed system has (SQL, metrics, Prometheus queries and logs).
 
 use super::{Inputs, Outcome};
 use crate::cli::{GlobalArgs, VerifyArgs};

@@ -36,6 +36,8 @@ pub struct ChecksConfig {
     #[serde(default)]
     pub metrics: Vec<Located<MetricsConfig>>,
     #[serde(default)]
+    pub prometheus: Vec<Located<PrometheusConfig>>,
+    #[serde(default)]
     pub log: Vec<Located<LogConfig>>,
 }
 
@@ -46,8 +48,10 @@ impl ChecksConfig {
     pub fn first_verify_only(&self) -> Option<(&'static str, &std::ops::Range<usize>)> {
         let sql = self.sql.iter().map(|c| ("sql", &c.span));
         let metrics = self.metrics.iter().map(|c| ("metrics", &c.span));
+        let prometheus = self.prometheus.iter().map(|c| ("prometheus", &c.span));
         let log = self.log.iter().map(|c| ("log", &c.span));
         sql.chain(metrics)
+            .chain(prometheus)
             .chain(log)
             .min_by_key(|(_, span)| span.start)
     }
@@ -535,6 +539,50 @@ pub struct MetricsConfig {
     /// `<=`, `>`, `>=`, `exists`, `absent`. Labels not written are not compared; every series
     /// that matches must satisfy a comparison.
     pub expect: Vec<Text>,
+    pub timeout: Option<Text>,
+    /// Checks (by name or id) that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Text>,
+}
+
+/// `[[verify.prometheus]]`: a PromQL query against a Prometheus server's HTTP API, and what its
+/// result must be: every value within a threshold, or no series at all (no firing alert).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Used in check ids: `prometheus.<name>`. Default `prometheus`.
+    pub name: Option<String>,
+    /// The server's base URL, e.g. `http://prometheus:9090` (the API is under `/api/v1/`).
+    pub url: Text,
+    /// A PromQL expression, e.g.
+    /// `sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))`.
+    /// May use `${VAR}` (`$$` is a literal dollar sign).
+    pub query: Text,
+    /// Comparisons every value of the result must satisfy, each `<op> <number>` (`< 0.01`,
+    /// `>= 0.7`; ops `==` `!=` `<` `<=` `>` `>=`), optionally for the series with given labels
+    /// only: `{handler="/api/reports"} < 0.5`. Every series of a vector (or the scalar) is
+    /// judged; an empty result fails. NaN never passes.
+    #[serde(default)]
+    pub expect: Vec<Text>,
+    /// `true`: the result must be an empty vector (e.g. `ALERTS{alertstate="firing"}`);
+    /// `false` without `expect`: it must hold at least one series.
+    pub expect_empty: Option<Typed<bool>>,
+    /// The expectations must hold over this long up to now, e.g. `"5m"`: a range query
+    /// (`/api/v1/query_range`) whose every point of every series is judged.
+    #[serde(rename = "for")]
+    pub for_: Option<Text>,
+    /// The resolution of a `for` range (default: a sixtieth of it, at least 1s).
+    pub step: Option<Text>,
+    /// Request headers (e.g. `Authorization`); values may use `${VAR}`. Secret-looking ones
+    /// are never printed.
+    #[serde(default)]
+    pub headers: IndexMap<String, Text>,
+    /// Extra trusted CA certificate (PEM), besides the system's.
+    pub ca_file: Option<Text>,
+    /// Do not verify the server's certificate. Reported as a warning on every run.
+    pub insecure: Option<Typed<bool>>,
+    /// Deadline of the request (default: the section's `check_timeout`), also sent as
+    /// Prometheus' own evaluation `timeout`.
     pub timeout: Option<Text>,
     /// Checks (by name or id) that must pass before this one starts.
     #[serde(default)]

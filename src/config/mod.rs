@@ -27,7 +27,7 @@ pub use source::Source;
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Pre-deployment checks (`sql`, `metrics` and `log` belong in `[verify]`).
+    /// Pre-deployment checks (`sql`, `metrics`, `prometheus` and `log` belong in `[verify]`).
     pub preflight: Option<checks::ChecksConfig>,
     /// Post-deployment checks: the kinds of `[preflight]`, plus `sql`, `metrics` and `log`.
     pub verify: Option<checks::ChecksConfig>,

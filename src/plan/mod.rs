@@ -12,6 +12,7 @@ pub mod http;
 mod log;
 mod metrics;
 mod path;
+mod prometheus;
 mod redis;
 mod sql;
 mod tls;
@@ -24,7 +25,7 @@ use crate::checks::{Unit, id_part};
 use crate::cli::PreflightArgs;
 use crate::config::checks::{
     ChecksConfig, CommandConfig, DatabaseConfig, HttpConfig, LogConfig, MetricsConfig, PathConfig,
-    RedisConfig, SqlConfig, TlsConfig, ToolConfig,
+    PrometheusConfig, RedisConfig, SqlConfig, TlsConfig, ToolConfig,
 };
 use crate::config::{Located, Resolver, Text};
 use crate::error::InputError;
@@ -81,6 +82,7 @@ impl Planner<'_> {
             Command(&'c Located<CommandConfig>),
             Sql(&'c Located<SqlConfig>),
             Metrics(&'c Located<MetricsConfig>),
+            Prometheus(&'c Located<PrometheusConfig>),
             Log(&'c Located<LogConfig>),
         }
         let mut entries: Vec<(usize, Entry<'_>)> = Vec::new();
@@ -113,6 +115,12 @@ impl Planner<'_> {
                 .iter()
                 .map(|e| (e.span.start, Entry::Metrics(e))),
         );
+        entries.extend(
+            section
+                .prometheus
+                .iter()
+                .map(|e| (e.span.start, Entry::Prometheus(e))),
+        );
         entries.extend(section.log.iter().map(|e| (e.span.start, Entry::Log(e))));
         // Stable: entries without a place (none today) keep their kind order.
         entries.sort_by_key(|(start, _)| *start);
@@ -127,6 +135,7 @@ impl Planner<'_> {
                 Entry::Command(e) => self.command(e)?,
                 Entry::Sql(e) => self.sql(e)?,
                 Entry::Metrics(e) => self.metrics(e)?,
+                Entry::Prometheus(e) => self.prometheus(e)?,
                 Entry::Log(e) => self.log(e)?,
             }
         }
