@@ -43,6 +43,13 @@ impl Server {
                 }),
             )
             .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "{}"
+                }),
+            )
+            .route(
                 "/other",
                 get(move || {
                     let o = Arc::clone(&o);
@@ -411,4 +418,39 @@ fn ctrl_c_stops_the_watch_and_writes_the_report_of_the_rounds_that_finished() {
     let ran = report["watch"]["rounds"].as_array().unwrap().len() as u32;
     assert!(ran >= 2 && ran <= s.health_requests(), "{report:#}");
     assert_eq!(report["summary"]["status"], "pass");
+}
+
+#[test]
+fn timeout_bounds_each_round() {
+    let s = Server::start(u32::MAX);
+    let w = Workdir::new();
+    let clock = Instant::now();
+    let out = w
+        .cmd()
+        .args([
+            "verify",
+            "--http",
+            &s.server.url("/slow"),
+            "--watch",
+            "2s",
+            "--every",
+            "1s",
+            "--timeout",
+            "500ms",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        clock.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        clock.elapsed()
+    );
+    let report = json_report(&out);
+    assert_eq!(report["watch"]["failed_round"], 1, "{report:#}");
+    let round = &report["watch"]["rounds"][0];
+    assert!(round["duration_ms"].as_u64().unwrap() < 2000, "{round:#}");
+    assert_eq!(report["results"][0]["status"], "error", "{report:#}");
 }
