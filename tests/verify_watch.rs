@@ -87,6 +87,19 @@ impl Server {
     }
 }
 
+/// The report matches the checked-in schema, `watch` object included.
+fn assert_schema_valid(report: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}\n{report:#}", errors.join("\n"));
+}
+
 /// The round lines of stderr (`round 3/4 at 12:05:00: …`).
 fn round_lines(err: &str) -> Vec<&str> {
     err.lines().filter(|l| l.starts_with("round ")).collect()
@@ -125,6 +138,7 @@ fn the_first_failing_round_ends_the_watch_and_the_report_says_which_and_when() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json_report(&out);
+    assert_schema_valid(&report);
     let watch = &report["watch"];
     assert_eq!(watch["planned_rounds"], 4, "{report:#}");
     assert_eq!(watch["failed_round"], 3);
@@ -178,6 +192,14 @@ fn the_first_failing_round_ends_the_watch_and_the_report_says_which_and_when() {
         "{err}"
     );
     // JUnit: a test case per check and round; the human report names the failing round.
+    let junit_valid = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/junit-10.xsd"))
+        .arg(w.path().join("junit.xml"))
+        .output()
+        .expect("xmllint is installed (scripts/test installs it)");
+    assert!(junit_valid.status.success(), "{}", stderr(&junit_valid));
     let junit = w.read("junit.xml");
     assert!(junit.contains("(round 3/4)"), "{junit}");
     assert!(junit.contains("(round 1/4)"), "{junit}");
@@ -413,6 +435,7 @@ fn ctrl_c_stops_the_watch_and_writes_the_report_of_the_rounds_that_finished() {
     };
     assert_eq!(status.code(), Some(130));
     let report: serde_json::Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_schema_valid(&report);
     assert_eq!(report["watch"]["interrupted"], true, "{report:#}");
     assert_eq!(report["watch"]["planned_rounds"], 61);
     let ran = report["watch"]["rounds"].as_array().unwrap().len() as u32;

@@ -156,17 +156,12 @@ pub(crate) async fn run(
     let mut failed_round = None;
     let mut interrupted = false;
     // Ctrl-C between or during rounds ends the watch with the report of the rounds that
-    // finished; a second one ends the process at once.
+    // finished; once the watch is over, one ends the process at once (below).
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             // No handler could be installed: Ctrl-C keeps its default (ends the process).
             std::future::pending::<()>().await;
         }
-        tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(crate::exit::INTERRUPTED));
-            }
-        });
     };
     tokio::pin!(ctrl_c);
     for n in 1..=runs {
@@ -221,6 +216,18 @@ pub(crate) async fn run(
             break;
         }
     }
+    // The handler stays installed for the life of the process: from here on (writing and
+    // publishing the report) Ctrl-C ends the process at once, as it would without --watch.
+    let code = if failed_round.is_some() {
+        crate::exit::FAILED
+    } else {
+        crate::exit::INTERRUPTED
+    };
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(code));
+        }
+    });
     let watch = Watch {
         watch_ms: schedule.watch.as_millis() as u64,
         every_ms: schedule.every.as_millis() as u64,
