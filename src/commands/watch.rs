@@ -206,10 +206,15 @@ pub(crate) async fn run(
                 .as_millis() as u64,
             summary,
         };
-        progress.round(
-            &secrets.redact(&round_line(&round, schedule.rounds)),
-            failed || n == runs,
-        );
+        let last = failed || n == runs;
+        let mut line = round_line(&round, schedule.rounds);
+        if progress == Progress::Terminal && !last {
+            // The rewritten line says when it changes next.
+            let next = started + schedule.every * n;
+            let next = humantime::format_rfc3339_seconds(next).to_string();
+            line.push_str(&format!("; next at {}", next.get(11..19).unwrap_or(&next)));
+        }
+        progress.round(&secrets.redact(&line), last);
         rounds.push(round);
         if failed {
             failed_round = Some(n);
