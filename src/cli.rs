@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Runs deployment runbooks in CI and decides: preflight checks and SQL migrations, with JSON, JUnit and GitHub output.",
     after_help = "Exit codes: 0 passed (warnings allowed unless --strict), 1 a check failed, \
-                  2 wrong input (nothing ran), 3 checks ran but a report could not be written."
+                  2 wrong input (nothing ran), 3 checks ran but a report could not be written, \
+                  130 verify --watch interrupted (Ctrl-C) after passing rounds."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -50,7 +51,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "ID")]
     pub skip: Vec<String>,
 
-    /// Overall deadline, e.g. `2m` [default: the config's `timeout`, else 5m; for migrate and rollback none]
+    /// Overall deadline, e.g. `2m`; of each round under `verify --watch` [default: the config's `timeout`, else 5m; for migrate and rollback none]
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub timeout: Option<std::time::Duration>,
 
@@ -236,6 +237,14 @@ pub struct VerifyArgs {
     /// What the first column of the first row of the --sql in the same position must equal
     #[arg(long, value_name = "VALUE", help_heading = "Checks")]
     pub expect: Vec<String>,
+
+    /// Re-run the checks for this long, e.g. 30m: a round at once, then one every --every; stops at the first failing round (exit 1). --timeout bounds each round [default: the config's `watch`, else one round]
+    #[arg(long, value_name = "DURATION", help_heading = "Watch", value_parser = parse_duration_arg)]
+    pub watch: Option<std::time::Duration>,
+
+    /// Time between the starts of two rounds of --watch [default: the config's `every`, else 5m, or --watch when shorter]
+    #[arg(long, value_name = "DURATION", help_heading = "Watch", requires = "watch", value_parser = parse_duration_arg)]
+    pub every: Option<std::time::Duration>,
 }
 
 /// Where the migrations and their history are: shared by `migrate` and `rollback`.

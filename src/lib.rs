@@ -34,4 +34,7 @@ pub mod exit {
     pub const INPUT: u8 = 2;
     /// The checks ran but a report could not be written (an `--output` file, a GitHub file).
     pub const OUTPUT: u8 = 3;
+    /// `verify --watch` was interrupted (Ctrl-C) with every round so far passed; the report of
+    /// those rounds was written. 128 + SIGINT, as shells report it.
+    pub const INTERRUPTED: u8 = 130;
 }

@@ -58,13 +58,19 @@ pub fn plan(
             "the command line of {shown} is not a `shipgate {command}` run: {invocation}"
         )));
     }
-    let failed: Vec<String> = report["results"]
+    // Under `verify --watch` an id comes once per round: select it once.
+    let mut failed: Vec<String> = Vec::new();
+    for id in report["results"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|r| matches!(r["status"].as_str(), Some("fail" | "error")))
-        .filter_map(|r| r["id"].as_str().map(str::to_string))
-        .collect();
+        .filter_map(|r| r["id"].as_str())
+    {
+        if !failed.iter().any(|f| f == id) {
+            failed.push(id.to_string());
+        }
+    }
     if failed.is_empty() {
         return Err(InputError::new(format!(
             "nothing to re-run: no check failed in {shown} (the `{command}` run's status is {})",
@@ -76,8 +82,16 @@ pub fn plan(
             argv.push("--only".into());
             argv.push(id.clone());
         }
+        // A watch is re-run as a watch: a failure that took rounds to show may need them again.
+        let watching = match report["watch"]["failed_round"].as_u64() {
+            Some(round) => format!(
+                "; it watches again, as the failed run did until round {round}/{} (drop --watch to run once)",
+                report["watch"]["planned_rounds"]
+            ),
+            None => String::new(),
+        };
         format!(
-            "re-running {} failed {} of the {command} run in {shown} (and what they need): {}",
+            "re-running {} failed {} of the {command} run in {shown} (and what they need): {}{watching}",
             failed.len(),
             if failed.len() == 1 { "check" } else { "checks" },
             failed.join(", ")
@@ -259,6 +273,31 @@ mod tests {
             ]
         );
         assert!(plan.note.contains("2 failed checks"), "{}", plan.note);
+    }
+
+    #[test]
+    fn a_watch_selects_each_failed_id_once_and_watches_again() {
+        let text = json!({
+            "schema": REPORT_SCHEMA, "command": "verify",
+            "invocation": "shipgate verify --watch 3s --every 1s",
+            "summary": {"status": "fail"},
+            "watch": {"failed_round": 2, "planned_rounds": 4},
+            "results": [
+                {"id": "http.api", "status": "pass", "details": {"round": 1}},
+                {"id": "http.api", "status": "fail", "details": {"round": 2}},
+                {"id": "http.api", "status": "fail", "details": {"round": 2}},
+            ]
+        })
+        .to_string();
+        let plan = plan(Path::new("r.json"), &text, env).unwrap();
+        assert_eq!(
+            plan.argv,
+            [
+                "shipgate", "verify", "--watch", "3s", "--every", "1s", "--only", "http.api"
+            ]
+        );
+        assert!(plan.note.contains("1 failed check"), "{}", plan.note);
+        assert!(plan.note.contains("until round 2/4"), "{}", plan.note);
     }
 
     #[test]

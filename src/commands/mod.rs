@@ -9,6 +9,7 @@ pub mod rate_limit;
 pub mod rollback;
 mod target;
 pub mod verify;
+mod watch;
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -125,6 +126,36 @@ pub(crate) async fn run_checks(
     flags: crate::plan::Flags<'_>,
     inputs: &Inputs,
 ) -> Result<Outcome, InputError> {
+    let planned = plan_checks(command, global, section, flags, inputs)?;
+    let started = SystemTime::now();
+    let (results, secrets) = run_planned(planned, global).await;
+    Ok(finish(
+        command,
+        global,
+        inputs,
+        started,
+        results,
+        Reproduce::EachById,
+        secrets,
+    ))
+}
+
+/// Checks planned and selected, ready to run once.
+pub(crate) struct PlannedChecks {
+    units: Vec<crate::checks::Unit>,
+    deadline: std::time::Duration,
+    secrets: Redactor,
+    selection: crate::checks::Selection,
+}
+
+/// Plans the checks of a section and the flags, and validates `--only`/`--skip` against them.
+pub(crate) fn plan_checks(
+    command: &str,
+    global: &GlobalArgs,
+    section: Option<&crate::config::checks::ChecksConfig>,
+    flags: crate::plan::Flags<'_>,
+    inputs: &Inputs,
+) -> Result<PlannedChecks, InputError> {
     let resolver = crate::config::Resolver::new(&inputs.env, inputs.config.source.as_ref());
     let migrate_table = inputs
         .config
@@ -135,7 +166,7 @@ pub(crate) async fn run_checks(
     let crate::plan::Planned {
         units,
         deadline,
-        mut secrets,
+        secrets,
     } = crate::plan::plan(section, flags, resolver, global.timeout, migrate_table)?;
     if units.is_empty() {
         return Err(InputError::new(format!(
@@ -150,7 +181,25 @@ pub(crate) async fn run_checks(
         skip: global.skip.clone(),
     };
     selection.validate(&units)?;
+    Ok(PlannedChecks {
+        units,
+        deadline,
+        secrets,
+        selection,
+    })
+}
 
+/// Runs planned checks once, within their deadline: the results, and the secrets to mask.
+pub(crate) async fn run_planned(
+    planned: PlannedChecks,
+    global: &GlobalArgs,
+) -> (Vec<CheckResult>, Redactor) {
+    let PlannedChecks {
+        units,
+        deadline,
+        mut secrets,
+        selection,
+    } = planned;
     let captured = crate::checks::Captured::default();
     let ctx = crate::checks::Context {
         http: crate::http_client::client(),
@@ -158,22 +207,13 @@ pub(crate) async fn run_checks(
         captured: captured.clone(),
         sql: Default::default(),
     };
-    let started = SystemTime::now();
     let results = crate::checks::run_all(units, &selection, ctx, deadline).await;
     // Captured values are tokens and ids taken from responses: masked wherever they show up
     // (a later check's body excerpt, an error message).
     for value in captured.values() {
         secrets.add(&value);
     }
-    Ok(finish(
-        command,
-        global,
-        inputs,
-        started,
-        results,
-        Reproduce::EachById,
-        secrets,
-    ))
+    (results, secrets)
 }
 
 /// A result a command reports about its own steps (not a probe's): `kind` is the command.

@@ -1,7 +1,9 @@
 //! `shipgate verify`: the post-deployment checks of `[verify]` and the one-line flags (`--http`,
 //! `--sql`). The same check kinds and engine as `preflight`, over another section, plus the
-//! kinds only a deployed system has (SQL, metrics, Prometheus queries and logs).
+//! kinds only a deployed system has (SQL, metrics, Prometheus queries and logs). With `--watch`
+//! (or `[verify] watch`), the same checks in rounds (see `super::watch`).
 
+use super::watch::Schedule;
 use super::{Inputs, Outcome};
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::error::InputError;
@@ -13,5 +15,18 @@ pub async fn run(
     inputs: &Inputs,
 ) -> Result<Outcome, InputError> {
     let section = inputs.config.config.verify.as_ref();
-    super::run_checks("verify", global, section, Flags::Verify(args), inputs).await
+    match Schedule::resolve(args.watch, args.every, section, inputs)? {
+        Some(schedule) => {
+            super::watch::run(
+                "verify",
+                global,
+                section,
+                Flags::Verify(args),
+                inputs,
+                schedule,
+            )
+            .await
+        }
+        None => super::run_checks("verify", global, section, Flags::Verify(args), inputs).await,
+    }
 }

@@ -16,6 +16,11 @@ pub struct ChecksConfig {
     pub timeout: Option<Text>,
     /// Default deadline of each check, e.g. `"10s"`.
     pub check_timeout: Option<Text>,
+    /// `[verify]` only: re-run the checks for this long, e.g. `"30m"` (`--watch` overrides it).
+    pub watch: Option<Text>,
+    /// `[verify]` only: time between the starts of two rounds of `watch`, e.g. `"5m"`
+    /// (`--every` overrides it).
+    pub every: Option<Text>,
     pub env: Option<Located<EnvConfig>>,
     #[serde(default)]
     pub database: Vec<Located<DatabaseConfig>>,
@@ -54,6 +59,13 @@ impl ChecksConfig {
             .chain(prometheus)
             .chain(log)
             .min_by_key(|(_, span)| span.start)
+    }
+
+    /// The first `[verify]`-only key of the section (`watch`, `every`), and its span.
+    pub fn first_verify_only_key(&self) -> Option<(&'static str, &std::ops::Range<usize>)> {
+        let watch = self.watch.iter().map(|t| ("watch", &t.span));
+        let every = self.every.iter().map(|t| ("every", &t.span));
+        watch.chain(every).min_by_key(|(_, span)| span.start)
     }
 }
 

@@ -111,6 +111,18 @@ const USER_KEYED_TABLES: &[&str] = &[
 /// Refuses a check kind that only `verify` runs written under `[preflight]`, where it would be
 /// planned for a system not yet deployed (or, before, silently run by the wrong command).
 fn refuse_verify_only_in_preflight(config: &Config, source: &Source) -> Result<(), InputError> {
+    if let Some((key, span)) = config
+        .preflight
+        .as_ref()
+        .and_then(checks::ChecksConfig::first_verify_only_key)
+    {
+        return Err(InputError::new(format!(
+            "`{key}` belongs in [verify]: only `shipgate verify` watches a deployed system"
+        ))
+        .at(source.location(span))
+        .key(format!("preflight.{key}"))
+        .help(format!("move `{key}` to the [verify] section")));
+    }
     let Some((kind, span)) = config
         .preflight
         .as_ref()

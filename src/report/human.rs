@@ -43,9 +43,14 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
             if show_details {
                 message.push_str(&detail_lines(r));
             }
+            // Under `verify --watch` an id comes once per round.
+            let check = match r.details.get(super::ROUND_KEY) {
+                Some(round) => format!("{} #{round}", r.id),
+                None => r.id.clone(),
+            };
             builder.push_record([
                 status_label(r.status, opts.color),
-                r.id.clone(),
+                check,
                 format!("{}ms", r.duration_ms),
                 message,
             ]);
@@ -56,6 +61,9 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
         for line in table.to_string().lines() {
             let _ = writeln!(out, "{}", line.trim_end());
         }
+    }
+    if let Some(sentence) = report.watch.as_ref().map(super::Watch::sentence) {
+        let _ = writeln!(out, "{sentence}");
     }
     let closing = format!(
         "{}: {} in {}",
@@ -74,7 +82,11 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
 
 /// `1 failed, 2 warnings, 5 passed (8 checks)`: the counts that are not zero, worst first.
 pub fn counts_sentence(report: &Report) -> String {
-    let s = &report.summary;
+    summary_sentence(&report.summary)
+}
+
+/// [`counts_sentence`] of any summary (a round of `verify --watch`, …).
+pub fn summary_sentence(s: &super::Summary) -> String {
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut parts = Vec::new();

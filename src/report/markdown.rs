@@ -96,6 +96,11 @@ impl Parts {
             report.command,
             super::human::counts_sentence(report)
         );
+        let head = match &report.watch {
+            // Under `verify --watch`: which round failed and when, or that all passed.
+            Some(watch) => format!("{head}{}\n\n", inline(&watch.sentence())),
+            None => head,
+        };
         let problems: Vec<&CheckResult> = report.problems();
         let mut table = String::new();
         if !problems.is_empty() {

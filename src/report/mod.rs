@@ -146,7 +146,105 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invocation: Option<String>,
     pub summary: Summary,
+    /// `verify --watch`: the schedule and each round that ran. The results of every round are
+    /// in `results`, each with its round number in `details.round`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Watch>,
     pub results: Vec<CheckResult>,
+}
+
+/// The key of a result's `details` that holds its round under `verify --watch` (1-based).
+pub const ROUND_KEY: &str = "round";
+
+/// `verify --watch DURATION --every DURATION`: the same checks run in rounds, the first at
+/// once, then one every `every_ms` until `watch_ms` has passed; the first failing round ends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Watch {
+    /// How long the checks are watched (`--watch`), in milliseconds.
+    pub watch_ms: u64,
+    /// The time between the starts of two rounds (`--every`), in milliseconds.
+    pub every_ms: u64,
+    /// The rounds the schedule holds: `watch_ms / every_ms + 1`.
+    pub planned_rounds: u32,
+    /// The round that failed, which ended the watch; none when every round passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_round: Option<u32>,
+    /// Under `--dry-run` one round runs (sending nothing) and the others are only announced.
+    pub dry_run: bool,
+    /// Ctrl-C ended the watch early: `rounds` are those that finished (exit 130 when they
+    /// passed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    /// The rounds that ran, in order.
+    pub rounds: Vec<Round>,
+}
+
+/// One round of `verify --watch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Round {
+    /// 1-based.
+    pub round: u32,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// The counts and verdict of this round's results alone.
+    pub summary: Summary,
+}
+
+impl Round {
+    /// `HH:MM:SS` (UTC) of `started_at`.
+    pub fn clock(&self) -> &str {
+        self.started_at.get(11..19).unwrap_or(&self.started_at)
+    }
+}
+
+impl Watch {
+    /// One sentence on how the watch went, for the renderers.
+    pub fn sentence(&self) -> String {
+        let every = crate::units::format_duration(Duration::from_millis(self.every_ms));
+        let watch = crate::units::format_duration(Duration::from_millis(self.watch_ms));
+        let schedule = format!("every {every} for {watch}");
+        let ran = self.rounds.len();
+        if self.dry_run {
+            return format!(
+                "watch: dry run: ran round 1 of {}; would repeat the checks {schedule}",
+                self.planned_rounds
+            );
+        }
+        if self.interrupted && self.failed_round.is_none() {
+            return format!(
+                "watch: interrupted after {ran}/{} rounds passed, {schedule}",
+                self.planned_rounds
+            );
+        }
+        match self
+            .failed_round
+            .and_then(|n| self.rounds.iter().find(|r| r.round == n))
+        {
+            Some(failed) => {
+                let before = match failed.round {
+                    1 => "the first round".to_string(),
+                    2 => "after round 1 passed".to_string(),
+                    n => format!("after rounds 1-{} passed", n - 1),
+                };
+                let first = if failed.round == 1 {
+                    format!("failed in {before}")
+                } else {
+                    format!("failed in round {}, {before}", failed.round)
+                };
+                format!(
+                    "watch: {first} (round {}/{} started at {} UTC; {schedule})",
+                    failed.round,
+                    self.planned_rounds,
+                    failed.clock()
+                )
+            }
+            None => format!(
+                "watch: {ran}/{} rounds passed, {schedule}",
+                self.planned_rounds
+            ),
+        }
+    }
 }
 
 impl Report {
@@ -171,6 +269,7 @@ impl Report {
             strict,
             invocation: None,
             summary: Summary::of(&results, strict),
+            watch: None,
             results,
         }
     }
@@ -178,6 +277,11 @@ impl Report {
     /// [`crate::exit::PASSED`] when the run passed (warnings allowed unless `--strict`),
     /// [`crate::exit::FAILED`] when a check failed or errored.
     pub fn exit_code(&self) -> u8 {
+        if self.watch.as_ref().is_some_and(|w| w.interrupted)
+            && self.summary.status != RunStatus::Fail
+        {
+            return crate::exit::INTERRUPTED;
+        }
         match self.summary.status {
             RunStatus::Pass | RunStatus::Warn => crate::exit::PASSED,
             RunStatus::Fail => crate::exit::FAILED,
