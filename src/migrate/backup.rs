@@ -236,11 +236,25 @@ pub async fn take(
     } else {
         database.replace('/', "_")
     };
-    let final_path = match backend {
-        Backend::Postgres => dir.join(format!("{name}-{stamp}-before-{label}.dump")),
-        Backend::MySql => dir.join(format!("{name}-{stamp}-before-{label}.sql")),
-        Backend::Sqlite => dir.join(format!("sqlite-{stamp}-before-{label}.db")),
+    let (stem, extension) = match backend {
+        Backend::Postgres => (format!("{name}-{stamp}-before-{label}"), "dump"),
+        Backend::MySql => (format!("{name}-{stamp}-before-{label}"), "sql"),
+        Backend::Sqlite => (format!("sqlite-{stamp}-before-{label}"), "db"),
     };
+    // Two runs within one second (a no-op run takes its backup too) must not overwrite the
+    // first one's: the second gets `-2`, and so on.
+    let final_path = (1..=1000)
+        .map(|n| match n {
+            1 => dir.join(format!("{stem}.{extension}")),
+            n => dir.join(format!("{stem}-{n}.{extension}")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| {
+            dir.join(format!(
+                "{stem}-{}.{extension}",
+                uuid::Uuid::new_v4().simple()
+            ))
+        });
     // Written under a temporary name: a dump cut short must not look like a backup.
     let path = PathBuf::from(format!("{}.partial", final_path.display()));
     let written: Result<(), Error> = async {

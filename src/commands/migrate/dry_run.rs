@@ -39,16 +39,16 @@ pub(super) fn report_dry_run(
     if let Some(dir) = &settings.target.backup
         && (!plan.to_apply.is_empty() || plan.blockers(&settings.plan).is_empty())
     {
-        let nothing = match plan.to_apply.is_empty() {
-            true => "nothing to apply; ",
-            false => "",
+        let (nothing, first) = match plan.to_apply.is_empty() {
+            true => ("nothing to apply; ", ""),
+            false => ("", " first"),
         };
         results.push(result(
             "migrate.backup",
             "backup",
             Status::Skip,
             format!(
-                "{nothing}would back the database up into {} first (dry run)",
+                "{nothing}would back the database up into {}{first} (dry run)",
                 dir.display()
             ),
         ));
