@@ -399,3 +399,42 @@ fn verify_backup_without_createdb_is_refused_before_anything_changes() {
     );
     assert!(tables.is_empty(), "nothing ran: {tables:?}");
 }
+
+#[test]
+#[cfg(unix)]
+fn a_restore_that_hangs_is_cut_within_timeout_and_its_throwaway_still_dropped() {
+    let db = TestDb::postgres();
+    let w = Workdir::new();
+    migrations(&w);
+    let (out, _) = migrate(&w, &db.url, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    second(&w);
+    // pg_restore answers --version and --list (the backup's own check), then hangs restoring.
+    let real = which("pg_restore");
+    let path = fake_tool(
+        &w,
+        "pg_restore",
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in --version|--list) exec '{real}' \"$@\";; esac\nexec sleep 60\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let out = w
+        .cmd()
+        .env("PATH", path)
+        .args(["migrate", "--format", "json", "--database-url", &db.url])
+        .args(["--backup", "backups", "--verify-backup", "--timeout", "12s"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    assert!(took < std::time::Duration::from_secs(12), "took {took:?}");
+    let report = json_report(&out);
+    let verify = result(&report, "migrate.backup-verify");
+    assert_eq!(verify["status"], "fail", "{verify:#}");
+    let text = message(verify);
+    assert!(text.contains("did not finish within"), "{text}");
+    assert!(text.contains("; dropped shipgate_verify_"), "{text}");
+    assert_eq!(history_pg(&db.url), ["001"], "002 did not run");
+    assert!(!throwaway_left(&report, &common::postgres_url(), true));
+}
