@@ -296,10 +296,10 @@ impl Newest {
             .unwrap_or(Duration::ZERO);
         // Whole minutes once past one: "2h", not "2h 1s".
         let secs = age.as_secs();
-        let age_shown = format_duration(Duration::from_secs(match secs {
-            0..60 => secs,
-            _ => secs - secs % 60,
-        }));
+        let age_shown = match secs {
+            0..60 => format!("{secs}s"),
+            _ => format_duration(Duration::from_secs(secs - secs % 60)),
+        };
         let base = format!(
             "{} is the newest of {matched} matching {} ({age_shown} old, {})",
             file.display(),
