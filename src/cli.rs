@@ -388,6 +388,10 @@ pub struct MigrateArgs {
     /// Why: kept in the history row with who and when
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+
+    /// Prove the --backup restores before anything changes: into a throwaway database (SQLite: the file read-only), tables and row counts compared, then dropped
+    #[arg(long, requires = "backup")]
+    pub verify_backup: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

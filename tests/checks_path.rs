@@ -323,3 +323,101 @@ fn path_from_a_variable() {
         dir.to_str().unwrap()
     );
 }
+
+/// Sets a file's modification time the way a runbook would (`touch -d`).
+fn touch(path: &std::path::Path, when: &str) {
+    let status = std::process::Command::new("touch")
+        .args(["-d", when])
+        .arg(path)
+        .status()
+        .expect("touch");
+    assert!(status.success());
+}
+
+#[test]
+fn newest_backup_is_young_and_large_enough() {
+    let w = Workdir::new();
+    let big = "x".repeat(4096);
+    w.write("backups/backup_1.dump", &big);
+    w.write("backups/backup_2.dump", &big);
+    w.write("backups/backup_3.dump.partial", "newer but not a match");
+    w.write("backups/notes.txt", "");
+    touch(&w.path().join("backups/backup_1.dump"), "3 days ago");
+    touch(&w.path().join("backups/backup_2.dump"), "2 hours ago");
+    config(
+        &w,
+        "backups",
+        &format!("{ANY_USAGE}\nnewest = \"backup_*.dump\"\nmax_age = \"26h\"\nmin_size = \"2KiB\""),
+    );
+    let (out, report) = run(&w, &[]);
+    let r = result(&report, "path.data.newest");
+    assert_eq!(r["status"], "pass", "{}", stdout(&out));
+    let text = message(r);
+    assert!(
+        text.contains("backup_2.dump is the newest of 2 matching backup_*.dump"),
+        "{text}"
+    );
+    assert!(text.contains("(2h old, 4.0 KiB)"), "{text}");
+    assert_eq!(r["details"]["bytes"], 4096);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn newest_backup_too_old_too_small_or_missing_fails() {
+    let w = Workdir::new();
+    w.write("backups/daily/backup_1.dump", "tiny");
+    touch(&w.path().join("backups/daily/backup_1.dump"), "2 days ago");
+    config(
+        &w,
+        "backups",
+        &format!(
+            "{ANY_USAGE}\nnewest = \"daily/backup_*.dump\"\nmax_age = \"26h\"\nmin_size = \"1MiB\""
+        ),
+    );
+    let (out, report) = run(&w, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let r = result(&report, "path.data.newest");
+    assert_eq!(r["status"], "fail");
+    let text = message(r);
+    assert!(
+        text.contains("daily/backup_1.dump is the newest of 1"),
+        "{text}"
+    );
+    assert!(text.contains("older than the allowed 1day 2h"), "{text}");
+    assert!(text.contains("smaller than the required 1.0 MiB"), "{text}");
+
+    config(
+        &w,
+        "backups",
+        &format!("{ANY_USAGE}\nnewest = \"backup_*.sql\""),
+    );
+    let (out, report) = run(&w, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = message(result(&report, "path.data.newest")).to_string();
+    assert!(
+        text.starts_with("no file matches backup_*.sql in ") && text.contains("backups"),
+        "{text}"
+    );
+}
+
+#[test]
+fn max_age_without_newest_and_a_wild_folder_are_config_errors() {
+    let w = Workdir::new();
+    std::fs::create_dir(w.path().join("backups")).unwrap();
+    config(&w, "backups", "max_age = \"26h\"");
+    let out = w.cmd().arg("preflight").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("`max_age` applies to the file `newest` names"),
+        "{}",
+        common::stderr(&out)
+    );
+    config(&w, "backups", "newest = \"*/backup.dump\"");
+    let out = w.cmd().arg("preflight").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("wildcards go in the file name only"),
+        "{}",
+        common::stderr(&out)
+    );
+}

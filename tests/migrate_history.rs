@@ -347,15 +347,18 @@ fn backup_before_migrating_is_a_readable_dump() {
         "{}",
         String::from_utf8_lossy(&listing.stdout)
     );
-    // Nothing pending: no second backup is taken.
-    let (_, report) = migrate(&w, &db, &["--backup", "backups"]);
+    // Nothing pending: the backup asked for is still taken, and the row says so (issue 12.7).
+    let (out, report) = migrate(&w, &db, &["--backup", "backups"]);
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    let again = result(&report, "migrate.backup");
     assert!(
-        report["results"]
-            .as_array()
+        again["message"]
+            .as_str()
             .unwrap()
-            .iter()
-            .all(|r| r["id"] != "migrate.backup")
+            .starts_with("nothing to apply; backup taken: "),
+        "{again:#}"
     );
+    assert_ne!(again["details"]["path"], backup["details"]["path"]);
 }
 
 #[test]

@@ -8,17 +8,19 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Context, Finding, skipped_after};
 use crate::report::Status;
-use crate::units::format_size;
+use crate::units::{format_duration, format_size};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathAspect {
     Exists,
     Writable,
     Space,
+    /// The newest file matching a glob: there, young enough, large enough.
+    Newest,
 }
 
 impl super::AspectKind for PathAspect {
@@ -27,6 +29,7 @@ impl super::AspectKind for PathAspect {
             PathAspect::Exists => "",
             PathAspect::Writable => ".writable",
             PathAspect::Space => ".space",
+            PathAspect::Newest => ".newest",
         }
     }
 
@@ -35,6 +38,7 @@ impl super::AspectKind for PathAspect {
             PathAspect::Exists => "directory",
             PathAspect::Writable => "writable",
             PathAspect::Space => "free space",
+            PathAspect::Newest => "newest file",
         }
     }
 }
@@ -49,7 +53,21 @@ pub struct PathProbe {
     pub min_free: Option<u64>,
     pub usage_warn_percent: u8,
     pub usage_fail_percent: u8,
+    pub newest: Option<Newest>,
     pub aspects: Vec<PathAspect>,
+}
+
+/// `newest = "backup_*.dump"`, `max_age`, `min_size`.
+#[derive(Clone, Debug)]
+pub struct Newest {
+    /// The glob as written (relative to the check's path).
+    pub glob: String,
+    /// The folder searched: the check's path, joined with the glob's folder part.
+    pub dir: PathBuf,
+    /// The file-name pattern (`*` any run of characters, `?` one).
+    pub name: String,
+    pub max_age: Option<Duration>,
+    pub min_size: Option<u64>,
 }
 
 impl PathProbe {
@@ -82,6 +100,10 @@ impl PathProbe {
                 PathAspect::Writable if dry_run => self.check_writable_without_writing(),
                 PathAspect::Writable => self.check_writable(),
                 PathAspect::Space => self.check_space(),
+                PathAspect::Newest => match &self.newest {
+                    Some(newest) => newest.check(),
+                    None => continue,
+                },
             };
             findings.push(finding.took(t.elapsed()));
         }
@@ -228,6 +250,118 @@ impl PathProbe {
     }
 }
 
+impl Newest {
+    /// Finds the newest regular file whose name matches (by modification time; a symlink counts
+    /// as what it points to) and checks its age and size.
+    fn check(&self) -> Finding {
+        let shown = self.dir.display();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                return Finding::fail(format!(
+                    "no file matches {} in {shown}: cannot read the folder: {e}",
+                    self.glob
+                ))
+                .detail("glob", self.glob.clone());
+            }
+        };
+        let mut newest: Option<(PathBuf, SystemTime, u64)> = None;
+        let mut matched = 0usize;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !glob_match(&self.name, name) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(entry.path()) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            matched += 1;
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if newest.as_ref().is_none_or(|(_, t, _)| modified > *t) {
+                newest = Some((entry.path(), modified, meta.len()));
+            }
+        }
+        let Some((file, modified, size)) = newest else {
+            return Finding::fail(format!("no file matches {} in {shown}", self.glob))
+                .detail("glob", self.glob.clone())
+                .detail("dir", shown.to_string());
+        };
+        // A clock behind the file's time reads as age 0, not as an error.
+        let age = SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or(Duration::ZERO);
+        // Whole minutes once past one: "2h", not "2h 1s".
+        let secs = age.as_secs();
+        let age_shown = match secs {
+            0..60 => format!("{secs}s"),
+            _ => format_duration(Duration::from_secs(secs - secs % 60)),
+        };
+        let base = format!(
+            "{} is the newest of {matched} matching {} ({age_shown} old, {})",
+            file.display(),
+            self.glob,
+            format_size(size)
+        );
+        let mut problems = Vec::new();
+        if let Some(max) = self.max_age
+            && age > max
+        {
+            problems.push(format!("older than the allowed {}", format_duration(max)));
+        }
+        if let Some(min) = self.min_size
+            && size < min
+        {
+            problems.push(format!("smaller than the required {}", format_size(min)));
+        }
+        let finding = if problems.is_empty() {
+            Finding::pass(base)
+        } else {
+            Finding::fail(format!("{base}: {}", problems.join(" and ")))
+        };
+        finding
+            .detail("file", file.display().to_string())
+            .detail("age_seconds", age.as_secs())
+            .detail("bytes", size)
+            .detail("matching", matched)
+            .detail("max_age_seconds", self.max_age.map(|d| d.as_secs()))
+            .detail("min_size_bytes", self.min_size)
+    }
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters (none included) and
+/// `?` exactly one; everything else is itself. Iterative, with one point to backtrack to: linear
+/// for all but pathological patterns.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 /// The passing finding for a directory that is there: its mode where there is one.
 #[cfg(unix)]
 fn existing_dir(meta: &std::fs::Metadata, shown: &str) -> Finding {
@@ -316,4 +450,23 @@ fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
     let stat = fs4::statvfs(path)?;
     let used = stat.total_space().saturating_sub(stat.free_space());
     Ok((stat.available_space(), used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_stars_and_question_marks() {
+        assert!(glob_match("backup_*.dump", "backup_20260101.dump"));
+        assert!(glob_match("backup_*.dump", "backup_.dump"));
+        assert!(!glob_match("backup_*.dump", "backup_1.dump.partial"));
+        assert!(!glob_match("backup_*.dump", "xbackup_1.dump"));
+        assert!(glob_match("*.sql", "a.b.sql"));
+        assert!(glob_match("db-??.sql", "db-01.sql"));
+        assert!(!glob_match("db-??.sql", "db-1.sql"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::time::{Instant, SystemTime};
 
+mod backup;
 mod dry_run;
 mod resolve;
 mod rows;
@@ -10,7 +11,7 @@ mod rows;
 use super::hooks::Pending;
 use super::target::{
     backup_tool_ready, connect, deadline_result, lock, refuse_own_transaction, refuse_selection,
-    session_failure, take_backup, timed,
+    session_failure, timed,
 };
 use super::{Inputs, Outcome};
 use crate::cli::{GlobalArgs, MigrateArgs};
@@ -276,17 +277,22 @@ async fn migrate(
     // adoption asked for. The lock would only make this run wait behind another migrator to
     // find the same, and reading the history again under it doubles the cost of a no-op run.
     // (Work in progress elsewhere shows here: uncommitted as pending, no-transaction as partial.)
-    if !repair && !first_run && plan.to_apply.is_empty() && plan.blockers(&settings.plan).is_empty()
-    {
+    // With --backup the backup is still taken, under the lock.
+    let nothing_to_apply = !repair
+        && !first_run
+        && plan.to_apply.is_empty()
+        && plan.blockers(&settings.plan).is_empty();
+    if nothing_to_apply && settings.target.backup.is_none() {
         let r = rows::history_result(history, true, rows.len(), "; nothing to apply");
         results.push(timed(r, history_read));
         report_items(source, &plan, settings.view(), None, results);
         return Ok(());
     }
 
-    let backup_wanted =
-        settings.target.backup.is_some() && (!plan.to_apply.is_empty() || settings.resume);
-    if backup_wanted && !backup_tool_ready("migrate", &mut session, &settings.target, results).await
+    let backup_wanted = settings.target.backup.is_some();
+    let verify = settings.verify_backup;
+    if backup_wanted
+        && !backup_tool_ready("migrate", &mut session, &settings.target, verify, results).await
     {
         return Ok(());
     }
@@ -295,16 +301,7 @@ async fn migrate(
     if !lock(&mut session, "migrate", &settings.target, results).await {
         return Ok(());
     }
-    if backup_wanted
-        && !take_backup(
-            "migrate",
-            session.conn(),
-            &settings.target,
-            "migrate.backup",
-            results,
-        )
-        .await
-    {
+    if backup_wanted && !backup::back_up(settings, &mut session, nothing_to_apply, results).await {
         session.unlock().await;
         return Ok(());
     }

@@ -294,17 +294,17 @@ async fn rollback_locked(
         return Ok(DatabaseOutcome::Completed);
     }
 
-    if target.backup.is_some() && !backup_tool_ready("rollback", session, target, results).await {
-        return Ok(DatabaseOutcome::Failed);
-    }
-    if !take_backup(
-        "rollback",
-        session.conn(),
-        target,
-        "rollback.backup",
-        results,
-    )
-    .await
+    if target.backup.is_some()
+        && (!backup_tool_ready("rollback", session, target, false, results).await
+            || take_backup(
+                "rollback",
+                session.conn(),
+                target,
+                ("rollback.backup", "backed up to "),
+                results,
+            )
+            .await
+            .is_none())
     {
         return Ok(DatabaseOutcome::Failed);
     }

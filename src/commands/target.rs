@@ -26,7 +26,7 @@ const PRISMA_DIR: &str = "prisma/migrations";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// A dump of a large database takes a while; it still has a deadline.
-const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(super) const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Refuses (exit 2) a script with its own BEGIN/COMMIT that would run inside shipgate's
 /// transaction.
@@ -234,16 +234,17 @@ pub(super) async fn lock(
     }
 }
 
-/// Whether the `--backup` tool can dump this database, before anything changes; records the
-/// failing `<command>.backup` result when it cannot.
+/// Whether the `--backup` tool can dump this database (and, to `verify` it, restore it), before
+/// anything changes; records the failing `<command>.backup` result when it cannot.
 pub(super) async fn backup_tool_ready(
     command: &str,
     session: &mut Session,
     target: &MigrationTarget,
+    verify: bool,
     results: &mut Vec<CheckResult>,
 ) -> bool {
     step::enter("checking the backup tool");
-    match engine::backup_preflight(session.conn(), target.backend).await {
+    match engine::backup_preflight(session.conn(), target.backend, verify).await {
         Ok(()) => true,
         Err(e) => {
             let id = format!("{command}.backup");
@@ -254,17 +255,17 @@ pub(super) async fn backup_tool_ready(
     }
 }
 
-/// Takes the `--backup` (named after the command); records the result. False when it failed (nothing may change then).
+/// Takes the `--backup` (named after the command) when one is asked for; records the result,
+/// its message led by `note` ("backed up to "). `None` when it failed or none was asked
+/// for (nothing may change after a failure).
 pub(super) async fn take_backup(
     command: &str,
     conn: &mut sqlx::AnyConnection,
     target: &MigrationTarget,
-    id: &str,
+    (id, note): (&str, &str),
     results: &mut Vec<CheckResult>,
-) -> bool {
-    let Some(dir) = &target.backup else {
-        return true;
-    };
+) -> Option<engine::Backup> {
+    let dir = target.backup.as_ref()?;
     let t = Instant::now();
     step::enter(format!("backing the database up into {}", dir.display()));
     match engine::take_backup(
@@ -286,7 +287,7 @@ pub(super) async fn take_backup(
                         "backup",
                         Status::Pass,
                         format!(
-                            "backed up to {} ({})",
+                            "{note}{} ({})",
                             b.path.display(),
                             crate::units::format_size(b.bytes)
                         ),
@@ -295,7 +296,7 @@ pub(super) async fn take_backup(
                 ),
                 t,
             ));
-            true
+            Some(b)
         }
         Err(e) => {
             results.push(timed(
@@ -308,7 +309,7 @@ pub(super) async fn take_backup(
                 ),
                 t,
             ));
-            false
+            None
         }
     }
 }

@@ -240,6 +240,14 @@ pub struct PathConfig {
     /// Fail when the filesystem is fuller than this (default 95).
     #[schemars(range(max = 100))]
     pub usage_fail_percent: Option<Typed<u8>>,
+    /// The newest file matching this glob (`*`, `?`; relative to `path`, e.g.
+    /// `"backup_*.dump"` or `"daily/*.sql.gz"`) must exist; with `max_age`/`min_size`, be
+    /// younger and larger than those.
+    pub newest: Option<Text>,
+    /// The newest matching file is at most this old, e.g. `"26h"` (needs `newest`).
+    pub max_age: Option<Text>,
+    /// The newest matching file holds at least this much, e.g. `"1MiB"` (needs `newest`).
+    pub min_size: Option<Text>,
 }
 
 /// `[[preflight.http]]`: a dependency answers.

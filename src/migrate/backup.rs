@@ -63,6 +63,8 @@ pub enum Error {
         path: String,
         listed: bool,
     },
+    /// `--verify-backup` on PostgreSQL: the role may not create the throwaway database.
+    NoCreateDb,
     /// The dump was cut short; its partial file was removed.
     Removed {
         cause: Box<Error>,
@@ -109,6 +111,9 @@ impl std::fmt::Display for Error {
             Error::Empty { path, listed: true } => {
                 write!(f, "pg_restore --list read nothing from {path}")
             }
+            Error::NoCreateDb => f.write_str(
+                "--verify-backup restores the backup into a throwaway database, and this role may not create one (it lacks CREATEDB): grant it (ALTER ROLE … CREATEDB) or leave --verify-backup out",
+            ),
             Error::Removed { cause, path } => {
                 write!(f, "{cause} (the partial file {path} was removed)")
             }
@@ -136,8 +141,13 @@ pub struct Backup {
 }
 
 /// The dump tool for this backend, checked before anything changes: present, and (pg_dump) not
-/// older than the server, which it refuses to dump.
-pub async fn preflight(conn: &mut AnyConnection, backend: Backend) -> Result<(), Error> {
+/// older than the server, which it refuses to dump. With `verify` (`--verify-backup`), the
+/// restore side too: the `mysql` client, and on PostgreSQL the right to create a database.
+pub async fn preflight(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    verify: bool,
+) -> Result<(), Error> {
     match backend {
         Backend::Postgres => {
             let tool = tool_version("pg_dump").await?;
@@ -151,9 +161,28 @@ pub async fn preflight(conn: &mut AnyConnection, backend: Backend) -> Result<(),
             if major(&tool) < major(&server) {
                 return Err(Error::TooOld { tool, server });
             }
-            tool_version("pg_restore").await.map(|_| ())
+            tool_version("pg_restore").await?;
+            if verify {
+                let may: bool = sqlx::query_scalar(
+                    "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user",
+                )
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| Error::Db(db::Error::server(&e)))?
+                .unwrap_or(false);
+                if !may {
+                    return Err(Error::NoCreateDb);
+                }
+            }
+            Ok(())
         }
-        Backend::MySql => tool_version("mysqldump").await.map(|_| ()),
+        Backend::MySql => {
+            tool_version("mysqldump").await?;
+            if verify {
+                tool_version("mysql").await?;
+            }
+            Ok(())
+        }
         Backend::Sqlite => Ok(()),
     }
 }
@@ -207,45 +236,36 @@ pub async fn take(
     } else {
         database.replace('/', "_")
     };
-    let final_path = match backend {
-        Backend::Postgres => dir.join(format!("{name}-{stamp}-before-{label}.dump")),
-        Backend::MySql => dir.join(format!("{name}-{stamp}-before-{label}.sql")),
-        Backend::Sqlite => dir.join(format!("sqlite-{stamp}-before-{label}.db")),
+    let (stem, extension) = match backend {
+        Backend::Postgres => (format!("{name}-{stamp}-before-{label}"), "dump"),
+        Backend::MySql => (format!("{name}-{stamp}-before-{label}"), "sql"),
+        Backend::Sqlite => (format!("sqlite-{stamp}-before-{label}"), "db"),
     };
+    // Two runs within one second (a no-op run takes its backup too) must not overwrite the
+    // first one's: the second gets `-2`, and so on.
+    let final_path = (1..=1000)
+        .map(|n| match n {
+            1 => dir.join(format!("{stem}.{extension}")),
+            n => dir.join(format!("{stem}-{n}.{extension}")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| {
+            dir.join(format!(
+                "{stem}-{}.{extension}",
+                uuid::Uuid::new_v4().simple()
+            ))
+        });
     // Written under a temporary name: a dump cut short must not look like a backup.
     let path = PathBuf::from(format!("{}.partial", final_path.display()));
     let written: Result<(), Error> = async {
         match backend {
             Backend::Postgres => {
-                // The password goes through PGPASSWORD, whether written in the userinfo or as a
-                // `?password=` parameter: a command line is visible to every user in `ps`.
-                let mut password = parsed.password().map(|p| {
-                    percent_encoding::percent_decode_str(p)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                });
-                let mut without_password = parsed.clone();
-                let _ = without_password.set_password(None);
-                let kept: Vec<(String, String)> = parsed
-                    .query_pairs()
-                    .filter_map(|(k, v)| {
-                        if k == "password" {
-                            password = Some(v.into_owned());
-                            None
-                        } else {
-                            Some((k.into_owned(), v.into_owned()))
-                        }
-                    })
-                    .collect();
-                without_password.set_query(None);
-                if !kept.is_empty() {
-                    without_password.query_pairs_mut().extend_pairs(kept);
-                }
+                let (without_password, password) = pg_target(&parsed);
                 let mut cmd = tokio::process::Command::new("pg_dump");
                 cmd.args(["-Fc", "--no-password", "-f"])
                     .arg(&path)
                     .arg("-d")
-                    .arg(without_password.as_str());
+                    .arg(without_password);
                 if let Some(p) = password {
                     cmd.env("PGPASSWORD", p);
                 }
@@ -262,32 +282,8 @@ pub async fn take(
             }
             Backend::MySql => {
                 let mut cmd = tokio::process::Command::new("mysqldump");
-                cmd.args([
-                    "--single-transaction",
-                    "--routines",
-                    "--triggers",
-                    "--protocol=TCP",
-                ]);
-                let host = parsed
-                    .host_str()
-                    .unwrap_or("127.0.0.1")
-                    .trim_start_matches('[')
-                    .trim_end_matches(']');
-                cmd.arg(format!("--host={host}"));
-                cmd.arg(format!("--port={}", parsed.port().unwrap_or(3306)));
-                if !parsed.username().is_empty() {
-                    let user =
-                        percent_encoding::percent_decode_str(parsed.username()).decode_utf8_lossy();
-                    cmd.arg(format!("--user={user}"));
-                }
-                if let Some(p) = parsed.password() {
-                    cmd.env(
-                        "MYSQL_PWD",
-                        percent_encoding::percent_decode_str(p)
-                            .decode_utf8_lossy()
-                            .into_owned(),
-                    );
-                }
+                cmd.args(["--single-transaction", "--routines", "--triggers"]);
+                mysql_target(&parsed, &mut cmd);
                 cmd.arg(format!("--result-file={}", path.display()))
                     .arg(&name);
                 run(cmd, "mysqldump", timeout).await?;
@@ -340,12 +336,77 @@ pub async fn take(
     })
 }
 
-async fn run(
-    mut cmd: tokio::process::Command,
+/// A PostgreSQL URL for libpq tools without its password, and the password (from the userinfo
+/// or a `?password=` parameter), which goes through PGPASSWORD: a command line is visible to
+/// every user in `ps`.
+pub(super) fn pg_target(parsed: &url::Url) -> (String, Option<String>) {
+    let mut password = parsed.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let mut without_password = parsed.clone();
+    let _ = without_password.set_password(None);
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            if k == "password" {
+                password = Some(v.into_owned());
+                None
+            } else {
+                Some((k.into_owned(), v.into_owned()))
+            }
+        })
+        .collect();
+    without_password.set_query(None);
+    if !kept.is_empty() {
+        without_password.query_pairs_mut().extend_pairs(kept);
+    }
+    (without_password.to_string(), password)
+}
+
+/// Where a MySQL client tool connects (host, port, user over TCP), and its password through
+/// MYSQL_PWD, never the command line.
+pub(super) fn mysql_target(parsed: &url::Url, cmd: &mut tokio::process::Command) {
+    cmd.arg("--protocol=TCP");
+    let host = parsed
+        .host_str()
+        .unwrap_or("127.0.0.1")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    cmd.arg(format!("--host={host}"));
+    cmd.arg(format!("--port={}", parsed.port().unwrap_or(3306)));
+    if !parsed.username().is_empty() {
+        let user = percent_encoding::percent_decode_str(parsed.username()).decode_utf8_lossy();
+        cmd.arg(format!("--user={user}"));
+    }
+    if let Some(p) = parsed.password() {
+        cmd.env(
+            "MYSQL_PWD",
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
+    }
+}
+
+/// Runs a tool within `timeout` (killed when it runs out); its stdout when it succeeded.
+pub(super) async fn run(
+    cmd: tokio::process::Command,
     what: &str,
     timeout: Duration,
 ) -> Result<String, Error> {
-    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    run_reading(cmd, what, timeout, std::process::Stdio::null()).await
+}
+
+/// [`run`] with `stdin` as the tool's standard input (a dump the `mysql` client reads).
+pub(super) async fn run_reading(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    timeout: Duration,
+    stdin: std::process::Stdio,
+) -> Result<String, Error> {
+    cmd.stdin(stdin).kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
         .map_err(|_| Error::Timeout {

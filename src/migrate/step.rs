@@ -5,12 +5,14 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
 struct State {
     now: String,
     finished: Vec<String>,
+    /// When the run's deadline expires, when it has one.
+    ends: Option<Instant>,
 }
 
 /// The shared record of one run's progress.
@@ -59,6 +61,16 @@ pub fn finished(what: impl Into<String>) {
     });
 }
 
+/// The time left before the run's deadline (`None`: no deadline, or outside a run): a step
+/// that must clean up after itself (a throwaway database) fits its work into it.
+pub fn remaining() -> Option<Duration> {
+    CURRENT
+        .try_with(|p| p.0.lock().unwrap_or_else(|e| e.into_inner()).ends)
+        .ok()
+        .flatten()
+        .map(|ends| ends.saturating_duration_since(Instant::now()))
+}
+
 /// A run cut off by its deadline: where it was and what it had finished.
 #[derive(Debug)]
 pub struct Stopped {
@@ -76,6 +88,8 @@ pub async fn within_deadline<T>(
     work: impl Future<Output = T>,
 ) -> Result<T, Stopped> {
     let progress = Progress::default();
+    progress.0.lock().unwrap_or_else(|e| e.into_inner()).ends =
+        deadline.map(|limit| Instant::now() + limit);
     let scoped = progress.scope(work);
     match deadline {
         None => Ok(scoped.await),

@@ -93,6 +93,9 @@ impl Planner<'_> {
                 min_free: args.min_free.as_deref().map(text),
                 usage_warn_percent: None,
                 usage_fail_percent: None,
+                newest: None,
+                max_age: None,
+                min_size: None,
             };
             self.path(&Located::unplaced(path))
                 .map_err(|e| from_flag(e, "--writable-dir/--create-dir"))?;

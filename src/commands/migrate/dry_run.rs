@@ -35,18 +35,34 @@ pub(super) fn report_dry_run(
             json!({"sql": format!("{};", history.create_sql())}),
         ));
     }
+    // A real run takes the backup even with nothing to apply (not when it is refused first).
     if let Some(dir) = &settings.target.backup
-        && !plan.to_apply.is_empty()
+        && (!plan.to_apply.is_empty() || plan.blockers(&settings.plan).is_empty())
     {
+        let (nothing, first) = match plan.to_apply.is_empty() {
+            true => ("nothing to apply; ", ""),
+            false => ("", " first"),
+        };
         results.push(result(
             "migrate.backup",
             "backup",
             Status::Skip,
             format!(
-                "would back the database up into {} first (dry run)",
+                "{nothing}would back the database up into {}{first} (dry run)",
                 dir.display()
             ),
         ));
+        if settings.verify_backup {
+            results.push(result(
+                "migrate.backup-verify",
+                "backup restore test",
+                Status::Skip,
+                format!(
+                    "would restore the backup into {}, compare every table's row count with the database's, then drop it, before any migration (dry run)",
+                    crate::migrate::throwaway_kind(settings.target.backend)
+                ),
+            ));
+        }
     }
     let blockers = plan.blockers(&settings.plan);
     let mut runs = vec![false; plan.items.len()];

@@ -23,6 +23,8 @@ pub(super) struct Settings {
     /// its own run).
     pub(super) repair: Option<(Repair, String)>,
     pub(super) reason: String,
+    /// `--verify-backup`: restore the backup and compare it before anything changes.
+    pub(super) verify_backup: bool,
 }
 
 pub(super) fn resolve(
@@ -61,6 +63,7 @@ pub(super) fn resolve(
             (None, None) => None,
         },
         reason: args.reason.clone().unwrap_or_default(),
+        verify_backup: args.verify_backup,
     })
 }
 
