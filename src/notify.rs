@@ -122,12 +122,14 @@ impl Target {
 
         let resolved = resolver.text(&config.url)?;
         let value = resolved.value.trim().to_string();
-        let (url, shown) = if value.is_empty() {
-            if resolved.unset.is_empty() {
-                return Err(resolver
-                    .error(&config.url.span, "the webhook URL is empty")
-                    .help("give the webhook URL, e.g. url = \"${SLACK_WEBHOOK_URL}\""));
-            }
+        if value.is_empty() && resolved.unset.is_empty() {
+            return Err(resolver
+                .error(&config.url.span, "the webhook URL is empty")
+                .help("give the webhook URL, e.g. url = \"${SLACK_WEBHOOK_URL}\""));
+        }
+        // Any unset variable in it, not only a URL left wholly empty: `…/services/${HOOK}` with
+        // HOOK unset would otherwise be posted to as a (wrong) URL.
+        let (url, shown) = if !resolved.unset.is_empty() {
             let why = format!(
                 "{} {} not set",
                 resolved.unset.join(", "),
@@ -137,7 +139,9 @@ impl Target {
                     "are"
                 }
             );
-            (Err(why), format!("`{}`", config.url.value))
+            // The URL's text may hold a literal secret part: only the variables are named.
+            let shown = format!("(needs {})", resolved.unset.join(", "));
+            (Err(why), shown)
         } else {
             // The whole URL is a secret: say nothing of it but where it points.
             resolver.secrets.add(&value);
@@ -328,8 +332,7 @@ pub async fn send(settings: &Settings, report: &Report, dry_run: bool) -> Sent {
                 Ok(url) => url,
                 Err(why) => {
                     sent.problems.push(format!(
-                        "the notification `{name}` was not sent: its url {} is empty ({why})",
-                        target.shown
+                        "the notification `{name}` was not sent: its url cannot be used ({why}); set it where shipgate runs (in GitHub Actions: `env:` from a secret), or limit the notification with `on`/`commands`"
                     ));
                     continue;
                 }
@@ -592,6 +595,20 @@ mod tests {
         assert!(t.wants_command("rate-limit-test") && t.wants_command("rollback"));
         assert!(!t.wants_command("verify") && !t.wants_command("migrate"));
         assert_eq!(t.on_text(), "warn, pass");
+    }
+
+    #[test]
+    fn a_url_with_any_unset_variable_is_not_posted_to() {
+        let s = resolve(
+            "[[notify]]\nurl = \"https://hooks.slack.com/services/${SLACK_HOOK}\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.targets[0].url.as_ref().unwrap_err(),
+            "SLACK_HOOK is not set"
+        );
+        assert!(!s.targets[0].shown.contains("hooks.slack.com"));
     }
 
     #[test]

@@ -356,7 +356,7 @@ fn hook_config_mistakes_are_refused_with_their_line() {
         (
             "[[migrate.hooks]]\nname = \"w\"\nwhen = \"during\"\ncommand = \"true\"\n",
             &["migrate", "--database-url", "sqlite://db.sqlite"][..],
-            "during",
+            "unknown variant `during`, expected `before` or `after`",
         ),
     ];
     for (config, args, expected) in cases {

@@ -377,13 +377,15 @@ impl CommandProbe {
     }
 
     /// Every unmet expectation of one run, each a sentence.
-    fn failures(&self, ran: &Ran) -> Vec<String> {
-        let mut out = Vec::new();
-        if !ran
-            .status
+    fn exit_expected(&self, ran: &Ran) -> bool {
+        ran.status
             .code()
             .is_some_and(|c| self.expect_exit.contains(&c))
-        {
+    }
+
+    fn failures(&self, ran: &Ran) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.exit_expected(ran) {
             out.push(format!(
                 "exited with {} (expected {})",
                 ran.exit(),
@@ -439,8 +441,15 @@ impl CommandProbe {
         let finding = if tries.passed {
             Finding::pass(format!("{shown} exited {} in {took}{suffix}", ran.exit()))
         } else {
-            let exit_failed = attempt.failures[0].starts_with("exited with");
-            let mut message = if exit_failed {
+            let exit_failed = !self.exit_expected(ran);
+            let mut message = if attempt.failures.is_empty() {
+                // The last run passed, but the retry window closed before `consecutive` did.
+                format!(
+                    "{shown} exited {} in {took}, but the retry window closed before {} runs in a row passed",
+                    ran.exit(),
+                    self.consecutive
+                )
+            } else if exit_failed {
                 format!("{shown} {}", attempt.failures.join("; "))
             } else {
                 format!(

@@ -42,10 +42,10 @@ impl SqlWriteProbe {
                 plural(texts.len(), "statement", "statements"),
                 self.shown_url
             )),
-            Ok(Err((n, e))) => {
+            Ok(Err((step, e))) => {
                 let _ = tokio::time::timeout(self.timeout, conn.execute("ROLLBACK")).await;
                 Finding::fail(format!(
-                    "statement {n} failed on {}: {e}; rolled back",
+                    "{step} failed on {}: {e}; rolled back, nothing of it stays",
                     self.shown_url
                 ))
             }
@@ -60,26 +60,27 @@ impl SqlWriteProbe {
             .took(started.elapsed())
     }
 
-    /// BEGIN, each statement, COMMIT; on failure, which statement (0: BEGIN/COMMIT) and why.
+    /// BEGIN, each statement, COMMIT; on failure, which step and why.
     async fn write(
         &self,
         conn: &mut AnyConnection,
         statements: &[&str],
-    ) -> Result<(), (usize, db::Error)> {
+    ) -> Result<(), (String, db::Error)> {
+        let begin = self.backend.begin();
         db::limit_lock_waits(conn, self.backend, self.lock_timeout)
             .await
-            .map_err(|e| (0, e))?;
-        conn.execute(self.backend.begin())
+            .map_err(|e| ("setting the lock timeout".to_string(), e))?;
+        conn.execute(begin)
             .await
-            .map_err(|e| (0, db::Error::server(&e)))?;
+            .map_err(|e| (begin.to_string(), db::Error::server(&e)))?;
         for (i, text) in statements.iter().enumerate() {
             conn.execute(sqlx::AssertSqlSafe(text.to_string()))
                 .await
-                .map_err(|e| (i + 1, db::Error::server(&e)))?;
+                .map_err(|e| (format!("statement {}", i + 1), db::Error::server(&e)))?;
         }
         conn.execute("COMMIT")
             .await
-            .map_err(|e| (0, db::Error::server(&e)))?;
+            .map_err(|e| ("COMMIT".to_string(), db::Error::server(&e)))?;
         Ok(())
     }
 }

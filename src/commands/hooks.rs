@@ -87,14 +87,15 @@ async fn run_before(
             continue;
         }
         if let Some(name) = &failed {
-            let reason = format!("not run: hook {name} failed");
+            let reason = format!("not run: {name} failed");
             results.push(skipped(command, &hook.unit, &reason, false, ""));
             continue;
         }
+        // The aspect's name is "hook <name>".
         let name = hook.unit.aspects[0].name.clone();
         let ran = run(hook.unit, dry_run).await;
         if ran.iter().any(|r| r.status.fails_run(false)) {
-            failed = Some(name.trim_start_matches("hook ").to_string());
+            failed = Some(name);
         }
         results.extend(ran);
     }

@@ -123,6 +123,9 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// How much of a failing tool's stderr a message keeps.
+const STDERR_SHOWN: usize = 2000;
+
 /// A version's major number (`16` of 16.4).
 fn major(v: &Version) -> u64 {
     v.to_string()
@@ -421,7 +424,11 @@ pub(super) async fn run_reading(
         return Err(Error::ToolFailed {
             what: what.to_string(),
             status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            // A tool that floods stderr must not flood the report (its first lines say why).
+            stderr: crate::checks::expect::excerpt(
+                String::from_utf8_lossy(&out.stderr).trim(),
+                STDERR_SHOWN,
+            ),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
