@@ -14,6 +14,7 @@
 //!
 //! This module prints nothing: [`send`] returns notes and problems for the caller to print.
 
+use crate::ratelimit::headers::RetryAfter;
 use std::time::{Duration, SystemTime};
 
 use crate::config::notify::{NotifyCommand, NotifyConfig, NotifyFormat, NotifyOn};
@@ -472,7 +473,8 @@ async fn try_once(client: &reqwest::Client, target: &Target, url: &str, body: St
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, SystemTime::now()));
+            .and_then(RetryAfter::parse)
+            .map(|r| r.delay(SystemTime::now()));
         let mut answer = Vec::new();
         while answer.len() < ANSWER_LIMIT {
             match response.chunk().await? {
@@ -519,17 +521,6 @@ async fn try_once(client: &reqwest::Client, target: &Target, url: &str, body: St
         _ => "",
     };
     Attempt::GiveUp(format!("{why}{help}"))
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date.
-fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    match value.parse::<u64>() {
-        Ok(seconds) => Some(Duration::from_secs(seconds)),
-        Err(_) => httpdate::parse_http_date(value)
-            .ok()
-            .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO)),
-    }
 }
 
 /// The start of a webhook's answer, for a warning: `: "invalid_payload"`, or nothing.
@@ -679,10 +670,11 @@ mod tests {
     #[test]
     fn retry_after_in_both_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
+        let delay = |v: &str| RetryAfter::parse(v).map(|r| r.delay(now));
+        assert_eq!(delay("3"), Some(Duration::from_secs(3)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(20));
-        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(20)));
-        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(delay(&later), Some(Duration::from_secs(20)));
+        assert_eq!(delay("soon"), None);
     }
 
     #[test]

@@ -494,8 +494,10 @@ impl PrometheusProbe {
             let start = end.saturating_sub(w.length);
             (start, end, w)
         });
-        // The server gives up evaluating when this check does, and says so in its own words.
-        let mut params = vec![("timeout", self.request.timeout.as_secs_f64().to_string())];
+        // The server gives up evaluating a little before this check does, so that its own words
+        // (which query, how far it got) arrive instead of a client timeout.
+        let server_timeout = self.request.timeout.mul_f64(0.9);
+        let mut params = vec![("timeout", server_timeout.as_secs_f64().to_string())];
         if let Some((start, end, w)) = range {
             params.extend([
                 ("start", format!("{:.3}", start.as_secs_f64())),

@@ -6,6 +6,7 @@
 //! the request types; the raw `_get`/`_post`/`_patch` calls are used so status and headers can
 //! be read before deciding what a failure means.
 
+use crate::ratelimit::headers::RetryAfter;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -334,8 +335,8 @@ pub fn rate_limit_wait(
     if !limited {
         return None;
     }
-    if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(seconds));
+    if let Some(after) = header("retry-after").and_then(RetryAfter::parse) {
+        return Some(after.delay(now));
     }
     if let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok()) {
         let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();

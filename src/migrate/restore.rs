@@ -117,11 +117,23 @@ impl std::fmt::Display for Error {
                 )
             }
             Error::Mismatch(differences) => {
-                let list: Vec<String> = differences.iter().map(|d| d.to_string()).collect();
+                // A whole schema missing is thousands of lines: the first few say enough.
+                const LISTED: usize = 5;
+                let list: Vec<String> = differences
+                    .iter()
+                    .take(LISTED)
+                    .map(|d| d.to_string())
+                    .collect();
+                let more = differences.len().saturating_sub(LISTED);
                 write!(
                     f,
-                    "the restored backup does not match the database: {}",
-                    list.join("; ")
+                    "the restored backup does not match the database: {}{}",
+                    list.join("; "),
+                    if more > 0 {
+                        format!("; and {more} more")
+                    } else {
+                        String::new()
+                    }
                 )
             }
             Error::Timeout { after } => write!(

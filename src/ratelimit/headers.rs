@@ -62,6 +62,15 @@ pub enum RetryAfter {
 }
 
 impl RetryAfter {
+    /// The header's value: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+    pub fn parse(value: &str) -> Option<RetryAfter> {
+        let value = value.trim();
+        match value.parse::<u64>() {
+            Ok(seconds) => Some(RetryAfter::Seconds(seconds)),
+            Err(_) => httpdate::parse_http_date(value).ok().map(RetryAfter::Date),
+        }
+    }
+
     /// How long to wait from `now`.
     pub fn delay(&self, now: SystemTime) -> Duration {
         match self {
@@ -208,18 +217,12 @@ pub fn parse(headers: &HeaderMap, now: SystemTime) -> RateLimitHeaders {
 
     if let Some(value) = field(headers, "retry-after") {
         let value = value.trim().to_string();
-        out.retry_after = match value.parse::<u64>() {
-            Ok(seconds) => Some(RetryAfter::Seconds(seconds)),
-            Err(_) => match httpdate::parse_http_date(&value) {
-                Ok(at) => Some(RetryAfter::Date(at)),
-                Err(_) => {
-                    out.problems.push(format!(
-                        "Retry-After: `{value}` is neither delay-seconds nor an HTTP date"
-                    ));
-                    None
-                }
-            },
-        };
+        out.retry_after = RetryAfter::parse(&value);
+        if out.retry_after.is_none() {
+            out.problems.push(format!(
+                "Retry-After: `{value}` is neither delay-seconds nor an HTTP date"
+            ));
+        }
     }
     out
 }

@@ -32,9 +32,21 @@ pub(super) async fn back_up(
     let before = if settings.verify_backup {
         step::enter("counting the rows of every table before the backup");
         let t = Instant::now();
-        match engine::count_tables(session.conn(), backend, None).await {
-            Ok(counts) => Some(counts),
-            Err(cause) => {
+        // Exact counts of a large database take a while; they too are bounded.
+        let limit = step::remaining().map_or(BACKUP_TIMEOUT, |left| left.min(BACKUP_TIMEOUT));
+        let counted =
+            tokio::time::timeout(limit, engine::count_tables(session.conn(), backend, None)).await;
+        match counted {
+            Ok(Ok(counts)) => Some(counts),
+            Err(_) => {
+                let message = format!(
+                    "counting the rows of every table did not finish within {}; nothing was changed. Leave --verify-backup out for a database this large, or raise --timeout",
+                    crate::units::format_duration(limit)
+                );
+                results.push(timed(result(ID, TITLE, Status::Fail, message), t));
+                return false;
+            }
+            Ok(Err(cause)) => {
                 let message =
                     format!("cannot count the rows of the database: {cause}; nothing was changed");
                 results.push(timed(result(ID, TITLE, Status::Fail, message), t));
