@@ -307,8 +307,11 @@ pub async fn send(settings: &Settings, report: &Report, dry_run: bool) -> Sent {
     let mut sent = Sent::default();
     let client = crate::http_client::client();
     let status = report.summary.status;
+    // The target in flight when the deadline hits, and those after it, are named then.
+    let mut reached = 0;
     let work = async {
-        for target in &settings.targets {
+        for (i, target) in settings.targets.iter().enumerate() {
+            reached = i;
             let name = &target.name;
             if !target.wants_command(&report.command) {
                 if dry_run {
@@ -368,9 +371,15 @@ pub async fn send(settings: &Settings, report: &Report, dry_run: bool) -> Sent {
         }
     };
     if tokio::time::timeout(NOTIFY_DEADLINE, work).await.is_err() {
+        let unsent: Vec<String> = settings.targets[reached..]
+            .iter()
+            .filter(|t| t.wants_command(&report.command) && t.wants_status(status))
+            .map(|t| format!("`{}`", t.name))
+            .collect();
         sent.problems.push(format!(
-            "notifications took longer than {}s and were stopped",
-            NOTIFY_DEADLINE.as_secs()
+            "notifications took longer than {}s and were stopped; not sent: {} (lower their `timeout` or `retries`)",
+            NOTIFY_DEADLINE.as_secs(),
+            unsent.join(", ")
         ));
     }
     sent
