@@ -349,6 +349,10 @@ fn wrong_schedules_are_refused_with_exit_2_before_anything_is_sent() {
     );
     s.config(&w, "every = \"1s\"\n");
     refused(&[], "`every` is set but `watch` is not");
+    // From [verify], the same mistake is placed at its line and said in the config's words.
+    s.config(&w, "watch = \"1s\"\nevery = \"2s\"\n");
+    refused(&[], "shipgate.toml:2:");
+    refused(&[], "`every` (2.0s) is longer than `watch` (1.0s)");
     assert_eq!(s.health_requests() + s.other_requests(), 0);
 }
 

@@ -56,7 +56,28 @@ impl Schedule {
             (None, Some(t)) => resolver.duration(t)?,
             (None, None) => DEFAULT_EVERY.min(watch),
         };
-        Schedule::new(watch, every).map(Some)
+        // A schedule read from [verify] is wrong at its line, in the config's words.
+        let from_config = match (watch_flag, every_flag) {
+            (None, _) => watch_text,
+            (Some(_), None) => every_text,
+            (Some(_), Some(_)) => None,
+        };
+        Schedule::new(watch, every)
+            .map(Some)
+            .map_err(|e| match from_config {
+                None => e,
+                Some(t) => {
+                    let in_config = |text: &str| {
+                        text.replace("--watch", "`watch`")
+                            .replace("--every", "`every`")
+                    };
+                    let placed = resolver.error(&t.span, in_config(&e.message));
+                    match &e.help {
+                        Some(help) => placed.help(in_config(help)),
+                        None => placed,
+                    }
+                }
+            })
     }
 
     pub fn new(watch: Duration, every: Duration) -> Result<Schedule, InputError> {
