@@ -6,6 +6,7 @@ pub mod express;
 pub mod freeze;
 pub mod prism;
 pub mod process;
+pub mod prometheus;
 pub mod tls;
 
 use std::collections::HashMap;
