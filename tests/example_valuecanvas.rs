@@ -359,7 +359,7 @@ fn canvas() -> Value {
 }
 
 /// Fixed window of 60 s, draft-7 headers, Retry-After when limited.
-fn limited(api: &Api, headers: &HeaderMap) -> Result<HeaderMap, Response> {
+fn limited(api: &Api, headers: &HeaderMap) -> Result<HeaderMap, Box<Response>> {
     let key = if api.trust_proxy {
         headers
             .get("x-forwarded-for")
@@ -371,7 +371,10 @@ fn limited(api: &Api, headers: &HeaderMap) -> Result<HeaderMap, Response> {
     };
     let mut window = api.window.lock().unwrap();
     let now = Instant::now();
-    if window.0.is_none_or(|s| now.duration_since(s) >= Duration::from_secs(60)) {
+    if window
+        .0
+        .is_none_or(|s| now.duration_since(s) >= Duration::from_secs(60))
+    {
         *window = (Some(now), HashMap::new());
     }
     let reset = 60 - now.duration_since(window.0.unwrap()).as_secs().min(59);
@@ -388,12 +391,14 @@ fn limited(api: &Api, headers: &HeaderMap) -> Result<HeaderMap, Response> {
     );
     if *used > RATE_LIMIT {
         out.insert("retry-after", reset.to_string().parse().unwrap());
-        return Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            out,
-            axum::Json(json!({"error": "Too many requests"})),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                out,
+                axum::Json(json!({"error": "Too many requests"})),
+            )
+                .into_response(),
+        ));
     }
     Ok(out)
 }
@@ -572,7 +577,7 @@ fn api_router(api: Arc<Api>) -> Router {
                 }
                 let limit_headers = match limited(&api, &headers) {
                     Ok(h) => h,
-                    Err(limited) => return limited,
+                    Err(limited) => return *limited,
                 };
                 api.stats_calls.fetch_add(1, Ordering::SeqCst);
                 (
@@ -1090,7 +1095,11 @@ fn valuecanvas_checklist_preflight_migrate_and_verify() {
     for id in PREFLIGHT_IDS {
         assert_status(&report, id, "pass");
     }
-    assert_eq!(report["summary"]["total"], PREFLIGHT_IDS.len(), "{report:#}");
+    assert_eq!(
+        report["summary"]["total"],
+        PREFLIGHT_IDS.len(),
+        "{report:#}"
+    );
     assert!(
         message(&report, "database.main.migrations").contains('4'),
         "the four migrations are pending: {}",
@@ -1144,7 +1153,14 @@ fn valuecanvas_checklist_preflight_migrate_and_verify() {
 
     // ---- "Run all migrations", with "Create database backups" and "Test backup restoration".
     let backups = d.backups().display().to_string();
-    let out = d.run(&["migrate", "--config", CONFIG, "--backup", &backups, "--verify-backup"]);
+    let out = d.run(&[
+        "migrate",
+        "--config",
+        CONFIG,
+        "--backup",
+        &backups,
+        "--verify-backup",
+    ]);
     let report = json_report(&out);
     assert_eq!(out.status.code(), Some(0), "{}", not_passing(&report));
     for id in [
@@ -1205,7 +1221,11 @@ fn valuecanvas_checklist_preflight_migrate_and_verify() {
         "{}",
         message(&report, "http.llm-chat")
     );
-    assert!(d.tools.calls().contains("kubectl get pods -l app=llm-worker -o json"));
+    assert!(
+        d.tools
+            .calls()
+            .contains("kubectl get pods -l app=llm-worker -o json")
+    );
 
     // ---- A bad release: 5xx climb, a pod crash-loops, RLS was switched off on a table, and
     // the load test crosses its thresholds.
@@ -1222,8 +1242,7 @@ fn valuecanvas_checklist_preflight_migrate_and_verify() {
     }
     d.tools.set("crashloop", true);
     d.tools.set("k6-thresholds", true);
-    d.db
-        .execute("ALTER TABLE llm_job_results DISABLE ROW LEVEL SECURITY");
+    d.db.execute("ALTER TABLE llm_job_results DISABLE ROW LEVEL SECURITY");
     let out = d.run(&["verify", "--config", CONFIG]);
     let report = json_report(&out);
     assert_eq!(out.status.code(), Some(1), "{}", not_passing(&report));
@@ -1243,7 +1262,11 @@ fn valuecanvas_checklist_preflight_migrate_and_verify() {
     assert_status(&report, "sql.rls-enabled", "fail");
     // The message counts the rows; the rows themselves (the table) are in the details.
     let rls = result(&report, "sql.rls-enabled");
-    assert_eq!(rls["details"]["rows"], json!([["llm_job_results"]]), "{rls:#}");
+    assert_eq!(
+        rls["details"]["rows"],
+        json!([["llm_job_results"]]),
+        "{rls:#}"
+    );
     assert_status(&report, "command.load-test", "fail");
     assert!(
         message(&report, "command.load-test").contains("99"),
@@ -1321,7 +1344,14 @@ fn valuecanvas_rollback_app_only_disables_the_flag_and_undoes_the_rollout() {
     let (api, state) = start_api(false);
     let run = || {
         shipgate(repo())
-            .args(["rollback", "--app-only", "--config", CONFIG, "--format", "json"])
+            .args([
+                "rollback",
+                "--app-only",
+                "--config",
+                CONFIG,
+                "--format",
+                "json",
+            ])
             .env("PATH", tools.path())
             .env("API_URL", api.url(""))
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
@@ -1340,7 +1370,7 @@ fn valuecanvas_rollback_app_only_disables_the_flag_and_undoes_the_rollout() {
     ] {
         assert_status(&report, id, "pass");
     }
-    assert_eq!(state.flags.lock().unwrap()["new-feature"], false);
+    assert!(!state.flags.lock().unwrap()["new-feature"]);
     let calls = tools.calls();
     let undo = calls
         .find("kubectl rollout undo deployment/api-server")
@@ -1369,7 +1399,9 @@ fn valuecanvas_database_rollback_restores_the_backup() {
     let work = tempfile::tempdir().unwrap();
     let backups = work.path().join("backups");
     let out = shipgate(repo())
-        .args(["migrate", "--config", CONFIG, "--format", "json", "--backup"])
+        .args([
+            "migrate", "--config", CONFIG, "--format", "json", "--backup",
+        ])
         .arg(&backups)
         .env("DATABASE_URL", &db.url)
         .output()
@@ -1377,7 +1409,9 @@ fn valuecanvas_database_rollback_restores_the_backup() {
     assert_eq!(out.status.code(), Some(0), "{}", all(&out));
     // The good state, backed up (nothing pending: the backup is still taken).
     let out = shipgate(repo())
-        .args(["migrate", "--config", CONFIG, "--format", "json", "--backup"])
+        .args([
+            "migrate", "--config", CONFIG, "--format", "json", "--backup",
+        ])
         .arg(&backups)
         .env("DATABASE_URL", &db.url)
         .output()
@@ -1394,7 +1428,14 @@ fn valuecanvas_database_rollback_restores_the_backup() {
 
     let restore = |from: &Path| {
         shipgate(repo())
-            .args(["rollback", "--app-only", "--config", RESTORE, "--format", "json"])
+            .args([
+                "rollback",
+                "--app-only",
+                "--config",
+                RESTORE,
+                "--format",
+                "json",
+            ])
             .env("DATABASE_URL", &db.url)
             .env("VC_RESTORE_FROM", from)
             .output()
