@@ -1290,8 +1290,16 @@ fn valuecanvas_migrate_refuses_a_database_that_is_not_supabase() {
         .unwrap();
     let report = json_report(&out);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
-    let text = report.to_string();
-    assert!(text.contains("auth.users"), "{report:#}");
+    assert_status(&report, "migrate.require-tables", "fail");
+    assert!(
+        message(&report, "migrate.require-tables").contains("Required table auth.users is missing"),
+        "{report:#}"
+    );
+    assert!(
+        message(&report, "migrate.source").contains("4 migrations")
+            && message(&report, "migrate.source").contains("sqlx layout"),
+        "the Supabase files are read as the sqlx layout: {report:#}"
+    );
     assert!(
         query_strings(
             &db.url,
