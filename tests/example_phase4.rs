@@ -1133,6 +1133,19 @@ fn the_canary_watch_stops_at_the_first_round_whose_metrics_degrade() {
 #[test]
 fn app_only_rollback_restores_the_previous_image_and_checks_it() {
     let d = Deployment::start();
+    // "Prepare rollback": the procedure, shown without running it.
+    let (out, report) = d.run(None, &["rollback", "--app-only", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(status(&report, "hook.previous-image"), "skip");
+    assert!(
+        message(&report, "hook.previous-image").contains(
+            "would run `kubectl set image deployment/member-portal app=member-portal:previous-stable --record`"
+        ),
+        "{:#}",
+        result(&report, "hook.previous-image")
+    );
+    assert!(d.tools.kubectl_calls().is_empty(), "a dry run runs nothing");
+
     let (out, report) = d.run(None, &["rollback", "--app-only"]);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     assert_pass(
