@@ -737,11 +737,16 @@ fn lp_reporting_example_verifies_a_deployment() {
         "{report:#}"
     );
     let rate = message("prometheus.lp-error-rate");
-    assert!(rate.contains("< 0.001"), "{rate}");
+    assert!(rate.contains("(expected < 0.001)"), "{rate}");
     let service = message("command.app-api-status");
-    assert!(service.contains("Active: active (running)"), "{service}");
-    let failures = message("sql.lp-report-failures");
-    assert!(failures.contains('2'), "{failures}");
+    assert!(service.contains("exited with 3"), "{service}");
+    assert!(service.contains("status=1/FAILURE"), "{service}");
+    // Two of the three reports of the day failed: above the 25 % threshold, the row says so.
+    assert_eq!(message("sql.lp-report-failures"), "expected no rows, got 1 rows");
+    assert_eq!(
+        result(&report, "sql.lp-report-failures")["details"]["rows"],
+        serde_json::json!([["2", "3"]])
+    );
     assert_eq!(result(&report, "http.lp-profile")["status"], "pass");
     let texts = d.slack.texts();
     assert_eq!(texts.len(), 2, "{texts:?}");
@@ -791,7 +796,9 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     d.db.execute("SELECT count(*) FROM lp_reports");
     let texts = d.slack.texts();
     assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[1].contains("shipgate rollback failed"), "{}", texts[1]);
     assert!(texts[1].contains("hook.disable-lp-dashboard"), "{}", texts[1]);
+    assert!(texts[1].contains("answered 403"), "{}", texts[1]);
 
     // With the flag service back: flag off, Slack told, diagnostics kept, tables dropped.
     d.state.refuse_flags.store(false, Ordering::SeqCst);
@@ -808,7 +815,7 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     ] {
         assert_eq!(result(&report, id)["status"], "pass", "{id}: {report:#}");
     }
-    assert!(position(&report, "hook.gather-diagnostics") < position(&report, "migration.001-lp-base"));
+    assert!(position(&report, "hook.gather-diagnostics") < position(&report, "rollback.003-lp-reports"));
     let diagnostics = d.path("diagnostics");
     let status = std::fs::read_to_string(diagnostics.join("migration-status.log")).unwrap();
     assert!(status.contains("003-lp-reports"), "{status}");
@@ -819,7 +826,7 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     let texts = d.slack.texts();
     assert_eq!(texts.len(), 4, "{texts:?}");
     assert_eq!(texts[2], "LP Reporting rollback initiated - pausing services");
-    assert!(texts[3].contains("rollback"), "{}", texts[3]);
+    assert!(texts[3].contains("shipgate rollback passed"), "{}", texts[3]);
 
     // Step 5, once the old code is back: LP gone, funds served, error rate at baseline.
     d.state.lp_gone.store(true, Ordering::SeqCst);
