@@ -407,16 +407,21 @@ fn lp_api(state: Arc<LpState>, redis_url: Option<String>) -> TestServer {
 struct Slack {
     server: TestServer,
     texts: Arc<Mutex<Vec<String>>>,
+    /// How long Slack takes to answer, in milliseconds.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Slack {
     fn start() -> Slack {
         let texts: Arc<Mutex<Vec<String>>> = Arc::default();
         let seen = Arc::clone(&texts);
+        let delay_ms: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let delay = Arc::clone(&delay_ms);
         let router = Router::new().route(
             "/services/T0LP/B0DEPLOY/{secret}",
             post(move |axum::extract::Path(secret): axum::extract::Path<String>, body: String| {
                 let seen = Arc::clone(&seen);
+                let delay = delay.load(Ordering::SeqCst);
                 async move {
                     if secret != SLACK_SECRET {
                         return (StatusCode::NOT_FOUND, "no_service").into_response();
@@ -425,6 +430,8 @@ impl Slack {
                     seen.lock()
                         .unwrap()
                         .push(json["text"].as_str().unwrap_or_default().to_string());
+                    // Received (and recorded) at once, answered after the delay.
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
                     "ok".into_response()
                 }
             }),
@@ -432,6 +439,7 @@ impl Slack {
         Slack {
             server: TestServer::start(router),
             texts,
+            delay_ms,
         }
     }
 
@@ -920,6 +928,52 @@ fn phase4_example_waits_for_health_and_judges_the_canary() {
     assert_eq!(latency["details"]["samples"], 100);
     assert_eq!(latency["details"]["errors"], 0);
     assert!(calls.load(Ordering::SeqCst) >= 103);
+}
+
+#[test]
+fn lp_reporting_example_stops_a_conflicting_deployment() {
+    // "Verify no conflicting deployments in progress": a first deployment holds the migration
+    // lock while Slack takes 4 s to hear of it; a second one started meanwhile gives up after
+    // its lock timeout, naming the holder, and changes nothing.
+    let d = Deployment::new();
+    d.slack.delay_ms.store(4000, Ordering::SeqCst);
+    let migrate = ["migrate", "--config", "examples/lp-reporting/shipgate.toml"];
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| d.run(&migrate, None));
+        // Bounded: the first deployment's announcement reaches Slack within 30 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while d.slack.texts.lock().unwrap().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let second = d.run(&[&migrate[..], &["--lock-timeout", "1s"][..]].concat(), None);
+        (first.join().unwrap(), second)
+    });
+    let report = json_report(&first);
+    assert_eq!(first.status.code(), Some(0), "{report:#}");
+    assert_no_secret(&second);
+    let report = json_report(&second);
+    assert_eq!(second.status.code(), Some(1), "{report:#}");
+    let lock = result(&report, "migrate.lock");
+    assert_eq!(lock["status"], "fail", "{lock:#}");
+    let message = lock["message"].as_str().unwrap();
+    assert!(
+        message.contains("another migration holds the PostgreSQL advisory lock"),
+        "{message}"
+    );
+    assert!(message.contains("application `shipgate migrate`"), "{message}");
+    // Only the first deployment announced itself and migrated; the channel hears of the
+    // second one's failure.
+    let texts = d.slack.texts();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert_eq!(texts[0], "Starting LP Reporting deployment");
+    assert!(texts[1].contains("shipgate migrate failed"), "{}", texts[1]);
+    assert!(texts[1].contains("migrate.lock"), "{}", texts[1]);
+    assert!(report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r["id"].as_str().unwrap().starts_with("migration.")
+            || r["status"] != "pass"));
 }
 
 #[test]
