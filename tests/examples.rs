@@ -222,6 +222,8 @@ struct LpState {
     flag_enabled: AtomicBool,
     refuse_flags: AtomicBool,
     lp_gone: AtomicBool,
+    /// Healthy answers left before Redis shows as degraded (None: healthy for good).
+    healthy_left: Mutex<Option<u32>>,
     requests: Mutex<std::collections::BTreeMap<(String, u16), u64>>,
 }
 
@@ -238,18 +240,34 @@ fn lp_api(state: Arc<LpState>, redis_url: Option<String>) -> TestServer {
     let flags = Arc::clone(&state);
     let metrics = Arc::clone(&state);
     let counted = Arc::clone(&state);
+    let health = Arc::clone(&state);
     let router = Router::new()
         .route(
             "/api/lp/health",
-            get(|| async {
-                axum::Json(serde_json::json!({
-                    "status": "healthy",
-                    "checks": {
-                        "database": {"status": "healthy", "latencyMs": 3},
-                        "redis": {"status": "healthy", "latencyMs": 1},
-                        "reportStorage": {"status": "healthy", "freeBytes": 1_000_000_000u64}
+            get(move || {
+                let healthy = match health.healthy_left.lock().unwrap().as_mut() {
+                    None => true,
+                    Some(0) => false,
+                    Some(n) => {
+                        *n -= 1;
+                        true
                     }
-                }))
+                };
+                let (status, redis) = if healthy {
+                    ("healthy", serde_json::json!({"status": "healthy", "latencyMs": 1}))
+                } else {
+                    ("degraded", serde_json::json!({"status": "degraded", "latencyMs": 240}))
+                };
+                async move {
+                    axum::Json(serde_json::json!({
+                        "status": status,
+                        "checks": {
+                            "database": {"status": "healthy", "latencyMs": 3},
+                            "redis": redis,
+                            "reportStorage": {"status": "healthy", "freeBytes": 1_000_000_000u64}
+                        }
+                    }))
+                }
             }),
         )
         .route(
@@ -928,6 +946,71 @@ fn phase4_example_waits_for_health_and_judges_the_canary() {
     assert_eq!(latency["details"]["samples"], 100);
     assert_eq!(latency["details"]["errors"], 0);
     assert!(calls.load(Ordering::SeqCst) >= 103);
+}
+
+#[test]
+fn lp_reporting_example_watches_the_first_hour() {
+    // "Complete these checks within 1 hour of deployment" / the rollback trigger "Health check
+    // endpoint returns unhealthy status": `verify --watch` re-runs the checks and stops at the
+    // first round that fails. Health turns degraded after round 1 (three healthy answers); the
+    // copy waits 2 s for health instead of 60 s (every 100 ms instead of 2 s), and leaves out
+    // the Prometheus checks.
+    let d = Deployment::new();
+    let out = d.run(&["migrate", "--config", "examples/lp-reporting/shipgate.toml"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let config = std::fs::read_to_string(repo().join("examples/lp-reporting/shipgate.toml"))
+        .unwrap()
+        .replace(
+            "retry = { timeout = \"60s\", interval = \"2s\"",
+            "retry = { timeout = \"2s\", interval = \"100ms\"",
+        );
+    let copy = d.path("shipgate.toml");
+    std::fs::write(&copy, config).unwrap();
+    *d.state.healthy_left.lock().unwrap() = Some(3);
+    d.bin.ingest("migration.001-lp-base applied\n");
+    // The skipped Prometheus checks still need their (required) URL.
+    let env_file = d.path("watch.env");
+    std::fs::write(&env_file, "PROMETHEUS_URL=http://127.0.0.1:9\n").unwrap();
+    let out = d.run(
+        &[
+            "verify",
+            "--config",
+            copy.to_str().unwrap(),
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "--watch",
+            "4s",
+            "--every",
+            "1s",
+            "--skip",
+            "prometheus.lp-error-rate",
+            "--skip",
+            "http.lp-alert-rules",
+            "--skip",
+            "path.db-backups",
+        ],
+        None,
+    );
+    assert_no_secret(&out);
+    let report = json_report(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["watch"]["failed_round"], 2, "{report:#}");
+    let failed: Vec<&serde_json::Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["id"], "http.lp-health");
+    assert_eq!(failed[0]["details"]["round"], 2);
+    let message = failed[0]["message"].as_str().unwrap();
+    assert!(message.contains("degraded"), "{message}");
+    assert!(stderr(&out).contains("round 2/5"), "{}", stderr(&out));
+    // The channel is told which check failed in which round.
+    let texts = d.slack.texts();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[1].contains("http.lp-health"), "{}", texts[1]);
 }
 
 #[test]
