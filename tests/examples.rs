@@ -437,22 +437,25 @@ impl Slack {
         let delay = Arc::clone(&delay_ms);
         let router = Router::new().route(
             "/services/T0LP/B0DEPLOY/{secret}",
-            post(move |axum::extract::Path(secret): axum::extract::Path<String>, body: String| {
-                let seen = Arc::clone(&seen);
-                let delay = delay.load(Ordering::SeqCst);
-                async move {
-                    if secret != SLACK_SECRET {
-                        return (StatusCode::NOT_FOUND, "no_service").into_response();
+            post(
+                move |axum::extract::Path(secret): axum::extract::Path<String>, body: String| {
+                    let seen = Arc::clone(&seen);
+                    let delay = delay.load(Ordering::SeqCst);
+                    async move {
+                        if secret != SLACK_SECRET {
+                            return (StatusCode::NOT_FOUND, "no_service").into_response();
+                        }
+                        let json: serde_json::Value =
+                            serde_json::from_str(&body).unwrap_or_default();
+                        seen.lock()
+                            .unwrap()
+                            .push(json["text"].as_str().unwrap_or_default().to_string());
+                        // Received (and recorded) at once, answered after the delay.
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        "ok".into_response()
                     }
-                    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                    seen.lock()
-                        .unwrap()
-                        .push(json["text"].as_str().unwrap_or_default().to_string());
-                    // Received (and recorded) at once, answered after the delay.
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    "ok".into_response()
-                }
-            }),
+                },
+            ),
         );
         Slack {
             server: TestServer::start(router),
@@ -670,19 +673,34 @@ fn lp_reporting_example_verifies_a_deployment() {
     ] {
         assert_eq!(result(&report, id)["status"], "pass", "{id}: {report:#}");
     }
-    assert!(position(&report, "hook.announce-deployment") < position(&report, "migration.001-lp-base"));
-    assert!(position(&report, "migration.003-lp-reports") < position(&report, "hook.enable-lp-dashboard"));
+    assert!(
+        position(&report, "hook.announce-deployment") < position(&report, "migration.001-lp-base")
+    );
+    assert!(
+        position(&report, "migration.003-lp-reports")
+            < position(&report, "hook.enable-lp-dashboard")
+    );
     assert_eq!(d.slack.texts(), ["Starting LP Reporting deployment"]);
-    assert!(d.state.flag_enabled.load(Ordering::SeqCst), "the LP flag is on");
+    assert!(
+        d.state.flag_enabled.load(Ordering::SeqCst),
+        "the LP flag is on"
+    );
     // The deploy job's output reaches the log aggregation system.
     d.bin.ingest(&stdout(&out));
 
     // "Run migration twice - should be safe on second run": nothing to apply, no hook runs
     // again (no second Slack message, no second flag change).
-    let again = d.run(&["migrate", "--config", "examples/lp-reporting/shipgate.toml"], None);
+    let again = d.run(
+        &["migrate", "--config", "examples/lp-reporting/shipgate.toml"],
+        None,
+    );
     let report = json_report(&again);
     assert_eq!(again.status.code(), Some(0), "{report:#}");
-    assert_eq!(result(&report, "migrate.applied")["details"]["count"], 3, "{report:#}");
+    assert_eq!(
+        result(&report, "migrate.applied")["details"]["count"],
+        3,
+        "{report:#}"
+    );
     assert_eq!(d.slack.texts().len(), 1, "{:?}", d.slack.texts());
 
     // Users' traffic, seen by a Prometheus that also loaded the example's alert rules.
@@ -727,7 +745,10 @@ fn lp_reporting_example_verifies_a_deployment() {
     for id in ids {
         assert_eq!(result(&report, id)["status"], "pass", "{id}: {report:#}");
     }
-    assert_eq!(report["summary"]["passed"], report["summary"]["total"], "{report:#}");
+    assert_eq!(
+        report["summary"]["passed"], report["summary"]["total"],
+        "{report:#}"
+    );
     assert_eq!(result(&report, "http.lp-health")["details"]["attempts"], 3);
     // Nothing failed: the channel hears nothing more.
     assert_eq!(d.slack.texts().len(), 1, "{:?}", d.slack.texts());
@@ -768,7 +789,10 @@ fn lp_reporting_example_verifies_a_deployment() {
     assert!(service.contains("exited with 3"), "{service}");
     assert!(service.contains("status=1/FAILURE"), "{service}");
     // Two of the three reports of the day failed: above the 25 % threshold, the row says so.
-    assert_eq!(message("sql.lp-report-failures"), "expected no rows, got 1 rows");
+    assert_eq!(
+        message("sql.lp-report-failures"),
+        "expected no rows, got 1 rows"
+    );
     assert_eq!(
         result(&report, "sql.lp-report-failures")["details"]["rows"],
         serde_json::json!([["2", "3"]])
@@ -782,7 +806,11 @@ fn lp_reporting_example_verifies_a_deployment() {
         "command.app-api-status",
         "sql.lp-report-failures",
     ] {
-        assert!(texts[1].contains(id), "{id} not in the Slack message: {}", texts[1]);
+        assert!(
+            texts[1].contains(id),
+            "{id} not in the Slack message: {}",
+            texts[1]
+        );
     }
 }
 
@@ -803,8 +831,14 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     let hook = result(&report, "hook.disable-lp-dashboard");
     assert_eq!(hook["status"], "skip", "{hook:#}");
-    assert!(hook["message"].as_str().unwrap().contains("dry run"), "{hook:#}");
-    assert!(d.state.flag_enabled.load(Ordering::SeqCst), "the dry run changed the flag");
+    assert!(
+        hook["message"].as_str().unwrap().contains("dry run"),
+        "{hook:#}"
+    );
+    assert!(
+        d.state.flag_enabled.load(Ordering::SeqCst),
+        "the dry run changed the flag"
+    );
     assert_eq!(d.slack.texts().len(), 1, "{:?}", d.slack.texts());
     d.db.execute("SELECT count(*) FROM lp_reports");
 
@@ -817,13 +851,24 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     let hook = result(&report, "hook.disable-lp-dashboard");
     assert_eq!(hook["status"], "fail", "{hook:#}");
-    assert!(hook["message"].as_str().unwrap().contains("403"), "{hook:#}");
+    assert!(
+        hook["message"].as_str().unwrap().contains("403"),
+        "{hook:#}"
+    );
     assert_eq!(result(&report, "hook.announce-rollback")["status"], "skip");
     d.db.execute("SELECT count(*) FROM lp_reports");
     let texts = d.slack.texts();
     assert_eq!(texts.len(), 2, "{texts:?}");
-    assert!(texts[1].contains("shipgate rollback failed"), "{}", texts[1]);
-    assert!(texts[1].contains("hook.disable-lp-dashboard"), "{}", texts[1]);
+    assert!(
+        texts[1].contains("shipgate rollback failed"),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[1].contains("hook.disable-lp-dashboard"),
+        "{}",
+        texts[1]
+    );
     assert!(texts[1].contains("answered 403"), "{}", texts[1]);
 
     // With the flag service back: flag off, Slack told, diagnostics kept, tables dropped.
@@ -832,7 +877,10 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     assert_no_secret(&out);
     let report = json_report(&out);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
-    assert!(!d.state.flag_enabled.load(Ordering::SeqCst), "the LP flag is off");
+    assert!(
+        !d.state.flag_enabled.load(Ordering::SeqCst),
+        "the LP flag is off"
+    );
     for id in [
         "hook.disable-lp-dashboard",
         "hook.announce-rollback",
@@ -841,7 +889,9 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     ] {
         assert_eq!(result(&report, id)["status"], "pass", "{id}: {report:#}");
     }
-    assert!(position(&report, "hook.gather-diagnostics") < position(&report, "rollback.003-lp-reports"));
+    assert!(
+        position(&report, "hook.gather-diagnostics") < position(&report, "rollback.003-lp-reports")
+    );
     let diagnostics = d.path("diagnostics");
     let status = std::fs::read_to_string(diagnostics.join("migration-status.log")).unwrap();
     assert!(status.contains("003-lp-reports"), "{status}");
@@ -851,15 +901,26 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     assert_eq!(logs.lines().count(), 300);
     let texts = d.slack.texts();
     assert_eq!(texts.len(), 4, "{texts:?}");
-    assert_eq!(texts[2], "LP Reporting rollback initiated - pausing services");
-    assert!(texts[3].contains("shipgate rollback passed"), "{}", texts[3]);
+    assert_eq!(
+        texts[2],
+        "LP Reporting rollback initiated - pausing services"
+    );
+    assert!(
+        texts[3].contains("shipgate rollback passed"),
+        "{}",
+        texts[3]
+    );
 
     // Step 5, once the old code is back: LP gone, funds served, error rate at baseline.
     d.state.lp_gone.store(true, Ordering::SeqCst);
     let prometheus = d.prometheus();
     traffic(&d.api, "/api/funds", 8);
     wait_for(&prometheus, "sum(rate(http_requests_total[1m])) > 0");
-    let after = ["verify", "--config", "examples/lp-reporting/after-rollback.toml"];
+    let after = [
+        "verify",
+        "--config",
+        "examples/lp-reporting/after-rollback.toml",
+    ];
     let out = d.run(&after, Some(&prometheus));
     assert_no_secret(&out);
     let report = json_report(&out);
@@ -886,7 +947,10 @@ fn lp_reporting_example_rolls_back_and_recovers() {
     let clean = result(&report, "command.lp-reports-clean");
     assert_eq!(clean["status"], "fail", "{clean:#}");
     assert!(
-        clean["message"].as_str().unwrap().contains("q3-2026-lp1.pdf"),
+        clean["message"]
+            .as_str()
+            .unwrap()
+            .contains("q3-2026-lp1.pdf"),
         "{clean:#}"
     );
     assert!(leftover.exists());
@@ -956,7 +1020,10 @@ fn lp_reporting_example_watches_the_first_hour() {
     // copy waits 2 s for health instead of 60 s (every 100 ms instead of 2 s), and leaves out
     // the Prometheus checks.
     let d = Deployment::new();
-    let out = d.run(&["migrate", "--config", "examples/lp-reporting/shipgate.toml"], None);
+    let out = d.run(
+        &["migrate", "--config", "examples/lp-reporting/shipgate.toml"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let config = std::fs::read_to_string(repo().join("examples/lp-reporting/shipgate.toml"))
         .unwrap()
@@ -1028,7 +1095,10 @@ fn lp_reporting_example_stops_a_conflicting_deployment() {
         while d.slack.texts.lock().unwrap().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let second = d.run(&[&migrate[..], &["--lock-timeout", "1s"][..]].concat(), None);
+        let second = d.run(
+            &[&migrate[..], &["--lock-timeout", "1s"][..]].concat(),
+            None,
+        );
         (first.join().unwrap(), second)
     });
     let report = json_report(&first);
@@ -1043,7 +1113,10 @@ fn lp_reporting_example_stops_a_conflicting_deployment() {
         message.contains("another migration holds the PostgreSQL advisory lock"),
         "{message}"
     );
-    assert!(message.contains("application `shipgate migrate`"), "{message}");
+    assert!(
+        message.contains("application `shipgate migrate`"),
+        "{message}"
+    );
     // Only the first deployment announced itself and migrated; the channel hears of the
     // second one's failure.
     let texts = d.slack.texts();
@@ -1051,12 +1124,13 @@ fn lp_reporting_example_stops_a_conflicting_deployment() {
     assert_eq!(texts[0], "Starting LP Reporting deployment");
     assert!(texts[1].contains("shipgate migrate failed"), "{}", texts[1]);
     assert!(texts[1].contains("migrate.lock"), "{}", texts[1]);
-    assert!(report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|r| !r["id"].as_str().unwrap().starts_with("migration.")
-            || r["status"] != "pass"));
+    assert!(
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["id"].as_str().unwrap().starts_with("migration.") || r["status"] != "pass")
+    );
 }
 
 #[test]
