@@ -156,6 +156,33 @@ fn retry_waits_for_health_and_counts_attempts() {
 }
 
 #[test]
+fn a_retry_window_that_closes_before_enough_healthy_answers_says_so() {
+    // Every answer is healthy, but only two fit in the 1 s window (the first, and one as it closes) and three
+    // in a row are wanted: the failure says why, not "answered 200, but" and nothing.
+    let s = server();
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[verify.http]]\nname = \"health\"\nurl = \"{}\"\nretry = {{ timeout = \"1s\", interval = \"2s\" }}\nconsecutive = 3\n",
+            s.url("/api/lp/health")
+        ),
+    );
+    let (code, report, all) = verify(&w, &[], &[]);
+    assert_eq!(code, Some(1), "{all}");
+    let r = result(&report, "http.health");
+    assert_eq!(r["status"], "fail", "{r:#}");
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.contains("answered 200 in ")
+            && message.contains(
+                ", but the retry window closed before 3 answers in a row passed (2 attempts over "
+            ),
+        "{message}"
+    );
+}
+
+#[test]
 fn retry_gives_up_at_its_timeout_with_the_last_failure() {
     let s = server();
     let w = Workdir::new();

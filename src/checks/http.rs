@@ -307,6 +307,12 @@ impl HttpProbe {
             ))
         } else {
             match (last.status, failures.as_slice()) {
+                // The last answer passed, but the retry window closed before `consecutive` did.
+                (Some(status), []) => Finding::fail(format!(
+                    "{what} answered {status} in {}, but the retry window closed before {} answers in a row passed{tries}",
+                    format_duration(last.latency),
+                    self.consecutive
+                )),
                 (Some(status), [only]) if only.starts_with("status ") => Finding::fail(format!(
                     "{what} answered {status}, expected {} ({}){tries}",
                     self.expect.status_text(),

@@ -48,7 +48,17 @@ impl Prometheus {
     /// `exporter`, path `/metrics`) every second, with the always-firing alert, once it has
     /// five samples of every target.
     pub fn start_scraping(targets: &[&str]) -> Prometheus {
-        let mut prometheus = Self::spawn(&[], targets);
+        Self::start_scraping_with_rules(targets, &[])
+    }
+
+    /// As [`Prometheus::start_scraping`], with rule files of the test's own besides the
+    /// always-firing alert: `(name, contents)`, each name ending in `.rules.yml`.
+    pub fn start_scraping_with_rules(targets: &[&str], rules: &[(&str, &str)]) -> Prometheus {
+        assert!(
+            rules.iter().all(|(name, _)| name.ends_with(".rules.yml")),
+            "rule files are loaded by the glob *.rules.yml"
+        );
+        let mut prometheus = Self::spawn(rules, targets);
         // Bounded: its own target scraped at least five times (the range test needs 3 s of
         // data), and the always-firing alert evaluated.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -123,7 +133,7 @@ impl Prometheus {
             dir.path().join("prometheus.yml"),
             format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 rule_files: [rules.yml]\n\
+                 rule_files: [rules.yml, '*.rules.yml']\n\
                  scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n{exporters}"
             ),
         )
