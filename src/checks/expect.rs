@@ -122,6 +122,10 @@ pub enum Op {
 pub struct JsonAssertion {
     pub text: String,
     path: JsonPath,
+    /// Selects at most one node (names and indexes only, RFC 9535's singular query):
+    /// `length` then measures that value; otherwise it counts the nodes selected, so
+    /// `$.services[?@ != "ok"] length == 0` means "none", whether one or many match.
+    singular: bool,
     op: Op,
     regex: Option<Regex>,
 }
@@ -150,6 +154,7 @@ impl JsonAssertion {
                 return Ok(JsonAssertion {
                     text: text.to_string(),
                     path: json_path,
+                    singular: is_singular(path),
                     op,
                     regex,
                 });
@@ -205,6 +210,7 @@ impl JsonAssertion {
             }
             Op::Length(inner) => {
                 let len = match nodes.as_slice() {
+                    _ if !self.singular => nodes.len(),
                     [Value::Array(a)] => a.len(),
                     [Value::Object(o)] => o.len(),
                     [Value::String(s)] => s.chars().count(),
@@ -213,8 +219,15 @@ impl JsonAssertion {
                 let as_value = Value::from(len);
                 return if compare(inner, &as_value, None) {
                     Ok(())
-                } else {
+                } else if self.singular {
                     fail(format!("the length is {len}"))
+                } else {
+                    let first = nodes.first().map(|v| format!(", the first {}", shown(v)));
+                    fail(format!(
+                        "the path selected {len} {}{}",
+                        if len == 1 { "value" } else { "values" },
+                        first.unwrap_or_default()
+                    ))
                 };
             }
             _ => {}
@@ -229,6 +242,13 @@ impl JsonAssertion {
         }
         Ok(())
     }
+}
+
+/// Whether a JSONPath selects at most one node. RFC 9535 allows only such a query as a
+/// comparison operand, so the parser answers it: `$[?<path> == 0]` parses exactly when
+/// `<path>` is singular.
+fn is_singular(path: &str) -> bool {
+    JsonPath::parse(&format!("$[?{path} == 0]")).is_ok()
 }
 
 /// A value as a number: a JSON number, or a string that reads as one (`"0.003"`, `"42"`, as
@@ -635,6 +655,36 @@ mod tests {
             "expected $.n < 2 but found 3",
             "a number needs no note"
         );
+    }
+
+    #[test]
+    fn length_after_a_filter_counts_what_it_selected_even_one() {
+        let doc = serde_json::json!({
+            "services": {"db": "healthy", "cache": "degraded", "queue": "healthy"},
+            "groups": [{"logGroupName": "/vc/api"}],
+        });
+        let check = |t: &str| {
+            JsonAssertion::parse(t)
+                .unwrap()
+                .check(&doc)
+                .map_err(|e| e.to_string())
+        };
+        // One service matches: the count is 1, not the 8 characters of "degraded".
+        let err = check(r#"$.services[?@ != "healthy"] length == 0"#).unwrap_err();
+        assert!(
+            err.contains(r#"the path selected 1 value, the first "degraded""#),
+            "{err}"
+        );
+        assert!(check(r#"$.services[?@ != "healthy"] length == 1"#).is_ok());
+        assert!(check(r#"$.services[?@ == "healthy"] length == 2"#).is_ok());
+        assert!(check(r#"$.services[?@ == "down"] length == 0"#).is_ok());
+        // A filter selecting one object counts one, not that object's keys.
+        assert!(check(r#"$.groups[?@.logGroupName == "/vc/api"] length == 1"#).is_ok());
+        assert!(check("$.groups[*] length == 1").is_ok());
+        // Names and indexes still measure the one value they name.
+        assert!(check("$.services length == 3").is_ok());
+        assert!(check("$.groups[0] length == 1").is_ok());
+        assert!(check("$.groups[0].logGroupName length == 7").is_ok());
     }
 
     #[test]
