@@ -23,6 +23,9 @@ pub enum UrlError {
     NotAUrl,
     /// A real scheme, but not one shipgate speaks.
     Scheme(String),
+    /// A server URL that does not parse (`host:port` left from a template): why, never the
+    /// text.
+    Malformed(url::ParseError),
 }
 
 impl std::fmt::Display for UrlError {
@@ -36,6 +39,11 @@ impl std::fmt::Display for UrlError {
             UrlError::Scheme(other) => write!(
                 f,
                 "the database URL has the scheme `{other}`; use postgres://, mysql://, mariadb:// or sqlite://"
+            ),
+            UrlError::Malformed(why) => write!(
+                f,
+                "the database URL cannot be read: {why} (its text is not shown: it may hold a \
+                 password); write postgres://user:password@host:5432/db"
             ),
         }
     }
@@ -123,6 +131,11 @@ impl Backend {
         let Some(scheme) = scheme else {
             return Err(UrlError::NotAUrl);
         };
+        // A server URL that cannot parse would fail every connection attempt the same way:
+        // said once, before a `wait` retries it for its whole duration.
+        if scheme != "sqlite" {
+            url::Url::parse(url).map_err(UrlError::Malformed)?;
+        }
         match scheme {
             "postgres" | "postgresql" => Ok((Backend::Postgres, url.to_string())),
             "mysql" => Ok((Backend::MySql, url.to_string())),
@@ -434,6 +447,14 @@ mod tests {
         assert!(err.contains("is not a URL"), "{err}");
         assert!(!err.contains("password=ab"), "{err}");
         assert_eq!(Backend::from_url("  ").unwrap_err(), UrlError::Empty);
+        // The runbook's template, `host:port` left as written: said at once, never retried.
+        let err = Backend::from_url("postgresql://user:s3cret@host:port/database").unwrap_err();
+        assert_eq!(err, UrlError::Malformed(url::ParseError::InvalidPort));
+        let text = err.to_string();
+        assert!(text.contains("invalid port number"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(Backend::from_url("postgres:///app?host=/var/run/postgresql").is_ok());
+        assert!(Backend::from_url("sqlite:app.db").is_ok());
         assert!(
             Backend::from_url("oracle://x")
                 .unwrap_err()

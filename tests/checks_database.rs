@@ -664,3 +664,32 @@ fn migrations_aspect_counts_pending_and_fails_on_a_changed_file() {
     assert_eq!(m["status"], "fail");
     assert!(m["message"].as_str().unwrap().contains("changed"), "{m:#}");
 }
+
+#[test]
+fn a_template_url_is_refused_at_once_not_retried_for_the_whole_wait() {
+    // The investment-platform guide's `DATABASE_URL=postgresql://user:password@host:port/database`,
+    // copied as written: every attempt would fail the same way, so `wait` must not retry it.
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        "[[preflight.database]]\nname = \"main\"\nurl = \"${DATABASE_URL}\"\nwait = \"30s\"\n",
+    );
+    let started = Instant::now();
+    let out = w
+        .cmd()
+        .arg("preflight")
+        .env(
+            "DATABASE_URL",
+            "postgresql://app:hunter2-db@host:port/database",
+        )
+        .output()
+        .unwrap();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}{}", stdout(&out));
+    assert!(started.elapsed() < Duration::from_secs(10), "it waited");
+    assert!(
+        text.contains("shipgate.toml:3") && text.contains("invalid port number"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2-db"), "{text}");
+}
