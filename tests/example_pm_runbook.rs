@@ -40,6 +40,9 @@ struct Api {
     version: String,
     p95_ms: f64,
     error_rate: f64,
+    /// From this many calls of errors/stats on, the error rate climbs to the second value.
+    error_rate_climbs: Option<(u32, f64)>,
+    error_stats_calls: u32,
     homepage_hits: u32,
     /// Requests to GET /api/signals allowed per minute (None: no limiter).
     limit: Option<u32>,
@@ -196,7 +199,14 @@ fn pm_api(api: &Shared) -> TestServer {
         .route(
             "/api/admin/observability/errors/stats",
             get(|State(api): State<Shared>, headers: HeaderMap| async move {
-                let rate = api.lock().unwrap().error_rate;
+                let rate = {
+                    let mut api = api.lock().unwrap();
+                    api.error_stats_calls += 1;
+                    match api.error_rate_climbs {
+                        Some((from, rate)) if api.error_stats_calls >= from => rate,
+                        _ => api.error_rate,
+                    }
+                };
                 admin(&headers, json!({"errors": 31, "errorRate": rate, "unresolvedGroups": 2}))
             }),
         )
@@ -236,6 +246,8 @@ fn new_api() -> Shared {
         version: "2.0".into(),
         p95_ms: 640.0,
         error_rate: 0.0006,
+        error_rate_climbs: None,
+        error_stats_calls: 0,
         homepage_hits: 0,
         limit: None,
         limited_window: (None, 0),
@@ -422,10 +434,15 @@ impl Deployment {
         let tls = TlsServer::start(ca.leaf(&["localhost"], Duration::from_secs(90 * 86_400)));
         write(&p.join("ca.pem"), &ca.cert_pem);
         let config = project.path().join("shipgate.toml");
-        // The example as shipped, with the waits of a test: health retried every 100 ms.
+        // The example as shipped, with the waits of a test: health retried every 100 ms for
+        // 3 s instead of every 2 s for 2 minutes.
         let text = std::fs::read_to_string(example("shipgate.toml"))
             .unwrap()
-            .replace("interval = \"2s\"", "interval = \"100ms\"");
+            .replace(
+                "retry = { timeout = \"2m\", interval = \"2s\"",
+                "retry = { timeout = \"3s\", interval = \"100ms\"",
+            );
+        assert!(text.contains("timeout = \"3s\", interval = \"100ms\""));
         std::fs::write(&config, text).unwrap();
         Deployment {
             project,
@@ -489,7 +506,7 @@ impl Deployment {
             .env("PM_TLS_CA_FILE", self.path("ca.pem"))
             .env("PM_BACKUP_MIN_FREE", "10MiB")
             .env("PM_BACKUP_BUCKET", "s3://your-backups")
-            .env("PM_MAINTENANCE_KEY", &self.maintenance_key)
+            .env("PM_MAINTENANCE_FLAG", &self.maintenance_key)
             .env("GRAFANA_URL", self.grafana.url(""))
             .env("GRAFANA_TOKEN", GRAFANA_TOKEN)
             .env(
@@ -683,15 +700,23 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
         ],
     );
     // DEL answered 1: the flag was set for the migrations, and is gone now.
-    assert!(message(&report, "hook.maintenance-off").ends_with(": 1"), "{report:#}");
+    let off = message(&report, "hook.maintenance-off");
+    assert!(off.contains(&format!("DEL {}", d.maintenance_key)) && off.ends_with(": 1"), "{off}");
     assert_eq!(d.maintenance_flag(), None);
     // Flyway's history was adopted: nothing of V1 … V3_007 ran again.
     assert!(all(&out).contains("flyway_schema_history"), "{}", all(&out));
-    // The backup went to the "bucket".
-    let bucket: Vec<_> = std::fs::read_dir(d.bin.path().join("s3/your-backups/pm-intelligence"))
-        .unwrap()
-        .collect();
-    assert_eq!(bucket.len(), 1, "{bucket:?}");
+    // The backups (of both runs) went to the "bucket".
+    let names = |dir: PathBuf| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let backups = names(d.path("backups"));
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    assert_eq!(names(d.bin.path().join("s3/your-backups/pm-intelligence")), backups);
     let tables = d.tables();
     for t in ["feedback_tickets", "performance_metrics_hourly", "error_summary", "neo4j_sync_dead_letter"] {
         assert!(tables.contains(&t.to_string()), "{t} missing: {tables:?}");
@@ -742,10 +767,8 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
 #[test]
 fn verify_checks_the_deployment_and_names_what_degraded() {
     let d = Deployment::new();
-    let (out, report) = d.run(&["migrate"]);
+    let (out, report) = d.run(&["migrate", "--backup", "backups"]);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
-    // A backup from the migrate step, for "Check backup success".
-    write(&d.path("backups/pm_20261202.dump"), &"x".repeat(4096));
 
     // pg_stat_statements is not loaded on this server: the check says so, honestly.
     let (out, report) = d.run(&["verify", "--only", "sql.slow-queries"]);
@@ -801,15 +824,14 @@ fn verify_checks_the_deployment_and_names_what_degraded() {
     assert!(d.slack_texts().last().unwrap().contains("verify"));
 
     // "Monitor for 1 Hour", shortened: the error rate climbs after the first round.
-    let api = Arc::clone(&d.api);
-    let climber = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        api.lock().unwrap().error_rate = 0.034;
-    });
+    {
+        let mut api = d.api.lock().unwrap();
+        api.error_stats_calls = 0;
+        api.error_rate_climbs = Some((2, 0.034));
+    }
     let (out, report) = d.run(&[
         "verify", "--skip", "sql.slow-queries", "--watch", "6s", "--every", "2s",
     ]);
-    climber.join().unwrap();
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(report["watch"]["failed_round"], 2, "{:#}", report["watch"]);
     let failed: Vec<&Value> = report["results"]
@@ -825,7 +847,7 @@ fn verify_checks_the_deployment_and_names_what_degraded() {
     // P95 over 2000 ms, a maintenance flag left on, a restart that never logged its start.
     {
         let mut api = d.api.lock().unwrap();
-        api.error_rate = 0.0006;
+        api.error_rate_climbs = None;
         api.p95_ms = 2450.0;
     }
     let _: () = redis::cmd("SET")
