@@ -53,7 +53,9 @@ struct Api {
 type Shared = Arc<Mutex<Api>>;
 
 fn bearer(headers: &HeaderMap, key: &str) -> bool {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         == Some(format!("Bearer {key}").as_str())
 }
 
@@ -81,9 +83,7 @@ async fn signals(State(api): State<Shared>, headers: HeaderMap) -> Response {
         if *count > limit {
             let mut response = (StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
             for (name, value) in headers {
-                response
-                    .headers_mut()
-                    .insert(name, value.parse().unwrap());
+                response.headers_mut().insert(name, value.parse().unwrap());
             }
             response
                 .headers_mut()
@@ -92,9 +92,7 @@ async fn signals(State(api): State<Shared>, headers: HeaderMap) -> Response {
         }
         let mut response = axum::Json(json!([{"id": 1, "content": "Churn risk"}])).into_response();
         for (name, value) in headers {
-            response
-                .headers_mut()
-                .insert(name, value.parse().unwrap());
+            response.headers_mut().insert(name, value.parse().unwrap());
         }
         return response;
     }
@@ -113,7 +111,10 @@ async fn create_signal(State(api): State<Shared>, headers: HeaderMap, body: Stri
     (StatusCode::CREATED, axum::Json(json!({"id": 2}))).into_response()
 }
 
-async fn export(headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+async fn export(
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
     if !bearer(&headers, TEST_API_KEY) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -259,24 +260,30 @@ fn new_api() -> Shared {
 fn grafana() -> TestServer {
     let router = Router::new().route(
         "/api/dashboards/uid/{uid}",
-        get(|UrlPath(uid): UrlPath<String>, headers: HeaderMap| async move {
-            if !bearer(&headers, GRAFANA_TOKEN) {
-                return StatusCode::UNAUTHORIZED.into_response();
-            }
-            if [
-                "pm-system-health",
-                "pm-performance",
-                "pm-errors",
-                "pm-user-activity",
-            ]
-            .contains(&uid.as_str())
-            {
-                axum::Json(json!({"dashboard": {"uid": uid}, "meta": {"slug": uid}})).into_response()
-            } else {
-                (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Dashboard not found"})))
-                    .into_response()
-            }
-        }),
+        get(
+            |UrlPath(uid): UrlPath<String>, headers: HeaderMap| async move {
+                if !bearer(&headers, GRAFANA_TOKEN) {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                if [
+                    "pm-system-health",
+                    "pm-performance",
+                    "pm-errors",
+                    "pm-user-activity",
+                ]
+                .contains(&uid.as_str())
+                {
+                    axum::Json(json!({"dashboard": {"uid": uid}, "meta": {"slug": uid}}))
+                        .into_response()
+                } else {
+                    (
+                        StatusCode::NOT_FOUND,
+                        axum::Json(json!({"message": "Dashboard not found"})),
+                    )
+                        .into_response()
+                }
+            },
+        ),
     );
     TestServer::start(router)
 }
@@ -332,12 +339,27 @@ impl Deployment {
         let p = project.path();
         // The project as the runbook has it: backend (package.json, build, sources, the
         // migrations of the example), frontend build, logs, monitoring rules, changelog.
-        write(&p.join("backend/package.json"), "{\n  \"name\": \"pm-backend\",\n  \"version\": \"2.0.0\"\n}\n");
-        write(&p.join("backend/dist/index.js"), "\"use strict\";\nrequire('./server').start();\n");
-        write(&p.join("backend/src/server.ts"), "export function start() {\n  logger.info(`Server started on port ${port}`);\n}\n");
+        write(
+            &p.join("backend/package.json"),
+            "{\n  \"name\": \"pm-backend\",\n  \"version\": \"2.0.0\"\n}\n",
+        );
+        write(
+            &p.join("backend/dist/index.js"),
+            "\"use strict\";\nrequire('./server').start();\n",
+        );
+        write(
+            &p.join("backend/src/server.ts"),
+            "export function start() {\n  logger.info(`Server started on port ${port}`);\n}\n",
+        );
         write(&p.join("frontend/chat-ui/.next/BUILD_ID"), "b7Yk2Qm1\n");
-        write(&p.join("frontend/chat-ui/src/app.tsx"), "export default function App() { return null; }\n");
-        write(&p.join("CHANGELOG.md"), "# Changelog\n\n## [2.0.0] - 2026-02-24\n- Observability (Phase 2.3)\n");
+        write(
+            &p.join("frontend/chat-ui/src/app.tsx"),
+            "export default function App() { return null; }\n",
+        );
+        write(
+            &p.join("CHANGELOG.md"),
+            "# Changelog\n\n## [2.0.0] - 2026-02-24\n- Observability (Phase 2.3)\n",
+        );
         std::fs::create_dir_all(p.join("backend/db/migrations")).unwrap();
         for entry in std::fs::read_dir(example("db/migrations")).unwrap() {
             let entry = entry.unwrap();
@@ -559,8 +581,12 @@ impl Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        if let Ok(mut conn) = redis::Client::open(common::redis_url()).and_then(|c| c.get_connection()) {
-            let _: Result<(), _> = redis::cmd("DEL").arg(&self.maintenance_key).query(&mut conn);
+        if let Ok(mut conn) =
+            redis::Client::open(common::redis_url()).and_then(|c| c.get_connection())
+        {
+            let _: Result<(), _> = redis::cmd("DEL")
+                .arg(&self.maintenance_key)
+                .query(&mut conn);
         }
     }
 }
@@ -570,7 +596,10 @@ fn all(out: &Output) -> String {
 }
 
 fn message(report: &Value, id: &str) -> String {
-    result(report, id)["message"].as_str().unwrap_or_default().to_string()
+    result(report, id)["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn assert_passes(report: &Value, ids: &[&str]) {
@@ -621,13 +650,20 @@ fn preflight_passes_then_names_a_mistyped_variable_and_a_console_log() {
     // The six V3_0xx migrations are pending; Flyway's V1 … V3_007 are not ours to run.
     let migrations = result(&report, "database.main.migrations");
     assert_eq!(migrations["details"]["pending"], 6, "{migrations:#}");
-    assert!(d.calls().contains("npm audit --omit=dev --audit-level=high"));
+    assert!(
+        d.calls()
+            .contains("npm audit --omit=dev --audit-level=high")
+    );
     // "Notify Stakeholders": the passing preflight is announced.
     let texts = d.slack_texts();
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].contains("preflight"), "{texts:?}");
 
-    // A TTL written as a duration, and a console.log left in the code: both named.
+    // A TTL written as a duration, a console.log and a live key left in the code: each named.
+    write(
+        &d.path("frontend/chat-ui/src/analytics.ts"),
+        "const apiKey = \"sk_live_PMSECRET0123456789abcdef\";\nexport default apiKey;\n",
+    );
     write(
         &d.path("backend/src/opportunity.ts"),
         "export function score(o) {\n  console.log('scoring', o);\n  return 1;\n}\n",
@@ -641,12 +677,27 @@ fn preflight_passes_then_names_a_mistyped_variable_and_a_console_log() {
     let report = json_report(&out);
     let ttl = result(&report, "env.API_KEY_CACHE_TTL_MS");
     assert_eq!(ttl["status"], "fail", "{ttl:#}");
-    assert!(message(&report, "env.API_KEY_CACHE_TTL_MS").contains("integer"), "{ttl:#}");
+    assert!(
+        message(&report, "env.API_KEY_CACHE_TTL_MS").contains("integer"),
+        "{ttl:#}"
+    );
     let debug = result(&report, "command.no-debug-code");
     assert_eq!(debug["status"], "fail", "{debug:#}");
     assert!(
         debug.to_string().contains("backend/src/opportunity.ts:2"),
         "{debug:#}"
+    );
+    let secrets = result(&report, "command.no-secrets-in-code");
+    assert_eq!(secrets["status"], "fail", "{secrets:#}");
+    assert!(
+        secrets
+            .to_string()
+            .contains("frontend/chat-ui/src/analytics.ts"),
+        "{secrets:#}"
+    );
+    assert!(
+        !all(&out).contains("sk_live_PMSECRET"),
+        "the key found was printed"
     );
     assert_eq!(result(&report, "command.version")["status"], "pass");
     let texts = d.slack_texts();
@@ -669,13 +720,23 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     let upload = result(&report, "hook.upload-backup");
     assert_eq!(upload["status"], "fail", "{upload:#}");
+    // Flyway's history was read first: V1 … V3_007 are Flyway's, never run by shipgate.
+    let adopt = message(&report, "migrate.adopt");
+    assert!(
+        adopt.contains("from flyway_schema_history")
+            && adopt.contains("versions with no file: 1, 2, 3.007"),
+        "{adopt}"
+    );
     assert!(upload.to_string().contains("AccessDenied"), "{upload:#}");
     assert_eq!(result(&report, "hook.maintenance-on")["status"], "pass");
     assert_eq!(result(&report, "hook.maintenance-off")["status"], "pass");
     assert_eq!(d.maintenance_flag(), None, "maintenance mode left on");
     assert!(!d.tables().contains(&"neo4j_sync_backlog".to_string()));
     let texts = d.slack_texts();
-    assert!(texts.last().unwrap().contains("hook.upload-backup"), "{texts:?}");
+    assert!(
+        texts.last().unwrap().contains("hook.upload-backup"),
+        "{texts:?}"
+    );
 
     std::fs::write(d.bin.path().join("aws"), ok_aws).unwrap();
     let (out, report) = d.run(&["migrate", "--backup", "backups", "--verify-backup"]);
@@ -701,10 +762,11 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
     );
     // DEL answered 1: the flag was set for the migrations, and is gone now.
     let off = message(&report, "hook.maintenance-off");
-    assert!(off.contains(&format!("DEL {}", d.maintenance_key)) && off.ends_with(": 1"), "{off}");
+    assert!(
+        off.contains(&format!("DEL {}", d.maintenance_key)) && off.ends_with(": 1"),
+        "{off}"
+    );
     assert_eq!(d.maintenance_flag(), None);
-    // Flyway's history was adopted: nothing of V1 … V3_007 ran again.
-    assert!(all(&out).contains("flyway_schema_history"), "{}", all(&out));
     // The backups (of both runs) went to the "bucket".
     let names = |dir: PathBuf| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -716,9 +778,17 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
     };
     let backups = names(d.path("backups"));
     assert_eq!(backups.len(), 2, "{backups:?}");
-    assert_eq!(names(d.bin.path().join("s3/your-backups/pm-intelligence")), backups);
+    assert_eq!(
+        names(d.bin.path().join("s3/your-backups/pm-intelligence")),
+        backups
+    );
     let tables = d.tables();
-    for t in ["feedback_tickets", "performance_metrics_hourly", "error_summary", "neo4j_sync_dead_letter"] {
+    for t in [
+        "feedback_tickets",
+        "performance_metrics_hourly",
+        "error_summary",
+        "neo4j_sync_dead_letter",
+    ] {
         assert!(tables.contains(&t.to_string()), "{t} missing: {tables:?}");
     }
 
@@ -733,7 +803,10 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     let undo = result(&report, "hook.undo-backend");
     assert_eq!(undo["status"], "fail", "{undo:#}");
-    assert!(undo.to_string().contains("no rollout history found"), "{undo:#}");
+    assert!(
+        undo.to_string().contains("no rollout history found"),
+        "{undo:#}"
+    );
     assert_eq!(d.maintenance_flag(), None, "maintenance mode left on");
     assert!(d.tables().contains(&"feedback_tickets".to_string()));
 
@@ -750,10 +823,19 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
             "rollback.verify",
         ],
     );
-    assert!(d.calls().contains("kubectl rollout undo deployment/frontend"));
+    assert!(
+        d.calls()
+            .contains("kubectl rollout undo deployment/frontend")
+    );
     let tables = d.tables();
-    assert!(!tables.contains(&"feedback_tickets".to_string()), "{tables:?}");
-    assert!(!tables.contains(&"neo4j_sync_backlog".to_string()), "{tables:?}");
+    assert!(
+        !tables.contains(&"feedback_tickets".to_string()),
+        "{tables:?}"
+    );
+    assert!(
+        !tables.contains(&"neo4j_sync_backlog".to_string()),
+        "{tables:?}"
+    );
     assert!(tables.contains(&"signals".to_string()));
     assert_eq!(d.maintenance_flag(), None);
     assert!(d.slack_texts().last().unwrap().contains("rollback"));
@@ -761,7 +843,14 @@ fn migrate_backs_up_adopts_flyway_and_holds_maintenance_mode() {
     // The application alone: hooks, no database step.
     let (out, report) = d.run(&["rollback", "--app-only"]);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
-    assert_passes(&report, &["hook.undo-backend", "hook.undo-frontend", "hook.maintenance-off"]);
+    assert_passes(
+        &report,
+        &[
+            "hook.undo-backend",
+            "hook.undo-frontend",
+            "hook.maintenance-off",
+        ],
+    );
 }
 
 #[test]
@@ -830,7 +919,13 @@ fn verify_checks_the_deployment_and_names_what_degraded() {
         api.error_rate_climbs = Some((2, 0.034));
     }
     let (out, report) = d.run(&[
-        "verify", "--skip", "sql.slow-queries", "--watch", "6s", "--every", "2s",
+        "verify",
+        "--skip",
+        "sql.slow-queries",
+        "--watch",
+        "6s",
+        "--every",
+        "2s",
     ]);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert_eq!(report["watch"]["failed_round"], 2, "{:#}", report["watch"]);
@@ -842,7 +937,11 @@ fn verify_checks_the_deployment_and_names_what_degraded() {
         .collect();
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert_eq!(failed[0]["id"], "http.error-stats");
-    assert!(failed[0]["message"].as_str().unwrap().contains("errorRate"), "{:#}", failed[0]);
+    assert!(
+        failed[0]["message"].as_str().unwrap().contains("errorRate"),
+        "{:#}",
+        failed[0]
+    );
 
     // P95 over 2000 ms, a maintenance flag left on, a restart that never logged its start.
     {
@@ -862,7 +961,10 @@ fn verify_checks_the_deployment_and_names_what_degraded() {
     let (out, report) = d.run(&["verify", "--skip", "sql.slow-queries"]);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     let p95 = message(&report, "http.performance-stats");
-    assert!(p95.contains("p95ResponseTimeMs") && p95.contains("2450"), "{p95}");
+    assert!(
+        p95.contains("p95ResponseTimeMs") && p95.contains("2450"),
+        "{p95}"
+    );
     assert_eq!(result(&report, "redis.main.keys")["status"], "fail");
     assert!(message(&report, "redis.main.keys").contains(&d.maintenance_key));
     let log = message(&report, "log.combined");
@@ -876,7 +978,10 @@ fn rollback_verification_expects_the_previous_version() {
     d.api.lock().unwrap().version = "1.0".into();
     let (out, report) = d.run(&["verify", "--only", "http.health"]);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
-    assert!(message(&report, "http.health").contains("\"1.0\""), "{report:#}");
+    assert!(
+        message(&report, "http.health").contains("\"1.0\""),
+        "{report:#}"
+    );
     let out = d
         .command(&["verify", "--only", "http.health"])
         .env("PM_VERSION", "1.0")
@@ -909,5 +1014,8 @@ fn rate_limit_engages_at_the_configured_limit() {
         .unwrap();
     let report = json_report(&out);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
-    assert_eq!(result(&report, "rate-limit.signals")["status"], "fail");
+    let limit = result(&report, "rate-limit.signals");
+    assert_eq!(limit["status"], "fail", "{limit:#}");
+    let said = message(&report, "rate-limit.signals");
+    assert!(said.contains("40") && said.contains("100"), "{said}");
 }
