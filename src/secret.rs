@@ -52,6 +52,8 @@ pub fn name_looks_secret(name: &str) -> bool {
         "PRIVATE",
         "AUTHORIZATION",
         "COOKIE",
+        // A Slack, Teams or Discord webhook URL is its own credential: whoever has it posts.
+        "WEBHOOK",
     ];
     let upper = name.to_ascii_uppercase();
     MARKERS.iter().any(|m| upper.contains(m))
@@ -283,6 +285,8 @@ mod tests {
             "DB_PASSWORD",
             "api_key",
             "Authorization",
+            "SLACK_WEBHOOK",
+            "DEPLOY_WEBHOOK_URL",
         ] {
             assert!(name_looks_secret(n), "{n}");
         }

@@ -426,3 +426,45 @@ url = "${{REDIS_URL}}"
         both(&out)
     );
 }
+
+#[test]
+fn a_webhook_url_in_a_hook_is_never_shown() {
+    // A Slack webhook's path is its credential; the hook is refused (404) and says so without it.
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    let slack = common::TestServer::start(
+        Router::new().route("/services/T0/B0/other", post(|| async { StatusCode::OK })),
+    );
+    let (w, db) = setup();
+    w.write("migrations/001_a.sql", "CREATE TABLE a (id int);\n");
+    w.write(
+        "shipgate.toml",
+        r#"
+[migrate]
+dir = "migrations"
+
+[[migrate.hooks]]
+name = "announce"
+when = "before"
+http = { method = "POST", url = "${SLACK_WEBHOOK}", json = { text = "Starting" }, expect_status = [200] }
+"#,
+    );
+    let hook = slack.url("/services/T0/B0/xoxb-webhook-path-SENTINEL");
+    let out = w
+        .cmd()
+        .args(["migrate", "--format", "json", "--database-url", &db.url])
+        .env("SLACK_WEBHOOK", &hook)
+        .output()
+        .expect("run shipgate");
+    let all = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let report = json_report(&out);
+    let announce = result(&report, "hook.announce");
+    assert_eq!(announce["status"], "fail", "{announce:#}");
+    assert!(
+        announce["message"].as_str().unwrap().contains("404"),
+        "{announce:#}"
+    );
+    assert!(!all.contains("SENTINEL"), "the webhook leaked:\n{all}");
+}
