@@ -444,3 +444,27 @@ body_matches = ['"status":"${{EXPECTED_STATUS}}"']
     assert!(m.contains("`no-store`"), "{m}");
     assert!(m.contains("does not contain `degraded`"), "{m}");
 }
+
+#[test]
+fn an_empty_ca_file_means_none() {
+    // `ca_file = "${CA_FILE:-}"`: a CA for the environments that have one, none elsewhere.
+    let api = TestServer::start(Router::new().route("/health", get(|| async { "ok" })));
+    let w = Workdir::new();
+    w.write(
+        "shipgate.toml",
+        &format!(
+            "[[verify.http]]\nname = \"health\"\nurl = \"{}\"\nca_file = \"${{CA_FILE:-}}\"\n\n\
+             [[verify.tls]]\nname = \"none\"\nhost = \"127.0.0.1\"\nport = 1\nca_file = \"${{CA_FILE:-}}\"\n",
+            api.url("/health")
+        ),
+    );
+    let out = w
+        .cmd()
+        .args(["verify", "--format", "json", "--only", "http.health"])
+        .env_remove("CA_FILE")
+        .output()
+        .unwrap();
+    let report = json_report(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}{}", stderr(&out));
+    assert_eq!(result(&report, "http.health")["status"], "pass");
+}

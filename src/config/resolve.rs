@@ -147,6 +147,17 @@ impl<'a> Resolver<'a> {
         Ok(self.text(text)?.value)
     }
 
+    /// A file path that may be left out: unset, or set to an empty value (`ca_file =
+    /// "${CA_FILE:-}"` when the variable is unset) both mean none.
+    pub fn optional_path(
+        &mut self,
+        text: Option<&Text>,
+    ) -> Result<Option<std::path::PathBuf>, InputError> {
+        let Some(text) = text else { return Ok(None) };
+        let value = self.string(text)?;
+        Ok((!value.trim().is_empty()).then(|| std::path::PathBuf::from(value)))
+    }
+
     pub fn duration(&mut self, text: &Text) -> Result<Duration, InputError> {
         let value = self.string(text)?;
         parse_duration(&value).map_err(|e| self.error(&text.span, e))

@@ -233,21 +233,20 @@ fn http_probe_rest(
     let mode = send_mode(resolver, http, &mut expect)?;
     let redirects = resolver.value_or(http.redirects.as_ref(), 0)?;
     let insecure = resolver.value_or(http.insecure.as_ref(), false)?;
-    let client = if redirects > 0 || http.ca_file.is_some() || insecure {
+    let ca_file = resolver.optional_path(http.ca_file.as_ref())?;
+    let client = if redirects > 0 || ca_file.is_some() || insecure {
         let mut options = crate::http_client::ClientOptions {
             redirects,
             insecure,
             ..Default::default()
         };
-        if let Some(file) = &http.ca_file {
-            let path = resolver.string(file)?;
-            let pem = crate::files::read_bounded(
-                std::path::Path::new(&path),
-                crate::files::PAYLOAD_LIMIT,
-            )
-            .map_err(|e| {
-                resolver.error(&file.span, format!("cannot read the CA file {path}: {e}"))
-            })?;
+        if let (Some(path), Some(file)) = (&ca_file, &http.ca_file) {
+            let pem =
+                crate::files::read_bounded(path, crate::files::PAYLOAD_LIMIT).map_err(|e| {
+                    let path = path.display();
+                    resolver.error(&file.span, format!("cannot read the CA file {path}: {e}"))
+                })?;
+            let path = path.display();
             options.extra_roots = reqwest::Certificate::from_pem_bundle(&pem)
                 .ok()
                 .filter(|certs| !certs.is_empty())

@@ -1,6 +1,5 @@
 //! `[[…redis]]` and `--redis-url`: one unit per server, one aspect per thing it checks.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Planner;
@@ -118,11 +117,7 @@ impl Planner<'_> {
             latency_fail,
             &redis.span,
         )?;
-        let ca_file = redis
-            .ca_file
-            .as_ref()
-            .map(|f| self.resolver.string(f).map(PathBuf::from))
-            .transpose()?;
+        let ca_file = self.resolver.optional_path(redis.ca_file.as_ref())?;
         let aspects = Aspect::for_steps(&plan, "redis", &name, &label, loc);
         let needs = self.needs(&redis.needs)?;
         self.units.push(Unit {

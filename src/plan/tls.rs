@@ -1,6 +1,5 @@
 //! `[[…tls]]` and `--tls-host`: a certificate's validity and remaining days.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Planner;
@@ -25,11 +24,7 @@ impl Planner<'_> {
         )?;
         // Ids are made id-safe; people read the name as written.
         let label = tls.name.clone().unwrap_or_else(|| name.clone());
-        let ca_file = tls
-            .ca_file
-            .as_ref()
-            .map(|f| self.resolver.string(f).map(PathBuf::from))
-            .transpose()?;
+        let ca_file = self.resolver.optional_path(tls.ca_file.as_ref())?;
         let (warn_days, fail_days) = (
             self.resolver.value_or(tls.warn_days.as_ref(), 30)?,
             self.resolver.value_or(tls.fail_days.as_ref(), 7)?,

@@ -64,11 +64,7 @@ pub fn resolve(
             format!("`{}` is not an http(s) URL", mask_url(&url_text)),
         ));
     }
-    let ca_file = config
-        .ca_file
-        .as_ref()
-        .map(|f| resolver.string(f).map(std::path::PathBuf::from))
-        .transpose()?;
+    let ca_file = resolver.optional_path(config.ca_file.as_ref())?;
     crate::ratelimit::conn::Endpoint::new(&url, ca_file.as_deref())
         .map_err(|e| resolver.error(&config.span, e))?;
     let label = config
