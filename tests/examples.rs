@@ -791,7 +791,7 @@ fn lp_reporting_example_verifies_a_deployment() {
     // Two of the three reports of the day failed: above the 25 % threshold, the row says so.
     assert_eq!(
         message("sql.lp-report-failures"),
-        "expected no rows, got 1 rows"
+        "expected no rows, got 1 row, the first: `2 | 3`"
     );
     assert_eq!(
         result(&report, "sql.lp-report-failures")["details"]["rows"],

@@ -134,17 +134,25 @@ impl SqlProbe {
                             .is_some_and(|x| x >= *n),
                         format!("at least {n}"),
                     ),
-                    SqlExpect::Rows(n) => (rows.len() == *n, format!("{n} rows")),
+                    SqlExpect::Rows(n) => (rows.len() == *n, count_rows(*n)),
                     SqlExpect::Empty => (rows.is_empty(), "no rows".to_string()),
                     SqlExpect::Error(_) => unreachable!("handled above"),
                 };
                 let got = match expect {
-                    SqlExpect::Rows(_) | SqlExpect::Empty => format!("{} rows", rows.len()),
+                    SqlExpect::Rows(_) | SqlExpect::Empty => count_rows(rows.len()),
                     _ if rows.is_empty() => "no rows".to_string(),
                     _ => format!("`{shown}`"),
                 };
                 let finding = if ok {
                     Finding::pass(format!("got {got} as expected"))
+                } else if let (SqlExpect::Rows(_) | SqlExpect::Empty, Some(row)) =
+                    (expect, rows.first())
+                {
+                    // "got 1 row" alone sends the reader to the details for what is wrong.
+                    Finding::fail(format!(
+                        "expected {wanted}, got {got}, the first: {}",
+                        row_text(row)
+                    ))
                 } else {
                     Finding::fail(format!("expected {wanted}, got {got}"))
                 };
@@ -152,6 +160,27 @@ impl SqlProbe {
                 finding.detail("rows", serde_json::to_value(preview).unwrap_or_default())
             }
         }
+    }
+}
+
+fn count_rows(n: usize) -> String {
+    match n {
+        0 => "no rows".to_string(),
+        1 => "1 row".to_string(),
+        n => format!("{n} rows"),
+    }
+}
+
+/// One row as a message shows it: `a | b | NULL`, cut at 200 characters.
+fn row_text(row: &[Option<String>]) -> String {
+    let text = row
+        .iter()
+        .map(|v| v.as_deref().unwrap_or("NULL"))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("`{}…`", &text[..cut]),
+        None => format!("`{text}`"),
     }
 }
 
