@@ -727,11 +727,17 @@ fn preflight_checks_the_pre_deployment_tasks_and_announces_the_start() {
             "http.grafana-dashboard",
         ],
     );
-    // This check does not read Prisma's history (`migrate` adopts it): the init migration
-    // Prisma applied counts as pending here, with the Phase 4 one.
+    // Prisma's history counts here as `migrate` will adopt it: the init migration Prisma
+    // applied is applied, only the Phase 4 one is pending.
     let migrations = result(&report, "database.main.migrations");
-    assert_eq!(migrations["details"]["pending"], 2, "{migrations:#}");
+    assert_eq!(migrations["details"]["applied"], 1, "{migrations:#}");
+    assert_eq!(migrations["details"]["pending"], 1, "{migrations:#}");
     assert_eq!(migrations["details"]["drifted"], 0, "{migrations:#}");
+    let said = migrations["message"].as_str().unwrap();
+    assert!(
+        said.contains("adopted 1 applied migrations from _prisma_migrations"),
+        "{said}"
+    );
     // "Team notified": the passing preflight is announced in the channel.
     let texts = d.slack_texts();
     assert_eq!(texts.len(), 1, "{texts:?}");

@@ -233,7 +233,10 @@ impl DatabaseProbe {
                         .await
                 }
                 DbAspect::Latency => self.bounded(self.check_latency(&mut conn)).await,
-                DbAspect::Migrations => self.bounded(self.check_migrations(&mut conn)).await,
+                DbAspect::Migrations => {
+                    self.bounded(self.check_migrations(&mut conn, backend))
+                        .await
+                }
                 DbAspect::Connections => {
                     self.bounded(self.check_connections(&mut conn, backend))
                         .await
@@ -412,17 +415,22 @@ impl DatabaseProbe {
     }
 
     /// Pending migrations are expected before a deploy; changed or half-applied ones are not.
-    async fn check_migrations(&self, conn: &mut AnyConnection) -> Finding {
-        use crate::migrate::{Plan, PlanOptions as Options, State};
+    async fn check_migrations(&self, conn: &mut AnyConnection, backend: Backend) -> Finding {
+        use crate::migrate::{Plan, PlanOptions as Options, State, initial_rows};
         let Some((source, history)) = &self.migrations else {
             return Finding::pass("no migrations configured");
         };
-        let rows = match history.exists(conn).await {
+        // Without shipgate's history, what the first `migrate` starts from: another tool's
+        // history (Prisma, Flyway, sqlx, ...) counts as applied here as it will there.
+        let (rows, adoption) = match history.exists(conn).await {
             Ok(true) => match history.rows(conn).await {
-                Ok(rows) => rows,
+                Ok(rows) => (rows, None),
                 Err(e) => return Finding::fail(e.to_string()),
             },
-            Ok(false) => Vec::new(),
+            Ok(false) => match initial_rows(conn, backend, None, source).await {
+                Ok(found) => found,
+                Err(e) => return Finding::fail(e.to_string()),
+            },
             Err(e) => return Finding::fail(e.to_string()),
         };
         let plan = match Plan::new(source, &rows, &Options::default()) {
@@ -451,7 +459,15 @@ impl DatabaseProbe {
         } else {
             Finding::pass(format!("up to date: {applied} migrations applied"))
         };
+        let finding = match &adoption {
+            Some(how) => {
+                let message = format!("{}; the first migrate will have {how}", finding.message);
+                Finding { message, ..finding }
+            }
+            None => finding,
+        };
         finding
+            .detail("adoption", adoption)
             .detail("applied", applied)
             .detail("pending", pending)
             .detail("drifted", drifted)
