@@ -409,10 +409,22 @@ pub async fn table_exists(
     };
     let count: Result<i64, sqlx::Error> = match backend {
         Backend::Postgres => {
+            // `Member` as SQL reads it is `member`; Prisma and other ORMs create `"Member"`.
+            // A name written with capitals and no quotes also finds the table of that exact
+            // name, as the person who wrote it meant.
+            let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let exact = match &schema {
+                Some(s) => format!("{}.{}", quote(s), quote(&name)),
+                None => quote(&name),
+            };
+            let unquoted_capitals = !table.contains('"') && table != table.to_lowercase();
             sqlx::query_scalar(
-                "SELECT count(*) FROM pg_class WHERE oid = to_regclass($1) AND relkind IN ('r','p','v','m','f')",
+                "SELECT count(*) FROM pg_class WHERE relkind IN ('r','p','v','m','f') \
+                 AND (oid = to_regclass($1) OR ($2 AND oid = to_regclass($3)))",
             )
             .bind(table)
+            .bind(unquoted_capitals)
+            .bind(exact)
             .fetch_one(&mut *conn)
             .await
         }

@@ -206,6 +206,30 @@ fn postgres_schema_qualified_table() {
 }
 
 #[test]
+fn postgres_table_names_with_capitals_as_orms_create_them() {
+    // Prisma creates `"Member"`; `tables = ["Member"]` means that table, quoted or not.
+    let db = TestDb::postgres();
+    db.execute(
+        r#"CREATE SCHEMA app; CREATE TABLE "Member" (id int); CREATE TABLE app."Fund" (id int)"#,
+    );
+    let w = Workdir::new();
+    config(&w, r#"tables = ["Member", '"Member"', "app.Fund"]"#);
+    let (out, report) = run(&w, &[("DATABASE_URL", &db.url)], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(result(&report, "database.main.tables")["status"], "pass");
+    // Quoted means exactly that name: `"member"` is not `"Member"`.
+    config(&w, r#"tables = ['"member"', "Members"]"#);
+    let (out, report) = run(&w, &[("DATABASE_URL", &db.url)], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = result(&report, "database.main.tables");
+    assert_eq!(
+        r["details"]["missing"],
+        serde_json::json!(["\"member\"", "Members"]),
+        "{r:#}"
+    );
+}
+
+#[test]
 fn postgres_extension_missing_fails() {
     let db = TestDb::postgres();
     let w = Workdir::new();
