@@ -76,6 +76,16 @@ impl Environment {
             .map(String::as_str)
     }
 
+    /// The env file's variables the process does not have (the process wins, as in [`get`]).
+    ///
+    /// [`get`]: Environment::get
+    pub fn file_only(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.file
+            .iter()
+            .filter(|(k, _)| !self.process.contains_key(*k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The keys the env file defines, in file order.
     pub fn file_keys(&self) -> impl Iterator<Item = &str> {
         self.file.keys().map(String::as_str)

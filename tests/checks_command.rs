@@ -515,3 +515,45 @@ fn a_failing_log_command_fails_or_warns_when_optional() {
     assert_eq!(code, Some(0), "{all}");
     assert_eq!(result(&report, "log.api")["status"], "warn");
 }
+
+#[test]
+fn programs_see_the_env_file_as_a_shell_that_sourced_it_would() {
+    // `./scripts/verify-env.sh` in the runbook reads the variables of `.env.production`.
+    let w = Workdir::new();
+    script(
+        &w,
+        "verify-env.sh",
+        "echo \"region=$DEPLOY_REGION stage=$DEPLOY_STAGE\"\n[ -n \"$API_TOKEN\" ] || exit 3\necho \"token=$API_TOKEN\"",
+    );
+    w.write(
+        ".env.production",
+        "DEPLOY_REGION=eu-west-1\nDEPLOY_STAGE=from-file\nAPI_TOKEN=tok-envfile-SENTINEL-77\n",
+    );
+    w.write(
+        "shipgate.toml",
+        "[[verify.command]]\nname = \"verify-env\"\ncommand = \"./verify-env.sh\"\n\
+         stdout_contains = [\"region=eu-west-1 stage=from-ci\"]\n\n\
+         [[verify.log]]\nname = \"env\"\ncommand = \"./verify-env.sh\"\nmust_contain = \"region=eu-west-1\"\n\
+         pattern = \"stage=from-file\"\n",
+    );
+    // The deploy system's own value wins over the file's, as everywhere else.
+    let (code, report, all) = verify(
+        &w,
+        &["--env-file", ".env.production"],
+        &[("DEPLOY_STAGE", "from-ci")],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(result(&report, "command.verify-env")["status"], "pass");
+    assert_eq!(result(&report, "log.env")["status"], "pass");
+    assert!(
+        !all.contains("tok-envfile-SENTINEL-77"),
+        "the file's token leaked:\n{all}"
+    );
+    // Without the file the script finds no token.
+    let (code, report, _) = verify(&w, &[], &[("DEPLOY_STAGE", "from-ci")]);
+    assert_eq!(code, Some(1));
+    assert!(
+        message(result(&report, "command.verify-env")).contains("exited with 3"),
+        "{report:#}"
+    );
+}

@@ -31,6 +31,10 @@ pub struct Invocation {
     pub shell: bool,
     /// Variables set for the program; values may be secrets.
     pub env: Vec<(String, Secret)>,
+    /// The `--env-file` variables the process does not have, set before `env` (which wins):
+    /// a runbook's script reads `$REDIS_URL` as the shell that sourced the file gave it.
+    /// Not listed in messages: they are the run's environment, not the check's.
+    pub env_file: Vec<(String, Secret)>,
     pub cwd: Option<PathBuf>,
     pub timeout: Duration,
 }
@@ -41,6 +45,7 @@ impl Invocation {
             argv,
             shell: false,
             env: Vec::new(),
+            env_file: Vec::new(),
             cwd: None,
             timeout,
         }
@@ -84,7 +89,7 @@ impl Invocation {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for (name, value) in &self.env {
+        for (name, value) in self.env_file.iter().chain(&self.env) {
             command.env(name, value.expose());
         }
         if let Some(dir) = &self.cwd {
@@ -325,10 +330,10 @@ struct Attempt {
 }
 
 impl CommandProbe {
-    /// A program that must exit 0 (a rollback hook).
-    pub fn new(argv: Vec<String>, timeout: Duration) -> Self {
+    /// A program that must exit 0 (a hook).
+    pub fn new(run: Invocation) -> Self {
         CommandProbe {
-            run: Invocation::new(argv, timeout),
+            run,
             expect_exit: vec![0],
             stdout: TextExpect::default(),
             stderr: TextExpect::default(),
@@ -541,7 +546,7 @@ mod tests {
 
     #[test]
     fn exit_codes_and_expectations() {
-        let mut probe = CommandProbe::new(Vec::new(), Duration::from_secs(5));
+        let mut probe = CommandProbe::new(Invocation::new(Vec::new(), Duration::from_secs(5)));
         probe.run = sh("echo '{\"ok\": true}'; echo warn >&2; exit 3");
         probe.expect_exit = vec![0, 3];
         probe

@@ -36,7 +36,7 @@ impl Planner<'_> {
         } else {
             argv(&mut self.resolver, &command.command)?
         };
-        let mut run = Invocation::new(argv, timeout);
+        let mut run = invocation(&self.resolver, argv, timeout);
         run.shell = shell;
         for (name, value) in &command.env {
             let value = self.resolver.string(value)?;
@@ -138,6 +138,18 @@ impl Planner<'_> {
 
 /// A command written as one string, split into words as a shell would (quotes respected, no
 /// expansion): what runs without a shell.
+/// A program to run with the `--env-file` variables the process lacks: every kind that runs
+/// one (command checks, log commands, hooks) starts it from here.
+pub fn invocation(resolver: &Resolver<'_>, argv: Vec<String>, timeout: Duration) -> Invocation {
+    let mut run = Invocation::new(argv, timeout);
+    run.env_file = resolver
+        .env
+        .file_only()
+        .map(|(name, value)| (name.to_string(), Secret::new(value.to_string())))
+        .collect();
+    run
+}
+
 pub fn argv(resolver: &mut Resolver<'_>, text: &Text) -> Result<Vec<String>, InputError> {
     let value = resolver.string(text)?;
     match shlex::split(&value) {

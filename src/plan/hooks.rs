@@ -103,7 +103,8 @@ fn hook_unit(
         (Some(http), None, None, None) => Probe::Http(http_probe(resolver, http, timeout)?),
         (None, Some(command), None, None) => {
             let words = super::command::argv(resolver, command)?;
-            Probe::Command(CommandProbe::new(words, timeout))
+            let run = super::command::invocation(resolver, words, timeout);
+            Probe::Command(CommandProbe::new(run))
         }
         (None, None, None, Some(command)) => {
             Probe::RedisCommand(redis_probe(hook, command, timeout, resolver)?)

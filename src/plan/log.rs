@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::Planner;
 use super::command::argv;
-use crate::checks::command::Invocation;
 use crate::checks::log::{LogProbe, Source};
 use crate::checks::{Aspect, Probe, Unit};
 use crate::config::Located;
@@ -50,7 +49,7 @@ impl Planner<'_> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "log".into());
                 (
-                    Source::Command(Invocation::new(words, timeout)),
+                    Source::Command(super::command::invocation(&self.resolver, words, timeout)),
                     name,
                     timeout + Duration::from_secs(1),
                 )
