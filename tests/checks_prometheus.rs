@@ -451,3 +451,57 @@ fn tls_and_basic_auth_like_the_http_checks() {
     let secret = basic.trim_start_matches("Basic ");
     assert!(!all.contains(secret) && !all.contains(PASSWORD), "{all}");
 }
+
+#[test]
+fn retry_asks_again_until_the_value_is_back_to_normal() {
+    // "The error rate is back to baseline within 5 minutes": a value that comes right after a
+    // few seconds (the server's clock passing a mark) passes on a later answer; one that never
+    // does fails when the window closes, with the last answer and how many were asked for.
+    let prom = Prometheus::start();
+    let url = prom.url();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let w = Workdir::new();
+    let config = [
+        "[verify]\ncheck_timeout = \"5s\"\n\n".to_string(),
+        check(
+            "recovers",
+            &url,
+            "time()",
+            &format!(
+                "expect = [\">= {}\"]\nretry = {{ timeout = \"30s\", interval = \"500ms\" }}",
+                now + 3
+            ),
+        ),
+        check(
+            "never",
+            &url,
+            "time()",
+            &format!(
+                "expect = [\">= {}\"]\nretry = {{ timeout = \"1s\", interval = \"300ms\" }}",
+                now + 3600
+            ),
+        ),
+    ]
+    .concat();
+    w.write("shipgate.toml", &config);
+    let (code, report, all) = verify(&w, &["--dry-run"]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        judged(&report, "recovers", "skip").ends_with("asking again for up to 30.0s"),
+        "{all}"
+    );
+    let started = std::time::Instant::now();
+    let (code, report, all) = verify(&w, &[]);
+    assert_eq!(code, Some(1), "{all}");
+    let recovers = result(&report, "prometheus.recovers");
+    assert_eq!(recovers["status"], "pass", "{recovers:#}");
+    let attempts = recovers["details"]["attempts"].as_u64().unwrap();
+    assert!(attempts >= 2, "{recovers:#}");
+    assert!(message(recovers).contains(&format!("({attempts} attempts over ")));
+    let never = judged(&report, "never", "fail");
+    assert!(never.contains("attempts over 1"), "{never}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{all}");
+}

@@ -15,6 +15,7 @@ use super::compare::{self, format_number, parse_number};
 use super::expect::excerpt;
 use super::http::HttpProbe;
 use super::metrics::{LabelError, Labels, parse_labels};
+use super::retry::until_passes;
 use super::{Context, Finding};
 use crate::report::Status;
 use crate::secret::mask_url;
@@ -454,8 +455,12 @@ impl PrometheusProbe {
             .iter()
             .map(|(name, value)| crate::secret::shown_header(name, value.expose()))
             .collect();
+        let until = match &self.request.retry {
+            Some(r) => format!(", asking again for up to {}", format_duration(r.timeout)),
+            None => String::new(),
+        };
         Finding::skip(format!(
-            "dry run: would query Prometheus at {} for `{}`{over}, expecting {expected}",
+            "dry run: would query Prometheus at {} for `{}`{over}, expecting {expected}{until}",
             self.shown_url,
             self.shown_query()
         ))
@@ -482,7 +487,26 @@ impl PrometheusProbe {
         }
     }
 
+    /// Asks once, or with `retry` until the expectations hold or the window closes: the last
+    /// answer is the finding, with how many were asked for.
     pub async fn run(&self, ctx: &Context) -> Finding {
+        let Some(retry) = &self.request.retry else {
+            return self.once(ctx).await;
+        };
+        let tries = until_passes(
+            Some(retry),
+            1,
+            || self.once(ctx),
+            |f: &Finding| f.status != Status::Fail,
+        )
+        .await;
+        let summary = tries.summary();
+        let mut finding = tries.last.detail("attempts", tries.attempts);
+        finding.message.push_str(&summary);
+        finding.took(tries.elapsed)
+    }
+
+    async fn once(&self, ctx: &Context) -> Finding {
         if let Some(problem) = &self.request.problem {
             return Finding::fail(problem.clone());
         }

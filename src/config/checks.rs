@@ -593,6 +593,9 @@ pub struct PrometheusConfig {
     pub for_: Option<Text>,
     /// The resolution of a `for` range (default: a sixtieth of it, at least 1s).
     pub step: Option<Text>,
+    /// Ask again until the expectations hold, as HTTP checks wait for health: "the error rate
+    /// is back to baseline within 5 minutes" is `retry = { timeout = "5m", interval = "15s" }`.
+    pub retry: Option<RetryConfig>,
     /// Request headers (e.g. `Authorization`); values may use `${VAR}`. Secret-looking ones
     /// are never printed.
     #[serde(default)]

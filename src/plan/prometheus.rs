@@ -61,6 +61,7 @@ impl Planner<'_> {
         http.timeout = prom.timeout.clone();
         http.ca_file = prom.ca_file.clone();
         http.insecure = prom.insecure.clone();
+        http.retry = prom.retry.clone();
         let http = Located {
             value: http,
             span: prom.span.clone(),
@@ -76,8 +77,11 @@ impl Planner<'_> {
                     format!("prometheus {label}"),
                     loc,
                 )],
-                // The headers, then the body: each within `timeout`.
-                timeout: timeout * 2 + Duration::from_secs(1),
+                // The retry window, then one last request: the headers, then the body, each
+                // within `timeout`.
+                timeout: request.retry.as_ref().map_or(Duration::ZERO, |r| r.timeout)
+                    + timeout * 2
+                    + Duration::from_secs(1),
                 probe: Probe::Prometheus(PrometheusProbe {
                     request,
                     shown_url,
