@@ -23,9 +23,12 @@ pub enum UrlError {
     NotAUrl,
     /// A real scheme, but not one shipgate speaks.
     Scheme(String),
-    /// A server URL that does not parse (`host:port` left from a template): why, never the
-    /// text.
-    Malformed(url::ParseError),
+    /// A server URL that does not parse (`host:port` left from a template, a password with a
+    /// raw `/` or `#`): why, and the text with its password masked (masking does not parse).
+    Malformed {
+        why: url::ParseError,
+        masked: String,
+    },
 }
 
 impl std::fmt::Display for UrlError {
@@ -40,10 +43,11 @@ impl std::fmt::Display for UrlError {
                 f,
                 "the database URL has the scheme `{other}`; use postgres://, mysql://, mariadb:// or sqlite://"
             ),
-            UrlError::Malformed(why) => write!(
+            UrlError::Malformed { why, masked } => write!(
                 f,
-                "the database URL cannot be read: {why} (its text is not shown: it may hold a \
-                 password); write postgres://user:password@host:5432/db"
+                "the database URL `{masked}` cannot be read: {why}; write \
+                 postgres://user:password@host:5432/db, with `/`, `#`, `?` or `@` in the \
+                 password percent-encoded (`/` is %2F, `#` is %23)"
             ),
         }
     }
@@ -134,7 +138,10 @@ impl Backend {
         // A server URL that cannot parse would fail every connection attempt the same way:
         // said once, before a `wait` retries it for its whole duration.
         if scheme != "sqlite" {
-            url::Url::parse(url).map_err(UrlError::Malformed)?;
+            url::Url::parse(url).map_err(|why| UrlError::Malformed {
+                why,
+                masked: crate::secret::mask_url(url),
+            })?;
         }
         match scheme {
             "postgres" | "postgresql" => Ok((Backend::Postgres, url.to_string())),
@@ -461,9 +468,22 @@ mod tests {
         assert_eq!(Backend::from_url("  ").unwrap_err(), UrlError::Empty);
         // The runbook's template, `host:port` left as written: said at once, never retried.
         let err = Backend::from_url("postgresql://user:s3cret@host:port/database").unwrap_err();
-        assert_eq!(err, UrlError::Malformed(url::ParseError::InvalidPort));
         let text = err.to_string();
+        assert!(
+            matches!(
+                err,
+                UrlError::Malformed {
+                    why: url::ParseError::InvalidPort,
+                    ..
+                }
+            ),
+            "{text}"
+        );
         assert!(text.contains("invalid port number"), "{text}");
+        assert!(
+            text.contains("postgresql://user:***@host:port/database"),
+            "{text}"
+        );
         assert!(!text.contains("s3cret"), "{text}");
         assert!(Backend::from_url("postgres:///app?host=/var/run/postgresql").is_ok());
         assert!(Backend::from_url("sqlite:app.db").is_ok());

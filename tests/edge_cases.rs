@@ -13,7 +13,9 @@ use common::{TestServer, Workdir, json_report, result, silent_server, stderr, st
 
 #[test]
 fn password_that_breaks_url_parsing_is_still_masked() {
-    // Raw `/`, `#` and `+` (base64) make the URL unparseable: masking must not depend on parsing.
+    // Raw `/`, `#` and `+` (base64) make the URL unparseable: an input error (exit 2) that
+    // shows the URL with its password masked (masking must not depend on parsing) and says how
+    // to write such a password.
     let secret = "ab/cd#ef+gh-SENTINEL";
     let url = format!("postgres://postgres:{secret}@127.0.0.1:1/postgres");
     let w = Workdir::new();
@@ -30,8 +32,9 @@ fn password_that_breaks_url_parsing_is_still_masked() {
             ])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{format}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "{format}: {}", stderr(&out));
         let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(all.contains("percent-encoded"), "{format}:\n{all}");
         assert!(
             !all.contains("SENTINEL"),
             "{format} leaked the password:\n{all}"
