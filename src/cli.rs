@@ -392,6 +392,18 @@ pub struct MigrateArgs {
     /// Prove the --backup restores before anything changes: into a throwaway database (SQLite: the file read-only), tables and row counts compared, then dropped
     #[arg(long, requires = "backup")]
     pub verify_backup: bool,
+
+    /// Lint the pending migrations (Squawk's rules, weighed against the database) and apply nothing; exit 1 on a finding that fails
+    #[arg(long, conflicts_with_all = ["check", "resume", "baseline", "accept_checksum", "mark_resolved", "backup"])]
+    pub lint: bool,
+
+    /// Lint every migration file, applied ones too (alone: as --lint; with --check or --dry-run: their lint rows)
+    #[arg(long, conflicts_with_all = ["resume", "baseline", "accept_checksum", "mark_resolved", "backup"])]
+    pub lint_all: bool,
+
+    /// Leave the lint rows out of --check and --dry-run
+    #[arg(long, conflicts_with_all = ["lint", "lint_all"])]
+    pub no_lint: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

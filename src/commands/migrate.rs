@@ -5,6 +5,7 @@ use std::time::{Instant, SystemTime};
 
 mod backup;
 mod dry_run;
+mod lint;
 mod resolve;
 mod rows;
 
@@ -24,7 +25,7 @@ use crate::report::{CheckResult, Status};
 use crate::secret::Secret;
 use dry_run::report_dry_run;
 use resolve::{Settings, check_versions, resolve};
-use rows::{View, report_check, report_items};
+use rows::{View, check_status, report_items};
 
 pub async fn run(
     global: &GlobalArgs,
@@ -37,13 +38,14 @@ pub async fn run(
     )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
     let mut settings = resolve(global, args, inputs, &mut resolver)?;
-    // `--check` only reads: no hook is part of it.
-    let hooks = match settings.check {
+    // `--check` and `--lint` only read: no hook is part of them.
+    let hooks = match settings.check || settings.lint_only {
         true => Hooks::default(),
         false => resolve::hooks(&settings, inputs, &mut resolver)?,
     };
     let mut hooks = Pending::new("migrate", hooks, settings.dry_run);
-    if (settings.check || settings.dry_run) && settings.target.backend == Backend::Sqlite {
+    let reads_only = settings.check || settings.dry_run || settings.lint_only;
+    if reads_only && settings.target.backend == Backend::Sqlite {
         // Opening `mode=rwc` would create the file; these runs promise to change nothing.
         settings.target.url = Secret::new(db::sqlite_read_only(settings.target.url.expose()));
     }
@@ -238,6 +240,13 @@ async fn migrate(
         refuse_own_transaction(settings.target.backend, &m.up)?;
     }
 
+    if settings.lint_only {
+        if let Some(plan_lint) = &settings.lint {
+            let backend = settings.target.backend;
+            lint::lint_rows(plan_lint, backend, source, &plan, &mut session, results).await;
+        }
+        return Ok(());
+    }
     if (settings.check || settings.dry_run)
         && let Some(message) = &adoption
     {
@@ -249,7 +258,12 @@ async fn migrate(
         ));
     }
     if settings.check {
-        report_check(source, &plan, settings.view(), results);
+        report_items(source, &plan, settings.view(), None, results);
+        if let Some(plan_lint) = &settings.lint {
+            let backend = settings.target.backend;
+            lint::lint_rows(plan_lint, backend, source, &plan, &mut session, results).await;
+        }
+        results.push(check_status(&plan));
         return Ok(());
     }
     if settings.dry_run {
@@ -259,6 +273,10 @@ async fn migrate(
             hooks.before(results).await;
         }
         report_dry_run(settings, source, history, &plan, table_exists, results);
+        if let Some(plan_lint) = &settings.lint {
+            let backend = settings.target.backend;
+            lint::lint_rows(plan_lint, backend, source, &plan, &mut session, results).await;
+        }
         if would_apply {
             hooks.after(Ok(()), results).await;
         }

@@ -34,4 +34,28 @@ pub struct MigrateConfig {
     /// reported like a check (`hook.<name>`): maintenance mode on, views refreshed, maintenance off.
     #[serde(default)]
     pub hooks: Vec<Located<HookConfig>>,
+    /// The migration lint (`migrate --lint`, and the lint rows of `--check` and `--dry-run`).
+    pub lint: Option<LintConfig>,
+}
+
+/// `[migrate.lint]`: Squawk's rules on the pending migrations, weighed against the database.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LintConfig {
+    /// From this many rows a table is large: a statement that locks it for a scan, a build or
+    /// a rewrite fails the lint; on a smaller table it is a warning (default 100000).
+    pub large_table_rows: Option<Typed<u64>>,
+    /// `fail` (default): a finding on a large table fails the run; `warn`: every finding is at
+    /// most a warning.
+    pub level: Option<Text>,
+    /// Squawk rules to turn off (`prefer-text-field`).
+    #[serde(default)]
+    pub disable: Vec<Text>,
+    /// Squawk rules that are off by default to turn on (`require-timeout-settings`).
+    #[serde(default)]
+    pub enable: Vec<Text>,
+    /// Findings to leave out, each counted in the report: a rule everywhere
+    /// (`ban-drop-column`) or in one migration (`20240101120000:ban-drop-column`).
+    #[serde(default)]
+    pub ignore: Vec<Text>,
 }

@@ -12,6 +12,7 @@ mod backup;
 mod concurrent_index;
 mod guard;
 mod history;
+pub mod lint;
 mod lock;
 mod plan;
 mod position;

@@ -5,9 +5,10 @@ use super::View;
 use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::commands::Inputs;
 use crate::commands::target::{MigrationTarget, resolve_target};
-use crate::config::Resolver;
+use crate::config::migrate::LintConfig;
+use crate::config::{Resolver, Text};
 use crate::error::InputError;
-use crate::migrate::{self as engine, Repair, Source};
+use crate::migrate::{self as engine, Repair, Source, lint};
 use crate::plan::hooks::{HookDatabase, Hooks};
 
 /// Everything a run needs, resolved from flags, environment and config.
@@ -25,6 +26,17 @@ pub(super) struct Settings {
     pub(super) reason: String,
     /// `--verify-backup`: restore the backup and compare it before anything changes.
     pub(super) verify_backup: bool,
+    /// `--lint` (or `--lint-all` alone): lint and apply nothing.
+    pub(super) lint_only: bool,
+    /// What to lint, when this run lints (`--lint`, `--check`, `--dry-run`, unless `--no-lint`).
+    pub(super) lint: Option<LintPlan>,
+}
+
+/// The lint a run does.
+pub(super) struct LintPlan {
+    /// `--lint-all`: every file, not only the pending ones.
+    pub(super) all: bool,
+    pub(super) settings: lint::Settings,
 }
 
 pub(super) fn resolve(
@@ -46,6 +58,15 @@ pub(super) fn resolve(
         })
         .transpose()?
         .unwrap_or_default();
+    let lint_only = args.lint || (args.lint_all && !args.check && !global.dry_run);
+    let lint = if lint_only || ((args.check || global.dry_run) && !args.no_lint) {
+        Some(LintPlan {
+            all: args.lint_all,
+            settings: lint_settings(config.and_then(|c| c.lint.as_ref()), resolver)?,
+        })
+    } else {
+        None
+    };
     Ok(Settings {
         target,
         require_tables,
@@ -64,7 +85,54 @@ pub(super) fn resolve(
         },
         reason: args.reason.clone().unwrap_or_default(),
         verify_backup: args.verify_backup,
+        lint_only,
+        lint,
     })
+}
+
+/// `[migrate.lint]`, each rule name checked (a misspelt one is an error at its line).
+fn lint_settings(
+    config: Option<&LintConfig>,
+    resolver: &mut Resolver<'_>,
+) -> Result<lint::Settings, InputError> {
+    let mut settings = lint::Settings::default();
+    let Some(config) = config else {
+        return Ok(settings);
+    };
+    settings.large_table_rows =
+        resolver.value_or(config.large_table_rows.as_ref(), settings.large_table_rows)?;
+    if let Some(level) = &config.level {
+        settings.warn_only = match resolver.string(level)?.trim() {
+            "fail" => false,
+            "warn" => true,
+            other => {
+                return Err(resolver.error(
+                    &level.span,
+                    format!("level `{other}`: expected `fail` or `warn`"),
+                ));
+            }
+        };
+    }
+    let mut rules = |texts: &[Text]| -> Result<Vec<squawk_linter::Rule>, InputError> {
+        texts
+            .iter()
+            .map(|t| {
+                let name = resolver.string(t)?;
+                lint::parse_rule(name.trim()).map_err(|e| resolver.error(&t.span, e))
+            })
+            .collect()
+    };
+    settings.disable = rules(&config.disable)?;
+    settings.enable = rules(&config.enable)?;
+    settings.ignore = config
+        .ignore
+        .iter()
+        .map(|t| {
+            let text = resolver.string(t)?;
+            lint::Ignore::parse(&text).map_err(|e| resolver.error(&t.span, e))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(settings)
 }
 
 impl Settings {

@@ -380,13 +380,8 @@ pub(super) fn failure_result(m: &Migration, f: &Failure) -> CheckResult {
     )
 }
 
-pub(super) fn report_check(
-    source: &Source,
-    plan: &Plan,
-    view: View,
-    results: &mut Vec<CheckResult>,
-) {
-    report_items(source, plan, view, None, results);
+/// `--check`'s verdict on the history: its last row.
+pub(super) fn check_status(plan: &Plan) -> CheckResult {
     let pending = plan.pending();
     let drifted = plan.drifted();
     let partial = plan
@@ -394,7 +389,7 @@ pub(super) fn report_check(
         .iter()
         .filter(|i| matches!(i.state, State::Partial { .. } | State::Reverting { .. }))
         .count();
-    results.push(with_details(
+    with_details(
         result(
             "migrate.status",
             "migration status",
@@ -412,5 +407,5 @@ pub(super) fn report_check(
             },
         ),
         json!({"pending": pending, "drifted": drifted, "partial": partial, "missing_files": plan.missing.len()}),
-    ));
+    )
 }

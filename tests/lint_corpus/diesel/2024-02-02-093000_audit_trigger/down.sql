@@ -1,0 +1,2 @@
+DROP TRIGGER accounts_audit ON accounts;
+DROP FUNCTION audit_accounts();

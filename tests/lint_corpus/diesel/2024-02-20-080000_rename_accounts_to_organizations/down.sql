@@ -1,0 +1,2 @@
+DROP VIEW accounts;
+ALTER TABLE organizations RENAME TO accounts;

@@ -1,0 +1,1 @@
+DROP VIEW shop.product_stock;

@@ -1,0 +1,2 @@
+ALTER TABLE shop.stock_movements VALIDATE CONSTRAINT stock_movements_product_fk;
+ALTER TABLE shop.stock_movements VALIDATE CONSTRAINT stock_movements_warehouse_fk;

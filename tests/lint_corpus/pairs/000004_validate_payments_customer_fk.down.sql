@@ -1,0 +1,2 @@
+-- Nothing to undo: a validated constraint stays valid.
+SELECT 1;

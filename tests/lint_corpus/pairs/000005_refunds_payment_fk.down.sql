@@ -1,0 +1,1 @@
+ALTER TABLE refunds DROP CONSTRAINT refunds_payment_id_fkey;
