@@ -439,3 +439,87 @@ fn the_corpus_lints_without_a_panic_and_finds_what_squawk_finds() {
         );
     }
 }
+
+#[test]
+fn a_rewrite_of_a_large_table_sharing_its_transaction_fails_on_its_own_rule() {
+    let db = TestDb::postgres();
+    orders(&db, 200_000);
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240601000000_widen.sql",
+        "ALTER TABLE orders ALTER COLUMN user_id TYPE numeric;\n\
+         CREATE TABLE order_notes (id bigint PRIMARY KEY, body text);\n",
+    );
+    let (out, report) = shipgate(&w, &db, &["--lint"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    assert_eq!(
+        status(&report, "lint.20240601000000.changing-column-type"),
+        "fail"
+    );
+    let id = "lint.20240601000000.rewrite-in-shared-transaction";
+    assert_eq!(status(&report, id), "fail");
+    let text = message(&report, id);
+    assert!(
+        text.contains(
+            "holds its ACCESS EXCLUSIVE lock until the migration commits, through 1 more statement"
+        ),
+        "{text}"
+    );
+    assert_eq!(location(&report, id).1, 1);
+    // Alone in its migration, the rewrite is still a finding, but no longer this one.
+    w.write(
+        "migrations/20240601000000_widen.sql",
+        "ALTER TABLE orders ALTER COLUMN user_id TYPE numeric;\n",
+    );
+    let (_, report) = shipgate(&w, &db, &["--lint"]);
+    assert_eq!(
+        status(&report, "lint.20240601000000.changing-column-type"),
+        "fail"
+    );
+    assert!(
+        !lint_rows(&report).iter().any(|r| r["id"] == id),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn without_a_database_every_file_is_linted_unweighed_and_the_report_says_so() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240101000000_create_items.sql",
+        "CREATE TABLE items (id bigint PRIMARY KEY, order_id bigint);\n",
+    );
+    w.write(
+        "migrations/20240201000000_index_items.sql",
+        "CREATE INDEX items_order_id_idx ON items (order_id);\n",
+    );
+    let out = w
+        .cmd()
+        .env_remove("DATABASE_URL")
+        .args(["migrate", "--lint", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let report = json_report(&out);
+    let id = "lint.20240201000000.require-concurrent-index-creation";
+    assert_eq!(status(&report, id), "fail");
+    assert!(
+        message(&report, id).contains("no database to weigh items against"),
+        "{}",
+        message(&report, id)
+    );
+    let summary = message(&report, "migrate.lint");
+    assert!(
+        summary.contains("linted 2 migrations without a database"),
+        "{summary}"
+    );
+    // Applying still needs one.
+    let out = w
+        .cmd()
+        .env_remove("DATABASE_URL")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert!(stderr(&out).contains("no database given"), "{}", both(&out));
+}

@@ -11,8 +11,8 @@ mod rows;
 
 use super::hooks::Pending;
 use super::target::{
-    backup_tool_ready, connect, deadline_result, lock, refuse_own_transaction, refuse_selection,
-    session_failure, timed,
+    backup_tool_ready, connect, deadline_result, given_database_url, lock, migrations_dir,
+    refuse_own_transaction, refuse_selection, session_failure, timed,
 };
 use super::{Inputs, Outcome};
 use crate::cli::{GlobalArgs, MigrateArgs};
@@ -37,6 +37,11 @@ pub async fn run(
         "migrate applies migrations in order: use --to VERSION",
     )?;
     let mut resolver = Resolver::new(&inputs.env, inputs.config.source.as_ref());
+    if resolve::lint_only(global, args)
+        && given_database_url(&args.target, inputs, &mut resolver)?.is_none()
+    {
+        return lint_without_database(global, args, inputs, resolver).await;
+    }
     let mut settings = resolve(global, args, inputs, &mut resolver)?;
     // `--check` and `--lint` only read: no hook is part of them.
     let hooks = match settings.check || settings.lint_only {
@@ -103,6 +108,43 @@ pub async fn run(
     };
     hooks.skip_rest(reason, &mut results);
     // Steps run in order, so the way to reproduce one result is the same command.
+    Ok(super::finish(
+        "migrate",
+        global,
+        inputs,
+        started,
+        results,
+        super::Reproduce::Whole,
+        resolver.secrets,
+    ))
+}
+
+/// `--lint` where no database is given (a pull request's job without one): every file linted as
+/// Squawk alone judges it.
+async fn lint_without_database(
+    global: &GlobalArgs,
+    args: &MigrateArgs,
+    inputs: &Inputs,
+    mut resolver: Resolver<'_>,
+) -> Result<Outcome, InputError> {
+    let started = SystemTime::now();
+    let (dir, layout) = migrations_dir(&args.target, inputs, &mut resolver)?;
+    let lint_plan = resolve::lint_plan(args, inputs, &mut resolver)?;
+    let mut results = Vec::new();
+    let deadline = global.timeout;
+    let run = step::within_deadline(deadline, async {
+        let source = tokio::task::spawn_blocking(move || engine::load(&dir, layout))
+            .await
+            .map_err(|e| InputError::new(format!("reading the migration files stopped: {e}")))??;
+        results.push(rows::source_result(&source));
+        lint::lint_rows_without_database(&lint_plan, &source, &mut results);
+        Ok::<_, InputError>(())
+    })
+    .await;
+    match run {
+        Ok(done) => done?,
+        Err(stopped) => results.push(deadline_result(&stopped, "migrate", "linted")),
+    }
     Ok(super::finish(
         "migrate",
         global,

@@ -80,12 +80,13 @@ fn default_dir() -> PathBuf {
     }
 }
 
-pub(super) fn resolve_target(
-    global: &GlobalArgs,
+/// The database URL the flags, `DATABASE_URL` or the config give, if any: `--database-url`, else
+/// `DATABASE_URL`, else `database_url` under `[migrate]`, else the first `[[preflight.database]]`.
+pub(super) fn given_database_url(
     args: &MigrationsArgs,
     inputs: &Inputs,
     resolver: &mut Resolver<'_>,
-) -> Result<MigrationTarget, InputError> {
+) -> Result<Option<String>, InputError> {
     let config = inputs.config.config.migrate.as_ref();
     let url = match (&args.database_url, inputs.env.get("DATABASE_URL")) {
         (Some(flag), _) => resolver.string(&Located::unplaced(flag.clone()))?,
@@ -97,18 +98,20 @@ pub(super) fn resolve_target(
             first_preflight_database(inputs),
         ) {
             (Some(text), _) | (None, Some(text)) => resolver.string(text)?,
-            (None, None) => {
-                return Err(InputError::new("no database given").help(
-                    "pass --database-url, set DATABASE_URL, or set `database_url` under [migrate]",
-                ));
-            }
+            (None, None) => return Ok(None),
         },
     };
-    if url.trim().is_empty() {
-        return Err(InputError::new("the database URL is empty").help("its variable may be unset"));
-    }
-    let (backend, url) = Backend::from_url(&url).map_err(|e| InputError::new(e.to_string()))?;
-    let url = with_application_name(backend, &url);
+    Ok(Some(url))
+}
+
+/// Where the migration files are (`--dir`, `[migrate] dir`, else the default) and the layout
+/// forced by `--layout` or `[migrate] layout`, if any.
+pub(super) fn migrations_dir(
+    args: &MigrationsArgs,
+    inputs: &Inputs,
+    resolver: &mut Resolver<'_>,
+) -> Result<(PathBuf, Option<Layout>), InputError> {
+    let config = inputs.config.config.migrate.as_ref();
     let dir = match (&args.dir, config.and_then(|c| c.dir.as_ref())) {
         (Some(d), _) => d.clone(),
         (None, Some(text)) => PathBuf::from(resolver.string(text)?),
@@ -120,6 +123,26 @@ pub(super) fn resolve_target(
         .or_else(|| config.and_then(|c| c.layout.clone()))
         .map(|l| Layout::parse(&l).map_err(|e| InputError::new(e.to_string()).key("layout")))
         .transpose()?;
+    Ok((dir, layout))
+}
+
+pub(super) fn resolve_target(
+    global: &GlobalArgs,
+    args: &MigrationsArgs,
+    inputs: &Inputs,
+    resolver: &mut Resolver<'_>,
+) -> Result<MigrationTarget, InputError> {
+    let config = inputs.config.config.migrate.as_ref();
+    let Some(url) = given_database_url(args, inputs, resolver)? else {
+        return Err(InputError::new("no database given")
+            .help("pass --database-url, set DATABASE_URL, or set `database_url` under [migrate]"));
+    };
+    if url.trim().is_empty() {
+        return Err(InputError::new("the database URL is empty").help("its variable may be unset"));
+    }
+    let (backend, url) = Backend::from_url(&url).map_err(|e| InputError::new(e.to_string()))?;
+    let url = with_application_name(backend, &url);
+    let (dir, layout) = migrations_dir(args, inputs, resolver)?;
     let table = args
         .table
         .clone()

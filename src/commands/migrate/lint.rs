@@ -86,6 +86,39 @@ pub(super) async fn lint_rows(
             return;
         }
     };
+    push_rows(&linted, lint_plan.all, Some(&version), t, results);
+}
+
+/// `--lint` with no database given: every file, as Squawk alone judges it (no table to weigh a
+/// finding against, no history to tell the pending files).
+pub(super) fn lint_rows_without_database(
+    lint_plan: &LintPlan,
+    source: &Source,
+    results: &mut Vec<CheckResult>,
+) {
+    let t = Instant::now();
+    let lintees = source
+        .migrations
+        .iter()
+        .map(|migration| Lintee {
+            migration,
+            pending: false,
+        })
+        .collect();
+    let scan = lint::scan(lintees, &lint_plan.settings, None);
+    let linted = lint::weigh(scan, &lint::Facts::default(), &lint_plan.settings);
+    push_rows(&linted, true, None, t, results);
+}
+
+/// One row per finding (`lint.<version>.<rule>`, `.2` for a second of the same), then the
+/// summary `migrate.lint`.
+fn push_rows(
+    linted: &lint::Linted,
+    all: bool,
+    version: Option<&str>,
+    t: Instant,
+    results: &mut Vec<CheckResult>,
+) {
     let mut seen: Vec<String> = Vec::new();
     for f in &linted.findings {
         let base = format!("lint.{}.{}", f.version, f.rule);
@@ -97,8 +130,7 @@ pub(super) async fn lint_rows(
         };
         results.push(finding_row(id, f));
     }
-    let summary = summary_row(&linted, lint_plan.all, &version);
-    results.push(timed(summary, t));
+    results.push(timed(summary_row(linted, all, version), t));
 }
 
 fn finding_row(id: String, f: &Finding) -> CheckResult {
@@ -144,7 +176,7 @@ fn finding_row(id: String, f: &Finding) -> CheckResult {
     r
 }
 
-fn summary_row(linted: &lint::Linted, all: bool, version: &str) -> CheckResult {
+fn summary_row(linted: &lint::Linted, all: bool, version: Option<&str>) -> CheckResult {
     let count = |s: Severity| linted.findings.iter().filter(|f| f.severity == s).count();
     let (fail, warn, pass) = (
         count(Severity::Fail),
@@ -153,10 +185,13 @@ fn summary_row(linted: &lint::Linted, all: bool, version: &str) -> CheckResult {
     );
     let which = if all { "" } else { "pending " };
     let n = linted.migrations;
-    let mut message = format!(
-        "linted {n} {which}migration{} against PostgreSQL {version}: ",
-        plural(n)
-    );
+    let against = match version {
+        Some(v) => format!("against PostgreSQL {v}"),
+        None => "without a database (every file; give one to weigh the findings against its \
+                 tables and lint only the pending migrations)"
+            .to_string(),
+    };
+    let mut message = format!("linted {n} {which}migration{} {against}: ", plural(n));
     if linted.findings.is_empty() {
         message.push_str("no finding");
     } else {

@@ -58,12 +58,9 @@ pub(super) fn resolve(
         })
         .transpose()?
         .unwrap_or_default();
-    let lint_only = args.lint || (args.lint_all && !args.check && !global.dry_run);
+    let lint_only = lint_only(global, args);
     let lint = if lint_only || ((args.check || global.dry_run) && !args.no_lint) {
-        Some(LintPlan {
-            all: args.lint_all,
-            settings: lint_settings(config.and_then(|c| c.lint.as_ref()), resolver)?,
-        })
+        Some(lint_plan(args, inputs, resolver)?)
     } else {
         None
     };
@@ -87,6 +84,23 @@ pub(super) fn resolve(
         verify_backup: args.verify_backup,
         lint_only,
         lint,
+    })
+}
+
+/// `--lint`, or `--lint-all` without `--check` or `--dry-run`: lint and apply nothing.
+pub(super) fn lint_only(global: &GlobalArgs, args: &MigrateArgs) -> bool {
+    args.lint || (args.lint_all && !args.check && !global.dry_run)
+}
+
+pub(super) fn lint_plan(
+    args: &MigrateArgs,
+    inputs: &Inputs,
+    resolver: &mut Resolver<'_>,
+) -> Result<LintPlan, InputError> {
+    let config = inputs.config.config.migrate.as_ref();
+    Ok(LintPlan {
+        all: args.lint_all,
+        settings: lint_settings(config.and_then(|c| c.lint.as_ref()), resolver)?,
     })
 }
 
