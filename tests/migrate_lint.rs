@@ -523,3 +523,30 @@ fn without_a_database_every_file_is_linted_unweighed_and_the_report_says_so() {
     assert_eq!(code(&out), 2, "{}", both(&out));
     assert!(stderr(&out).contains("no database given"), "{}", both(&out));
 }
+
+/// In GitHub Actions each finding is annotated on the migration's line, so the pull request's
+/// diff shows it at the statement.
+#[test]
+fn findings_are_annotated_on_the_migration_line_in_github_actions() {
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240201000000_index_items.sql",
+        "-- by order\nCREATE INDEX items_order_id_idx ON items (order_id);\n",
+    );
+    let out = w
+        .cmd()
+        .env_remove("DATABASE_URL")
+        .env("GITHUB_ACTIONS", "true")
+        .args(["migrate", "--lint"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            "::error file=migrations/20240201000000_index_items.sql,line=2,col=1,\
+             title=20240201000000 require-concurrent-index-creation::"
+        ) && l.contains("CREATE INDEX concurrently")),
+        "{text}"
+    );
+}

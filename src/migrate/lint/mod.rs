@@ -450,6 +450,49 @@ pub(crate) fn normalize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::migrate::source::{Script, checksum};
+
+    fn migration(version: &str, sql: &str) -> Migration {
+        Migration {
+            version: version.into(),
+            order: vec![1],
+            name: String::new(),
+            up: Script {
+                path: format!("{version}.sql").into(),
+                text: sql.into(),
+                start: 0,
+                end: sql.len(),
+                no_transaction: false,
+            },
+            down: None,
+            checksum: checksum(sql),
+        }
+    }
+
+    fn rules_found(sql: &str, pg_version: &str) -> Vec<String> {
+        let m = migration("1", sql);
+        let scan = scan(
+            vec![Lintee {
+                migration: &m,
+                pending: true,
+            }],
+            &Settings::default(),
+            Some(pg_version),
+        );
+        scan.raw.iter().map(|r| r.rule.to_string()).collect()
+    }
+
+    /// A constant default rewrote the whole table before PostgreSQL 11; since, it is a catalog
+    /// change. The server's version decides whether it is a finding.
+    #[test]
+    fn the_server_version_decides_what_a_default_costs() {
+        let sql = "ALTER TABLE orders ADD COLUMN priority bigint DEFAULT 0;";
+        assert_eq!(rules_found(sql, "10.23"), ["adding-field-with-default"]);
+        assert!(rules_found(sql, "15.4").is_empty());
+        // A volatile default rewrites the table on every version.
+        let volatile = "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();";
+        assert_eq!(rules_found(volatile, "15.4"), ["adding-field-with-default"]);
+    }
 
     #[test]
     fn names_resolve_as_postgresql_resolves_them() {
