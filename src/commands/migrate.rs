@@ -1,6 +1,7 @@
 //! `shipgate migrate`: reads the migrations and the history, decides, and applies under a lock.
 //! Glue: the work is in `crate::migrate`; this file turns its answers into the Report.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 mod backup;
@@ -19,6 +20,7 @@ use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::config::Resolver;
 use crate::db::{self, Backend};
 use crate::error::InputError;
+use crate::migrate::lint::ScanAhead;
 use crate::migrate::{self as engine, History, Plan, Row, Session, SessionError, Source, step};
 use crate::plan::hooks::Hooks;
 use crate::report::{CheckResult, Status};
@@ -82,6 +84,14 @@ pub async fn run(
         let source = loaded
             .map_err(|e| InputError::new(format!("reading the migration files stopped: {e}")))??;
         check_versions(&settings, &source)?;
+        let source = Arc::new(source);
+        // The lint's parse needs only the files: started now, it runs while the database is
+        // asked for the history (PostgreSQL only: the lint applies to nothing else).
+        let ahead = settings
+            .lint
+            .as_ref()
+            .filter(|_| settings.target.backend == Backend::Postgres)
+            .map(|l| ScanAhead::start(Arc::clone(&source), l.settings.clone()));
         let opened = match opened {
             Some(done) => done,
             None => opening.await,
@@ -91,6 +101,7 @@ pub async fn run(
             &source,
             &history,
             opened,
+            ahead,
             &mut hooks,
             &mut results,
         )
@@ -208,6 +219,7 @@ async fn migrate(
     source: &Source,
     history: &History,
     opened: Result<Opened, Vec<CheckResult>>,
+    ahead: Option<ScanAhead>,
     hooks: &mut Pending,
     results: &mut Vec<CheckResult>,
 ) -> Result<(), InputError> {
@@ -285,7 +297,16 @@ async fn migrate(
     if settings.lint_only {
         if let Some(plan_lint) = &settings.lint {
             let backend = settings.target.backend;
-            lint::lint_rows(plan_lint, backend, source, &plan, &mut session, results).await;
+            lint::lint_rows(
+                plan_lint,
+                ahead,
+                backend,
+                source,
+                &plan,
+                &mut session,
+                results,
+            )
+            .await;
         }
         return Ok(());
     }
@@ -303,7 +324,16 @@ async fn migrate(
         report_items(source, &plan, settings.view(), None, results);
         if let Some(plan_lint) = &settings.lint {
             let backend = settings.target.backend;
-            lint::lint_rows(plan_lint, backend, source, &plan, &mut session, results).await;
+            lint::lint_rows(
+                plan_lint,
+                ahead,
+                backend,
+                source,
+                &plan,
+                &mut session,
+                results,
+            )
+            .await;
         }
         results.push(check_status(&plan));
         return Ok(());
@@ -317,7 +347,16 @@ async fn migrate(
         report_dry_run(settings, source, history, &plan, table_exists, results);
         if let Some(plan_lint) = &settings.lint {
             let backend = settings.target.backend;
-            lint::lint_rows(plan_lint, backend, source, &plan, &mut session, results).await;
+            lint::lint_rows(
+                plan_lint,
+                ahead,
+                backend,
+                source,
+                &plan,
+                &mut session,
+                results,
+            )
+            .await;
         }
         if would_apply {
             hooks.after(Ok(()), results).await;

@@ -11,15 +11,17 @@ use super::result;
 use crate::commands::target::timed;
 use crate::commands::with_details;
 use crate::db::Backend;
-use crate::migrate::lint::{self, Finding, Lintee, Severity, Suppressed, SuppressedBy};
+use crate::migrate::lint::{self, Finding, Lintee, ScanAhead, Severity, Suppressed, SuppressedBy};
 use crate::migrate::{Plan, Session, Source};
 use crate::report::{CheckResult, Location, Status};
 
 /// A rewrite longer than this is cut in the message (the whole of it is in the details).
 const REWRITE_SHOWN: usize = 240;
 
+/// `ahead`: the scan started when the files were read (see [`ScanAhead`]).
 pub(super) async fn lint_rows(
     lint_plan: &LintPlan,
+    ahead: Option<ScanAhead>,
     backend: Backend,
     source: &Source,
     plan: &Plan,
@@ -44,13 +46,13 @@ pub(super) async fn lint_rows(
         return;
     }
     let pending: HashSet<usize> = plan.to_apply.iter().map(|&i| plan.items[i].index).collect();
-    let lintees: Vec<Lintee<'_>> = source
-        .migrations
+    let indices: Vec<usize> = (0..source.migrations.len())
+        .filter(|i| lint_plan.all || pending.contains(i))
+        .collect();
+    let lintees: Vec<Lintee<'_>> = indices
         .iter()
-        .enumerate()
-        .filter(|(i, _)| lint_plan.all || pending.contains(i))
-        .map(|(i, migration)| Lintee {
-            migration,
+        .map(|&i| Lintee {
+            migration: &source.migrations[i],
             pending: pending.contains(&i),
         })
         .collect();
@@ -66,7 +68,11 @@ pub(super) async fn lint_rows(
     let conn = session.conn();
     let weighed = async {
         let version = lint::server_version(conn).await?;
-        let scan = lint::scan(lintees, &lint_plan.settings, Some(&version));
+        let pg_version = lint::pg_version(&version);
+        let scan = match ahead {
+            Some(ahead) => lint::assemble(lintees, ahead.finish(&indices, pg_version)),
+            None => lint::scan(lintees, &lint_plan.settings, pg_version),
+        };
         let facts = lint::read_facts(conn, &scan.tables()).await?;
         Ok::<_, crate::db::Error>((version, lint::weigh(scan, &facts, &lint_plan.settings)))
     }

@@ -9,6 +9,7 @@
 //!
 //! PostgreSQL only: Squawk's parser and rules are PostgreSQL's.
 
+mod ahead;
 mod facts;
 mod rules;
 
@@ -19,6 +20,7 @@ use squawk_linter::{Linter, Rule, Version as PgVersion};
 use squawk_syntax::ast::{self, AstNode};
 use squawk_syntax::{SourceFile, SyntaxNode};
 
+pub use ahead::ScanAhead;
 pub use facts::{Facts, TableFacts, read as read_facts, server_version};
 pub use rules::Effect;
 
@@ -198,98 +200,141 @@ pub struct Lintee<'a> {
     pub pending: bool,
 }
 
+/// What Squawk finds in one migration's up script. It depends on no other file, so files can be
+/// scanned in any order, on any thread ([`ScanAhead`]), and put together by [`assemble`].
+#[derive(Debug)]
+pub struct FileScan {
+    /// Findings, their `migration` index set by [`assemble`].
+    raw: Vec<Raw>,
+    suppressed: Vec<Suppressed>,
+    /// Tables the script creates, normalized.
+    creates: Vec<String>,
+}
+
+/// The server's version as Squawk's rules take it (`15.4`; `None` when it does not parse).
+pub fn pg_version(text: &str) -> Option<PgVersion> {
+    text.parse::<PgVersion>().ok()
+}
+
 /// Runs Squawk on each migration's up script, in order. `pg_version` is the server's (`15.4`),
 /// so version-dependent rules judge as that server would (a constant default rewrites the
 /// table before PostgreSQL 11).
 pub fn scan<'a>(
     lintees: Vec<Lintee<'a>>,
     settings: &Settings,
-    pg_version: Option<&str>,
+    pg_version: Option<PgVersion>,
 ) -> Scan<'a> {
+    let files = lintees
+        .iter()
+        .map(|l| scan_file(l.migration, settings, pg_version))
+        .collect();
+    assemble(lintees, files)
+}
+
+/// Squawk on one migration's up script.
+pub fn scan_file(m: &Migration, settings: &Settings, pg_version: Option<PgVersion>) -> FileScan {
     let mut raw = Vec::new();
     let mut suppressed = Vec::new();
-    let mut created = HashMap::new();
-    let pg_version = pg_version.and_then(|v| v.parse::<PgVersion>().ok());
-    let migrations: Vec<&Migration> = lintees.iter().map(|l| l.migration).collect();
-    for (index, lintee) in lintees.iter().enumerate() {
-        let m = lintee.migration;
-        let sql = m.up.sql();
-        let in_transaction = !m.up.no_transaction;
-        let lint = |text: &str| {
-            let parse = SourceFile::parse(text);
-            let mut linter = linter(settings);
-            linter.settings.assume_in_transaction = in_transaction;
-            if let Some(v) = &pg_version {
-                linter.settings.pg_version = *v;
-            }
-            let found = linter.lint(&parse, text);
-            (parse, found)
-        };
-        let (parse, found) = lint(sql);
-        // Suppressed by a comment: what the same text finds with its `squawk-ignore` comments
-        // disarmed (same length, so every offset stays), and the first run did not.
-        if sql.contains("squawk-ignore") {
-            let (_, unfiltered) = lint(&sql.replace("squawk-ignore", "squawk_ignore"));
-            for v in unfiltered {
-                if !found
-                    .iter()
-                    .any(|f| f.code == v.code && f.text_range == v.text_range)
-                {
-                    let offset = m.up.start + usize::from(v.text_range.start());
-                    suppressed.push(Suppressed {
-                        version: m.version.clone(),
-                        rule: v.code.to_string(),
-                        path: m.up.path.clone(),
-                        line: line_col(&m.up.text, offset).0,
-                        by: SuppressedBy::Comment,
-                    });
-                }
-            }
+    let sql = m.up.sql();
+    let in_transaction = !m.up.no_transaction;
+    let lint = |text: &str| {
+        let parse = SourceFile::parse(text);
+        let mut linter = linter(settings);
+        linter.settings.assume_in_transaction = in_transaction;
+        if let Some(v) = pg_version {
+            linter.settings.pg_version = v;
         }
-        let root = parse.syntax_node();
-        let statements: Vec<ast::Stmt> = parse.tree().stmts().collect();
-        for stmt in statements.iter().filter(|_| lintee.pending) {
-            if let ast::Stmt::CreateTable(t) = stmt
-                && let Some(name) = t.table_name().and_then(|n| n.path())
+        let found = linter.lint(&parse, text);
+        (parse, found)
+    };
+    let (parse, found) = lint(sql);
+    // Suppressed by a comment: what the same text finds with its `squawk-ignore` comments
+    // disarmed (same length, so every offset stays), and the first run did not.
+    if sql.contains("squawk-ignore") {
+        let (_, unfiltered) = lint(&sql.replace("squawk-ignore", "squawk_ignore"));
+        for v in unfiltered {
+            if !found
+                .iter()
+                .any(|f| f.code == v.code && f.text_range == v.text_range)
             {
-                created
-                    .entry(normalize(&name.syntax().text().to_string()))
-                    .or_insert(index);
-            }
-        }
-        for v in found {
-            let offset = m.up.start + usize::from(v.text_range.start());
-            if settings.ignore.iter().any(|i| i.covers(&m.version, v.code)) {
+                let offset = m.up.start + usize::from(v.text_range.start());
                 suppressed.push(Suppressed {
                     version: m.version.clone(),
                     rule: v.code.to_string(),
                     path: m.up.path.clone(),
                     line: line_col(&m.up.text, offset).0,
-                    by: SuppressedBy::Config,
+                    by: SuppressedBy::Comment,
                 });
-                continue;
             }
-            let stmt = statement_at(&root, usize::from(v.text_range.start()));
-            let table = stmt.as_ref().and_then(table_of);
-            let rewrite = v.fix.as_ref().and_then(|fix| {
-                let stmt = stmt.as_ref()?;
-                rewritten(sql, stmt.syntax(), &fix.edits)
-            });
-            raw.push(Raw {
-                migration: index,
-                rule: v.code,
-                message: v.message,
-                help: v.help,
-                rewrite,
-                offset,
-                table,
-                in_transaction_with: in_transaction.then(|| statements.len().saturating_sub(1)),
-                no_transaction: !in_transaction,
-            });
         }
     }
+    let root = parse.syntax_node();
+    let statements: Vec<ast::Stmt> = parse.tree().stmts().collect();
+    let creates = statements
+        .iter()
+        .filter_map(|stmt| match stmt {
+            ast::Stmt::CreateTable(t) => t.table_name().and_then(|n| n.path()),
+            _ => None,
+        })
+        .map(|name| normalize(&name.syntax().text().to_string()))
+        .collect();
+    for v in found {
+        let offset = m.up.start + usize::from(v.text_range.start());
+        if settings.ignore.iter().any(|i| i.covers(&m.version, v.code)) {
+            suppressed.push(Suppressed {
+                version: m.version.clone(),
+                rule: v.code.to_string(),
+                path: m.up.path.clone(),
+                line: line_col(&m.up.text, offset).0,
+                by: SuppressedBy::Config,
+            });
+            continue;
+        }
+        let stmt = statement_at(&root, usize::from(v.text_range.start()));
+        let table = stmt.as_ref().and_then(table_of);
+        let rewrite = v.fix.as_ref().and_then(|fix| {
+            let stmt = stmt.as_ref()?;
+            rewritten(sql, stmt.syntax(), &fix.edits)
+        });
+        raw.push(Raw {
+            migration: 0,
+            rule: v.code,
+            message: v.message,
+            help: v.help,
+            rewrite,
+            offset,
+            table,
+            in_transaction_with: in_transaction.then(|| statements.len().saturating_sub(1)),
+            no_transaction: !in_transaction,
+        });
+    }
+    FileScan {
+        raw,
+        suppressed,
+        creates,
+    }
+}
+
+/// The scans of `lintees` (one [`FileScan`] each, in the same order) as one [`Scan`]: only a
+/// pending migration's `CREATE TABLE` counts as a table no one uses yet.
+pub fn assemble<'a>(lintees: Vec<Lintee<'a>>, files: Vec<FileScan>) -> Scan<'a> {
+    let mut raw = Vec::new();
+    let mut suppressed = Vec::new();
+    let mut created = HashMap::new();
+    for (index, (lintee, file)) in lintees.iter().zip(files).enumerate() {
+        if lintee.pending {
+            for table in file.creates {
+                created.entry(table).or_insert(index);
+            }
+        }
+        raw.extend(file.raw.into_iter().map(|r| Raw {
+            migration: index,
+            ..r
+        }));
+        suppressed.extend(file.suppressed);
+    }
     Scan {
-        migrations,
+        migrations: lintees.iter().map(|l| l.migration).collect(),
         raw,
         created,
         suppressed,
@@ -477,7 +522,7 @@ mod tests {
                 pending: true,
             }],
             &Settings::default(),
-            Some(pg_version),
+            super::pg_version(pg_version),
         );
         scan.raw.iter().map(|r| r.rule.to_string()).collect()
     }
