@@ -33,10 +33,8 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
     let mut out = String::new();
     if !rows.is_empty() {
         let mut builder = Builder::default();
-        builder.push_record(
-            ["STATUS", "CHECK", "TIME", "MESSAGE"].map(|h| paint(h, BOLD, opts.color)),
-        );
-        for r in rows {
+        builder.push_record(["STATUS", "CHECK", "TIME", "MESSAGE"]);
+        for r in &rows {
             let show_details =
                 opts.verbosity == Verbosity::Verbose || r.status.fails_run(report.strict);
             let mut message = r.message.clone();
@@ -49,7 +47,7 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
                 None => r.id.clone(),
             };
             builder.push_record([
-                status_label(r.status, opts.color),
+                status_label(r.status).0.to_string(),
                 check,
                 format!("{}ms", r.duration_ms),
                 message,
@@ -57,9 +55,23 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
         }
         let mut table = builder.build();
         table.with(Style::blank());
-        // The message column is last: padding it only adds trailing blanks to every line.
-        for line in table.to_string().lines() {
-            let _ = writeln!(out, "{}", line.trim_end());
+        // Laid out without colour, then painted: a table that measured escape codes would
+        // parse every cell for them (most of the cost of a report of a thousand rows).
+        let mut statuses = rows.iter().map(|r| r.status);
+        for (i, line) in table.to_string().lines().enumerate() {
+            // The message column is last: padding it only adds trailing blanks to every line.
+            let line = line.trim_end();
+            let starts_row = line.len() > 1 && !line[1..].starts_with(' ');
+            let painted = match (opts.color, i) {
+                (false, _) => line.to_string(),
+                (true, 0) => paint(line, BOLD, true),
+                (true, _) if starts_row => match statuses.next() {
+                    Some(status) => paint_status(line, status),
+                    None => line.to_string(),
+                },
+                (true, _) => line.to_string(),
+            };
+            let _ = writeln!(out, "{painted}");
         }
     }
     if let Some(sentence) = report.watch.as_ref().map(super::Watch::sentence) {
@@ -135,15 +147,25 @@ const RED: &str = "\x1b[31m";
 const DIM: &str = "\x1b[2m";
 const RED_BOLD: &str = "\x1b[1;31m";
 
-fn status_label(status: Status, color: bool) -> String {
-    let (label, style) = match status {
+/// The label of a status and the style it is painted in.
+fn status_label(status: Status) -> (&'static str, &'static str) {
+    match status {
         Status::Pass => ("PASS", GREEN),
         Status::Warn => ("WARN", YELLOW),
         Status::Fail => ("FAIL", RED),
         Status::Error => ("ERROR", RED_BOLD),
         Status::Skip => ("SKIP", DIM),
-    };
-    paint(label, style, color)
+    }
+}
+
+/// A row's first line with its status label painted.
+fn paint_status(line: &str, status: Status) -> String {
+    let (label, style) = status_label(status);
+    let start = line.len() - line.trim_start().len();
+    match line[start..].strip_prefix(label) {
+        Some(rest) => format!("{}{}{rest}", &line[..start], paint(label, style, true)),
+        None => line.to_string(),
+    }
 }
 
 fn paint(text: &str, style: &str, color: bool) -> String {
@@ -175,6 +197,30 @@ mod tests {
             last,
             "preflight: 1 failed, 1 error, 1 warning, 1 skipped, 1 passed (5 checks) in 1.5s"
         );
+    }
+
+    /// Colour is painted over the same layout: stripped of its escape codes, a coloured report
+    /// is the plain one, and each row's label has its own status's colour.
+    #[test]
+    fn colour_changes_no_column() {
+        let report = super::super::sample::report();
+        let escape = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+        for verbosity in [Verbosity::Normal, Verbosity::Verbose] {
+            let plain = render(&report, opts(false, verbosity));
+            let coloured = render(&report, opts(true, verbosity));
+            let stripped = escape.replace_all(&coloured, "");
+            assert_eq!(stripped, plain);
+            for label in [
+                "\x1b[32mPASS\x1b[0m",
+                "\x1b[31mFAIL\x1b[0m",
+                "\x1b[33mWARN\x1b[0m",
+                "\x1b[1;31mERROR\x1b[0m",
+                "\x1b[2mSKIP\x1b[0m",
+            ] {
+                assert_eq!(coloured.matches(label).count(), 1, "{label} in\n{coloured}");
+            }
+            assert!(coloured.starts_with("\x1b[1m STATUS"), "{coloured}");
+        }
     }
 
     #[test]
