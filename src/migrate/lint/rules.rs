@@ -183,3 +183,80 @@ pub fn judge(rule: Rule, explanation: &str, cx: &Context<'_>) -> (Severity, Stri
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context<'a>(facts: Option<&'a TableFacts>, no_transaction: bool) -> Context<'a> {
+        Context {
+            table: Some("orders"),
+            created_by: None,
+            facts,
+            connected: true,
+            large_rows: 100_000,
+            no_transaction,
+        }
+    }
+
+    /// Squawk's worry about a statement that cannot run twice is a re-run of the whole file;
+    /// shipgate's --resume is not one, and the message says who still meets it.
+    #[test]
+    fn a_statement_that_cannot_run_twice_outside_a_transaction_says_what_resume_does() {
+        let (severity, message) = judge(
+            Rule::PreferRobustStmts,
+            "Missing `IF NOT EXISTS`, the migration can't be rerun if it fails part way through.",
+            &context(None, true),
+        );
+        assert_eq!(severity, Severity::Warn);
+        assert!(
+            message.contains("--resume starts at the statement that failed"),
+            "{message}"
+        );
+        assert!(
+            message.contains("by hand or with another tool"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_size_of_the_table_decides_the_severity() {
+        let rows = |n| TableFacts {
+            rows: n,
+            bytes: n * 100,
+            estimated: true,
+        };
+        let index = Rule::RequireConcurrentIndexCreation;
+        let judge_rows = |n| {
+            judge(
+                index,
+                "Builds block writes.",
+                &context(Some(&rows(n)), false),
+            )
+        };
+        assert_eq!(judge_rows(100_000).0, Severity::Fail);
+        let (severity, message) = judge_rows(99_999);
+        assert_eq!(severity, Severity::Warn);
+        assert!(message.contains("brief at this size"), "{message}");
+        let large = rows(5_000_000);
+        let created = Context {
+            created_by: Some("20240101"),
+            ..context(Some(&large), false)
+        };
+        assert_eq!(
+            judge(index, "Builds block writes.", &created).0,
+            Severity::Pass
+        );
+        // Advice is a warning whatever the table.
+        let big = rows(50_000_000);
+        assert_eq!(
+            judge(
+                Rule::PreferTextField,
+                "Use text.",
+                &context(Some(&big), false)
+            )
+            .0,
+            Severity::Warn
+        );
+    }
+}
