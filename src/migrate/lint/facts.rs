@@ -71,16 +71,24 @@ pub async fn read(conn: &mut AnyConnection, tables: &[String]) -> Result<Facts, 
         tables: HashMap::new(),
     };
     for table in tables {
-        let found: Option<(f64, i64)> = sqlx::query_as(
+        let found: Result<Option<(f64, i64)>, _> = sqlx::query_as(
             "SELECT c.reltuples::float8, pg_relation_size(c.oid)::int8 FROM pg_class c \
              WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
         )
         .bind(table)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| db::Error::statement(format!("reading the size of {table}"), &e))?;
-        let Some((reltuples, bytes)) = found else {
-            continue;
+        .await;
+        let (reltuples, bytes) = match found {
+            Ok(Some(found)) => found,
+            // Not a table, or a name PostgreSQL refuses (`invalid name syntax`): no facts, the
+            // finding is weighed as for a table the database does not have.
+            Ok(None) | Err(sqlx::Error::Database(_)) => continue,
+            Err(e) => {
+                return Err(db::Error::statement(
+                    format!("reading the size of {table}"),
+                    &e,
+                ));
+            }
         };
         let bytes = bytes.max(0) as u64;
         let (rows, estimated) = if reltuples >= 0.0 {

@@ -540,6 +540,22 @@ mod tests {
     }
 
     #[test]
+    fn the_table_of_a_statement_is_its_name_as_written() {
+        let table = |sql: &str| {
+            let parse = SourceFile::parse(sql);
+            let stmt = parse.tree().stmts().next().unwrap();
+            table_of(&stmt)
+        };
+        let t = table("ALTER TABLE ONLY public.orders ADD COLUMN a int;");
+        assert_eq!(t.as_deref(), Some("public.orders"));
+        let t = table("CREATE INDEX i ON ONLY \"Orders\" (a);");
+        assert_eq!(t.as_deref(), Some("\"Orders\""));
+        let t = table("ALTER TABLE IF EXISTS app.orders ALTER COLUMN a TYPE bigint;");
+        assert_eq!(t.as_deref(), Some("app.orders"));
+        assert_eq!(table("SELECT 1;"), None);
+    }
+
+    #[test]
     fn names_resolve_as_postgresql_resolves_them() {
         assert_eq!(normalize("Orders"), "orders");
         assert_eq!(normalize("public.orders"), "orders");
