@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
 
-use common::{TestDb, Workdir, json_report, result, stderr, stdout};
+use common::{TestDb, Workdir, both, code, json_report, result, stderr, stdout};
 use serde_json::Value;
 
 fn shipgate(w: &Workdir, db: &TestDb, args: &[&str]) -> (Output, Value) {
@@ -20,14 +20,6 @@ fn shipgate(w: &Workdir, db: &TestDb, args: &[&str]) -> (Output, Value) {
         .expect("run shipgate");
     let report = json_report(&out);
     (out, report)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exit code")
-}
-
-fn both(out: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out))
 }
 
 fn lint_rows(report: &Value) -> Vec<&Value> {
@@ -311,6 +303,19 @@ fn check_and_dry_run_carry_the_lint_rows_and_fail_on_a_lint_failure() {
     assert_eq!(code(&out), 0, "{}", both(&out));
     assert!(lint_rows(&report).is_empty());
     assert!(!exists(&db, "orders_user_id_idx"));
+    // --no-lint where no lint would run is refused, not ignored.
+    let out = w
+        .cmd()
+        .args(["migrate", "--no-lint", "--database-url", &db.url])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert!(
+        stderr(&out).contains("--no-lint leaves the lint rows out"),
+        "{}",
+        both(&out)
+    );
+    assert!(!exists(&db, "orders_user_id_idx"));
 
     // Applied (an operator accepted it in a quiet hour): --check passes, as nothing is pending,
     // until --lint-all lints the applied file too.
@@ -513,6 +518,44 @@ fn without_a_database_every_file_is_linted_unweighed_and_the_report_says_so() {
         summary.contains("linted 2 migrations without a database"),
         "{summary}"
     );
+    // --to: the files up to that version.
+    let out = w
+        .cmd()
+        .args([
+            "migrate",
+            "--lint",
+            "--to",
+            "20240101000000",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert!(
+        message(&json_report(&out), "migrate.lint").contains("linted 1 migration without"),
+        "{}",
+        both(&out)
+    );
+    // Flags about a database there is not: refused, naming the flag.
+    for flag in [
+        &["--table", "app_migrations"][..],
+        &["--lock-timeout", "5s"],
+        &["--allow-out-of-order"],
+    ] {
+        let out = w
+            .cmd()
+            .args(["migrate", "--lint"])
+            .args(flag)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{flag:?}: {}", both(&out));
+        assert!(
+            stderr(&out).contains(&format!("{} needs a database", flag[0])),
+            "{}",
+            both(&out)
+        );
+    }
     // Applying still needs one.
     let out = w
         .cmd()
@@ -549,4 +592,29 @@ fn findings_are_annotated_on_the_migration_line_in_github_actions() {
         ) && l.contains("CREATE INDEX concurrently")),
         "{text}"
     );
+}
+
+/// A table never analyzed has no row estimate (`reltuples` = -1): it is counted, by the name
+/// PostgreSQL quotes for it (`"Order Lines"`: a space, capitals).
+#[test]
+fn a_table_never_analyzed_is_counted_under_its_quoted_name() {
+    let db = TestDb::postgres();
+    db.execute(
+        "CREATE TABLE \"Order Lines\" (id bigint PRIMARY KEY, \"userId\" bigint) \
+         WITH (autovacuum_enabled = false); \
+         INSERT INTO \"Order Lines\" SELECT g, g % 100 FROM generate_series(1, 150000) g;",
+    );
+    let w = Workdir::new();
+    w.write(
+        "migrations/20240701000000_index.sql",
+        "CREATE INDEX \"Order_Lines_userId_idx\" ON \"Order Lines\" (\"userId\");\n",
+    );
+    let (out, report) = shipgate(&w, &db, &["--lint"]);
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let id = "lint.20240701000000.require-concurrent-index-creation";
+    assert_eq!(status(&report, id), "fail");
+    // Counted, so not "about".
+    let text = message(&report, id);
+    assert!(text.contains("\"Order Lines\" (150 k rows"), "{text}");
+    assert_eq!(result(&report, id)["details"]["rows_estimated"], false);
 }

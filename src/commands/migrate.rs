@@ -139,16 +139,37 @@ async fn lint_without_database(
     mut resolver: Resolver<'_>,
 ) -> Result<Outcome, InputError> {
     let started = SystemTime::now();
+    // Flags that describe the database or the history would do nothing here: refused, not
+    // ignored.
+    for (flag, given) in [
+        ("--table", args.target.table.is_some()),
+        ("--lock-timeout", args.target.lock_timeout.is_some()),
+        ("--allow-out-of-order", args.allow_out_of_order),
+    ] {
+        if given {
+            return Err(InputError::new(format!(
+                "{flag} needs a database, and none is given: without one, --lint reads the \
+                 migration files alone"
+            ))
+            .help("pass --database-url or set DATABASE_URL, or leave the flag out"));
+        }
+    }
     let (dir, layout) = migrations_dir(&args.target, inputs, &mut resolver)?;
     let lint_plan = resolve::lint_plan(args, inputs, &mut resolver)?;
     let mut results = Vec::new();
     let deadline = global.timeout;
+    let to = args.to.clone();
     let run = step::within_deadline(deadline, async {
         let source = tokio::task::spawn_blocking(move || engine::load(&dir, layout))
             .await
             .map_err(|e| InputError::new(format!("reading the migration files stopped: {e}")))??;
+        // `--to`: the files up to that version (no history says which of them are applied).
+        let last = match &to {
+            Some(v) => resolve::find_version("--to", v, &source)?,
+            None => source.migrations.len().saturating_sub(1),
+        };
         results.push(rows::source_result(&source));
-        lint::lint_rows_without_database(&lint_plan, &source, &mut results);
+        lint::lint_rows_without_database(&lint_plan, &source, last, &mut results);
         Ok::<_, InputError>(())
     })
     .await;
@@ -295,19 +316,7 @@ async fn migrate(
     }
 
     if settings.lint_only {
-        if let Some(plan_lint) = &settings.lint {
-            let backend = settings.target.backend;
-            lint::lint_rows(
-                plan_lint,
-                ahead,
-                backend,
-                source,
-                &plan,
-                &mut session,
-                results,
-            )
-            .await;
-        }
+        lint::lint_rows(settings, ahead, source, &plan, &mut session, results).await;
         return Ok(());
     }
     if (settings.check || settings.dry_run)
@@ -322,19 +331,7 @@ async fn migrate(
     }
     if settings.check {
         report_items(source, &plan, settings.view(), None, results);
-        if let Some(plan_lint) = &settings.lint {
-            let backend = settings.target.backend;
-            lint::lint_rows(
-                plan_lint,
-                ahead,
-                backend,
-                source,
-                &plan,
-                &mut session,
-                results,
-            )
-            .await;
-        }
+        lint::lint_rows(settings, ahead, source, &plan, &mut session, results).await;
         results.push(check_status(&plan));
         return Ok(());
     }
@@ -345,19 +342,7 @@ async fn migrate(
             hooks.before(results).await;
         }
         report_dry_run(settings, source, history, &plan, table_exists, results);
-        if let Some(plan_lint) = &settings.lint {
-            let backend = settings.target.backend;
-            lint::lint_rows(
-                plan_lint,
-                ahead,
-                backend,
-                source,
-                &plan,
-                &mut session,
-                results,
-            )
-            .await;
-        }
+        lint::lint_rows(settings, ahead, source, &plan, &mut session, results).await;
         if would_apply {
             hooks.after(Ok(()), results).await;
         }

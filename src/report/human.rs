@@ -61,7 +61,9 @@ pub fn render(report: &Report, opts: HumanOptions) -> String {
         for (i, line) in table.to_string().lines().enumerate() {
             // The message column is last: padding it only adds trailing blanks to every line.
             let line = line.trim_end();
-            let starts_row = line.len() > 1 && !line[1..].starts_with(' ');
+            let starts_row = line
+                .strip_prefix(' ')
+                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with(' '));
             let painted = match (opts.color, i) {
                 (false, _) => line.to_string(),
                 (true, 0) => paint(line, BOLD, true),

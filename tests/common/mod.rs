@@ -52,6 +52,16 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The exit code (a signal-killed run has none: that fails the test).
+pub fn code(output: &Output) -> i32 {
+    output.status.code().expect("exit code")
+}
+
+/// Both streams, for an assertion's message.
+pub fn both(output: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(output), stderr(output))
+}
+
 /// Parses a JSON report from stdout and returns the result with `id`.
 pub fn result<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["results"]

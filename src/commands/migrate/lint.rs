@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::resolve::LintPlan;
+use super::resolve::{LintPlan, Settings};
 use super::result;
 use crate::commands::target::timed;
 use crate::commands::with_details;
@@ -18,17 +18,21 @@ use crate::report::{CheckResult, Location, Status};
 /// A rewrite longer than this is cut in the message (the whole of it is in the details).
 const REWRITE_SHOWN: usize = 240;
 
-/// `ahead`: the scan started when the files were read (see [`ScanAhead`]).
+/// The lint rows of a run that lints (nothing otherwise). `ahead`: the scan started when the
+/// files were read (see [`ScanAhead`]).
 pub(super) async fn lint_rows(
-    lint_plan: &LintPlan,
+    settings: &Settings,
     ahead: Option<ScanAhead>,
-    backend: Backend,
     source: &Source,
     plan: &Plan,
     session: &mut Session,
     results: &mut Vec<CheckResult>,
 ) {
+    let Some(lint_plan) = &settings.lint else {
+        return;
+    };
     let t = Instant::now();
+    let backend = settings.target.backend;
     if backend != Backend::Postgres {
         let name = match backend {
             Backend::MySql => "MySQL and MariaDB",
@@ -95,17 +99,19 @@ pub(super) async fn lint_rows(
     push_rows(&linted, lint_plan.all, Some(&version), t, results);
 }
 
-/// `--lint` with no database given: every file, as Squawk alone judges it (no table to weigh a
-/// finding against, no history to tell the pending files).
+/// `--lint` with no database given: every file up to the one at index `last`, as Squawk alone
+/// judges it (no table to weigh a finding against, no history to tell the pending files).
 pub(super) fn lint_rows_without_database(
     lint_plan: &LintPlan,
     source: &Source,
+    last: usize,
     results: &mut Vec<CheckResult>,
 ) {
     let t = Instant::now();
     let lintees = source
         .migrations
         .iter()
+        .take(last + 1)
         .map(|migration| Lintee {
             migration,
             pending: false,

@@ -58,6 +58,12 @@ pub(super) fn resolve(
         })
         .transpose()?
         .unwrap_or_default();
+    if args.no_lint && !args.check && !global.dry_run {
+        return Err(InputError::new(
+            "--no-lint leaves the lint rows out of --check and --dry-run, and this run is neither",
+        )
+        .help("add --check or --dry-run, or leave --no-lint out (applying runs no lint)"));
+    }
     let lint_only = lint_only(global, args);
     let lint = if lint_only || ((args.check || global.dry_run) && !args.no_lint) {
         Some(lint_plan(args, inputs, resolver)?)
@@ -187,15 +193,24 @@ pub(super) fn check_versions(settings: &Settings, source: &Source) -> Result<(),
         (repair.map_or("", |(r, _)| r.flag()), repair.map(|(_, v)| v)),
         ("--to", settings.plan.to.as_ref()),
     ] {
-        if let Some(v) = version
-            && engine::find(source, v).is_none()
-        {
-            return Err(InputError::new(format!(
-                "{flag} {v}: no migration in {} has that version",
-                source.dir.display()
-            ))
-            .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000"));
+        if let Some(v) = version {
+            find_version(flag, v, source)?;
         }
     }
     Ok(())
+}
+
+/// The index of the migration a flag names by its version (exit 2 when no file has it).
+pub(super) fn find_version(
+    flag: &str,
+    version: &str,
+    source: &Source,
+) -> Result<usize, InputError> {
+    engine::find(source, version).ok_or_else(|| {
+        InputError::new(format!(
+            "{flag} {version}: no migration in {} has that version",
+            source.dir.display()
+        ))
+        .help("versions are the file names' first part, e.g. 001-lp-base or 20240101120000")
+    })
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::{AnyConnection, Executor};
 
 use crate::db;
+use crate::migrate::step;
 use crate::units::format_size;
 
 /// Rows and size of one table.
@@ -57,47 +58,55 @@ const COUNT_BOUND: Duration = Duration::from_secs(2);
 
 /// The server's version as `scan` takes it (`15.4`; a distribution's suffix dropped).
 pub async fn server_version(conn: &mut AnyConnection) -> Result<String, db::Error> {
-    let version: String = sqlx::query_scalar("SELECT current_setting('server_version')")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| db::Error::statement("reading the server version", &e))?;
+    let what = "reading the server version";
+    let version: String = db::answered(what, async {
+        sqlx::query_scalar("SELECT current_setting('server_version')")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| db::Error::statement(what, &e))
+    })
+    .await?;
     Ok(version.split_whitespace().next().unwrap_or("").to_string())
 }
 
-/// The sizes of `tables` (names as written; a table the database does not have is left out).
+/// The sizes of `tables` (names as written; a table the database does not have, or will not
+/// tell about, is left out: its findings are weighed as for an unknown table).
 pub async fn read(conn: &mut AnyConnection, tables: &[String]) -> Result<Facts, db::Error> {
     let mut facts = Facts {
         connected: true,
         tables: HashMap::new(),
     };
     for table in tables {
-        let found: Result<Option<(f64, i64)>, _> = sqlx::query_as(
-            "SELECT c.reltuples::float8, pg_relation_size(c.oid)::int8 FROM pg_class c \
-             WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
-        )
-        .bind(table)
-        .fetch_optional(&mut *conn)
-        .await;
-        let (reltuples, bytes) = match found {
-            Ok(Some(found)) => found,
-            // Not a table, or a name PostgreSQL refuses (`invalid name syntax`): no facts, the
-            // finding is weighed as for a table the database does not have.
-            Ok(None) | Err(sqlx::Error::Database(_)) => continue,
-            Err(e) => {
-                return Err(db::Error::statement(
-                    format!("reading the size of {table}"),
-                    &e,
-                ));
+        step::enter(format!("reading the size of {table} for the lint"));
+        let what = format!("reading the size of {table}");
+        // `regclass::text` is the name quoted as SQL needs it, for the count below.
+        let found: Option<(f64, i64, String)> = db::answered(&what, async {
+            let row = sqlx::query_as(
+                "SELECT c.reltuples::float8, pg_relation_size(c.oid)::int8, c.oid::regclass::text \
+                 FROM pg_class c WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
+            )
+            .bind(table)
+            .fetch_optional(&mut *conn)
+            .await;
+            match row {
+                Ok(row) => Ok(row),
+                // A name PostgreSQL refuses (`invalid name syntax`): not a table it has.
+                Err(sqlx::Error::Database(_)) => Ok(None),
+                Err(e) => Err(db::Error::statement(&what, &e)),
             }
+        })
+        .await?;
+        let Some((reltuples, bytes, quoted)) = found else {
+            continue;
         };
         let bytes = bytes.max(0) as u64;
         let (rows, estimated) = if reltuples >= 0.0 {
             (reltuples as u64, true)
         } else {
-            match count(conn, table).await {
-                Some(n) => (n, false),
-                // Still counting after the bound: large.
-                None => (UNCOUNTED, false),
+            match db::answered(&what, count(conn, &quoted)).await? {
+                Counted::Rows(n) => (n, false),
+                Counted::StoppedAtBound => (UNCOUNTED, false),
+                Counted::Refused => continue,
             }
         };
         facts.tables.insert(
@@ -112,35 +121,39 @@ pub async fn read(conn: &mut AnyConnection, tables: &[String]) -> Result<Facts, 
     Ok(facts)
 }
 
-/// `count(*)` within [`COUNT_BOUND`], in a read-only transaction rolled back; `None` when the
-/// bound stopped it.
-async fn count(conn: &mut AnyConnection, table: &str) -> Option<u64> {
+enum Counted {
+    Rows(u64),
+    /// Still counting at [`COUNT_BOUND`]: large by any measure.
+    StoppedAtBound,
+    /// The server would not count (no SELECT privilege, …): the size stays unknown.
+    Refused,
+}
+
+/// `count(*)` of `quoted` within [`COUNT_BOUND`] (the server's `statement_timeout`), in a
+/// read-only transaction rolled back.
+async fn count(conn: &mut AnyConnection, quoted: &str) -> Result<Counted, db::Error> {
+    const QUERY_CANCELED: &str = "57014";
     let bound = format!("SET LOCAL statement_timeout = {}", COUNT_BOUND.as_millis());
-    let quoted = quote_relation(table);
-    conn.execute("BEGIN READ ONLY").await.ok()?;
+    let begun = conn.execute("BEGIN READ ONLY").await;
+    if let Err(e) = begun {
+        return Err(db::Error::statement("starting the count of a table", &e));
+    }
     let counted = async {
-        conn.execute(sqlx::AssertSqlSafe(bound)).await.ok()?;
+        conn.execute(sqlx::AssertSqlSafe(bound)).await?;
         sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {quoted}"
         )))
         .fetch_one(&mut *conn)
         .await
-        .ok()
     }
     .await;
     let _ = conn.execute("ROLLBACK").await;
-    counted.map(|n| n.max(0) as u64)
-}
-
-/// The table as SQL names it: the text as written when it is a plain or quoted identifier
-/// path (which `to_regclass` accepted), so it can go into a statement.
-fn quote_relation(table: &str) -> String {
-    let safe = table
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '"' || c == '$');
-    if safe {
-        table.to_string()
-    } else {
-        format!("\"{}\"", table.replace('"', "\"\""))
-    }
+    Ok(match counted {
+        Ok(n) => Counted::Rows(n.max(0) as u64),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(QUERY_CANCELED) => {
+            Counted::StoppedAtBound
+        }
+        Err(sqlx::Error::Database(_)) => Counted::Refused,
+        Err(e) => return Err(db::Error::statement("counting the rows of a table", &e)),
+    })
 }

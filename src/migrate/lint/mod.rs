@@ -83,11 +83,8 @@ impl Ignore {
 /// A Squawk rule by its name, or why not.
 pub fn parse_rule(name: &str) -> Result<Rule, String> {
     name.parse::<Rule>().map_err(|_| {
-        let close = enum_iterator::all::<Rule>()
-            .map(|r| r.to_string())
-            .filter(|r| strsim::jaro_winkler(r, name) > 0.85)
-            .max_by(|a, b| strsim::jaro_winkler(a, name).total_cmp(&strsim::jaro_winkler(b, name)));
-        match close {
+        let names: Vec<String> = enum_iterator::all::<Rule>().map(|r| r.to_string()).collect();
+        match crate::error::did_you_mean(name, names.iter().map(String::as_str)) {
             Some(r) => format!("`{name}` is not a Squawk rule; did you mean `{r}`?"),
             None => format!(
                 "`{name}` is not a Squawk rule (see https://squawkhq.com/docs/rules for their names)"
